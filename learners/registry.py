@@ -1,0 +1,128 @@
+"""Build a learner, its model and its task distribution from one JSON-able config.
+
+The config is what a checkpoint stores, so a saved learner can be rebuilt anywhere.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from .backbones import build_backbone
+from .base import MetaLearner
+from .maml import MAML, FirstOrderMAML
+from .matching import MatchingNet
+from .protonet import ProtoNet
+from .reptile import Reptile
+from .tasks import Affine, Episodes, SineTasks, load_alphabet_folder, load_omniglot_background, split_background
+
+ALGORITHMS: dict[str, type[MetaLearner]] = {
+    "maml": MAML,
+    "fomaml": FirstOrderMAML,
+    "reptile": Reptile,
+    "protonet": ProtoNet,
+    "matching": MatchingNet,
+}
+GRADIENT_BASED = ("maml", "fomaml", "reptile")
+TASKS = ("sine", "omniglot", "folder")
+
+
+def default_config(task: str, algo: str) -> dict[str, Any]:
+    """The recipe used when the user names only a task and an algorithm."""
+    if algo not in ALGORITHMS:
+        raise ValueError(f"unknown algorithm {algo!r}; choose one of {', '.join(ALGORITHMS)}")
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    if task == "sine":
+        if algo not in GRADIENT_BASED:
+            raise ValueError(f"{algo} is a classifier; sine is regression: use maml, fomaml or reptile")
+        learner = {"meta_lr": 1e-3, "inner_lr": 0.01, "inner_steps": 1, "test_steps": 10}
+        if algo == "reptile":
+            learner.update(inner_lr=0.02, inner_steps=5, meta_lr=0.1)
+        return {
+            "algo": algo,
+            "task": {"name": "sine", "shots": 10, "queries": 10},
+            "backbone": {"name": "mlp", "hidden": 40, "layers": 2},
+            "learner": learner,
+            "meta_batch": 25,
+            "seed": 0,
+        }
+    metric = algo not in GRADIENT_BASED
+    if metric:
+        taskcfg = {"ways": 20, "shots": 1, "queries": 5, "within_alphabet": False}
+        learner: dict[str, Any] = {"meta_lr": 1e-3, "tta": 0}
+        meta_batch = 2
+    else:
+        taskcfg = {"ways": 5, "shots": 1, "queries": 5, "within_alphabet": False}
+        learner = {"meta_lr": 1e-3, "inner_lr": 0.4, "inner_steps": 1, "test_steps": 3}
+        if algo == "reptile":
+            learner.update(inner_lr=0.1, inner_steps=5, meta_lr=0.5, test_steps=10)
+        meta_batch = 16 if algo != "reptile" else 8
+    return {
+        "algo": algo,
+        "task": {"name": task, "image_size": 28, "rotations": True, "augment": True,
+                 "val_alphabets": ["Balinese", "Early_Aramaic"], "root": None, **taskcfg},
+        "backbone": {"name": "conv4", "hidden": 64, "image_size": 28, "bn_running_stats": metric,
+                     **({} if metric else {"out_features": taskcfg["ways"]})},
+        "learner": learner,
+        "meta_batch": meta_batch,
+        "seed": 0,
+    }
+
+
+def merge(config: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+    """Apply CLI overrides (``None`` means keep) to the right section of a config."""
+    cfg = copy.deepcopy(config)
+    sections = {"task": ("ways", "shots", "queries", "image_size", "rotations", "augment", "within_alphabet", "root", "val_alphabets"),
+                "learner": ("meta_lr", "inner_lr", "inner_steps", "test_steps", "tta", "temperature")}
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        for section, keys in sections.items():
+            if key in keys:
+                cfg[section][key] = value
+                break
+        else:
+            cfg[key] = value
+    if cfg["backbone"]["name"] == "conv4":
+        cfg["backbone"]["image_size"] = cfg["task"].get("image_size", 28)
+        if "out_features" in cfg["backbone"]:
+            cfg["backbone"]["out_features"] = cfg["task"]["ways"]
+    return cfg
+
+
+def build_learner(config: dict[str, Any]) -> MetaLearner:
+    cls = ALGORITHMS[config["algo"]]
+    kind = "regression" if config["task"]["name"] == "sine" else "classification"
+    model = build_backbone(config["backbone"])
+    learner_cfg = dict(config["learner"])
+    if cls.name in ("protonet", "matching"):
+        learner_cfg.pop("inner_lr", None), learner_cfg.pop("inner_steps", None), learner_cfg.pop("test_steps", None)
+    return cls(model, kind, **learner_cfg)
+
+
+def build_tasks(config: dict[str, Any], split: str = "train", ways: int | None = None, shots: int | None = None,
+                queries: int | None = None, within_alphabet: bool | None = None):
+    """The task distribution of a config; ``split`` is ``train`` or ``val`` (meta-validation
+    alphabets, never augmented, rotated or mixed across alphabets unless asked)."""
+    t = config["task"]
+    if t["name"] == "sine":
+        return SineTasks(shots=shots or t["shots"], queries=queries or t["queries"])
+    if t["name"] == "omniglot":
+        charset = load_omniglot_background(t.get("root"), t["image_size"])
+        train, val = split_background(charset, tuple(t.get("val_alphabets") or ()))
+    else:
+        if not t.get("root"):
+            raise ValueError("the folder task needs --root: a folder laid out alphabet/character/*.png")
+        charset = load_alphabet_folder(t["root"], t["image_size"])
+        names = tuple(t.get("val_alphabets") or ())
+        train, val = (charset.without_alphabets(names), charset.subset_alphabets(names)) if names else (charset, None)
+    if split == "train":
+        chars = train.with_rotations() if t.get("rotations") else train
+        return Episodes(chars, ways or t["ways"], shots or t["shots"], queries or t["queries"],
+                        t.get("within_alphabet", False) if within_alphabet is None else within_alphabet,
+                        Affine() if t.get("augment") else None)
+    if val is None:
+        raise ValueError("this config holds out no meta-validation alphabets (val_alphabets is empty)")
+    return Episodes(val, ways or t["ways"], shots or t["shots"], queries or t["queries"],
+                    True if within_alphabet is None else within_alphabet, None)

@@ -1,0 +1,1 @@
+"""Avro schemas and their codec (arrives with the streaming learner)."""
