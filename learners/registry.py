@@ -54,7 +54,7 @@ def default_config(task: str, algo: str) -> dict[str, Any]:
         meta_batch = 2
     else:
         taskcfg = {"ways": 5, "shots": 1, "queries": 5, "within_alphabet": False}
-        learner = {"meta_lr": 1e-3, "inner_lr": 0.4, "inner_steps": 1, "test_steps": 3}
+        learner = {"meta_lr": 1e-3, "inner_lr": 0.4, "inner_steps": 1, "test_steps": 3, "chunk_size": 2}
         if algo == "reptile":
             learner.update(inner_lr=0.1, inner_steps=5, meta_lr=0.5, test_steps=10)
         meta_batch = 16 if algo != "reptile" else 8
@@ -74,7 +74,7 @@ def merge(config: dict[str, Any], **overrides: Any) -> dict[str, Any]:
     """Apply CLI overrides (``None`` means keep) to the right section of a config."""
     cfg = copy.deepcopy(config)
     sections = {"task": ("ways", "shots", "queries", "image_size", "rotations", "augment", "within_alphabet", "root", "val_alphabets"),
-                "learner": ("meta_lr", "inner_lr", "inner_steps", "test_steps", "tta", "temperature")}
+                "learner": ("meta_lr", "inner_lr", "inner_steps", "test_steps", "tta", "temperature", "chunk_size")}
     for key, value in overrides.items():
         if value is None:
             continue
@@ -97,7 +97,8 @@ def build_learner(config: dict[str, Any]) -> MetaLearner:
     model = build_backbone(config["backbone"])
     learner_cfg = dict(config["learner"])
     if cls.name in ("protonet", "matching"):
-        learner_cfg.pop("inner_lr", None), learner_cfg.pop("inner_steps", None), learner_cfg.pop("test_steps", None)
+        for key in ("inner_lr", "inner_steps", "test_steps", "chunk_size"):
+            learner_cfg.pop(key, None)
     return cls(model, kind, **learner_cfg)
 
 

@@ -1,0 +1,57 @@
+"""The offline CLI end to end, as a user runs it (subprocesses, real data, tiny budgets)."""
+
+import json
+
+import pytest
+
+COMMANDS = ["meta-train", "evaluate", "eval-oneshot", "make-dev-runs", "plot", "quickstart"]
+
+
+def test_every_command_has_help(cli):
+    out = cli("--help").stdout
+    for name in COMMANDS:
+        assert name in out
+        assert "Usage" in cli(name, "--help").stdout
+
+
+def test_sine_train_evaluate_plot(cli, tmp_path):
+    out = tmp_path / "sine"
+    cli("meta-train", "sine", "--algo", "maml", "--iterations", "40", "--validate-every", "20", "--val-episodes", "20", "--out", out)
+    assert (out / "model.safetensors").is_file() and (out / "config.json").is_file()
+    result = json.loads(cli("evaluate", out, "--episodes", "20", "--json").stdout)
+    assert result["metric"] == "mse" and {"before", "after", "ci95"} <= set(result)
+    cli("plot", out)
+    png = (out / "curves.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_protonet_oneshot_runs(cli, tmp_path):
+    runs, model = tmp_path / "runs", tmp_path / "proto"
+    cli("make-dev-runs", "--out", runs, "--runs", "3")
+    assert len(list(runs.glob("run*/class_labels.txt"))) == 3
+    cli("meta-train", "omniglot", "--algo", "protonet", "--iterations", "15", "--validate-every", "1000", "--val-episodes", "0", "--out", model)
+    result = json.loads(cli("eval-oneshot", "--runs", runs, "--model", model, "--json").stdout)
+    assert 0.0 <= result["error_rate"] < 0.95  # chance is 0.95 for 20-way
+    assert set(result["runs"]) == {"run01", "run02", "run03"}
+    table = cli("eval-oneshot", "--runs", runs, "--model", model).stderr
+    assert "run01" in table and "all" in table
+
+
+@pytest.mark.parametrize("args,expect", [
+    (["evaluate", "/nonexistent/model"], "meta-train --out"),
+    (["meta-train", "sine", "--algo", "protonet", "--iterations", "1"], "classifier"),
+    (["eval-oneshot", "--runs", "/nonexistent", "--model", "/nonexistent"], "meta-train --out"),
+])
+def test_errors_say_what_to_do(cli, args, expect):
+    proc = cli(*args, check=False)
+    assert proc.returncode == 2
+    assert expect in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_gradient_model_on_wrong_way_count_is_explained(cli, tmp_path):
+    runs, model = tmp_path / "runs", tmp_path / "maml"
+    cli("make-dev-runs", "--out", runs, "--runs", "1")
+    cli("meta-train", "omniglot", "--algo", "fomaml", "--iterations", "2", "--meta-batch", "2", "--validate-every", "1000", "--val-episodes", "0", "--out", model)
+    proc = cli("eval-oneshot", "--runs", runs, "--model", model, check=False)
+    assert proc.returncode == 2 and "--ways 20" in proc.stderr
