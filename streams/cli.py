@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import offline
+from . import cli_stream, offline
 
 app = typer.Typer(
     add_completion=False,
@@ -13,6 +13,8 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.registered_commands.extend(offline.app.registered_commands)
+app.registered_commands.extend(cli_stream.app.registered_commands)
+app.registered_groups.extend(cli_stream.app.registered_groups)
 
 
 def main() -> None:

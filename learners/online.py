@@ -1,0 +1,128 @@
+"""Incremental meta-learning from a replay buffer, for the stream workers (pure PyTorch, no Kafka).
+
+The champion is the published model. ``prequential_loss`` scores incoming experiences with it
+before it learns from them. ``propose`` copies the champion, runs a few meta-updates on tasks drawn
+from the buffer and returns the candidate; ``compare`` scores candidate and champion on held-out
+buffered tasks after the same few-shot adaptation, which is what the promotion gate looks at.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
+from .base import MetaLearner, task_score
+from .registry import build_learner
+from .replay import TaskReplayBuffer
+from .tasks.base import TaskBatch
+
+
+@dataclass
+class Proposal:
+    learner: MetaLearner
+    candidate_score: float
+    champion_score: float
+    iterations: int
+    train_tasks: int
+    heldout_tasks: int
+
+
+class OnlineMetaLearner:
+    def __init__(self, config: dict[str, Any], shots: int | None = None, seed: int = 0) -> None:
+        self.config = config
+        self.kind = "regression" if config["task"]["name"] == "sine" else "classification"
+        self.shots = shots or int(config["task"]["shots"])
+        torch.manual_seed(seed)
+        self.champion = build_learner(config)
+        self.champion.model.eval()
+        self._gen = torch.Generator().manual_seed(seed)
+
+    # --- weights ----------------------------------------------------------------------------
+    def weights_bytes(self, learner: MetaLearner | None = None) -> bytes:
+        state = {k: v.detach().cpu().contiguous() for k, v in (learner or self.champion).model.state_dict().items()}
+        return save_safetensors(state)
+
+    def load_weights(self, data: bytes) -> None:
+        self.champion.model.load_state_dict(load_safetensors(data))
+
+    # --- scoring incoming data --------------------------------------------------------------
+    def prequential_loss(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Per-row loss of the champion's unadapted prediction (regression: squared error)."""
+        with torch.no_grad():
+            out = self.champion.model(torch.tensor(x))  # copies: message buffers are read-only
+            t = torch.tensor(y)
+            if self.kind == "regression":
+                return ((out - t) ** 2).mean(1).numpy()
+            return torch.nn.functional.cross_entropy(out, t[:, 0].long(), reduction="none").numpy()
+
+    # --- tasks from the buffer --------------------------------------------------------------
+    def task_batch(self, buffer: TaskReplayBuffer, task_ids: list[str]) -> TaskBatch | None:
+        """Split each task's buffered points into ``shots`` support and ``shots`` query points."""
+        need = 2 * self.shots
+        xs, ys = [], []
+        for tid in task_ids:
+            x, y = buffer.arrays(tid)
+            if len(x) < need:
+                continue
+            idx = torch.randperm(len(x), generator=self._gen)[:need].numpy()
+            xs.append(x[idx])
+            ys.append(y[idx])
+        if not xs:
+            return None
+        x = torch.from_numpy(np.stack(xs))
+        y = torch.from_numpy(np.stack(ys))
+        if self.kind == "classification":
+            y = y[..., 0].long()
+        k = self.shots
+        return TaskBatch(x[:, :k], y[:, :k], x[:, k:], y[:, k:])
+
+    def score(self, learner: MetaLearner, batch: TaskBatch) -> float:
+        """Mean post-adaptation query score (MSE or accuracy) on the given tasks."""
+        adapted = learner.adapt_tasks(batch.support_x, batch.support_y)
+        with torch.no_grad():
+            return float(task_score(self.kind, learner.predict_tasks(adapted, batch.query_x), batch.query_y).mean())
+
+    def better(self, candidate: float, champion: float, margin: float) -> bool:
+        """Not worse by more than ``margin`` (relative); lower is better for MSE, higher for accuracy."""
+        if self.kind == "regression":
+            return candidate <= champion * (1 + margin)
+        return candidate >= champion - margin
+
+    def propose(self, buffer: TaskReplayBuffer, iterations: int, meta_batch: int, heldout: int = 16,
+                recent: int = 64) -> Proposal | None:
+        """Meta-update a copy of the champion on buffered tasks; score both on held-out tasks.
+
+        Held-out tasks are the most recent ones (they show the current distribution). Each
+        meta-batch draws half its tasks from the ``recent`` newest of the rest and half from all of
+        them, old ones included: that is the replay that keeps old tasks in mind.
+        """
+        ready = buffer.tasks_with(2 * self.shots)
+        if len(ready) < heldout + 2:
+            return None
+        held, train = ready[-heldout:], ready[:-heldout]
+        held_batch = self.task_batch(buffer, held)
+        newest = train[-recent:]
+        candidate = copy.deepcopy(self.champion)
+        candidate.optimizer = type(self.champion.optimizer)(candidate.model.parameters(), **self.champion.optimizer.defaults)
+        candidate.model.train()
+        for _ in range(iterations):
+            half = max(meta_batch // 2, 1)
+            pick = [newest[i] for i in torch.randint(len(newest), (half,), generator=self._gen).tolist()]
+            pick += [train[i] for i in torch.randint(len(train), (meta_batch - half,), generator=self._gen).tolist()]
+            batch = self.task_batch(buffer, pick)
+            if batch is not None:
+                candidate.meta_update(batch)
+        candidate.model.eval()
+        return Proposal(candidate, self.score(candidate, held_batch), self.score(self.champion, held_batch),
+                        iterations, len(train), len(held))
+
+    def promote(self, proposal: Proposal) -> None:
+        self.champion = proposal.learner
+        self.champion.model.eval()

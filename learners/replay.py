@@ -1,0 +1,97 @@
+"""A bounded replay buffer of tasks: points grouped by task id, a byte bound, and reservoir
+eviction over tasks so every task seen has the same chance to stay (old tasks are not simply
+forgotten when new ones arrive). Points within a task are capped, which keeps tasks balanced.
+
+>>> import numpy as np
+>>> buf = TaskReplayBuffer(max_bytes=10_000, max_points_per_task=20, seed=0)
+>>> buf.add("t1", np.zeros((5, 1), "f4"), np.ones((5, 1), "f4"))
+>>> buf.num_tasks, buf.num_points
+(1, 5)
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class _Task:
+    x: np.ndarray  # [cap, feature_dim], filled up to n
+    y: np.ndarray
+    n: int = 0
+    seen: int = 0  # points ever offered, for reservoir sampling within the task
+    order: int = 0  # arrival order of the task
+
+
+class TaskReplayBuffer:
+    def __init__(self, max_bytes: int, max_points_per_task: int = 64, seed: int = 0) -> None:
+        self.max_bytes = max_bytes
+        self.max_points_per_task = max_points_per_task
+        self._rng = np.random.default_rng(seed)
+        self._tasks: dict[str, _Task] = {}
+        self._tasks_seen = 0
+        self.bytes = 0
+
+    @property
+    def num_tasks(self) -> int:
+        return len(self._tasks)
+
+    @property
+    def num_tasks_seen(self) -> int:
+        """Distinct tasks ever added (evicted ones included)."""
+        return self._tasks_seen
+
+    @property
+    def num_points(self) -> int:
+        return sum(t.n for t in self._tasks.values())
+
+    def task_ids(self) -> list[str]:
+        """Task ids, oldest first."""
+        return sorted(self._tasks, key=lambda k: self._tasks[k].order)
+
+    def add(self, task_id: str, x: np.ndarray, y: np.ndarray) -> None:
+        """Add rows of one task (copied, so the buffer never aliases a message's memory)."""
+        task = self._tasks.get(task_id)
+        cap = self.max_points_per_task
+        if task is None:
+            self._tasks_seen += 1
+            task = self._tasks[task_id] = _Task(np.empty((cap, x.shape[1]), "f4"), np.empty((cap, y.shape[1]), "f4"),
+                                                order=self._tasks_seen)
+            self.bytes += task.x.nbytes + task.y.nbytes
+        k = min(cap - task.n, x.shape[0])
+        if k > 0:
+            task.x[task.n : task.n + k] = x[:k]
+            task.y[task.n : task.n + k] = y[:k]
+            task.n += k
+            task.seen += k
+        for i in range(k, x.shape[0]):  # reservoir within a full task
+            task.seen += 1
+            j = int(self._rng.integers(task.seen))
+            if j < cap:
+                task.x[j], task.y[j] = x[i], y[i]
+        while self.bytes > self.max_bytes and len(self._tasks) > 1:
+            self._evict(keep=task_id)
+
+    def _evict(self, keep: str) -> None:
+        """Drop a uniformly chosen task: over the stream this keeps a uniform sample of tasks."""
+        others = [k for k in self._tasks if k != keep]
+        victim = others[int(self._rng.integers(len(others)))]
+        t = self._tasks.pop(victim)
+        self.bytes -= t.x.nbytes + t.y.nbytes
+
+    def arrays(self, task_id: str) -> tuple[np.ndarray, np.ndarray]:
+        t = self._tasks[task_id]
+        return t.x[: t.n], t.y[: t.n]
+
+    def tasks_with(self, min_points: int) -> list[str]:
+        return [k for k in self.task_ids() if self._tasks[k].n >= min_points]
+
+    def snapshot(self) -> "TaskReplayBuffer":
+        """An independent copy, so a learner on another thread reads a buffer nobody writes to."""
+        clone = TaskReplayBuffer(self.max_bytes, self.max_points_per_task)
+        clone._tasks = {k: _Task(t.x[: t.n].copy(), t.y[: t.n].copy(), t.n, t.seen, t.order) for k, t in self._tasks.items()}
+        clone._tasks_seen, clone.bytes = self._tasks_seen, self.bytes
+        return clone

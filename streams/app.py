@@ -1,0 +1,105 @@
+"""The Faust app of a worker: topics ``experiences``, ``models``, ``events``, ``experiences.dlq``,
+an ``ingest`` agent on experiences, and timers for scheduled updates and gauges.
+
+Values travel as raw bytes and are decoded by our own Avro codec, so a message that fails to
+decode still reaches the DLQ whole, with its reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import faust
+
+from .ingest import Ingestor
+from .learning import UpdateController, drift_figures
+from .metrics import WorkerMetrics
+from .publishing import decision
+from .rebuild import rebuild_state
+from .settings import Settings
+
+log = logging.getLogger("metastream.worker")
+
+
+class WorkerRuntime:
+    """Everything one worker process holds, wired to one Faust app."""
+
+    def __init__(self, settings: Settings, bootstrap: str, metrics: WorkerMetrics | None = None) -> None:
+        self.settings = settings
+        self.bootstrap = bootstrap
+        self.ingestor = Ingestor(settings, metrics)
+        self.ready = asyncio.Event()
+        self.app = faust.App(
+            settings.app_id,
+            broker=f"kafka://{bootstrap}",
+            store="memory://",
+            web_enabled=False,
+            topic_partitions=settings.partitions,
+            topic_replication_factor=1,
+            producer_acks=1,
+            consumer_auto_offset_reset="earliest",
+            broker_rebalance_timeout=settings.rebalance_timeout_s,
+            broker_session_timeout=max(10.0, settings.rebalance_timeout_s * 3),
+            broker_heartbeat_interval=1.0,
+            broker_commit_interval=1.0,
+            stream_wait_empty=False,
+        )
+        raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+        self.topics = {name: self.app.topic(name, partitions=settings.partitions, **raw) for name in settings.topics}
+        self.controller = UpdateController(self.ingestor, self.send)
+        self._register()
+
+    async def send(self, topic: str, key: bytes, value: bytes) -> None:
+        await self.topics[topic].send(key=key, value=value)
+
+    def _register(self) -> None:
+        app, s = self.app, self.settings
+
+        @app.task
+        async def rebuild() -> None:
+            started = time.perf_counter()
+            counts = await rebuild_state(self.ingestor, self.bootstrap, s.app_id)
+            log.info("rebuilt state from the log in %.2fs: %s", time.perf_counter() - started, counts)
+            self.ready.set()
+
+        @app.agent(self.topics[s.experiences_topic], name="ingest")
+        async def ingest(stream) -> None:
+            await self.ready.wait()
+            async for event in stream.events():
+                msg = event.message
+                result = self.ingestor.ingest(event.value, event.key, msg.topic, msg.partition, msg.offset)
+                if result.dead_letter is not None:
+                    await self.send(s.dlq_topic, event.key or b"", result.dead_letter)
+                    continue
+                if result.trigger is None:
+                    continue
+                state = self.ingestor.models[result.model_id]
+                figures = drift_figures(state, result.loss)
+                if result.trigger == "drift":
+                    if state.first_drift_ms is None and result.oldest_timestamp_ms is not None:
+                        state.first_drift_ms = result.oldest_timestamp_ms
+                    await self.send(s.events_topic, result.model_id.encode(),
+                                    decision("DriftDetected", result.model_id, f"{state.drift.name} on prequential loss", figures, state.version))
+                self.controller.request(result.model_id, result.trigger, figures)
+
+        @app.timer(1.0)
+        async def gauges() -> None:
+            self.ingestor.refresh_gauges()
+            consumer = getattr(app, "consumer", None)
+            for partition, position in self.ingestor.positions.items():
+                try:
+                    tp = next(tp for tp in consumer.assignment() if tp.topic == s.experiences_topic and tp.partition == partition)
+                    high = consumer.highwater(tp)
+                    if high is not None:
+                        self.ingestor.metrics.consumer_lag.labels(str(partition)).set(max(high - position, 0))
+                except Exception:  # noqa: BLE001 - a gauge must never break the worker
+                    pass
+
+        if s.schedule_s > 0:
+            @app.timer(s.schedule_s)
+            async def scheduled() -> None:
+                if self.ready.is_set():
+                    for mid in self.ingestor.models:
+                        self.controller.request(mid, "schedule", {})

@@ -1,0 +1,162 @@
+"""Streaming CLI commands: broker, worker, up, models ls|show, replay (and demo, in demo.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from .console import UserError, console, friendly_errors
+
+app = typer.Typer(add_completion=False)
+models_app = typer.Typer(add_completion=False, help="List and inspect published model versions.", no_args_is_help=True)
+
+
+def _bootstrap(kafka: Optional[str]) -> str:
+    from .settings import Settings
+
+    bootstrap = kafka or Settings.from_env().kafka
+    if not bootstrap:
+        raise UserError("no broker: pass --kafka HOST:PORT or set METASTREAM_KAFKA (start one with 'metastream broker')")
+    return bootstrap
+
+
+@app.command("broker")
+@friendly_errors
+def broker_cmd(port: Optional[int] = typer.Option(None, help="Loopback port (default: a free one)."),
+               topics: bool = typer.Option(True, help="Create metastream's topics.")) -> None:
+    """Start the embedded Kafka-protocol broker (Tansu, memory storage) and print its bootstrap address."""
+    from .broker import EmbeddedBroker, ensure_topics_sync
+    from .settings import Settings
+
+    settings = Settings.from_env()
+    with EmbeddedBroker(port) as broker:
+        if topics:
+            ensure_topics_sync(broker.bootstrap, settings.topics, settings.partitions)
+        print(broker.bootstrap, flush=True)
+        console.print(f"embedded broker on [bold]{broker.bootstrap}[/] (memory storage); export METASTREAM_KAFKA={broker.bootstrap}; Ctrl-C stops it")
+        stop = False
+
+        def _stop(*_):
+            nonlocal stop
+            stop = True
+
+        signal.signal(signal.SIGTERM, _stop)
+        try:
+            while not stop and broker.process and broker.process.poll() is None:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+
+
+@app.command("worker")
+@friendly_errors
+def worker_cmd(kafka: Optional[str] = typer.Option(None, help="Bootstrap servers (default $METASTREAM_KAFKA; embedded broker if unset)."),
+               metrics_port: Optional[int] = typer.Option(None, help="Prometheus port (0: off; default 9108)."),
+               loglevel: str = typer.Option("WARNING", help="Faust/worker log level.")) -> None:
+    """Run a stream worker: ingest experiences, detect drift, meta-update, publish model versions."""
+    from .settings import Settings
+    from .worker import run_worker
+
+    run_worker(Settings.from_env(kafka=kafka, metrics_port=metrics_port), loglevel=loglevel)
+
+
+@app.command("up")
+@friendly_errors
+def up_cmd(metrics_port: Optional[int] = typer.Option(None, help="Prometheus port (0: off)."),
+           loglevel: str = typer.Option("WARNING")) -> None:
+    """Start the embedded broker and a worker on it, in this process."""
+    from .settings import Settings
+    from .worker import run_worker
+
+    settings = Settings.from_env(metrics_port=metrics_port)
+    settings.kafka = None
+    run_worker(settings, loglevel=loglevel)
+
+
+async def _read_versions(bootstrap: str, topic: str) -> list[dict]:
+    from .rebuild import MODEL_VERSIONS, _read_range
+
+    out = []
+    async for msg in _read_range(bootstrap, topic, None):
+        try:
+            rec = MODEL_VERSIONS.decode(msg.value)
+        except Exception:  # noqa: BLE001
+            continue
+        rec["_offset"], rec["_partition"] = msg.offset, msg.partition
+        out.append(rec)
+    return out
+
+
+@models_app.command("ls")
+@friendly_errors
+def models_ls(kafka: Optional[str] = typer.Option(None, help="Bootstrap servers (default $METASTREAM_KAFKA)."),
+              topic: str = typer.Option("models"), json_out: bool = typer.Option(False, "--json")) -> None:
+    """Every published version, per model id, oldest first."""
+    versions = asyncio.run(_read_versions(_bootstrap(kafka), topic))
+    rows = [{"model_id": r["model_id"], "version": r["version"], "parent": r["parent_version"], "algorithm": r["algorithm"],
+             "created": datetime.fromtimestamp(r["created_at_ms"] / 1000, timezone.utc).isoformat(timespec="seconds"),
+             "sha256": r["sha256"][:12], "stage": r["rollout_stage"], "metrics": r["metrics"]} for r in versions]
+    if json_out:
+        for row in rows:
+            print(json.dumps(row, sort_keys=True))
+        return
+    table = Table(title=f"model versions on {topic}")
+    for col in ("model", "version", "parent", "algorithm", "created (UTC)", "sha256", "stage"):
+        table.add_column(col)
+    for r in sorted(rows, key=lambda r: (r["model_id"], r["version"])):
+        table.add_row(r["model_id"], str(r["version"]), str(r["parent"] or "-"), r["algorithm"], r["created"], r["sha256"], r["stage"])
+    console.print(table)
+
+
+@models_app.command("show")
+@friendly_errors
+def models_show(model_id: str = typer.Argument(...), version: Optional[int] = typer.Option(None, help="Default: the latest."),
+                kafka: Optional[str] = typer.Option(None), topic: str = typer.Option("models"),
+                save: Optional[Path] = typer.Option(None, help="Write the weights to this .safetensors file.")) -> None:
+    """One version's metadata, metrics and lineage as JSON (weights summarised, or saved with --save)."""
+    versions = [r for r in asyncio.run(_read_versions(_bootstrap(kafka), topic)) if r["model_id"] == model_id]
+    if version is not None:
+        versions = [r for r in versions if r["version"] == version]
+    if not versions:
+        raise UserError(f"no version{'' if version is None else f' {version}'} of {model_id!r} on {topic}; see 'metastream models ls'")
+    rec = max(versions, key=lambda r: r["version"])
+    if save:
+        save.write_bytes(rec["weights"])
+    out = {k: v for k, v in rec.items() if k not in ("weights",)}
+    out["weights_bytes"] = len(rec["weights"])
+    out["config"] = json.loads(out.pop("config_json"))
+    print(json.dumps(out, indent=2, sort_keys=True, default=str))
+
+
+def _parse_time(text: str) -> int:
+    try:
+        return int(datetime.fromisoformat(text).timestamp() * 1000)
+    except ValueError:
+        raise UserError(f"cannot read time {text!r}: use ISO 8601, e.g. 2026-11-26T08:00:00") from None
+
+
+@app.command("replay")
+@friendly_errors
+def replay_cmd(topic: str = typer.Option(..., help="experiences, models, events or experiences.dlq."),
+               from_offset: Optional[int] = typer.Option(None, help="First offset (each partition)."),
+               from_time: Optional[str] = typer.Option(None, help="First record time, ISO 8601."),
+               to_offset: Optional[int] = typer.Option(None, "--to", help="Last offset, inclusive (default: the end now)."),
+               to_time: Optional[str] = typer.Option(None, help="Last record time, ISO 8601."),
+               partition: Optional[int] = typer.Option(None, help="Only this partition."),
+               kafka: Optional[str] = typer.Option(None)) -> None:
+    """Re-read a range of a topic, decoded, as JSON lines on stdout (bytes fields summarised)."""
+    from .replay import replay
+
+    asyncio.run(replay(_bootstrap(kafka), topic, from_offset, _parse_time(from_time) if from_time else None,
+                       to_offset, _parse_time(to_time) if to_time else None, partition))
+
+
+app.add_typer(models_app, name="models")

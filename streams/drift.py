@@ -1,0 +1,36 @@
+"""Drift detection on the stream of prequential losses, with River's detectors.
+
+Each message contributes its mean prequential loss as one observation: a batch of 64 is one
+sample of the current loss level, and one detector update per message keeps the ingest path cheap.
+"""
+
+from __future__ import annotations
+
+from river import drift
+
+
+def make_detector(name: str = "adwin"):
+    if name == "adwin":
+        return drift.ADWIN(delta=0.002)
+    if name == "pagehinkley":
+        return drift.PageHinkley(min_instances=30, delta=0.005, threshold=50.0)
+    raise ValueError(f"unknown drift detector {name!r}; choose 'adwin' or 'pagehinkley'")
+
+
+class DriftMonitor:
+    """Feeds one detector and says when it fires, with the level before and after."""
+
+    def __init__(self, name: str = "adwin") -> None:
+        self.name = name
+        self.detector = make_detector(name)
+        self.observations = 0
+        self._recent: list[float] = []
+
+    def update(self, value: float) -> bool:
+        self.observations += 1
+        self._recent = (self._recent + [value])[-50:]
+        self.detector.update(value)
+        return bool(self.detector.drift_detected)
+
+    def level(self) -> float:
+        return sum(self._recent[-10:]) / max(len(self._recent[-10:]), 1)

@@ -1,0 +1,156 @@
+"""The ingest path of a worker, synchronous and fast: decode, validate, de-duplicate, buffer,
+prequential loss, drift. It never raises on bad input: it returns a dead letter with the reason.
+
+Everything here is derived state: a restarted worker rebuilds it by replaying the log through
+:meth:`Ingestor.ingest` with ``replay=True`` (no triggers fire while replaying).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from learners.online import OnlineMetaLearner
+from learners.replay import TaskReplayBuffer
+from schemas import AvroCodec, CodecError
+
+from .drift import DriftMonitor
+from .metrics import WorkerMetrics
+from .settings import Settings
+from .validation import Rejected, validate_batch
+
+EXPERIENCES = AvroCodec("ExperienceBatch")
+DEAD_LETTERS = AvroCodec("DeadLetter")
+
+
+class SeenIds:
+    """Event ids already counted, bounded (oldest forgotten first)."""
+
+    def __init__(self, capacity: int = 5_000_000) -> None:
+        self.capacity = capacity
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def __contains__(self, event_id: str) -> bool:
+        return event_id in self._ids
+
+    def add(self, event_id: str) -> None:
+        self._ids[event_id] = None
+        if len(self._ids) > self.capacity:
+            self._ids.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
+@dataclass
+class ModelState:
+    model_id: str
+    learner: OnlineMetaLearner
+    buffer: TaskReplayBuffer
+    drift: DriftMonitor
+    seen: SeenIds = field(default_factory=SeenIds)
+    counted: int = 0
+    duplicates: int = 0
+    new_tasks: int = 0
+    version: int = 0
+    offsets: dict[tuple[str, int], list[int]] = field(default_factory=dict)  # (topic, partition) -> [first, last]
+    first_drift_ms: int | None = None
+
+    def lineage(self) -> list[dict[str, Any]]:
+        return [{"topic": t, "partition": p, "start_offset": lo, "end_offset": hi}
+                for (t, p), (lo, hi) in sorted(self.offsets.items())]
+
+
+@dataclass
+class IngestResult:
+    model_id: str | None = None
+    accepted: int = 0
+    duplicates: int = 0
+    drift: bool = False
+    loss: float = float("nan")
+    dead_letter: bytes | None = None
+    reason: str | None = None
+    trigger: str | None = None
+    oldest_timestamp_ms: int | None = None
+
+
+class Ingestor:
+    def __init__(self, settings: Settings, metrics: WorkerMetrics | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics or WorkerMetrics()
+        self.dims = settings.dims()
+        per_model_bytes = int(settings.buffer_mb * 2**20 / max(len(settings.models), 1))
+        self.models = {
+            mid: ModelState(mid, OnlineMetaLearner(cfg), TaskReplayBuffer(per_model_bytes, settings.max_points_per_task),
+                            DriftMonitor(settings.drift_detector))
+            for mid, cfg in settings.models.items()
+        }
+        self.positions: dict[int, int] = {}  # partition -> next offset to read
+
+    def dead_letter(self, value: Any, key: bytes | None, topic: str, partition: int, offset: int, kind: str, message: str) -> IngestResult:
+        self.metrics.rejected.labels(kind).inc()
+        original = value if isinstance(value, (bytes, bytearray)) else repr(value).encode()
+        record = {"original": bytes(original), "original_key": key, "source_topic": topic, "source_partition": partition,
+                  "source_offset": offset, "error_kind": kind, "message": message[:2000], "timestamp_ms": int(time.time() * 1000)}
+        return IngestResult(dead_letter=DEAD_LETTERS.encode(record), reason=kind)
+
+    def ingest(self, value: Any, key: bytes | None, topic: str, partition: int, offset: int, replay: bool = False) -> IngestResult:
+        self.positions[partition] = offset + 1
+        try:
+            if isinstance(value, (bytes, bytearray)) and len(value) > self.settings.max_batch_rows * 64 * 4 + 2**20:
+                raise Rejected("oversize", f"message of {len(value)} bytes is larger than any valid batch")
+            record = EXPERIENCES.decode(value)
+            batch = validate_batch(record, known_models=self.dims, max_rows=self.settings.max_batch_rows)
+        except CodecError as exc:
+            return self.dead_letter(value, key, topic, partition, offset, exc.kind, str(exc))
+        except Rejected as exc:
+            return self.dead_letter(value, key, topic, partition, offset, exc.kind, str(exc))
+        except Exception as exc:  # noqa: BLE001 - bad input must never stop the worker
+            return self.dead_letter(value, key, topic, partition, offset, "invalid", f"{type(exc).__name__}: {exc}")
+
+        state = self.models[batch.model_id]
+        span = state.offsets.setdefault((topic, partition), [offset, offset])
+        span[1] = max(span[1], offset)
+        fresh = [i for i, eid in enumerate(batch.event_ids) if eid not in state.seen]
+        result = IngestResult(model_id=batch.model_id, duplicates=len(batch) - len(fresh))
+        if result.duplicates:
+            state.duplicates += result.duplicates
+            self.metrics.duplicates.labels(batch.model_id).inc(result.duplicates)
+        if not fresh:
+            return result
+        rows = np.asarray(fresh) if len(fresh) < len(batch) else slice(None)
+        x, y = batch.features[rows], batch.targets[rows]
+        losses = state.learner.prequential_loss(x, y)
+        result.loss = float(losses.mean())
+        for eid in (batch.event_ids[i] for i in fresh):
+            state.seen.add(eid)
+        task_ids = [batch.task_ids[i] for i in fresh]
+        before = state.buffer.num_tasks_seen
+        for tid in dict.fromkeys(task_ids):
+            sel = np.fromiter((t == tid for t in task_ids), bool, len(task_ids))
+            state.buffer.add(tid, x[sel], y[sel])
+        state.new_tasks += state.buffer.num_tasks_seen - before
+        state.counted += len(fresh)
+        result.accepted = len(fresh)
+        result.oldest_timestamp_ms = min(batch.timestamps_ms[i] for i in fresh)
+        self.metrics.ingested.labels(batch.model_id).inc(len(fresh))
+        result.drift = state.drift.update(result.loss)
+        if replay:
+            return result
+        if result.drift:
+            self.metrics.drift_alarms.labels(batch.model_id, state.drift.name).inc()
+            result.trigger = "drift"
+        elif state.new_tasks >= self.settings.new_tasks_trigger:
+            result.trigger = "new_tasks"
+        return result
+
+    def refresh_gauges(self) -> None:
+        for mid, st in self.models.items():
+            self.metrics.buffer_bytes.labels(mid).set(st.buffer.bytes)
+            self.metrics.buffer_tasks.labels(mid).set(st.buffer.num_tasks)
+            self.metrics.prequential_loss.labels(mid).set(st.drift.level())
+            self.metrics.champion_version.labels(mid).set(st.version)

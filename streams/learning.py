@@ -1,0 +1,107 @@
+"""The learn step of a worker: on a trigger, run an incremental meta-update off the event loop
+(in a thread, so ingest never stalls), score candidate against champion on held-out buffered
+tasks, then publish a new ModelVersion or reject it, with a decision event either way."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Awaitable, Callable
+
+from .ingest import Ingestor, ModelState
+
+log = logging.getLogger("metastream.learning")
+from .publishing import decision, model_version, now_ms
+
+Send = Callable[[str, bytes, bytes], Awaitable[None]]  # (topic, key, value)
+
+
+class UpdateController:
+    def __init__(self, ingestor: Ingestor, send: Send) -> None:
+        self.ingestor = ingestor
+        self.settings = ingestor.settings
+        self.metrics = ingestor.metrics
+        self.send = send
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="meta-update")
+        self._busy: set[str] = set()
+        self._pending: dict[str, tuple[str, dict]] = {}
+        self._last: dict[str, float] = {}
+        self.tasks: set[asyncio.Task] = set()
+
+    def request(self, model_id: str, reason: str, figures: dict[str, float]) -> None:
+        """Ask for an update; at most one runs per model, and one more is remembered while it does."""
+        if model_id in self._busy:
+            if reason == "drift" or model_id not in self._pending:
+                self._pending[model_id] = (reason, figures)
+            return
+        self._busy.add(model_id)
+        task = asyncio.ensure_future(self._run(model_id, reason, figures))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _run(self, model_id: str, reason: str, figures: dict[str, float]) -> None:
+        try:
+            gap = self.settings.min_update_gap_s - (time.monotonic() - self._last.get(model_id, -1e9))
+            if gap > 0:
+                await asyncio.sleep(gap)
+            await self.update(model_id, reason, figures)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - a failed update is logged; the worker goes on ingesting
+            log.exception("meta-update of %s failed", model_id)
+        finally:
+            self._last[model_id] = time.monotonic()
+            self._busy.discard(model_id)
+            if model_id in self._pending:
+                self.request(model_id, *self._pending.pop(model_id))
+
+    async def update(self, model_id: str, reason: str, figures: dict[str, float]) -> bool:
+        state: ModelState = self.ingestor.models[model_id]
+        key = model_id.encode()
+        events = self.settings.events_topic
+        await self.send(events, key, decision("UpdateStarted", model_id, reason, figures, state.version))
+        snapshot = state.buffer.snapshot()
+        lineage = state.lineage()
+        state.new_tasks = 0
+        s = self.settings
+        started = time.perf_counter()
+        proposal = await asyncio.get_running_loop().run_in_executor(
+            self._executor, lambda: state.learner.propose(snapshot, s.update_iterations, s.update_meta_batch, s.heldout_tasks))
+        seconds = time.perf_counter() - started
+        self.metrics.update_seconds.labels(model_id).observe(seconds)
+        if proposal is None:
+            await self.send(events, key, decision("VersionRejected", model_id, "not enough buffered tasks to train and hold out",
+                                                  {"tasks": snapshot.num_tasks}, state.version))
+            self.metrics.versions_rejected.labels(model_id).inc()
+            return False
+        score_name = "mse" if state.learner.kind == "regression" else "accuracy"
+        figs = {f"candidate_{score_name}": proposal.candidate_score, f"champion_{score_name}": proposal.champion_score,
+                "update_seconds": seconds, "train_tasks": proposal.train_tasks, "heldout_tasks": proposal.heldout_tasks}
+        if not state.learner.better(proposal.candidate_score, proposal.champion_score, s.margin):
+            self.metrics.versions_rejected.labels(model_id).inc()
+            await self.send(events, key, decision("VersionRejected", model_id, f"candidate worse than champion by more than {s.margin:.0%}",
+                                                  figs, state.version))
+            return False
+        parent = state.version or None
+        state.learner.promote(proposal)
+        state.version += 1
+        weights = state.learner.weights_bytes()
+        metrics = {**figs, "trigger_drift": float(reason == "drift")}
+        if state.first_drift_ms is not None:
+            metrics["drift_first_event_ms"] = float(state.first_drift_ms)
+            state.first_drift_ms = None
+        await self.send(self.settings.models_topic, key, model_version(
+            model_id, state.version, parent, state.learner.config["algo"], weights, state.learner.config, metrics, lineage))
+        await self.send(events, key, decision("VersionPublished", model_id, reason, figs, state.version))
+        self.metrics.published.labels(model_id).inc()
+        self.metrics.champion_version.labels(model_id).set(state.version)
+        return True
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def drift_figures(state: ModelState, loss: float) -> dict[str, float]:
+    return {"loss": loss, "recent_loss": state.drift.level(), "observations": state.drift.observations, "at_ms": now_ms()}

@@ -1,0 +1,27 @@
+"""Prometheus metrics of a worker (served over HTTP by prometheus-client), with Prometheus naming."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+
+class WorkerMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.ingested = Counter("metastream_experiences_ingested_total", "Experiences accepted into a replay buffer", ["model_id"], registry=r)
+        self.duplicates = Counter("metastream_experiences_duplicate_total", "Experiences skipped as already counted (same event id)", ["model_id"], registry=r)
+        self.rejected = Counter("metastream_experiences_rejected_total", "Messages sent to the DLQ, by reason", ["reason"], registry=r)
+        self.drift_alarms = Counter("metastream_drift_alarms_total", "Drift detector alarms", ["model_id", "detector"], registry=r)
+        self.published = Counter("metastream_versions_published_total", "Model versions published", ["model_id"], registry=r)
+        self.versions_rejected = Counter("metastream_versions_rejected_total", "Candidate versions rejected by the promotion gate", ["model_id"], registry=r)
+        self.update_seconds = Histogram("metastream_update_duration_seconds", "Duration of an incremental meta-update",
+                                        ["model_id"], buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60), registry=r)
+        self.buffer_bytes = Gauge("metastream_buffer_bytes", "Bytes held by a model's replay buffer", ["model_id"], registry=r)
+        self.buffer_tasks = Gauge("metastream_buffer_tasks", "Tasks held by a model's replay buffer", ["model_id"], registry=r)
+        self.consumer_lag = Gauge("metastream_consumer_lag_messages", "Messages behind the end of the experiences topic", ["partition"], registry=r)
+        self.prequential_loss = Gauge("metastream_prequential_loss", "Recent mean prequential loss of the champion", ["model_id"], registry=r)
+        self.champion_version = Gauge("metastream_champion_version", "Version number of the current champion", ["model_id"], registry=r)
+
+    def serve(self, port: int, addr: str = "127.0.0.1") -> None:
+        start_http_server(port, addr=addr, registry=self.registry)

@@ -1,0 +1,76 @@
+"""Worker settings, read from ``METASTREAM_*`` environment variables with defaults that work out
+of the box (embedded broker, the sine model)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from learners.registry import default_config
+
+
+def _default_models() -> dict[str, dict[str, Any]]:
+    cfg = default_config("sine", "fomaml")
+    cfg["learner"].update(inner_lr=0.01, inner_steps=1, test_steps=10, meta_lr=1e-3)
+    return {"sine": cfg}
+
+
+def model_dims(config: dict[str, Any]) -> tuple[int, int]:
+    """(feature_dim, target_dim) of the experiences a model learns from."""
+    if config["task"]["name"] == "sine":
+        return 1, 1
+    size = config["task"].get("image_size", 28)
+    return size * size, 1
+
+
+@dataclass
+class Settings:
+    kafka: str | None = None  # bootstrap servers; None starts the embedded broker
+    app_id: str = "metastream"
+    experiences_topic: str = "experiences"
+    models_topic: str = "models"
+    events_topic: str = "events"
+    dlq_topic: str = "experiences.dlq"
+    partitions: int = 4
+    metrics_port: int = 9108  # 0 disables the HTTP endpoint
+    buffer_mb: float = 32.0
+    max_points_per_task: int = 40
+    max_batch_rows: int = 4096
+    drift_detector: str = "adwin"
+    new_tasks_trigger: int = 200  # meta-update after this many new tasks
+    schedule_s: float = 0.0  # meta-update at least this often (0: never on a timer)
+    update_iterations: int = 150
+    update_meta_batch: int = 16
+    heldout_tasks: int = 16
+    margin: float = 0.05
+    min_update_gap_s: float = 1.0
+    rebalance_timeout_s: float = 3.0
+    torch_threads: int = 1  # the learners' models are small; threads fight the event loop for cores
+    models: dict[str, dict[str, Any]] = field(default_factory=_default_models)
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> "Settings":
+        s = cls()
+        env = os.environ
+        s.kafka = env.get("METASTREAM_KAFKA") or None
+        for name, conv in (("metrics_port", int), ("buffer_mb", float), ("partitions", int), ("drift_detector", str),
+                           ("new_tasks_trigger", int), ("schedule_s", float), ("update_iterations", int), ("margin", float),
+                           ("app_id", str), ("torch_threads", int)):
+            key = f"METASTREAM_{name.upper()}"
+            if key in env:
+                setattr(s, name, conv(env[key]))
+        if "METASTREAM_MODELS" in env:
+            s.models = json.loads(env["METASTREAM_MODELS"])
+        for k, v in overrides.items():
+            if v is not None:
+                setattr(s, k, v)
+        return s
+
+    @property
+    def topics(self) -> list[str]:
+        return [self.experiences_topic, self.models_topic, self.events_topic, self.dlq_topic]
+
+    def dims(self) -> dict[str, tuple[int, int]]:
+        return {mid: model_dims(cfg) for mid, cfg in self.models.items()}

@@ -1,0 +1,51 @@
+"""Checks a decoded ExperienceBatch before it may touch a learner: shapes, sizes, finite numbers,
+known model ids. A failure names its kind (the DLQ reason and metric label) and what was wrong."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from schemas.experiences import ExperienceColumns
+
+
+class Rejected(ValueError):
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def _matrix(raw: bytes, rows: int, cols: int, name: str) -> np.ndarray:
+    if cols <= 0:
+        raise Rejected("bad_shape", f"{name} width must be positive, got {cols}")
+    if len(raw) != rows * cols * 4:
+        raise Rejected("bad_shape", f"{name} holds {len(raw)} bytes; {rows}x{cols} float32 needs {rows * cols * 4}")
+    return np.frombuffer(raw, dtype="<f4").reshape(rows, cols)
+
+
+def validate_batch(record: dict, *, known_models: dict[str, tuple[int, int]], max_rows: int) -> ExperienceColumns:
+    """``known_models`` maps model id to its (feature_dim, target_dim)."""
+    model_id = record["model_id"]
+    if model_id not in known_models:
+        raise Rejected("unknown_model", f"unknown model id {model_id!r}; known: {sorted(known_models)}")
+    n = record["count"]
+    if n <= 0:
+        raise Rejected("empty", "a batch must hold at least one experience")
+    if n > max_rows:
+        raise Rejected("oversize", f"{n} experiences in one batch; at most {max_rows}")
+    for col in ("event_ids", "task_ids", "timestamps_ms"):
+        if len(record[col]) != n:
+            raise Rejected("bad_shape", f"{col} has {len(record[col])} entries for {n} experiences")
+    fdim, tdim = known_models[model_id]
+    if record["feature_dim"] != fdim or record["target_dim"] != tdim:
+        raise Rejected("bad_shape", f"model {model_id} takes {fdim} features -> {tdim} targets, got "
+                                    f"{record['feature_dim']} -> {record['target_dim']}")
+    features = _matrix(record["features"], n, fdim, "features")
+    targets = _matrix(record["targets"], n, tdim, "targets")
+    preds = _matrix(record["predictions"], n, tdim, "predictions") if record["predictions"] else None
+    losses = _matrix(record["losses"], n, 1, "losses")[:, 0] if record["losses"] else None
+    if not (np.isfinite(features).all() and np.isfinite(targets).all()):
+        raise Rejected("non_finite", "features or targets hold NaN or infinity")
+    if len(set(record["event_ids"])) != n:
+        raise Rejected("duplicate_in_batch", "the same event id appears twice in one batch")
+    return ExperienceColumns(model_id, record["agent_id"], record["agent_type"], record["event_ids"], record["task_ids"],
+                             record["timestamps_ms"], features, targets, preds, losses, record.get("metadata"))

@@ -1,0 +1,44 @@
+"""Run a worker process: the embedded broker when no bootstrap server is configured, the topics,
+the metrics endpoint, and the Faust worker (which handles signals and commits offsets)."""
+
+from __future__ import annotations
+
+import logging
+
+from .broker import EmbeddedBroker, ensure_topics_sync
+from .console import UserError
+from .settings import Settings
+
+
+def run_worker(settings: Settings, loglevel: str = "WARNING") -> None:
+    """Blocks until the worker is stopped (Ctrl-C / SIGTERM)."""
+    import faust  # noqa: F401 - import before building the app so logging is configured once
+    from faust.worker import Worker
+
+    from .app import WorkerRuntime
+
+    import torch
+
+    torch.set_num_threads(settings.torch_threads)
+    broker = None
+    bootstrap = settings.kafka
+    if not bootstrap:
+        broker = EmbeddedBroker().start()
+        bootstrap = broker.bootstrap
+        print(f"embedded broker on {bootstrap}", flush=True)
+    try:
+        ensure_topics_sync(bootstrap, settings.topics, settings.partitions)
+        runtime = WorkerRuntime(settings, bootstrap)
+        if settings.metrics_port:
+            try:
+                runtime.ingestor.metrics.serve(settings.metrics_port)
+            except OSError as exc:
+                raise UserError(f"cannot serve metrics on port {settings.metrics_port} ({exc.strerror}): "
+                                "pass --metrics-port with a free port, or 0 to turn metrics off") from None
+        logging.getLogger("metastream").setLevel(loglevel)
+        print(f"worker {settings.app_id} consuming {settings.experiences_topic} on {bootstrap}; "
+              f"metrics on :{settings.metrics_port or 'off'}", flush=True)
+        Worker(runtime.app, loglevel=loglevel, quiet=True, redirect_stdouts=False).execute_from_commandline()
+    finally:
+        if broker:
+            broker.stop()
