@@ -83,6 +83,21 @@ class OnlineMetaLearner:
         k = self.shots
         return TaskBatch(x[:, :k], y[:, :k], x[:, k:], y[:, k:])
 
+    def fewshot_losses(self, buffer: TaskReplayBuffer, task_ids: list[str], steps: int = 3) -> np.ndarray:
+        """Per-task query loss of the champion after ``steps`` adaptation steps on ``shots`` support
+        points: the prequential signal that shows a change in the task distribution even when the
+        unadapted loss does not (for sine, a change of frequency leaves the mean loss as it was)."""
+        batch = self.task_batch(buffer, task_ids)
+        if batch is None:
+            return np.zeros(0, "f4")
+        adapted = self.champion.adapt_tasks(batch.support_x, batch.support_y, steps)
+        with torch.no_grad():
+            out = self.champion.predict_tasks(adapted, batch.query_x)
+            if self.kind == "regression":
+                return ((out - batch.query_y) ** 2).flatten(1).mean(1).numpy()
+            return torch.nn.functional.cross_entropy(out.flatten(0, 1), batch.query_y.flatten(), reduction="none").view(
+                out.shape[0], -1).mean(1).numpy()
+
     def score(self, learner: MetaLearner, batch: TaskBatch) -> float:
         """Mean post-adaptation query score (MSE or accuracy) on the given tasks."""
         adapted = learner.adapt_tasks(batch.support_x, batch.support_y)

@@ -82,6 +82,12 @@ class TaskReplayBuffer:
         t = self._tasks.pop(victim)
         self.bytes -= t.x.nbytes + t.y.nbytes
 
+    def has(self, task_id: str) -> bool:
+        return task_id in self._tasks
+
+    def count(self, task_id: str) -> int:
+        return self._tasks[task_id].n
+
     def arrays(self, task_id: str) -> tuple[np.ndarray, np.ndarray]:
         t = self._tasks[task_id]
         return t.x[: t.n], t.y[: t.n]

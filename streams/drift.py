@@ -6,6 +6,8 @@ sample of the current loss level, and one detector update per message keeps the 
 
 from __future__ import annotations
 
+from collections import deque
+
 from river import drift
 
 
@@ -24,13 +26,13 @@ class DriftMonitor:
         self.name = name
         self.detector = make_detector(name)
         self.observations = 0
-        self._recent: list[float] = []
+        self._recent: deque[float] = deque(maxlen=20)
 
     def update(self, value: float) -> bool:
         self.observations += 1
-        self._recent = (self._recent + [value])[-50:]
+        self._recent.append(value)
         self.detector.update(value)
         return bool(self.detector.drift_detected)
 
     def level(self) -> float:
-        return sum(self._recent[-10:]) / max(len(self._recent[-10:]), 1)
+        return sum(self._recent) / max(len(self._recent), 1)

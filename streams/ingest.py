@@ -59,6 +59,8 @@ class ModelState:
     version: int = 0
     offsets: dict[tuple[str, int], list[int]] = field(default_factory=dict)  # (topic, partition) -> [first, last]
     first_drift_ms: int | None = None
+    complete: list[str] = field(default_factory=list)  # tasks with enough points, not yet scored for drift
+    scored: SeenIds = field(default_factory=lambda: SeenIds(1_000_000))
 
     def lineage(self) -> list[dict[str, Any]]:
         return [{"topic": t, "partition": p, "start_offset": lo, "end_offset": hi}
@@ -138,7 +140,7 @@ class Ingestor:
         result.accepted = len(fresh)
         result.oldest_timestamp_ms = min(batch.timestamps_ms[i] for i in fresh)
         self.metrics.ingested.labels(batch.model_id).inc(len(fresh))
-        result.drift = state.drift.update(result.loss)
+        result.drift = self._watch_drift(state, dict.fromkeys(task_ids))
         if replay:
             return result
         if result.drift:
@@ -147,6 +149,23 @@ class Ingestor:
         elif state.new_tasks >= self.settings.new_tasks_trigger:
             result.trigger = "new_tasks"
         return result
+
+    def _watch_drift(self, state: ModelState, task_ids) -> bool:
+        """Score tasks once they hold enough points (few-shot prequential loss, in groups so the
+        adaptation is batched) and feed each task's loss to the drift detector."""
+        need = 2 * state.learner.shots
+        for tid in task_ids:
+            if tid not in state.scored and state.buffer.has(tid) and state.buffer.count(tid) >= need:
+                state.scored.add(tid)
+                state.complete.append(tid)
+        if len(state.complete) < self.settings.drift_group:
+            return False
+        losses = state.learner.fewshot_losses(state.buffer, state.complete, self.settings.drift_steps)
+        state.complete = []
+        fired = False
+        for loss in losses:
+            fired = state.drift.update(float(loss)) or fired
+        return fired
 
     def refresh_gauges(self) -> None:
         for mid, st in self.models.items():

@@ -39,6 +39,8 @@ class Settings:
     max_points_per_task: int = 40
     max_batch_rows: int = 4096
     drift_detector: str = "adwin"
+    drift_group: int = 8  # tasks scored together for the drift signal
+    drift_steps: int = 3  # adaptation steps of that score
     new_tasks_trigger: int = 200  # meta-update after this many new tasks
     schedule_s: float = 0.0  # meta-update at least this often (0: never on a timer)
     update_iterations: int = 150

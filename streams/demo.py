@@ -1,0 +1,192 @@
+"""``metastream demo``: the embedded broker, a worker, and a simulated fleet of sine agents with a
+drift injected midway, shown as a live table. The worker is a real ``metastream worker`` process
+talking to the broker over TCP; the demo watches ``models``, ``events`` and the worker's metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+
+import numpy as np
+from rich.live import Live
+from rich.table import Table
+
+from .broker import EmbeddedBroker, ensure_topics, free_port
+from .client import ExperiencePublisher, ModelSubscriber
+from .console import console
+from .fleet import SineFleet
+from .publishing import DECISIONS
+from .settings import Settings
+
+
+@dataclass
+class DemoState:
+    started: float = field(default_factory=time.monotonic)
+    published: int = 0
+    rate: float = 0.0
+    drift_injected_at: float | None = None
+    drift_alarms: list[float] = field(default_factory=list)
+    versions: list[tuple[int, float, float]] = field(default_factory=list)  # (version, t, mse after)
+    rejected: int = 0
+    buffer_tasks: float = 0
+    ingested: float = 0
+    quality: dict[str, tuple[float, float]] = field(default_factory=dict)  # label -> (before, after)
+    models: dict[int, object] = field(default_factory=dict)  # version -> LoadedModel
+    pre_drift_version: int | None = None
+    summary: dict[str, float] = field(default_factory=dict)
+
+    def t(self) -> float:
+        return time.monotonic() - self.started
+
+
+def scrape(port: int) -> dict[str, float]:
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1).read().decode()
+    except OSError:
+        return {}
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("metastream_") and "{" in line:
+            name, value = line.rsplit(" ", 1)
+            out[name.split("{")[0]] = out.get(name.split("{")[0], 0.0) + float(value)
+    return out
+
+
+def evaluate(model, fleet: SineFleet, drifted: bool, tasks: int = 100, shots: int = 10) -> tuple[float, float]:
+    """MSE of ``model`` on fresh tasks of the given distribution, before and after 10-shot adaptation."""
+    import torch
+
+    rng_state = fleet._rng.bit_generator.state
+    before, after = [], []
+    for _ in range(tasks):
+        _, x, y = fleet.sample_task(drifted)
+        with torch.no_grad():
+            before.append(float(((model.learner.model(torch.tensor(x[shots:])).numpy() - y[shots:]) ** 2).mean()))
+        adapted = model.adapt(x[:shots], y[:shots])
+        after.append(float(((model.predict(adapted, x[shots:]).numpy() - y[shots:]) ** 2).mean()))
+    fleet._rng.bit_generator.state = rng_state
+    return float(np.mean(before)), float(np.mean(after))
+
+
+def render(s: DemoState, duration: float) -> Table:
+    table = Table(title=f"metastream demo  t={s.t():5.1f}s / {duration:.0f}s", expand=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_row("experiences published", f"{s.published:,}")
+    table.add_row("experiences/s", f"{s.rate:,.0f}")
+    table.add_row("ingested by the worker", f"{s.ingested:,.0f}")
+    table.add_row("tasks in the replay buffer", f"{s.buffer_tasks:,.0f}")
+    table.add_row("drift injected at", "-" if s.drift_injected_at is None else f"{s.drift_injected_at:.1f}s")
+    table.add_row("drift alarms", ", ".join(f"{t:.1f}s" for t in s.drift_alarms[-4:]) or "-")
+    table.add_row("versions published", ", ".join(f"v{v}@{t:.1f}s" for v, t, _ in s.versions[-4:]) or "-")
+    table.add_row("versions rejected", str(s.rejected))
+    for label, (b, a) in s.quality.items():
+        table.add_row(f"MSE on {label} (before -> after 10 steps)", f"{b:.3f} -> {a:.3f}")
+    return table
+
+
+async def run_demo(duration: float = 100.0, drift_at: float = 0.45, rate: float = 1000.0, seed: int = 0) -> DemoState:
+    s = DemoState()
+    with EmbeddedBroker() as broker:
+        settings = Settings.from_env()
+        await ensure_topics(broker.bootstrap, settings.topics, settings.partitions)
+        port = free_port()
+        env = dict(os.environ, METASTREAM_KAFKA=broker.bootstrap, METASTREAM_METRICS_PORT=str(port),
+                   METASTREAM_NEW_TASKS_TRIGGER=os.environ.get("METASTREAM_NEW_TASKS_TRIGGER", "150"))
+        worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        fleet = SineFleet(seed=seed)
+        try:
+            await _drive(s, broker.bootstrap, settings, fleet, port, duration, drift_at, rate, worker)
+        finally:
+            worker.terminate()
+            try:
+                worker.wait(10)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+    return s
+
+
+async def _drive(s, bootstrap, settings, fleet, port, duration, drift_at, rate, worker) -> None:
+    from aiokafka import AIOKafkaConsumer
+
+    events = AIOKafkaConsumer(settings.events_topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest")
+    await events.start()
+    sub = await ModelSubscriber(bootstrap, settings.models_topic).start()
+    pub = await ExperiencePublisher(bootstrap, agent_type="sine-sim").start()
+    try:
+        with Live(render(s, duration), console=console, refresh_per_second=4) as live:
+            last_eval = 0.0
+            window: list[tuple[float, int]] = []
+            while s.t() < duration:
+                if worker.poll() is not None:
+                    raise RuntimeError(f"the worker exited ({worker.returncode}): {worker.stderr.read().decode()[-2000:]}")
+                if s.drift_injected_at is None and s.t() >= drift_at * duration:
+                    fleet.drift()
+                    s.drift_injected_at = s.t()
+                    s.pre_drift_version = max(s.models, default=None)
+                tick = time.monotonic()
+                n = 0
+                while n < rate * 0.1:
+                    tid, x, y = fleet.sample_task()
+                    await pub.publish("sine", x, y, [tid] * len(x))
+                    n += len(x)
+                s.published += n
+                window = [(t, c) for t, c in window + [(tick, n)] if tick - t < 2.0]
+                s.rate = sum(c for _, c in window) / max(tick - window[0][0] + 0.1, 0.1)
+                for msgs in (await events.getmany(timeout_ms=1)).values():
+                    for msg in msgs:
+                        rec = DECISIONS.decode(msg.value)
+                        if rec["event_type"] == "DriftDetected":
+                            s.drift_alarms.append(s.t())
+                        elif rec["event_type"] == "VersionRejected":
+                            s.rejected += 1
+                for m in await sub.poll(1):
+                    s.versions.append((m.version, s.t(), float("nan")))
+                    s.models[m.version] = m
+                metrics = scrape(port)
+                s.buffer_tasks = metrics.get("metastream_buffer_tasks", s.buffer_tasks)
+                s.ingested = metrics.get("metastream_experiences_ingested_total", s.ingested)
+                latest = sub.latest_versions.get("sine")
+                if latest is not None and s.t() - last_eval > 3.0:
+                    label = "drifted tasks" if fleet.drifted else "tasks"
+                    s.quality[f"current {label} (v{latest.version})"] = evaluate(latest, fleet, fleet.drifted, tasks=50)
+                    if len(s.quality) > 3:
+                        s.quality.pop(next(iter(s.quality)))
+                    last_eval = s.t()
+                live.update(render(s, duration))
+                await asyncio.sleep(max(0.0, 0.1 - (time.monotonic() - tick)))
+            await pub.flush()
+        for m in await sub.poll(500):
+            s.models[m.version] = m
+        summarise(s, fleet)
+    finally:
+        await pub.stop()
+        await sub.stop()
+        await events.stop()
+
+
+def summarise(s: DemoState, fleet: SineFleet, tasks: int = 300) -> None:
+    """The champion before the drift against the latest, on tasks from before and after it."""
+    if s.pre_drift_version is not None:
+        pre = s.models[s.pre_drift_version]
+        s.summary["pre_drift_version"] = pre.version
+        s.summary["pre_on_old_mse"] = evaluate(pre, fleet, False, tasks)[1]
+        s.summary["pre_on_drifted_mse"] = evaluate(pre, fleet, True, tasks)[1]
+    if s.models:
+        latest = s.models[max(s.models)]
+        s.summary["latest_version"] = latest.version
+        s.summary["latest_on_drifted_mse"] = evaluate(latest, fleet, True, tasks)[1]
+        s.summary["latest_on_old_mse"] = evaluate(latest, fleet, False, tasks)[1]
+    if s.drift_injected_at is not None:
+        alarms = [t for t in s.drift_alarms if t >= s.drift_injected_at]
+        if alarms:
+            s.summary["drift_caught_after_s"] = alarms[0] - s.drift_injected_at
+        after = [t for v, t, _ in s.versions if t >= s.drift_injected_at]
+        if after:
+            s.summary["first_version_after_drift_s"] = after[0] - s.drift_injected_at
