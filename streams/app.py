@@ -63,6 +63,7 @@ class WorkerRuntime:
             counts = await rebuild_state(self.ingestor, self.bootstrap, s.app_id)
             log.info("rebuilt state from the log in %.2fs: %s", time.perf_counter() - started, counts)
             self.ready.set()
+            self.ingestor.metrics.ready.set(1)
 
         @app.agent(self.topics[s.experiences_topic], name="ingest")
         async def ingest(stream) -> None:

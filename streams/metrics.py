@@ -21,6 +21,7 @@ class WorkerMetrics:
         self.buffer_tasks = Gauge("metastream_buffer_tasks", "Tasks held by a model's replay buffer", ["model_id"], registry=r)
         self.consumer_lag = Gauge("metastream_consumer_lag_messages", "Messages behind the end of the experiences topic", ["partition"], registry=r)
         self.prequential_loss = Gauge("metastream_prequential_loss", "Recent mean few-shot prequential loss of the champion (the drift signal)", ["model_id"], registry=r)
+        self.ready = Gauge("metastream_worker_ready", "1 once the worker has rebuilt its state and consumes", registry=r)
         self.champion_version = Gauge("metastream_champion_version", "Version number of the current champion", ["model_id"], registry=r)
 
     def serve(self, port: int, addr: str = "127.0.0.1") -> None:

@@ -15,39 +15,38 @@ from .ingest import Ingestor
 MODEL_VERSIONS = AvroCodec("ModelVersion")
 
 
-async def _read_range(bootstrap: str, topic: str, stops: dict[int, int] | None, group: str | None = None):
-    """Yield messages of ``topic`` from the beginning up to ``stops`` (partition -> offset, exclusive;
-    None: the end as of now)."""
+async def _read_range(bootstrap: str, topic: str, stops: dict[int, int] | None, group: str | None = None,
+                      idle_ms: int = 600):
+    """Yield messages of ``topic`` from the beginning up to ``stops`` (partition -> offset, exclusive),
+    or, with ``stops=None``, until no message has arrived for ``idle_ms``.
+
+    The end is found by reading rather than from ListOffsets: the embedded broker reports a high
+    watermark that can lag the records it serves, and reading is right on any broker.
+    """
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
                                 auto_offset_reset="earliest")
     await consumer.start()
     try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        if not parts:
-            await consumer.topics()
-            parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        await consumer.topics()
+        parts = sorted(consumer.partitions_for_topic(topic) or ())
+        tps = [TopicPartition(topic, p) for p in parts]
         if not tps:
             return
         consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        if stops is None:
-            limits = {tp.partition: ends[tp] for tp in tps}
-        else:
-            limits = {tp.partition: min(stops.get(tp.partition, 0), ends[tp]) for tp in tps}
         await consumer.seek_to_beginning(*tps)
-        todo = {p for p, end in limits.items() if end > 0}
+        todo = {p for p in parts if stops is None or stops.get(p, 0) > 0}
         while todo:
-            batch = await consumer.getmany(*[TopicPartition(topic, p) for p in todo], timeout_ms=500, max_records=2000)
+            batch = await consumer.getmany(*[TopicPartition(topic, p) for p in todo], timeout_ms=idle_ms, max_records=2000)
+            if not batch and stops is None:
+                return
             for tp, msgs in batch.items():
                 for msg in msgs:
-                    if msg.offset < limits[tp.partition]:
-                        yield msg
-                if msgs and msgs[-1].offset + 1 >= limits[tp.partition]:
+                    if stops is not None and msg.offset >= stops[tp.partition]:
+                        todo.discard(tp.partition)
+                        break
+                    yield msg
+                if stops is not None and msgs and msgs[-1].offset + 1 >= stops[tp.partition]:
                     todo.discard(tp.partition)
-            for p in list(todo):
-                if await consumer.position(TopicPartition(topic, p)) >= limits[p]:
-                    todo.discard(p)
     finally:
         await consumer.stop()
 

@@ -1,0 +1,102 @@
+"""Integration fixtures: a real Tansu broker over TCP per test, and real worker processes."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from streams.broker import EmbeddedBroker, ensure_topics, free_port
+from streams.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+TOPICS = Settings().topics
+
+
+@pytest.fixture
+def broker():
+    with EmbeddedBroker() as b:
+        asyncio.run(ensure_topics(b.bootstrap, TOPICS, 2))
+        yield b
+
+
+def metrics(port: int) -> dict[str, float]:
+    """Sum of each metastream metric over its labels (also '<name>{label="x"}' keys)."""
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1).read().decode()
+    except OSError:
+        return {}
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("metastream_"):
+            key, value = line.rsplit(" ", 1)
+            out[key] = float(value)
+            base = key.split("{")[0]
+            if "{" in key:
+                out[base] = out.get(base, 0.0) + float(value)
+    return out
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class WorkerProcess:
+    def __init__(self, bootstrap: str, log: Path, **env: str) -> None:
+        self.port = free_port()
+        self.log = log
+        self.env = dict(os.environ, METASTREAM_KAFKA=bootstrap, METASTREAM_METRICS_PORT=str(self.port),
+                        METASTREAM_PARTITIONS="2", PYTHONPATH=str(ROOT), **env)
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "WorkerProcess":
+        self.proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker", "--loglevel", "INFO"], env=self.env,
+                                     cwd=ROOT, stdout=open(self.log, "a"), stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for(lambda: self.metrics().get("metastream_worker_ready") == 1.0 or self._dead(), 60, "the worker to be ready")
+        assert self.proc.poll() is None, self.log.read_text()[-3000:]
+        return self
+
+    def _dead(self) -> bool:
+        return self.proc.poll() is not None
+
+    def metrics(self) -> dict[str, float]:
+        return metrics(self.port)
+
+    def kill(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def worker_factory(broker, tmp_path):
+    started = []
+
+    def make(**env) -> WorkerProcess:
+        defaults = {"METASTREAM_NEW_TASKS_TRIGGER": "30", "METASTREAM_UPDATE_ITERATIONS": "40",
+                    "METASTREAM_APP_ID": "metastream-test"}
+        w = WorkerProcess(broker.bootstrap, tmp_path / f"worker{len(started)}.log", **{**defaults, **env})
+        started.append(w)
+        return w
+
+    yield make
+    for w in started:
+        w.stop()

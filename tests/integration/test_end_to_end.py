@@ -1,0 +1,86 @@
+"""Publish experiences, a worker learns, a new version appears on models, a subscriber loads it
+and adapts it; operators list versions and replay topics. All over TCP against the embedded broker."""
+
+import asyncio
+import json
+import subprocess
+import sys
+
+import numpy as np
+import torch
+
+from streams.client import ExperiencePublisher, ModelSubscriber, SyncExperiencePublisher
+from streams.fleet import SineFleet
+
+from .conftest import ROOT, wait_for
+
+
+async def _publish_tasks(bootstrap, fleet, tasks):
+    async with ExperiencePublisher(bootstrap, agent_id="agent-a", agent_type="sim") as pub:
+        for _ in range(tasks):
+            tid, x, y = fleet.sample_task()
+            await pub.publish("sine", x, y, [tid] * len(x))
+    return pub.sent_messages
+
+
+def test_publish_learn_publish_subscribe_adapt(broker, worker_factory):
+    worker = worker_factory().start()
+    fleet = SineFleet(seed=1)
+    sent = asyncio.run(_publish_tasks(broker.bootstrap, fleet, 60))
+    assert sent >= 60 * 40 // 64
+
+    async def subscribe():
+        async with ModelSubscriber(broker.bootstrap) as sub:
+            return await sub.latest("sine", timeout=60)
+
+    model = asyncio.run(subscribe())
+    assert model.version >= 1 and model.lineage and model.lineage[0]["topic"] == "experiences"
+    assert set(model.metrics) >= {"candidate_mse", "champion_mse"}
+    # the loaded weights adapt to a consumer's few examples: 10 steps on 10 points fit them better
+    before, after = [], []
+    for _ in range(20):
+        _, x, y = fleet.sample_task()
+        with torch.no_grad():
+            before.append(float(((model.learner.model(torch.tensor(x[:10])).numpy() - y[:10]) ** 2).mean()))
+        after.append(float(((model.predict(model.adapt(x[:10], y[:10]), x[:10]).numpy() - y[:10]) ** 2).mean()))
+    assert np.mean(after) < np.mean(before)
+    assert wait_for(lambda: worker.metrics().get("metastream_experiences_ingested_total") == 60 * 40, 30, "all experiences")
+
+    env = {"METASTREAM_KAFKA": broker.bootstrap, "PYTHONPATH": str(ROOT), "COLUMNS": "150"}
+    run = lambda *a: subprocess.run([sys.executable, "-m", "streams.cli", *a], capture_output=True, text=True,
+                                    env={**__import__("os").environ, **env}, cwd=ROOT, timeout=60)
+    listed = [json.loads(line) for line in run("models", "ls", "--json").stdout.splitlines()]
+    versions = [r["version"] for r in listed if r["model_id"] == "sine"]
+    assert versions == sorted(set(versions)) and versions[0] == 1
+    shown = json.loads(run("models", "show", "sine", "--version", "1").stdout)
+    assert shown["version"] == 1 and shown["config"]["algo"] == "fomaml" and len(shown["sha256"]) == 64
+    # every experience is keyed by model id, so all of them sit in one partition
+    lines = [json.loads(line) for line in run("replay", "--topic", "experiences", "--from-offset", "1", "--to", "3").stdout.splitlines()]
+    assert [line["offset"] for line in lines] == [1, 2, 3]
+    assert lines[0]["value"]["model_id"] == "sine" and lines[0]["value"]["agent_id"] == "agent-a"
+    events = [json.loads(line)["value"]["event_type"] for line in run("replay", "--topic", "events").stdout.splitlines()]
+    assert "UpdateStarted" in events and "VersionPublished" in events
+
+
+def test_sync_publisher_batches_with_linger(broker):
+    with SyncExperiencePublisher(broker.bootstrap, batch_size=64, linger_ms=20) as pub:
+        ids = pub.publish("sine", np.zeros((100, 1)), np.zeros((100, 1)), ["t"] * 100)
+        pub.flush()
+        assert len(set(ids)) == 100
+        assert pub._pub.sent_messages == 2  # 64 + the 36 that lingered
+
+
+def test_subscriber_refuses_tampered_weights(broker):
+    from streams.client import IntegrityError, load_model_version
+    from streams.publishing import MODEL_VERSIONS, model_version
+    from learners.online import OnlineMetaLearner
+    from streams.settings import Settings
+    import pytest
+
+    cfg = Settings().models["sine"]
+    weights = OnlineMetaLearner(cfg).weights_bytes()
+    rec = MODEL_VERSIONS.decode(model_version("sine", 1, None, "fomaml", weights, cfg, {}, []))
+    assert load_model_version(rec).version == 1
+    rec["weights"] = weights[:-4] + b"\x00\x00\x00\x00"
+    with pytest.raises(IntegrityError):
+        load_model_version(rec)

@@ -1,0 +1,56 @@
+import pytest
+
+from schemas import AvroCodec, BadMarker, TruncatedBody, UnknownFingerprint, WrongRecordType, history_schema
+from schemas.codec import MARKER, schema_fingerprint
+from schemas.experiences import make_batch_record
+
+import numpy as np
+
+
+def _batch(**kw):
+    return make_batch_record("sine", np.zeros((4, 1)), np.ones((4, 1)), ["t"] * 4, **kw)
+
+
+def test_single_object_encoding_layout_and_round_trip():
+    codec = AvroCodec("ExperienceBatch")
+    rec = _batch(metadata={"source": "test"})
+    data = codec.encode(rec)
+    assert data[:2] == MARKER == b"\xc3\x01"
+    assert data[2:10] == schema_fingerprint(codec.schema)
+    assert codec.decode(data) == rec
+
+
+def test_record_written_with_old_schema_reads_with_current():
+    codec = AvroCodec("ExperienceBatch")
+    old = _batch()
+    old.pop("metadata")
+    data = codec.encode(old, writer_schema=history_schema("ExperienceBatch", 1))
+    assert data[2:10] != codec.fingerprint  # really the old writer schema
+    decoded = codec.decode(data)
+    assert decoded["metadata"] is None and decoded["event_ids"] == old["event_ids"]
+
+
+@pytest.mark.parametrize("mutate,error", [
+    (lambda d: b"\x00\x01" + d[2:], BadMarker),
+    (lambda d: b"", BadMarker),
+    (lambda d: b"{\"json\": true}", BadMarker),
+    (lambda d: d[:2] + b"\xff" * 8 + d[10:], UnknownFingerprint),
+    (lambda d: d[:-7], TruncatedBody),
+    (lambda d: d[:12], TruncatedBody),
+    (lambda d: d + b"extra", TruncatedBody),
+])
+def test_bad_input_raises_typed_errors(mutate, error):
+    codec = AvroCodec("ExperienceBatch")
+    with pytest.raises(error):
+        codec.decode(mutate(codec.encode(_batch())))
+
+
+def test_a_record_of_another_type_is_refused():
+    event = AvroCodec("DecisionEvent").encode({"event_type": "RolledBack", "model_id": "m", "version": 1,
+                                               "timestamp_ms": 0, "reason": "r", "figures": {}})
+    with pytest.raises(WrongRecordType):
+        AvroCodec("ExperienceBatch").decode(event)
+
+
+def test_error_kinds_name_the_reason():
+    assert {BadMarker.kind, UnknownFingerprint.kind, TruncatedBody.kind} == {"bad_marker", "unknown_fingerprint", "truncated"}

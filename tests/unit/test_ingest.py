@@ -1,0 +1,72 @@
+"""The ingest path on its own (no broker): every kind of bad input becomes a dead letter with its
+reason, good input is buffered once per event id."""
+
+import math
+
+import numpy as np
+import pytest
+
+from schemas import AvroCodec
+from schemas.experiences import make_batch_record
+from streams.ingest import DEAD_LETTERS, Ingestor
+from streams.settings import Settings
+
+CODEC = AvroCodec("ExperienceBatch")
+
+
+def good(n=8, task="t1", ids=None, model="sine"):
+    x = np.linspace(-1, 1, n, dtype="f4")[:, None]
+    return CODEC.encode(make_batch_record(model, x, np.sin(x), [task] * n, event_ids=ids))
+
+
+def hostile_messages():
+    rec = make_batch_record("sine", np.zeros((4, 1)), np.zeros((4, 1)), ["t"] * 4)
+    nan = dict(rec, features=np.array([[math.nan]] * 4, "f4").tobytes())
+    shape = dict(rec, features=np.zeros((3, 1), "f4").tobytes())
+    width = dict(rec, feature_dim=2, features=np.zeros((4, 2), "f4").tobytes())
+    unknown = dict(rec, model_id="nope")
+    big = make_batch_record("sine", np.zeros((5000, 1)), np.zeros((5000, 1)), ["t"] * 5000)
+    data = CODEC.encode(rec)
+    return {
+        "bad_marker": b"\x00\x01" + data[2:],
+        "unknown_fingerprint": data[:2] + b"\x13" * 8 + data[10:],
+        "truncated": data[: len(data) // 2],
+        "non_finite": CODEC.encode(nan),
+        "bad_shape": CODEC.encode(shape),
+        "oversize": CODEC.encode(big),
+        "unknown_model": CODEC.encode(unknown),
+        "bad_shape ": CODEC.encode(width),  # trailing space: a second bad_shape case
+    }
+
+
+@pytest.fixture
+def ingestor():
+    s = Settings(metrics_port=0)
+    s.max_batch_rows = 4096
+    return Ingestor(s)
+
+
+def test_every_hostile_input_is_a_dead_letter_with_its_reason(ingestor):
+    for offset, (kind, data) in enumerate(hostile_messages().items()):
+        result = ingestor.ingest(data, b"k", "experiences", 0, offset)
+        assert result.dead_letter is not None, kind
+        letter = DEAD_LETTERS.decode(result.dead_letter)
+        assert letter["error_kind"] == kind.strip()
+        assert letter["original"] == data and letter["source_offset"] == offset
+        assert letter["message"]
+
+
+def test_non_bytes_and_garbage_never_raise(ingestor):
+    for value in [None, "text", 12, b"", bytes(range(256)) * 10]:
+        assert ingestor.ingest(value, None, "experiences", 0, 0).dead_letter is not None
+
+
+def test_good_input_is_buffered_once_per_event_id(ingestor):
+    ids = [f"e{i}" for i in range(8)]
+    first = ingestor.ingest(good(ids=ids), b"sine", "experiences", 0, 0)
+    again = ingestor.ingest(good(ids=ids), b"sine", "experiences", 0, 1)
+    assert (first.accepted, first.duplicates) == (8, 0)
+    assert (again.accepted, again.duplicates) == (0, 8)
+    state = ingestor.models["sine"]
+    assert state.counted == 8 and state.buffer.num_points == 8
+    assert state.lineage() == [{"topic": "experiences", "partition": 0, "start_offset": 0, "end_offset": 1}]
