@@ -141,3 +141,24 @@ class OnlineMetaLearner:
     def promote(self, proposal: Proposal) -> None:
         self.champion = proposal.learner
         self.champion.model.eval()
+
+
+def propose_update(config: dict[str, Any], weights: bytes, buffer: TaskReplayBuffer, iterations: int, meta_batch: int,
+                   heldout: int, seed: int) -> dict[str, Any] | None:
+    """:meth:`OnlineMetaLearner.propose` as a pure function of plain data, so it can run in another
+    process: the stream worker's event loop never shares torch (whose ``torch.func`` transforms are
+    not thread-safe) with a long update, and the update gets a core of its own."""
+    torch.set_num_threads(1)
+    learner = OnlineMetaLearner(config, seed=seed)
+    learner.load_weights(weights)
+    proposal = learner.propose(buffer, iterations, meta_batch, heldout)
+    if proposal is None:
+        return None
+    return {"weights": learner.weights_bytes(proposal.learner), "candidate_score": proposal.candidate_score,
+            "champion_score": proposal.champion_score, "train_tasks": proposal.train_tasks,
+            "heldout_tasks": proposal.heldout_tasks}
+
+
+def warm_up() -> bool:
+    """Imported and ready: used to start a worker process before the first update needs it."""
+    return True

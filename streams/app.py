@@ -59,6 +59,7 @@ class WorkerRuntime:
 
         @app.task
         async def rebuild() -> None:
+            self.controller.warm_up()
             started = time.perf_counter()
             counts = await rebuild_state(self.ingestor, self.bootstrap, s.app_id)
             log.info("rebuilt state from the log in %.2fs: %s", time.perf_counter() - started, counts)
@@ -70,7 +71,12 @@ class WorkerRuntime:
             await self.ready.wait()
             async for event in stream.events():
                 msg = event.message
-                result = self.ingestor.ingest(event.value, event.key, msg.topic, msg.partition, msg.offset)
+                try:
+                    result = self.ingestor.ingest(event.value, event.key, msg.topic, msg.partition, msg.offset)
+                except Exception as exc:  # noqa: BLE001 - nothing may stop the agent; keep the message
+                    log.exception("ingest failed at %s[%s]@%s", msg.topic, msg.partition, msg.offset)
+                    result = self.ingestor.dead_letter(event.value, event.key, msg.topic, msg.partition, msg.offset,
+                                                       "internal_error", f"{type(exc).__name__}: {exc}")
                 if result.dead_letter is not None:
                     await self.send(s.dlq_topic, event.key or b"", result.dead_letter)
                     continue

@@ -117,7 +117,11 @@ class Ingestor:
         state = self.models[batch.model_id]
         span = state.offsets.setdefault((topic, partition), [offset, offset])
         span[1] = max(span[1], offset)
-        fresh = [i for i, eid in enumerate(batch.event_ids) if eid not in state.seen]
+        fresh, in_batch = [], set()
+        for i, eid in enumerate(batch.event_ids):  # a retry can repeat ids inside one batch too
+            if eid not in state.seen and eid not in in_batch:
+                fresh.append(i)
+                in_batch.add(eid)
         result = IngestResult(model_id=batch.model_id, duplicates=len(batch) - len(fresh))
         if result.duplicates:
             state.duplicates += result.duplicates

@@ -7,8 +7,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from typing import Awaitable, Callable
+
+from learners.online import propose_update, warm_up
 
 from .ingest import Ingestor, ModelState
 
@@ -24,11 +27,18 @@ class UpdateController:
         self.settings = ingestor.settings
         self.metrics = ingestor.metrics
         self.send = send
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="meta-update")
+        # updates run in a separate process: ingest never stalls, and torch.func (not thread-safe)
+        # is never used from two threads of one process
+        self._executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        self._updates = 0
         self._busy: set[str] = set()
         self._pending: dict[str, tuple[str, dict]] = {}
         self._last: dict[str, float] = {}
         self.tasks: set[asyncio.Task] = set()
+
+    def warm_up(self) -> None:
+        """Start the update process now (importing torch there takes seconds)."""
+        self._executor.submit(warm_up)
 
     def request(self, model_id: str, reason: str, figures: dict[str, float]) -> None:
         """Ask for an update; at most one runs per model, and one more is remembered while it does."""
@@ -67,8 +77,10 @@ class UpdateController:
         state.new_tasks = 0
         s = self.settings
         started = time.perf_counter()
+        self._updates += 1
         proposal = await asyncio.get_running_loop().run_in_executor(
-            self._executor, lambda: state.learner.propose(snapshot, s.update_iterations, s.update_meta_batch, s.heldout_tasks))
+            self._executor, propose_update, state.learner.config, state.learner.weights_bytes(), snapshot,
+            s.update_iterations, s.update_meta_batch, s.heldout_tasks, self._updates)
         seconds = time.perf_counter() - started
         self.metrics.update_seconds.labels(model_id).observe(seconds)
         if proposal is None:
@@ -77,17 +89,17 @@ class UpdateController:
             self.metrics.versions_rejected.labels(model_id).inc()
             return False
         score_name = "mse" if state.learner.kind == "regression" else "accuracy"
-        figs = {f"candidate_{score_name}": proposal.candidate_score, f"champion_{score_name}": proposal.champion_score,
-                "update_seconds": seconds, "train_tasks": proposal.train_tasks, "heldout_tasks": proposal.heldout_tasks}
-        if not state.learner.better(proposal.candidate_score, proposal.champion_score, s.margin):
+        figs = {f"candidate_{score_name}": proposal["candidate_score"], f"champion_{score_name}": proposal["champion_score"],
+                "update_seconds": seconds, "train_tasks": proposal["train_tasks"], "heldout_tasks": proposal["heldout_tasks"]}
+        if not state.learner.better(proposal["candidate_score"], proposal["champion_score"], s.margin):
             self.metrics.versions_rejected.labels(model_id).inc()
             await self.send(events, key, decision("VersionRejected", model_id, f"candidate worse than champion by more than {s.margin:.0%}",
                                                   figs, state.version))
             return False
         parent = state.version or None
-        state.learner.promote(proposal)
+        weights = proposal["weights"]
+        state.learner.load_weights(weights)
         state.version += 1
-        weights = state.learner.weights_bytes()
         metrics = {**figs, "trigger_drift": float(reason == "drift")}
         if state.first_drift_ms is not None:
             metrics["drift_first_event_ms"] = float(state.first_drift_ms)

@@ -45,7 +45,5 @@ def validate_batch(record: dict, *, known_models: dict[str, tuple[int, int]], ma
     losses = _matrix(record["losses"], n, 1, "losses")[:, 0] if record["losses"] else None
     if not (np.isfinite(features).all() and np.isfinite(targets).all()):
         raise Rejected("non_finite", "features or targets hold NaN or infinity")
-    if len(set(record["event_ids"])) != n:
-        raise Rejected("duplicate_in_batch", "the same event id appears twice in one batch")
     return ExperienceColumns(model_id, record["agent_id"], record["agent_type"], record["event_ids"], record["task_ids"],
                              record["timestamps_ms"], features, targets, preds, losses, record.get("metadata"))

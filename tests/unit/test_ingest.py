@@ -70,3 +70,8 @@ def test_good_input_is_buffered_once_per_event_id(ingestor):
     state = ingestor.models["sine"]
     assert state.counted == 8 and state.buffer.num_points == 8
     assert state.lineage() == [{"topic": "experiences", "partition": 0, "start_offset": 0, "end_offset": 1}]
+
+
+def test_ids_repeated_inside_one_batch_count_once(ingestor):
+    result = ingestor.ingest(good(ids=["a", "b", "a", "c", "b", "d", "e", "f"]), b"sine", "experiences", 0, 0)
+    assert (result.accepted, result.duplicates) == (6, 2)

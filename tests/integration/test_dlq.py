@@ -1,0 +1,56 @@
+"""Malformed and hostile messages, interleaved with good ones, all land in the DLQ with their
+reasons and original bytes, and every good message is still processed."""
+
+import asyncio
+
+import numpy as np
+from aiokafka import AIOKafkaProducer
+
+from schemas import AvroCodec
+from schemas.experiences import make_batch_record
+from streams.rebuild import _read_range
+from tests.unit.test_ingest import hostile_messages
+
+from .conftest import wait_for
+
+CODEC = AvroCodec("ExperienceBatch")
+LETTERS = AvroCodec("DeadLetter")
+
+
+def test_bad_messages_go_to_the_dlq_and_good_ones_are_all_processed(broker, worker_factory):
+    worker = worker_factory(METASTREAM_NEW_TASKS_TRIGGER="100000").start()
+    bad = hostile_messages()
+    bad["garbage"] = bytes(range(256)) * 4
+    bad["empty"] = b""
+    good_rows = 0
+
+    async def send():
+        nonlocal good_rows
+        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, acks=1, enable_idempotence=False)
+        await producer.start()
+        for i, data in enumerate(bad.values()):
+            x = np.random.default_rng(i).uniform(-5, 5, (16, 1)).astype("f4")
+            await producer.send_and_wait("experiences", CODEC.encode(make_batch_record("sine", x, np.sin(x), [f"t{i}"] * 16)), key=b"sine")
+            good_rows += 16
+            await producer.send_and_wait("experiences", data, key=b"sine")
+        await producer.stop()
+
+    asyncio.run(send())
+    wait_for(lambda: worker.metrics().get("metastream_experiences_ingested_total") == good_rows, 30, "all good rows")
+    m = wait_for(lambda: (lambda m: m if m.get("metastream_experiences_rejected_total") == len(bad) else None)(worker.metrics()),
+                 30, "all rejections")
+    assert m['metastream_experiences_rejected_total{reason="non_finite"}'] == 1
+    assert m['metastream_experiences_rejected_total{reason="bad_shape"}'] == 2
+
+    async def read_dlq():
+        return [LETTERS.decode(msg.value) async for msg in _read_range(broker.bootstrap, "experiences.dlq", None)]
+
+    letters = asyncio.run(read_dlq())
+    assert len(letters) == len(bad)
+    by_original = {letter["original"]: letter for letter in letters}
+    for kind, data in bad.items():
+        letter = by_original[data]
+        expected = {"garbage": "bad_marker", "empty": "bad_marker"}.get(kind, kind.strip())
+        assert letter["error_kind"] == expected, (kind, letter["message"])
+        assert letter["source_topic"] == "experiences" and letter["message"]
+    assert worker.proc.poll() is None  # still alive
