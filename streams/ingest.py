@@ -61,6 +61,8 @@ class ModelState:
     first_drift_ms: int | None = None
     complete: list[str] = field(default_factory=list)  # tasks with enough points, not yet scored for drift
     scored: SeenIds = field(default_factory=lambda: SeenIds(1_000_000))
+    tokens: float = 0.0
+    token_time: float = field(default_factory=time.monotonic)
 
     def lineage(self) -> list[dict[str, Any]]:
         return [{"topic": t, "partition": p, "start_offset": lo, "end_offset": hi}
@@ -158,10 +160,16 @@ class Ingestor:
         """Score tasks once they hold enough points (few-shot prequential loss, in groups so the
         adaptation is batched) and feed each task's loss to the drift detector."""
         need = 2 * state.learner.shots
+        now = time.monotonic()
+        # a token bucket bounds the scoring work (and so its share of the ingest path) at high rates
+        state.tokens = min(self.settings.drift_tasks_per_s, state.tokens + (now - state.token_time) * self.settings.drift_tasks_per_s)
+        state.token_time = now
         for tid in task_ids:
             if tid not in state.scored and state.buffer.has(tid) and state.buffer.count(tid) >= need:
                 state.scored.add(tid)
-                state.complete.append(tid)
+                if state.tokens >= 1:
+                    state.tokens -= 1
+                    state.complete.append(tid)
         if len(state.complete) < self.settings.drift_group:
             return False
         losses = state.learner.fewshot_losses(state.buffer, state.complete, self.settings.drift_steps)

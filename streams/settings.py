@@ -41,6 +41,7 @@ class Settings:
     drift_detector: str = "adwin"
     drift_group: int = 8  # tasks scored together for the drift signal
     drift_steps: int = 3  # adaptation steps of that score
+    drift_tasks_per_s: float = 200.0  # at most this many tasks scored per second (a sample at high rates)
     new_tasks_trigger: int = 200  # meta-update after this many new tasks
     schedule_s: float = 0.0  # meta-update at least this often (0: never on a timer)
     update_iterations: int = 150

@@ -1,0 +1,176 @@
+"""Experiences per second through a worker's whole ingest path (decode, validate, de-duplicate,
+buffer, prequential loss, drift), beside a Faust agent that does nothing per message and raw aiokafka
+consumption, on the same broker and the same messages (ExperienceBatch, 64 experiences each).
+
+    python bench/throughput.py [--messages 4000]
+
+Each consumer runs in its own process, one after the other, reading the topic from the start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _table import print_json, print_table  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+TOPIC = "bench-experiences"
+
+
+async def produce(bootstrap: str, messages: int, rows: int) -> int:
+    from aiokafka import AIOKafkaProducer
+
+    from schemas import AvroCodec
+    from schemas.experiences import make_batch_record
+    from streams.fleet import SineFleet
+
+    codec = AvroCodec("ExperienceBatch")
+    fleet = SineFleet(seed=0, points_per_task=40)
+    batches = fleet.batches(rows)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, enable_idempotence=False, linger_ms=20,
+                                max_batch_size=1 << 20)
+    await producer.start()
+    size = 0
+    for i in range(messages):
+        tids, x, y = next(batches)
+        data = codec.encode(make_batch_record("sine", x, y, tids, event_ids=[f"{i}-{k}" for k in range(rows)]))
+        size = len(data)
+        await producer.send(TOPIC, data, key=b"sine")
+    await producer.flush()
+    await producer.stop()
+    return size
+
+
+async def consume_raw(bootstrap: str, messages: int) -> dict:
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(TOPIC, bootstrap_servers=bootstrap, group_id="bench-raw", auto_offset_reset="earliest",
+                                max_partition_fetch_bytes=8 << 20, fetch_max_bytes=64 << 20)
+    await consumer.start()
+    n, counted, start = 0, 0, None
+    while n < messages:
+        batch = await consumer.getmany(timeout_ms=1000, max_records=500)
+        got = sum(len(m) for m in batch.values())
+        n += got
+        if start is None and got:
+            start = time.perf_counter()  # the clock starts once the first fetch is in: count what follows
+        elif start is not None:
+            counted += got
+    seconds = time.perf_counter() - start
+    await consumer.stop()
+    return {"messages": counted, "seconds": seconds}
+
+
+def run_faust(bootstrap: str, messages: int, mode: str) -> None:
+    """In a child process: a Faust worker whose agent does nothing (noop) or the real ingest path."""
+    import faust  # noqa: F401
+    from faust.worker import Worker
+
+    from streams.app import WorkerRuntime
+    from streams.settings import Settings
+
+    settings = Settings(kafka=bootstrap, metrics_port=0, experiences_topic=TOPIC, partitions=1,
+                        new_tasks_trigger=10**12, app_id=f"bench-{mode}")
+    runtime = WorkerRuntime(settings, bootstrap)
+    app = runtime.app
+    marks = {"n": 0, "start": None}
+
+    def done() -> None:
+        seconds = time.perf_counter() - marks["start"]
+        print("RESULT " + json.dumps({"messages": marks["n"], "seconds": seconds}), flush=True)
+        os._exit(0)
+
+    if mode == "noop":
+        app.agents.pop(next(name for name in app.agents if name.endswith("ingest")))
+
+        @app.agent(runtime.topics[TOPIC], name="noop")
+        async def noop(stream):
+            async for _event in stream.events():
+                if marks["start"] is None:
+                    marks["start"] = time.perf_counter()
+                marks["n"] += 1
+                if marks["n"] >= messages:
+                    done()
+    else:
+        original = runtime.ingestor.ingest
+
+        def counting(*args, **kwargs):
+            if marks["start"] is None:
+                marks["start"] = time.perf_counter()
+            result = original(*args, **kwargs)
+            marks["n"] += 1
+            if marks["n"] >= messages:
+                done()
+            return result
+
+        runtime.ingestor.ingest = counting
+    Worker(app, loglevel=os.environ.get("BENCH_LOGLEVEL", "WARNING"), quiet=True, redirect_stdouts=False).execute_from_commandline()
+
+
+def child(mode: str, bootstrap: str, messages: int) -> dict:
+    import tempfile
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # output goes to a file, not a pipe: the worker's update process would hold a pipe open
+    with tempfile.TemporaryFile("w+") as out:
+        subprocess.run([sys.executable, __file__, "--child", mode, "--bootstrap", bootstrap, "--messages", str(messages)],
+                       stdout=out, stderr=subprocess.STDOUT, env=env, timeout=600)
+        out.seek(0)
+        text = out.read()
+    for line in text.splitlines():
+        if "RESULT " in line:  # Faust may leave terminal escape codes before it
+            return json.loads(line.split("RESULT ", 1)[1])
+    raise RuntimeError(f"{mode} run failed:\n{text[-3000:]}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--messages", type=int, default=20000)
+    ap.add_argument("--rows", type=int, default=64)
+    ap.add_argument("--child", choices=["noop", "ingest", "raw"])
+    ap.add_argument("--bootstrap")
+    args = ap.parse_args()
+    if args.child in ("noop", "ingest"):
+        import torch
+
+        torch.set_num_threads(1)
+        run_faust(args.bootstrap, args.messages, args.child)
+        return
+    if args.child == "raw":
+        print("RESULT " + json.dumps(asyncio.run(consume_raw(args.bootstrap, args.messages))), flush=True)
+        return
+
+    from streams.broker import EmbeddedBroker, ensure_topics
+
+    with EmbeddedBroker() as broker:
+        asyncio.run(ensure_topics(broker.bootstrap, [TOPIC], 1))
+        size = asyncio.run(produce(broker.bootstrap, args.messages, args.rows))
+        results = {mode: child(mode, broker.bootstrap, args.messages) for mode in ("raw", "noop", "ingest")}
+    rate = {m: r["messages"] / r["seconds"] for m, r in results.items()}
+    rows = [[name, f"{rate[m]:,.0f}", f"{rate[m] * args.rows:,.0f}", f"{1e6 / rate[m]:.0f}"]
+            for m, name in (("raw", "raw aiokafka consumer (the client's limit)"), ("noop", "Faust agent doing nothing"),
+                            ("ingest", "Faust agent running the ingest path"))]
+    print_table(f"{args.messages} messages of {args.rows} experiences ({size} bytes each), one partition, 1 torch thread",
+                ["consumer", "messages/s", "experiences/s", "µs/message"], rows)
+    ratio_faust, ratio_raw = rate["ingest"] / rate["noop"], rate["ingest"] / rate["raw"]
+    extra = 1e6 / rate["ingest"] - 1e6 / rate["noop"]
+    print(f"\ningest path: {ratio_faust:.2f} of the do-nothing Faust agent's message rate "
+          f"(learning work {extra:.0f} µs/message = {extra / (1e6 / rate['noop']):.2f}x Faust's own cost); "
+          f"{ratio_raw:.3f} of raw aiokafka")
+    print_json({"experiences_per_s": round(rate["ingest"] * args.rows), "ratio_vs_faust": round(ratio_faust, 3),
+                "ratio_vs_raw": round(ratio_raw, 4), "messages_per_s": {k: round(v) for k, v in rate.items()},
+                "message_bytes": size, "rows": args.rows})
+
+
+if __name__ == "__main__":
+    main()
