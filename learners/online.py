@@ -1,7 +1,7 @@
 """Incremental meta-learning from a replay buffer, for the stream workers (pure PyTorch, no Kafka).
 
-The champion is the published model. ``prequential_loss`` scores incoming experiences with it
-before it learns from them. ``propose`` copies the champion, runs a few meta-updates on tasks drawn
+The champion is the published model. ``fewshot_losses`` scores incoming tasks with it before it
+learns from them (the drift signal). ``propose`` copies the champion, runs a few meta-updates on tasks drawn
 from the buffer and returns the candidate; ``compare`` scores candidate and champion on held-out
 buffered tasks after the same few-shot adaptation, which is what the promotion gate looks at.
 """
@@ -51,16 +51,6 @@ class OnlineMetaLearner:
 
     def load_weights(self, data: bytes) -> None:
         self.champion.model.load_state_dict(load_safetensors(data))
-
-    # --- scoring incoming data --------------------------------------------------------------
-    def prequential_loss(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Per-row loss of the champion's unadapted prediction (regression: squared error)."""
-        with torch.no_grad():
-            out = self.champion.model(torch.tensor(x))  # copies: message buffers are read-only
-            t = torch.tensor(y)
-            if self.kind == "regression":
-                return ((out - t) ** 2).mean(1).numpy()
-            return torch.nn.functional.cross_entropy(out, t[:, 0].long(), reduction="none").numpy()
 
     # --- tasks from the buffer --------------------------------------------------------------
     def task_batch(self, buffer: TaskReplayBuffer, task_ids: list[str]) -> TaskBatch | None:

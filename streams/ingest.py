@@ -28,22 +28,28 @@ DEAD_LETTERS = AvroCodec("DeadLetter")
 
 
 class SeenIds:
-    """Event ids already counted, bounded (oldest forgotten first)."""
+    """Event ids already counted, bounded: two generations of plain sets, the older dropped when
+    the newer fills up, so memory stays below ``capacity`` ids and look-ups stay O(1)."""
 
     def __init__(self, capacity: int = 5_000_000) -> None:
         self.capacity = capacity
-        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._new: set[str] = set()
+        self._old: set[str] = set()
 
     def __contains__(self, event_id: str) -> bool:
-        return event_id in self._ids
+        return event_id in self._new or event_id in self._old
 
     def add(self, event_id: str) -> None:
-        self._ids[event_id] = None
-        if len(self._ids) > self.capacity:
-            self._ids.popitem(last=False)
+        self._new.add(event_id)
+        if len(self._new) >= self.capacity // 2:
+            self._old, self._new = self._new, set()
+
+    def update(self, event_ids) -> None:
+        for event_id in event_ids:
+            self.add(event_id)
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return len(self._new) + len(self._old)
 
 
 @dataclass
@@ -62,6 +68,7 @@ class ModelState:
     complete: list[str] = field(default_factory=list)  # tasks with enough points, not yet scored for drift
     scored: SeenIds = field(default_factory=lambda: SeenIds(1_000_000))
     tokens: float = 0.0
+    last_loss: float = float("nan")
     token_time: float = field(default_factory=time.monotonic)
 
     def lineage(self) -> list[dict[str, Any]]:
@@ -119,11 +126,11 @@ class Ingestor:
         state = self.models[batch.model_id]
         span = state.offsets.setdefault((topic, partition), [offset, offset])
         span[1] = max(span[1], offset)
-        fresh, in_batch = [], set()
+        seen, in_batch = state.seen, {}
         for i, eid in enumerate(batch.event_ids):  # a retry can repeat ids inside one batch too
-            if eid not in state.seen and eid not in in_batch:
-                fresh.append(i)
-                in_batch.add(eid)
+            if eid not in seen and eid not in in_batch:
+                in_batch[eid] = i
+        fresh = list(in_batch.values())
         result = IngestResult(model_id=batch.model_id, duplicates=len(batch) - len(fresh))
         if result.duplicates:
             state.duplicates += result.duplicates
@@ -132,21 +139,25 @@ class Ingestor:
             return result
         rows = np.asarray(fresh) if len(fresh) < len(batch) else slice(None)
         x, y = batch.features[rows], batch.targets[rows]
-        losses = state.learner.prequential_loss(x, y)
-        result.loss = float(losses.mean())
-        for eid in (batch.event_ids[i] for i in fresh):
-            state.seen.add(eid)
+        state.seen.update(in_batch)
         task_ids = [batch.task_ids[i] for i in fresh]
+        groups: dict[str, list[int]] = {}
+        for i, tid in enumerate(task_ids):
+            groups.setdefault(tid, []).append(i)
         before = state.buffer.num_tasks_seen
-        for tid in dict.fromkeys(task_ids):
-            sel = np.fromiter((t == tid for t in task_ids), bool, len(task_ids))
-            state.buffer.add(tid, x[sel], y[sel])
+        for tid, idx in groups.items():
+            if len(idx) == len(task_ids):
+                state.buffer.add(tid, x, y)
+            else:
+                state.buffer.add(tid, x[idx[0] : idx[-1] + 1] if idx[-1] - idx[0] + 1 == len(idx) else x[idx],
+                                 y[idx[0] : idx[-1] + 1] if idx[-1] - idx[0] + 1 == len(idx) else y[idx])
         state.new_tasks += state.buffer.num_tasks_seen - before
         state.counted += len(fresh)
         result.accepted = len(fresh)
         result.oldest_timestamp_ms = min(batch.timestamps_ms[i] for i in fresh)
         self.metrics.ingested.labels(batch.model_id).inc(len(fresh))
-        result.drift = self._watch_drift(state, dict.fromkeys(task_ids))
+        result.drift = self._watch_drift(state, groups)
+        result.loss = state.last_loss
         if replay:
             return result
         if result.drift:
@@ -177,6 +188,7 @@ class Ingestor:
         fired = False
         for loss in losses:
             fired = state.drift.update(float(loss)) or fired
+        state.last_loss = float(losses.mean()) if len(losses) else state.last_loss
         return fired
 
     def refresh_gauges(self) -> None:
