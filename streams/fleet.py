@@ -23,8 +23,8 @@ class SineFleet:
         self._task_no = 0
         self.drifted = False
 
-    def drift(self) -> None:
-        self.drifted = True
+    def drift(self, drifted: bool = True) -> None:
+        self.drifted = drifted
 
     def sample_task(self, drifted: bool | None = None) -> tuple[str, np.ndarray, np.ndarray]:
         """One task's points: ``(task_id, x [n, 1], y [n, 1])``."""

@@ -39,7 +39,7 @@ class Settings:
     max_points_per_task: int = 40
     max_batch_rows: int = 4096
     drift_detector: str = "adwin"
-    drift_group: int = 8  # tasks scored together for the drift signal
+    drift_group: int = 4  # tasks scored together for the drift signal
     drift_steps: int = 3  # adaptation steps of that score
     drift_tasks_per_s: float = 200.0  # at most this many tasks scored per second (a sample at high rates)
     new_tasks_trigger: int = 200  # meta-update after this many new tasks
@@ -48,7 +48,7 @@ class Settings:
     update_meta_batch: int = 16
     heldout_tasks: int = 16
     margin: float = 0.05
-    min_update_gap_s: float = 1.0
+    min_update_gap_s: float = 0.2
     rebalance_timeout_s: float = 3.0
     torch_threads: int = 1  # the learners' models are small; threads fight the event loop for cores
     models: dict[str, dict[str, Any]] = field(default_factory=_default_models)
