@@ -60,12 +60,13 @@ def broker_cmd(port: Optional[int] = typer.Option(None, help="Loopback port (def
 @friendly_errors
 def worker_cmd(kafka: Optional[str] = typer.Option(None, help="Bootstrap servers (default $METASTREAM_KAFKA; embedded broker if unset)."),
                metrics_port: Optional[int] = typer.Option(None, help="Prometheus port (0: off; default 9108)."),
+               metrics_host: Optional[str] = typer.Option(None, help="Address the metrics endpoint binds (default 127.0.0.1)."),
                loglevel: str = typer.Option("WARNING", help="Faust/worker log level.")) -> None:
     """Run a stream worker: ingest experiences, detect drift, meta-update, publish model versions."""
     from .settings import Settings
     from .worker import run_worker
 
-    run_worker(Settings.from_env(kafka=kafka, metrics_port=metrics_port), loglevel=loglevel)
+    run_worker(Settings.from_env(kafka=kafka, metrics_port=metrics_port, metrics_host=metrics_host), loglevel=loglevel)
 
 
 @app.command("up")

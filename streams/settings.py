@@ -35,6 +35,7 @@ class Settings:
     dlq_topic: str = "experiences.dlq"
     partitions: int = 4
     metrics_port: int = 9108  # 0 disables the HTTP endpoint
+    metrics_host: str = "127.0.0.1"  # 0.0.0.0 in a container, so Prometheus can scrape it
     buffer_mb: float = 32.0
     max_points_per_task: int = 40
     max_batch_rows: int = 4096
@@ -60,7 +61,7 @@ class Settings:
         s.kafka = env.get("METASTREAM_KAFKA") or None
         for name, conv in (("metrics_port", int), ("buffer_mb", float), ("partitions", int), ("drift_detector", str),
                            ("new_tasks_trigger", int), ("schedule_s", float), ("update_iterations", int), ("margin", float),
-                           ("app_id", str), ("torch_threads", int)):
+                           ("app_id", str), ("torch_threads", int), ("metrics_host", str)):
             key = f"METASTREAM_{name.upper()}"
             if key in env:
                 setattr(s, name, conv(env[key]))

@@ -31,7 +31,7 @@ def run_worker(settings: Settings, loglevel: str = "WARNING") -> None:
         runtime = WorkerRuntime(settings, bootstrap)
         if settings.metrics_port:
             try:
-                runtime.ingestor.metrics.serve(settings.metrics_port)
+                runtime.ingestor.metrics.serve(settings.metrics_port, settings.metrics_host)
             except OSError as exc:
                 raise UserError(f"cannot serve metrics on port {settings.metrics_port} ({exc.strerror}): "
                                 "pass --metrics-port with a free port, or 0 to turn metrics off") from None
