@@ -55,3 +55,26 @@ def test_gradient_model_on_wrong_way_count_is_explained(cli, tmp_path):
     cli("meta-train", "omniglot", "--algo", "fomaml", "--iterations", "2", "--meta-batch", "2", "--validate-every", "1000", "--val-episodes", "0", "--out", model)
     proc = cli("eval-oneshot", "--runs", runs, "--model", model, check=False)
     assert proc.returncode == 2 and "--ways 20" in proc.stderr
+
+
+def test_ctrl_c_saves_a_checkpoint(cli_env, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    out = tmp_path / "interrupted"
+    proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "meta-train", "sine", "--budget-minutes", "5",
+                             "--out", str(out)], env=cli_env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not (out / "history.jsonl").is_file() or not (out / "history.jsonl").read_text():
+        assert time.monotonic() < deadline and proc.poll() is None, "training did not start"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err.decode()[-2000:]
+    assert (out / "model.safetensors").is_file()
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["metrics"]["interrupted"] is True and saved["metrics"]["iterations"] > 0
