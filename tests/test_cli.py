@@ -67,7 +67,9 @@ def test_ctrl_c_saves_a_checkpoint(cli_env, tmp_path):
 
     out = tmp_path / "interrupted"
     proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "meta-train", "sine", "--budget-minutes", "5",
-                             "--out", str(out)], env=cli_env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             "--out", str(out)], env=cli_env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            # a background job inherits SIGINT ignored; a user's terminal does not
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not (out / "history.jsonl").is_file() or not (out / "history.jsonl").read_text():
         assert time.monotonic() < deadline and proc.poll() is None, "training did not start"
