@@ -36,7 +36,8 @@ def default_config(task: str, algo: str) -> dict[str, Any]:
     if task == "sine":
         if algo not in GRADIENT_BASED:
             raise ValueError(f"{algo} is a classifier; sine is regression: use maml, fomaml or reptile")
-        learner = {"meta_lr": 1e-3, "inner_lr": 0.01, "inner_steps": 1, "test_steps": 10}
+        # 5 inner steps while meta-training (tested with 10): 0.044 MSE after 10 min vs 0.159 with 1 step
+        learner = {"meta_lr": 1e-3, "inner_lr": 0.01, "inner_steps": 5, "test_steps": 10}
         if algo == "reptile":
             learner.update(inner_lr=0.02, inner_steps=5, meta_lr=0.1)
         return {

@@ -230,7 +230,7 @@ def quickstart_cmd(
     start = time.perf_counter()
     rows = {}
     plans = [
-        ("sine", merge(default_config("sine", "maml"), inner_steps=1), "maml on sine, 10-shot, 10 steps"),
+        ("sine", default_config("sine", "maml"), "maml on sine, 10-shot, 10 steps"),
         ("omniglot", merge(default_config("omniglot", "protonet"), ways=20), "protonet on omniglot, 5-way 1-shot, held-out alphabets"),
     ]
     for name, config, label in plans:
