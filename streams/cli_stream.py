@@ -172,6 +172,7 @@ def demo_cmd(seconds: float = typer.Option(100.0, help="How long the fleet publi
     from .demo import run_demo
 
     s = asyncio.run(run_demo(seconds, drift_at, rate, seed))
+    console.print()
     table = Table(title="summary: mean MSE after 10-shot adaptation (300 fresh tasks each)")
     table.add_column("model")
     table.add_column("tasks as before the drift", justify="right")
