@@ -149,6 +149,13 @@ def propose_update(config: dict[str, Any], weights: bytes, buffer: TaskReplayBuf
             "heldout_tasks": proposal.heldout_tasks}
 
 
+def ignore_interrupts() -> None:
+    """Initializer of an update process: Ctrl-C is for the parent, which shuts the pool down."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def warm_up() -> bool:
     """Imported and ready: used to start a worker process before the first update needs it."""
     return True

@@ -11,7 +11,7 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from typing import Awaitable, Callable
 
-from learners.online import propose_update, warm_up
+from learners.online import ignore_interrupts, propose_update, warm_up
 
 from .ingest import Ingestor, ModelState
 
@@ -29,7 +29,8 @@ class UpdateController:
         self.send = send
         # updates run in a separate process: ingest never stalls, and torch.func (not thread-safe)
         # is never used from two threads of one process
-        self._executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        self._executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=ignore_interrupts)
         self._updates = 0
         self._busy: set[str] = set()
         self._pending: dict[str, tuple[str, dict]] = {}
