@@ -54,9 +54,9 @@ class MetaLearner(ABC):
     def predict_tasks(self, adapted: Any, query_x: torch.Tensor) -> torch.Tensor:
         """Predictions (values or logits) for each task's queries, ``[T, Q, ...]``."""
 
+    @abstractmethod
     def predict_unadapted(self, query_x: torch.Tensor, ways: int) -> torch.Tensor:
         """What the learner predicts before it has seen a support set."""
-        raise NotImplementedError(f"{self.name} has no prediction without a support set")
 
     def adapt(self, support_x: torch.Tensor, support_y: torch.Tensor, steps: int | None = None) -> Any:
         """Adapt to one task (no task axis)."""

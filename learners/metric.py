@@ -3,6 +3,7 @@ embedded in one forward pass (all tasks' images flattened), so there is no loop 
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import Any
 
 import torch
@@ -54,11 +55,13 @@ class MetricLearner(MetaLearner):
         """Without a support set a metric learner knows no classes: uniform scores (chance)."""
         return torch.zeros(*query_x.shape[:2], ways)
 
+    @abstractmethod
     def summarise(self, support_z: torch.Tensor, support_y: torch.Tensor) -> Any:
-        raise NotImplementedError
+        """What the support set becomes: prototypes, or normalised embeddings and labels."""
 
+    @abstractmethod
     def scores(self, summary: Any, query_z: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """Logits of each query against the summary."""
 
     def meta_update(self, batch: TaskBatch) -> dict[str, float]:
         self.model.train()
