@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 async def run(switches: int, period: float, rate: float) -> list[dict]:
     from streams.broker import EmbeddedBroker, ensure_topics, free_port
     from streams.client import ExperiencePublisher, ModelSubscriber
-    from streams.fleet import SineFleet
+    from streams.fleet import SineFleet, publish_tasks
     from streams.settings import Settings
 
     settings = Settings()
@@ -54,11 +54,7 @@ async def run(switches: int, period: float, rate: float) -> list[dict]:
                         fleet.drift(k % 2 == 1)
                         switch_ms.append(int(time.time() * 1000))
                     tick = time.monotonic()
-                    sent = 0
-                    while sent < rate * 0.05:
-                        tid, x, y = fleet.sample_task()
-                        await pub.publish("sine", x, y, [tid] * len(x))
-                        sent += len(x)
+                    await publish_tasks(pub, fleet, rate * 0.05)
                     for m in await sub.poll(1):
                         trials.append({"version": m.version, "created_ms": m.created_at_ms,
                                        "drift": m.metrics.get("trigger_drift", 0.0) == 1.0})

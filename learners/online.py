@@ -9,7 +9,6 @@ buffered tasks after the same few-shot adaptation, which is what the promotion g
 from __future__ import annotations
 
 import copy
-import io
 from dataclasses import dataclass
 from typing import Any
 

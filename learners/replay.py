@@ -11,8 +11,7 @@ forgotten when new ones arrive). Points within a task are capped, which keeps ta
 
 from __future__ import annotations
 
-import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 

@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
 
 from .base import MetaLearner
 from .checkpoint import HISTORY, save_checkpoint
@@ -76,12 +75,3 @@ def train_run(
     if out is not None:
         save_checkpoint(out, learner, config, metrics)
     return learner, result, metrics
-
-
-def default_steps(config: dict[str, Any]) -> int | None:
-    return config["learner"].get("test_steps")
-
-
-def torch_threads(n: int | None) -> None:
-    if n:
-        torch.set_num_threads(n)

@@ -204,7 +204,6 @@ class ModelSubscriber:
         self.latest_versions: dict[str, LoadedModel] = {}
         self.rejected: list[str] = []
         self._consumer: AIOKafkaConsumer | None = None
-        self._changed = asyncio.Condition()
 
     async def start(self) -> "ModelSubscriber":
         self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,

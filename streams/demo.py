@@ -19,7 +19,7 @@ from rich.table import Table
 from .broker import EmbeddedBroker, ensure_topics, free_port
 from .client import ExperiencePublisher, ModelSubscriber
 from .console import console
-from .fleet import SineFleet
+from .fleet import SineFleet, publish_tasks
 from .publishing import DECISIONS
 from .settings import Settings
 
@@ -131,11 +131,7 @@ async def _drive(s, bootstrap, settings, fleet, port, duration, drift_at, rate, 
                     s.drift_injected_at = s.t()
                     s.pre_drift_version = max(s.models, default=None)
                 tick = time.monotonic()
-                n = 0
-                while n < rate * 0.1:
-                    tid, x, y = fleet.sample_task()
-                    await pub.publish("sine", x, y, [tid] * len(x))
-                    n += len(x)
+                n = await publish_tasks(pub, fleet, rate * 0.1)
                 s.published += n
                 window = [(t, c) for t, c in window + [(tick, n)] if tick - t < 2.0]
                 s.rate = sum(c for _, c in window) / max(tick - window[0][0] + 0.1, 0.1)

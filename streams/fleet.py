@@ -49,7 +49,13 @@ class SineFleet:
                 ys.append(y)
             x, y = np.concatenate(xs), np.concatenate(ys)
             yield tids[:rows], x[:rows], y[:rows]
-            # the remainder starts the next batch so tasks are never split unevenly
-            rest = len(tids) - rows
-            if rest > 0:
-                self._carry = (tids[rows:], x[rows:], y[rows:])
+
+
+async def publish_tasks(publisher, fleet: SineFleet, rows: float, model_id: str = "sine") -> int:
+    """Publish whole tasks from ``fleet`` until at least ``rows`` experiences went out; returns how many."""
+    sent = 0
+    while sent < rows:
+        tid, x, y = fleet.sample_task()
+        await publisher.publish(model_id, x, y, [tid] * len(x))
+        sent += len(x)
+    return sent

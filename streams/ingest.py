@@ -8,7 +8,6 @@ Everything here is derived state: a restarted worker rebuilds it by replaying th
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
