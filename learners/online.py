@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -75,7 +75,8 @@ class OnlineMetaLearner:
     def fewshot_losses(self, buffer: TaskReplayBuffer, task_ids: list[str], steps: int = 3) -> np.ndarray:
         """Per-task query loss of the champion after ``steps`` adaptation steps on ``shots`` support
         points: the prequential signal that shows a change in the task distribution even when the
-        unadapted loss does not (for sine, a change of frequency leaves the mean loss as it was)."""
+        unadapted loss does not (for sine, a change of frequency leaves the mean loss as it was).
+        For regression it is the MSE relative to the task's variance (clipped at 4)."""
         batch = self.task_batch(buffer, task_ids)
         if batch is None:
             return np.zeros(0, "f4")
@@ -83,7 +84,11 @@ class OnlineMetaLearner:
         with torch.no_grad():
             out = self.champion.predict_tasks(adapted, batch.query_x)
             if self.kind == "regression":
-                return ((out - batch.query_y) ** 2).flatten(1).mean(1).numpy()
+                # relative to the task's own spread: a sine's MSE scales with its amplitude squared,
+                # and that heavy tail would hide a change from the detector for many tasks
+                mse = ((out - batch.query_y) ** 2).flatten(1).mean(1)
+                spread = torch.cat([batch.support_y, batch.query_y], 1).flatten(1).var(1)
+                return (mse / (spread + 0.05)).clamp(max=4.0).numpy()
             return torch.nn.functional.cross_entropy(out.flatten(0, 1), batch.query_y.flatten(), reduction="none").view(
                 out.shape[0], -1).mean(1).numpy()
 
@@ -100,26 +105,34 @@ class OnlineMetaLearner:
         return candidate >= champion - margin
 
     def propose(self, buffer: TaskReplayBuffer, iterations: int, meta_batch: int, heldout: int = 16,
-                recent: int = 64) -> Proposal | None:
+                recent: int = 64, recent_share: float = 0.5, should_stop: Callable[[], bool] | None = None) -> Proposal | None:
         """Meta-update a copy of the champion on buffered tasks; score both on held-out tasks.
 
-        Held-out tasks are the most recent ones (they show the current distribution). Each
-        meta-batch draws half its tasks from the ``recent`` newest of the rest and half from all of
-        them, old ones included: that is the replay that keeps old tasks in mind.
+        Held-out tasks are every other one of the ``2 * heldout`` newest (they show the current
+        distribution, and the newest tasks are not all taken from training: right after a drift the
+        few post-drift tasks must serve both). Each meta-batch draws ``recent_share`` of its tasks
+        from the ``recent`` newest training tasks and the rest from all of them, old ones included:
+        that is the replay that keeps old tasks in mind. ``should_stop`` is polled every iteration:
+        when it says so the update is abandoned and ``None`` is returned.
         """
         ready = buffer.tasks_with(2 * self.shots)
         if len(ready) < heldout + 2:
             return None
-        held, train = ready[-heldout:], ready[:-heldout]
+        newest = ready[-2 * heldout:]
+        held = newest[len(newest) % 2::2][-heldout:]
+        held_set = set(held)
+        train = [t for t in ready if t not in held_set]
         held_batch = self.task_batch(buffer, held)
-        newest = train[-recent:]
+        latest = train[-recent:]
         candidate = copy.deepcopy(self.champion)
         candidate.optimizer = type(self.champion.optimizer)(candidate.model.parameters(), **self.champion.optimizer.defaults)
         candidate.model.train()
+        n_recent = min(max(round(meta_batch * recent_share), 1), meta_batch)
         for _ in range(iterations):
-            half = max(meta_batch // 2, 1)
-            pick = [newest[i] for i in torch.randint(len(newest), (half,), generator=self._gen).tolist()]
-            pick += [train[i] for i in torch.randint(len(train), (meta_batch - half,), generator=self._gen).tolist()]
+            if should_stop is not None and should_stop():
+                return None
+            pick = [latest[i] for i in torch.randint(len(latest), (n_recent,), generator=self._gen).tolist()]
+            pick += [train[i] for i in torch.randint(len(train), (meta_batch - n_recent,), generator=self._gen).tolist()]
             batch = self.task_batch(buffer, pick)
             if batch is not None:
                 candidate.meta_update(batch)
@@ -132,27 +145,35 @@ class OnlineMetaLearner:
         self.champion.model.eval()
 
 
+_abort: Any = None  # shared integer: the job number of the update to abandon (set per update process)
+
+
+def init_update_process(abort: Any = None) -> None:
+    """Initializer of an update process: Ctrl-C is for the parent, which shuts the pool down; the
+    shared ``abort`` value lets the parent pre-empt a running update (e.g. when a drift arrives)."""
+    import signal
+
+    global _abort
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _abort = abort
+
+
 def propose_update(config: dict[str, Any], weights: bytes, buffer: TaskReplayBuffer, iterations: int, meta_batch: int,
-                   heldout: int, seed: int) -> dict[str, Any] | None:
+                   heldout: int, seed: int, recent: int = 64, recent_share: float = 0.5) -> dict[str, Any] | None:
     """:meth:`OnlineMetaLearner.propose` as a pure function of plain data, so it can run in another
     process: the stream worker's event loop never shares torch (whose ``torch.func`` transforms are
-    not thread-safe) with a long update, and the update gets a core of its own."""
+    not thread-safe) with a long update, and the update gets a core of its own. ``seed`` is also the
+    job number the parent names to abandon it: the result is then ``{"aborted": True}``."""
     torch.set_num_threads(1)
     learner = OnlineMetaLearner(config, seed=seed)
     learner.load_weights(weights)
-    proposal = learner.propose(buffer, iterations, meta_batch, heldout)
+    stop = (lambda: _abort.value == seed) if _abort is not None else None
+    proposal = learner.propose(buffer, iterations, meta_batch, heldout, recent, recent_share, should_stop=stop)
     if proposal is None:
-        return None
+        return {"aborted": True} if stop is not None and stop() else None
     return {"weights": learner.weights_bytes(proposal.learner), "candidate_score": proposal.candidate_score,
             "champion_score": proposal.champion_score, "train_tasks": proposal.train_tasks,
             "heldout_tasks": proposal.heldout_tasks}
-
-
-def ignore_interrupts() -> None:
-    """Initializer of an update process: Ctrl-C is for the parent, which shuts the pool down."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def warm_up() -> bool:

@@ -1,6 +1,9 @@
 """The learn step of a worker: on a trigger, run an incremental meta-update off the event loop
-(in a thread, so ingest never stalls), score candidate against champion on held-out buffered
-tasks, then publish a new ModelVersion or reject it, with a decision event either way."""
+(in a separate process, so ingest never stalls), score candidate against champion on held-out
+buffered tasks, then publish a new ModelVersion or reject it, with a decision event either way.
+
+A drift alarm is the urgent trigger: it pre-empts a routine update that is running (which would
+only delay the answer to the drift) and trains mostly on the newest tasks."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from typing import Awaitable, Callable
 
-from learners.online import ignore_interrupts, propose_update, warm_up
+from learners.online import init_update_process, propose_update, warm_up
 
 from .ingest import Ingestor, ModelState
 
@@ -29,10 +32,13 @@ class UpdateController:
         self.send = send
         # updates run in a separate process: ingest never stalls, and torch.func (not thread-safe)
         # is never used from two threads of one process
-        self._executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=ignore_interrupts)
+        context = multiprocessing.get_context("spawn")
+        self._abort = context.Value("q", -1, lock=False)  # job number the update process must abandon
+        self._executor = ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=init_update_process,
+                                             initargs=(self._abort,))
         self._updates = 0
         self._busy: set[str] = set()
+        self._running: dict[str, tuple[str, int]] = {}  # model id -> (reason, job number) of the running update
         self._pending: dict[str, tuple[str, dict]] = {}
         self._last: dict[str, float] = {}
         self.tasks: set[asyncio.Task] = set()
@@ -46,6 +52,9 @@ class UpdateController:
         if model_id in self._busy:
             if reason == "drift" or model_id not in self._pending:
                 self._pending[model_id] = (reason, figures)
+            running = self._running.get(model_id)
+            if reason == "drift" and running is not None and running[0] != "drift":
+                self._abort.value = running[1]  # pre-empt the routine update: the drift one goes next
             return
         self._busy.add(model_id)
         task = asyncio.ensure_future(self._run(model_id, reason, figures))
@@ -55,7 +64,7 @@ class UpdateController:
     async def _run(self, model_id: str, reason: str, figures: dict[str, float]) -> None:
         try:
             gap = self.settings.min_update_gap_s - (time.monotonic() - self._last.get(model_id, -1e9))
-            if gap > 0:
+            if gap > 0 and reason != "drift":
                 await asyncio.sleep(gap)
             await self.update(model_id, reason, figures)
         except asyncio.CancelledError:
@@ -79,11 +88,21 @@ class UpdateController:
         s = self.settings
         started = time.perf_counter()
         self._updates += 1
-        proposal = await asyncio.get_running_loop().run_in_executor(
-            self._executor, propose_update, state.learner.config, state.learner.weights_bytes(), snapshot,
-            s.update_iterations, s.update_meta_batch, s.heldout_tasks, self._updates)
+        job = self._updates
+        recent, share = (s.drift_update_recent, s.drift_update_share) if reason == "drift" else (64, 0.5)
+        self._running[model_id] = (reason, job)
+        try:
+            proposal = await asyncio.get_running_loop().run_in_executor(
+                self._executor, propose_update, state.learner.config, state.learner.weights_bytes(), snapshot,
+                s.update_iterations, s.update_meta_batch, s.heldout_tasks, job, recent, share)
+        finally:
+            self._running.pop(model_id, None)
         seconds = time.perf_counter() - started
         self.metrics.update_seconds.labels(model_id).observe(seconds)
+        if proposal is not None and proposal.get("aborted"):
+            await self.send(events, key, decision("VersionRejected", model_id, "pre-empted by a drift alarm",
+                                                  {"update_seconds": seconds}, state.version))
+            return False
         if proposal is None:
             await self.send(events, key, decision("VersionRejected", model_id, "not enough buffered tasks to train and hold out",
                                                   {"tasks": snapshot.num_tasks}, state.version))

@@ -1,0 +1,83 @@
+"""The online pieces a worker's learn step is made of: proposals from the replay buffer, their
+pre-emption, and the drift monitor's reading of the loss stream."""
+
+import multiprocessing
+
+import numpy as np
+
+from learners import online
+from learners.online import OnlineMetaLearner, init_update_process, propose_update
+from learners.registry import default_config
+from learners.replay import TaskReplayBuffer
+from streams.drift import DriftMonitor
+from streams.fleet import SineFleet
+
+
+def _sine_config():
+    cfg = default_config("sine", "fomaml")
+    cfg["learner"].update(inner_lr=0.01, inner_steps=1, test_steps=3, meta_lr=1e-3)
+    return cfg
+
+
+def _buffer(tasks=40, drifted=False):
+    buf = TaskReplayBuffer(2**22, 40)
+    fleet = SineFleet(seed=1)
+    for _ in range(tasks):
+        tid, x, y = fleet.sample_task(drifted)
+        buf.add(tid, x, y)
+    return buf
+
+
+def test_proposal_holds_out_newest_tasks_without_taking_them_all():
+    learner = OnlineMetaLearner(_sine_config())
+    buf = _buffer(30)
+    proposal = learner.propose(buf, iterations=3, meta_batch=4, heldout=8, recent=8)
+    assert proposal.heldout_tasks == 8 and proposal.train_tasks == 22
+    assert np.isfinite(proposal.candidate_score) and np.isfinite(proposal.champion_score)
+
+
+def test_proposal_stops_when_asked():
+    learner = OnlineMetaLearner(_sine_config())
+    calls = []
+    result = learner.propose(_buffer(30), iterations=50, meta_batch=4, heldout=8, should_stop=lambda: calls.append(1) or len(calls) > 2)
+    assert result is None and len(calls) == 3
+
+
+def test_update_process_abandons_the_job_it_is_told_to():
+    cfg = _sine_config()
+    weights = OnlineMetaLearner(cfg).weights_bytes()
+    abort = multiprocessing.get_context("spawn").Value("q", -1, lock=False)
+    init_update_process(abort)
+    try:
+        abort.value = 7
+        assert propose_update(cfg, weights, _buffer(30), 20, 4, 8, seed=7) == {"aborted": True}
+        done = propose_update(cfg, weights, _buffer(30), 2, 4, 8, seed=8)  # another job runs to the end
+        assert set(done) >= {"weights", "candidate_score", "champion_score"}
+    finally:
+        online._abort = None
+
+
+def test_fewshot_losses_are_relative_to_the_task_spread():
+    learner = OnlineMetaLearner(_sine_config())
+    buf = _buffer(40)
+    losses = learner.fewshot_losses(buf, buf.task_ids())
+    assert losses.shape == (40,) and (losses >= 0).all() and (losses <= 4).all()
+
+
+def test_drift_monitor_alarms_on_a_rise_and_not_on_a_fall():
+    rng = np.random.default_rng(0)
+    up, down = DriftMonitor("adwin"), DriftMonitor("adwin")
+    rise = np.r_[rng.normal(0.5, 0.1, 300), rng.normal(1.5, 0.1, 100)]
+    fall = np.r_[rng.normal(1.5, 0.1, 300), rng.normal(0.5, 0.1, 100)]
+    fired_up = [i for i, v in enumerate(rise) if up.update(float(v))]
+    fired_down = [i for i, v in enumerate(fall) if down.update(float(v))]
+    assert fired_up and 300 <= fired_up[0] < 320
+    assert fired_down == []
+
+
+def test_page_hinkley_also_alarms_on_a_rise():
+    rng = np.random.default_rng(0)
+    monitor = DriftMonitor("pagehinkley")
+    values = np.r_[rng.normal(0.5, 0.1, 300), rng.normal(1.5, 0.1, 100)]
+    fired = [i for i, v in enumerate(values) if monitor.update(float(v))]
+    assert fired and 300 <= fired[0] < 330
