@@ -18,6 +18,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from .base import MetaLearner, task_score
+from .guard import check_forgetting, era_scores
 from .registry import build_learner
 from .replay import TaskReplayBuffer
 from .tasks.base import TaskBatch
@@ -57,6 +58,8 @@ class OnlineMetaLearner:
         need = 2 * self.shots
         xs, ys = [], []
         for tid in task_ids:
+            if not buffer.has(tid):  # evicted meanwhile
+                continue
             x, y = buffer.arrays(tid)
             if len(x) < need:
                 continue
@@ -105,15 +108,19 @@ class OnlineMetaLearner:
         return candidate >= champion - margin
 
     def propose(self, buffer: TaskReplayBuffer, iterations: int, meta_batch: int, heldout: int = 16,
-                recent: int = 64, recent_share: float = 0.5, should_stop: Callable[[], bool] | None = None) -> Proposal | None:
+                recent: int = 64, recent_share: float = 0.5, should_stop: Callable[[], bool] | None = None,
+                distill: float = 0.0, distill_tasks: list[str] | None = None) -> Proposal | None:
         """Meta-update a copy of the champion on buffered tasks; score both on held-out tasks.
 
         Held-out tasks are every other one of the ``2 * heldout`` newest (they show the current
         distribution, and the newest tasks are not all taken from training: right after a drift the
         few post-drift tasks must serve both). Each meta-batch draws ``recent_share`` of its tasks
         from the ``recent`` newest training tasks and the rest from all of them, old ones included:
-        that is the replay that keeps old tasks in mind. ``should_stop`` is polled every iteration:
-        when it says so the update is abandoned and ``None`` is returned.
+        that is the replay that keeps old tasks in mind. With ``distill`` > 0, each iteration also
+        takes a step that keeps the candidate's outputs on ``distill_tasks`` (the old ones; default
+        all training tasks) close to the champion's, its parent: learning without forgetting, in
+        function space. ``should_stop`` is polled
+        every iteration: when it says so the update is abandoned and ``None`` is returned.
         """
         ready = buffer.tasks_with(2 * self.shots)
         if len(ready) < heldout + 2:
@@ -128,6 +135,10 @@ class OnlineMetaLearner:
         candidate.optimizer = type(self.champion.optimizer)(candidate.model.parameters(), **self.champion.optimizer.defaults)
         candidate.model.train()
         n_recent = min(max(round(meta_batch * recent_share), 1), meta_batch)
+        parent = self.champion.model
+        keep = set(distill_tasks) if distill_tasks is not None else None
+        anchors = [t for t in train if keep is None or t in keep]
+        distill_opt = torch.optim.Adam(candidate.model.parameters(), lr=float(self.config["learner"].get("meta_lr", 1e-3)))
         for _ in range(iterations):
             if should_stop is not None and should_stop():
                 return None
@@ -136,6 +147,17 @@ class OnlineMetaLearner:
             batch = self.task_batch(buffer, pick)
             if batch is not None:
                 candidate.meta_update(batch)
+            if distill > 0 and anchors:
+                old = [anchors[i] for i in torch.randint(len(anchors), (meta_batch,), generator=self._gen).tolist()]
+                replayed = self.task_batch(buffer, old)
+                if replayed is not None:
+                    x = torch.cat([replayed.support_x, replayed.query_x], 1).flatten(0, 1)
+                    with torch.no_grad():
+                        target = parent(x)
+                    loss = distill * torch.nn.functional.mse_loss(candidate.model(x), target)
+                    distill_opt.zero_grad()
+                    loss.backward()
+                    distill_opt.step()
         candidate.model.eval()
         return Proposal(candidate, self.score(candidate, held_batch), self.score(self.champion, held_batch),
                         iterations, len(train), len(held))
@@ -159,21 +181,51 @@ def init_update_process(abort: Any = None) -> None:
 
 
 def propose_update(config: dict[str, Any], weights: bytes, buffer: TaskReplayBuffer, iterations: int, meta_batch: int,
-                   heldout: int, seed: int, recent: int = 64, recent_share: float = 0.5) -> dict[str, Any] | None:
+                   heldout: int, seed: int, recent: int = 64, recent_share: float = 0.5,
+                   guard: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """:meth:`OnlineMetaLearner.propose` as a pure function of plain data, so it can run in another
     process: the stream worker's event loop never shares torch (whose ``torch.func`` transforms are
     not thread-safe) with a long update, and the update gets a core of its own. ``seed`` is also the
-    job number the parent names to abandon it: the result is then ``{"aborted": True}``."""
+    job number the parent names to abandon it: the result is then ``{"aborted": True}``.
+
+    ``guard`` (the forgetting guard): ``{"probes": ProbeSet, "best": {era: points}, "max_drop": 5.0,
+    "distill": weight, "old_tasks": [task ids of earlier eras, the distillation anchors]}``. A candidate that drops any era's probe score more than ``max_drop`` points
+    below its best is remediated once (more replay, four times the distillation); if it still
+    forgets, the result carries ``"forgetting": {era: drop}`` and must not be published.
+    """
     torch.set_num_threads(1)
     learner = OnlineMetaLearner(config, seed=seed)
     learner.load_weights(weights)
     stop = (lambda: _abort.value == seed) if _abort is not None else None
-    proposal = learner.propose(buffer, iterations, meta_batch, heldout, recent, recent_share, should_stop=stop)
+    distill = float(guard.get("distill", 0.0)) if guard else 0.0
+    old = guard.get("old_tasks") if guard else None
+    proposal = learner.propose(buffer, iterations, meta_batch, heldout, recent, recent_share, should_stop=stop, distill=distill,
+                               distill_tasks=old)
     if proposal is None:
         return {"aborted": True} if stop is not None and stop() else None
-    return {"weights": learner.weights_bytes(proposal.learner), "candidate_score": proposal.candidate_score,
-            "champion_score": proposal.champion_score, "train_tasks": proposal.train_tasks,
-            "heldout_tasks": proposal.heldout_tasks}
+    result: dict[str, Any] = {}
+    if guard is not None:
+        probes = guard["probes"].batches(learner.shots, learner.kind)
+        champion = era_scores(learner.champion, probes)
+        best = {e: max(guard["best"].get(e, -float("inf")), s) for e, s in champion.items()}
+        scores = era_scores(proposal.learner, probes)
+        forgot = check_forgetting(scores, best, guard.get("max_drop", 5.0))
+        result.update(champion_era_scores=champion, era_scores=scores, best_era_scores=best)
+        if forgot:
+            result["first_forgetting"] = forgot
+            retry = learner.propose(buffer, iterations, meta_batch, heldout, recent, min(recent_share, 0.25), should_stop=stop,
+                                    distill=max(4 * distill, 1.0), distill_tasks=old or None)
+            if retry is None:
+                return {"aborted": True} if stop is not None and stop() else None
+            proposal, scores = retry, era_scores(retry.learner, probes)
+            forgot = check_forgetting(scores, best, guard.get("max_drop", 5.0))
+            result.update(era_scores=scores, remediated=not forgot)
+            if forgot:
+                result["forgetting"] = forgot
+    result.update({"weights": learner.weights_bytes(proposal.learner), "candidate_score": proposal.candidate_score,
+                   "champion_score": proposal.champion_score, "train_tasks": proposal.train_tasks,
+                   "heldout_tasks": proposal.heldout_tasks})
+    return result
 
 
 def warm_up() -> bool:

@@ -81,6 +81,12 @@ class TaskReplayBuffer:
         t = self._tasks.pop(victim)
         self.bytes -= t.x.nbytes + t.y.nbytes
 
+    def remove(self, task_id: str) -> None:
+        """Take a task out (e.g. to hold it out as a probe); unknown ids are ignored."""
+        t = self._tasks.pop(task_id, None)
+        if t is not None:
+            self.bytes -= t.x.nbytes + t.y.nbytes
+
     def has(self, task_id: str) -> bool:
         return task_id in self._tasks
 

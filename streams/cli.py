@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import cli_stream, offline
+from . import cli_continual, cli_stream, offline
 
 app = typer.Typer(
     add_completion=False,
@@ -14,6 +14,7 @@ app = typer.Typer(
 )
 app.registered_commands.extend(offline.app.registered_commands)
 app.registered_commands.extend(cli_stream.app.registered_commands)
+app.registered_commands.extend(cli_continual.app.registered_commands)
 app.registered_groups.extend(cli_stream.app.registered_groups)
 
 

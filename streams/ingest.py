@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from learners.guard import ProbeSet
 from learners.online import OnlineMetaLearner
 from learners.replay import TaskReplayBuffer
 from schemas import AvroCodec, CodecError
@@ -69,6 +70,15 @@ class ModelState:
     tokens: float = 0.0
     last_loss: float = float("nan")
     token_time: float = field(default_factory=time.monotonic)
+    era: int = 0  # drift alarms so far: tasks of one era come from one distribution
+    probes: ProbeSet = field(default_factory=ProbeSet)  # the forgetting guard's tasks, per era
+    best: dict[int, float] = field(default_factory=dict)  # best probe score of each era under a published version
+    task_era: dict[str, int] = field(default_factory=dict)  # era of each buffered task (pruned at each update)
+
+    def old_tasks(self, task_ids: list[str]) -> list[str]:
+        """Tasks of earlier eras among ``task_ids``; forgets the era of tasks no longer listed."""
+        self.task_era = {t: self.task_era.get(t, self.era) for t in task_ids}
+        return [t for t, e in self.task_era.items() if e < self.era]
 
     def lineage(self) -> list[dict[str, Any]]:
         return [{"topic": t, "partition": p, "start_offset": lo, "end_offset": hi}
@@ -96,7 +106,7 @@ class Ingestor:
         per_model_bytes = int(settings.buffer_mb * 2**20 / max(len(settings.models), 1))
         self.models = {
             mid: ModelState(mid, OnlineMetaLearner(cfg), TaskReplayBuffer(per_model_bytes, settings.max_points_per_task),
-                            DriftMonitor(settings.drift_detector))
+                            DriftMonitor(settings.drift_detector), probes=ProbeSet(settings.guard_probes))
             for mid, cfg in settings.models.items()
         }
         self.positions: dict[int, int] = {}  # partition -> next offset to read
@@ -145,6 +155,9 @@ class Ingestor:
             groups.setdefault(tid, []).append(i)
         before = state.buffer.num_tasks_seen
         for tid, idx in groups.items():
+            if tid in state.probes.ids:
+                continue  # a held-out probe of the forgetting guard: never trained on
+            state.task_era.setdefault(tid, state.era)
             if len(idx) == len(task_ids):
                 state.buffer.add(tid, x, y)
             else:
@@ -177,6 +190,9 @@ class Ingestor:
         for tid in task_ids:
             if tid not in state.scored and state.buffer.has(tid) and state.buffer.count(tid) >= need:
                 state.scored.add(tid)
+                if self.settings.guard and state.probes.offer(state.era, *state.buffer.arrays(tid), task_id=tid):
+                    state.buffer.remove(tid)
+                    continue
                 if state.tokens >= 1:
                     state.tokens -= 1
                     state.complete.append(tid)
@@ -187,6 +203,8 @@ class Ingestor:
         fired = False
         for loss in losses:
             fired = state.drift.update(float(loss)) or fired
+        if fired:
+            state.era += 1
         state.last_loss = float(losses.mean()) if len(losses) else state.last_loss
         return fired
 

@@ -91,10 +91,12 @@ class UpdateController:
         job = self._updates
         recent, share = (s.drift_update_recent, s.drift_update_share) if reason == "drift" else (64, 0.5)
         self._running[model_id] = (reason, job)
+        guard = {"probes": state.probes, "best": dict(state.best), "max_drop": s.guard_max_drop, "distill": s.distill,
+                 "old_tasks": state.old_tasks(snapshot.task_ids())} if s.guard else None
         try:
             proposal = await asyncio.get_running_loop().run_in_executor(
                 self._executor, propose_update, state.learner.config, state.learner.weights_bytes(), snapshot,
-                s.update_iterations, s.update_meta_batch, s.heldout_tasks, job, recent, share)
+                s.update_iterations, s.update_meta_batch, s.heldout_tasks, job, recent, share, guard)
         finally:
             self._running.pop(model_id, None)
         seconds = time.perf_counter() - started
@@ -108,6 +110,11 @@ class UpdateController:
                                                   {"tasks": snapshot.num_tasks}, state.version))
             self.metrics.versions_rejected.labels(model_id).inc()
             return False
+        for era, points in proposal.get("champion_era_scores", {}).items():
+            state.best[era] = max(state.best.get(era, -float("inf")), points)  # the champion is a published version
+        if "first_forgetting" in proposal:
+            if await self._forgetting(model_id, proposal, state.version):
+                return False
         score_name = "mse" if state.learner.kind == "regression" else "accuracy"
         figs = {f"candidate_{score_name}": proposal["candidate_score"], f"champion_{score_name}": proposal["champion_score"],
                 "update_seconds": seconds, "train_tasks": proposal["train_tasks"], "heldout_tasks": proposal["heldout_tasks"]}
@@ -120,7 +127,10 @@ class UpdateController:
         weights = proposal["weights"]
         state.learner.load_weights(weights)
         state.version += 1
-        metrics = {**figs, "trigger_drift": float(reason == "drift")}
+        metrics = {**figs, "trigger_drift": float(reason == "drift"),
+                   **{f"era_{era}_points": points for era, points in proposal.get("era_scores", {}).items()}}
+        for era, points in proposal.get("era_scores", {}).items():
+            state.best[era] = max(state.best.get(era, -float("inf")), points)
         if state.first_drift_ms is not None:
             metrics["drift_first_event_ms"] = float(state.first_drift_ms)
             state.first_drift_ms = None
@@ -130,6 +140,28 @@ class UpdateController:
         self.metrics.published.labels(model_id).inc()
         self.metrics.champion_version.labels(model_id).set(state.version)
         return True
+
+    async def _forgetting(self, model_id: str, proposal: dict, version: int) -> bool:
+        """Report a candidate that forgot (ForgettingDetected); True when it must be rejected."""
+        key = model_id.encode()
+        rejected = "forgetting" in proposal
+        first = proposal["first_forgetting"]
+        best = proposal.get("best_era_scores", {})
+        figures = {}
+        for era, drop in first.items():
+            figures[f"era_{era}_best_points"] = best.get(era, float("nan"))
+            figures[f"era_{era}_drop_points"] = drop
+        for era, points in proposal.get("era_scores", {}).items():
+            figures[f"era_{era}_candidate_points"] = points
+        outcome = "rejected" if rejected else "remediated"
+        self.metrics.forgetting.labels(model_id, outcome).inc()
+        reason = (f"candidate lost more than {self.settings.guard_max_drop:g} points on era(s) {sorted(first)}; "
+                  + ("still after more replay and distillation: rejected" if rejected else "remediated with more replay and distillation"))
+        await self.send(self.settings.events_topic, key, decision("ForgettingDetected", model_id, reason, figures, version))
+        if rejected:
+            self.metrics.versions_rejected.labels(model_id).inc()
+            await self.send(self.settings.events_topic, key, decision("VersionRejected", model_id, "candidate forgets old tasks", figures, version))
+        return rejected
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

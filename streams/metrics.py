@@ -14,6 +14,8 @@ class WorkerMetrics:
         self.rejected = Counter("metastream_experiences_rejected_total", "Messages sent to the DLQ, by reason", ["reason"], registry=r)
         self.drift_alarms = Counter("metastream_drift_alarms_total", "Drift detector alarms", ["model_id", "detector"], registry=r)
         self.published = Counter("metastream_versions_published_total", "Model versions published", ["model_id"], registry=r)
+        self.forgetting = Counter("metastream_forgetting_detected_total", "Candidates that lost too much on an old era, by outcome",
+                                  ["model_id", "outcome"], registry=r)
         self.versions_rejected = Counter("metastream_versions_rejected_total", "Candidate versions rejected by the promotion gate", ["model_id"], registry=r)
         self.update_seconds = Histogram("metastream_update_duration_seconds", "Duration of an incremental meta-update",
                                         ["model_id"], buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60), registry=r)

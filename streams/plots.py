@@ -35,3 +35,53 @@ def plot_history(history: list[dict[str, Any]], out: str | Path, title: str = ""
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+def plot_accuracy_matrix(R, out: str | Path, title: str = "") -> Path:
+    """Heat-map of ``R[i, j]``: accuracy on task j (columns) after training task i (rows)."""
+    import numpy as np
+
+    R = np.asarray(R)
+    T = len(R)
+    fig, ax = plt.subplots(figsize=(0.45 * T + 2.5, 0.45 * T + 1.8))
+    im = ax.imshow(R, vmin=0, vmax=1, cmap="viridis")
+    if T <= 10:
+        for i in range(T):
+            for j in range(T):
+                ax.text(j, i, f"{R[i, j]:.2f}", ha="center", va="center", fontsize=8, color="w" if R[i, j] < 0.6 else "k")
+    ax.set_xlabel("evaluated on task")
+    ax.set_ylabel("after training task")
+    ax.set_xticks(range(T), [str(j + 1) for j in range(T)])
+    ax.set_yticks(range(T), [str(i + 1) for i in range(T)])
+    fig.colorbar(im, ax=ax, label="accuracy")
+    ax.set_title(title)
+    fig.tight_layout()
+    out = Path(out)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def plot_average_accuracy(curves: dict[str, Any], out: str | Path, title: str = "") -> Path:
+    """Average accuracy over the tasks seen so far, after each task, one line per method."""
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for name, R in curves.items():
+        R = np.asarray(R)
+        ys = [R[i, : i + 1].mean() for i in range(len(R))]
+        ax.plot(range(1, len(R) + 1), ys, marker="o" if len(R) <= 10 else None, label=name, markersize=3,
+                linestyle="--" if name in ("finetune", "joint") else "-")
+    ax.set_xlabel("tasks learned")
+    T = max((len(R) for R in curves.values()), default=1)
+    ax.set_xticks(range(1, T + 1, max(T // 10, 1)))
+    ax.set_ylabel("average accuracy on tasks seen")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    fig.tight_layout()
+    out = Path(out)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

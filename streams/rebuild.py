@@ -81,6 +81,10 @@ async def rebuild_state(ingestor: Ingestor, bootstrap: str, group: str) -> dict[
             continue
         state.learner.load_weights(rec["weights"])
         state.version = rec["version"]
+        for name, points in rec["metrics"].items():  # the forgetting guard's best scores per era
+            if name.startswith("era_") and name.endswith("_points"):
+                era = int(name.split("_")[1])
+                state.best[era] = max(state.best.get(era, -float("inf")), points)
         versions += 1
     stops = await committed_offsets(bootstrap, s.experiences_topic, group)
     messages = 0

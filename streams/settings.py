@@ -51,6 +51,10 @@ class Settings:
     drift_update_share: float = 0.75  # ... this share of each meta-batch (the rest is replay)
     heldout_tasks: int = 16
     margin: float = 0.05
+    guard: bool = True  # the forgetting guard: no published version may lose > guard_max_drop points on an old era
+    guard_max_drop: float = 5.0
+    guard_probes: int = 64  # held-out probe tasks kept per era
+    distill: float = 1.0  # weight of the step that keeps a candidate close to its parent on replayed tasks
     min_update_gap_s: float = 0.2
     rebalance_timeout_s: float = 3.0
     torch_threads: int = 1  # the learners' models are small; threads fight the event loop for cores
@@ -63,7 +67,9 @@ class Settings:
         s.kafka = env.get("METASTREAM_KAFKA") or None
         for name, conv in (("metrics_port", int), ("buffer_mb", float), ("partitions", int), ("drift_detector", str),
                            ("new_tasks_trigger", int), ("schedule_s", float), ("update_iterations", int), ("margin", float),
-                           ("app_id", str), ("torch_threads", int), ("metrics_host", str)):
+                           ("app_id", str), ("torch_threads", int), ("metrics_host", str),
+                           ("guard", lambda v: v.lower() not in ("0", "false", "no", "off")), ("guard_max_drop", float),
+                           ("distill", float), ("drift_update_share", float)):
             key = f"METASTREAM_{name.upper()}"
             if key in env:
                 setattr(s, name, conv(env[key]))

@@ -1,15 +1,25 @@
 """MNIST from the shared data folder (the 10,000-image test set in IDX format), split
-deterministically and stratified into 8,000 training and 2,000 test images (200 per class, seed 0)."""
+deterministically and stratified into 8,000 training and 2,000 test images (200 per class, seed 0),
+and the two continual benchmarks built from it: permuted MNIST and split MNIST."""
 
 from __future__ import annotations
 
 import gzip
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from ..settings import data_dir
+
+class ContinualTask(NamedTuple):
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    classes: tuple[int, ...] | None = None  # the task's classes (split MNIST); None: all ten
+
 
 IMAGES = "t10k-images-idx3-ubyte.gz"
 LABELS = "t10k-labels-idx1-ubyte.gz"
@@ -56,5 +66,18 @@ def permuted_tasks(n_tasks: int = 20, per_task: int = 1000, seed: int = 0, root=
     for _ in range(n_tasks):
         perm = torch.randperm(784, generator=gen)
         pick = torch.randperm(len(tx), generator=gen)[:per_task]
-        tasks.append((tx[pick][:, perm], ty[pick], vx[:, perm], vy))
+        tasks.append(ContinualTask(tx[pick][:, perm], ty[pick], vx[:, perm], vy))
+    return tasks
+
+
+def split_tasks(n_tasks: int = 5, root=None) -> list[ContinualTask]:
+    """Split MNIST: task ``i`` holds digits ``2i`` and ``2i+1`` (about 1,600 training and exactly
+    400 test images each, from the 8,000 / 2,000 split)."""
+    tx, ty, vx, vy = load_mnist_split(root)
+    tasks = []
+    for i in range(n_tasks):
+        classes = (2 * i, 2 * i + 1)
+        train = (ty == classes[0]) | (ty == classes[1])
+        test = (vy == classes[0]) | (vy == classes[1])
+        tasks.append(ContinualTask(tx[train], ty[train], vx[test], vy[test], classes))
     return tasks

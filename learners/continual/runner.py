@@ -1,87 +1,188 @@
-"""Train a classifier on a sequence of tasks with a continual-learning method and record the
-accuracy matrix. Methods are compositions around one SGD step: ``finetune`` (nothing), ``ewc``
-(online EWC penalty), ``er`` (reservoir replay, one replayed minibatch per step), ``ewc+er``;
-``joint`` trains on all tasks at once (the upper bound)."""
+"""Train a classifier on a sequence of tasks with one continual-learning method and record the
+accuracy matrix. Methods are compositions around one SGD step, not forks of it:
+
+- ``finetune``: nothing (the lower bound); ``joint``: all tasks at once (the upper bound)
+- ``ewc``: online EWC penalty; ``er``: reservoir replay, one replayed minibatch per step;
+  ``ewc+er``: both
+- ``der`` / ``der++``: replay of stored logits (plus, for DER++, of labels)
+- ``lwf``: distillation from the model as it was after the previous task
+- ``progressive``: a new column per task (needs the task's identity at test time)
+
+Scenarios: ``domain-il`` (every task has all ten classes, as permuted MNIST), ``class-il`` (one
+head over every class seen; the task is not given at test time), ``task-il`` (the task is given:
+only its classes compete).
+"""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .distill import LwF
 from .ewc import EWC
 from .metrics import ContinualMetrics, accuracy_matrix_metrics
+from .mnist import ContinualTask
+from .progressive import ProgressiveNet
 from .replay import ReservoirBuffer
 
-METHODS = ("finetune", "ewc", "er", "ewc+er", "joint")
+METHODS = ("finetune", "ewc", "er", "ewc+er", "der", "der++", "lwf", "progressive", "joint")
+SCENARIOS = ("domain-il", "class-il", "task-il")
+NEEDS_TASK_ID = ("progressive",)
 
 
-def mlp(hidden: int = 100) -> nn.Module:
-    return nn.Sequential(nn.Linear(784, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 10))
+def mlp(hidden: int = 100, inputs: int = 784, classes: int = 10) -> nn.Module:
+    return nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, classes))
+
+
+@dataclass
+class ContinualConfig:
+    """Hyperparameters of every method (fixed in advance from the papers, not tuned on the test)."""
+
+    lr: float = 0.1
+    batch: int = 10
+    epochs: int = 1
+    buffer: int = 1000
+    ewc_lambda: float = 5.0
+    der_alpha: float = 0.3  # DER: weight of the logit-matching term
+    der_beta: float = 0.5  # DER++: weight of the replayed labels' cross-entropy
+    lwf_weight: float = 1.0
+    temperature: float = 2.0
+    seed: int = 0
 
 
 @dataclass
 class ContinualRun:
     method: str
+    scenario: str
     R: np.ndarray
     baseline: np.ndarray
     metrics: ContinualMetrics
     seconds: float
+    model: nn.Module
+    buffer: ReservoirBuffer | None = None  # what a replay method still holds at the end
 
 
-def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    with torch.no_grad():
-        return float((model(x).argmax(-1) == y).float().mean())
+class _Heads:
+    """Which logits compete for an item: all of them, or (task-il) only its task's classes."""
+
+    def __init__(self, tasks: Sequence[ContinualTask], scenario: str, classes: int = 10) -> None:
+        self.task_il = scenario == "task-il"
+        self.masks = torch.ones(len(tasks), classes, dtype=torch.bool)
+        self.task_of_label = torch.zeros(classes, dtype=torch.long)
+        if self.task_il:
+            self.masks[:] = False
+            for t, task in enumerate(tasks):
+                if task.classes is None:
+                    raise ValueError("task-il needs tasks with their classes (split MNIST)")
+                self.masks[t, list(task.classes)] = True
+                self.task_of_label[list(task.classes)] = t
+
+    def for_labels(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if not self.task_il:
+            return logits
+        return logits.masked_fill(~self.masks[self.task_of_label[y]], -1e9)
+
+    def for_task(self, logits: torch.Tensor, task: int) -> torch.Tensor:
+        return logits.masked_fill(~self.masks[task], -1e9) if self.task_il else logits
 
 
-def run_method(method: str, tasks, *, lr: float = 0.1, batch: int = 10, epochs: int = 1, buffer: int = 1000,
-               ewc_lambda: float = 5.0, seed: int = 0) -> ContinualRun:
+def run_method(method: str, tasks: Sequence[ContinualTask], scenario: str = "domain-il",
+               config: ContinualConfig | None = None, **overrides) -> ContinualRun:
+    """Train ``method`` on ``tasks`` in order; ``R[i, j]`` is the test accuracy on task ``j`` after task ``i``."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
-    torch.manual_seed(seed)
-    model = mlp()
-    opt = torch.optim.SGD(model.parameters(), lr=lr)
-    gen = torch.Generator().manual_seed(seed)
-    T = len(tasks)
-    baseline = np.array([_accuracy(model, t[2], t[3]) for t in tasks])
-    R = np.zeros((T, T))
-    ewc = EWC(model, lam=ewc_lambda, online=True, seed=seed) if "ewc" in method else None
-    replay = ReservoirBuffer(buffer, seed=seed) if "er" in method.split("+") else None
-    start = time.perf_counter()
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
+    if method in NEEDS_TASK_ID and scenario == "class-il":
+        raise ValueError(f"{method} picks a column by task identity, which class-il does not give; use task-il or domain-il")
+    cfg = config or ContinualConfig()
+    for k, v in overrides.items():
+        setattr(cfg, k, v)
+    tasks = [ContinualTask(*t) for t in tasks]
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    heads = _Heads(tasks, scenario)
+    progressive = method == "progressive"
+    if progressive:
+        model: nn.Module = ProgressiveNet(784, [100, 100], 10)
+        model.add_column()
+    else:
+        model = mlp()
+    current = [0]  # the task being trained (picks the column of a progressive net)
 
-    def step(x, y):
-        loss = F.cross_entropy(model(x), y)
+    def forward(x: torch.Tensor, task: int | None = None) -> torch.Tensor:
+        return model(x, task=current[0] if task is None else task) if progressive else model(x)
+
+    def optimizer() -> torch.optim.Optimizer:
+        return torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
+
+    opt = optimizer()
+    ewc = EWC(model, lam=cfg.ewc_lambda, online=True, seed=cfg.seed) if method in ("ewc", "ewc+er") else None
+    replay = ReservoirBuffer(cfg.buffer, seed=cfg.seed) if method in ("er", "ewc+er", "der", "der++") else None
+    lwf = LwF(cfg.lwf_weight, cfg.temperature) if method == "lwf" else None
+
+    def step(x: torch.Tensor, y: torch.Tensor) -> None:
+        logits = forward(x)
+        loss = F.cross_entropy(heads.for_labels(logits, y), y)
         if replay is not None and len(replay):
-            rx, ry = replay.sample(batch)
-            loss = loss + F.cross_entropy(model(rx), ry)
+            if method in ("der", "der++"):
+                rx, _, rz = replay.sample_with_logits(cfg.batch)
+                loss = loss + cfg.der_alpha * F.mse_loss(forward(rx), rz)
+                if method == "der++":
+                    rx, ry, _ = replay.sample_with_logits(cfg.batch)
+                    loss = loss + cfg.der_beta * F.cross_entropy(heads.for_labels(forward(rx), ry), ry)
+            else:
+                rx, ry = replay.sample(cfg.batch)
+                loss = loss + F.cross_entropy(heads.for_labels(forward(rx), ry), ry)
         if ewc is not None and ewc.terms:
             loss = loss + ewc.penalty()
+        if lwf is not None:
+            loss = loss + lwf.penalty(x, logits)
         opt.zero_grad()
         loss.backward()
         opt.step()
+        if replay is not None:
+            replay.add(x, y, logits.detach() if method in ("der", "der++") else None)
 
-    if method == "joint":
-        x = torch.cat([t[0] for t in tasks])
-        y = torch.cat([t[1] for t in tasks])
-        for _ in range(epochs):
+    def accuracy(task: int, trained: int) -> float:
+        t = tasks[task]
+        with torch.no_grad():
+            logits = forward(t.test_x, min(task, trained) if progressive else None)
+            return float((heads.for_task(logits, task).argmax(-1) == t.test_y).float().mean())
+
+    def epochs(x: torch.Tensor, y: torch.Tensor) -> None:
+        for _ in range(cfg.epochs):
             order = torch.randperm(len(x), generator=gen)
-            for i in range(0, len(x), batch):
-                step(x[order[i : i + batch]], y[order[i : i + batch]])
-        R[:] = [_accuracy(model, t[2], t[3]) for t in tasks]
+            for k in range(0, len(x), cfg.batch):
+                idx = order[k : k + cfg.batch]
+                step(x[idx], y[idx])
+
+    T = len(tasks)
+    baseline = np.array([accuracy(j, 0) for j in range(T)])
+    R = np.zeros((T, T))
+    start = time.perf_counter()
+    if method == "joint":
+        epochs(torch.cat([t.train_x for t in tasks]), torch.cat([t.train_y for t in tasks]))
+        R[:] = [accuracy(j, T - 1) for j in range(T)]
     else:
-        for i, (x, y, _, _) in enumerate(tasks):
-            for _ in range(epochs):
-                order = torch.randperm(len(x), generator=gen)
-                for k in range(0, len(x), batch):
-                    idx = order[k : k + batch]
-                    step(x[idx], y[idx])
-                    if replay is not None:
-                        replay.add(x[idx], y[idx])
+        seen: list[int] = []
+        for i, task in enumerate(tasks):
+            if progressive and i > 0:
+                model.add_column()
+                opt = optimizer()
+            current[0] = i
+            epochs(task.train_x, task.train_y)
             if ewc is not None:
-                ewc.consolidate(x)
-            R[i] = [_accuracy(model, t[2], t[3]) for t in tasks]
-    return ContinualRun(method, R, baseline, accuracy_matrix_metrics(R, baseline), time.perf_counter() - start)
+                ewc.consolidate(task.train_x)
+            seen += list(task.classes) if task.classes is not None else []
+            if lwf is not None:
+                lwf.consolidate(model, sorted(set(seen)) if task.classes is not None else None)
+            R[i] = [accuracy(j, i) for j in range(T)]
+    return ContinualRun(method, scenario, R, baseline, accuracy_matrix_metrics(R, baseline), time.perf_counter() - start, model,
+                        replay)

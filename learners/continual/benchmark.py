@@ -1,0 +1,110 @@
+"""The continual-learning benchmarks on MNIST, as one call: permuted MNIST (GEM protocol) and split
+MNIST (class- or task-incremental), every method over several seeds, with mean and spread.
+
+Protocols (the data is the shared 10,000-image MNIST test set, split 8,000 / 2,000, stratified):
+
+- ``permuted``: 20 tasks of 1,000 training images, each with its own pixel permutation, tested on
+  all 2,000 test images permuted the same way; MLP 784-100-100-10, one epoch, batch 10, SGD 0.1.
+- ``split``: 5 tasks of 2 digits (about 1,600 training images each); 7 epochs (the anchors train
+  one epoch on about 12,000 images per task: 7 epochs of 1,600 give about the same number of SGD
+  steps), batch 10, SGD 0.1, same MLP.
+
+The finetune (lower bound) and joint (upper bound) runs are always included; neither is a method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .mnist import permuted_tasks, split_tasks
+from .runner import METHODS, NEEDS_TASK_ID, ContinualConfig, ContinualRun, run_method
+
+BENCHMARKS = {
+    "permuted": dict(scenario="domain-il", epochs=1, buffer=1000),
+    "split": dict(scenario="class-il", epochs=7, buffer=200),
+}
+BOUNDS = ("finetune", "joint")
+
+
+def default_methods(scenario: str) -> list[str]:
+    return [m for m in METHODS if m not in BOUNDS and not (scenario == "class-il" and m in NEEDS_TASK_ID)]
+
+
+@dataclass
+class MethodResult:
+    method: str
+    runs: list[ContinualRun] = field(default_factory=list)
+
+    def stat(self, name: str) -> tuple[float, float]:
+        values = [getattr(r.metrics, name) if name != "forgetting" else r.metrics.mean_forgetting for r in self.runs]
+        return float(np.mean(values)), float(np.std(values))
+
+    @property
+    def seconds(self) -> float:
+        return float(np.mean([r.seconds for r in self.runs]))
+
+    @property
+    def mean_R(self) -> np.ndarray:
+        return np.mean([r.R for r in self.runs], axis=0)
+
+
+@dataclass
+class BenchmarkResult:
+    benchmark: str
+    scenario: str
+    buffer: int
+    seeds: int
+    epochs: int
+    methods: dict[str, MethodResult]
+
+    def summary(self) -> dict:
+        """The JSON of ``continual-bench --json``."""
+        out = {}
+        for name, res in self.methods.items():
+            acc, acc_sd = res.stat("acc")
+            bwt, bwt_sd = res.stat("bwt")
+            fgt, fgt_sd = res.stat("forgetting")
+            out[name] = {"acc": acc, "bwt": bwt, "forgetting": fgt, "acc_std": acc_sd, "bwt_std": bwt_sd,
+                         "forgetting_std": fgt_sd, "fwt": res.stat("fwt")[0], "seconds": res.seconds,
+                         "bound": name in BOUNDS}
+        return {"benchmark": self.benchmark, "scenario": self.scenario, "buffer": self.buffer, "seeds": self.seeds,
+                "epochs": self.epochs, "methods": out}
+
+    def best_method(self) -> str | None:
+        candidates = [m for m in self.methods if m not in BOUNDS]
+        return max(candidates, key=lambda m: self.methods[m].stat("acc")[0]) if candidates else None
+
+
+def run_benchmark(benchmark: str, scenario: str | None = None, methods: Sequence[str] | None = None, buffer: int | None = None,
+                  seeds: int = 1, epochs: int | None = None,
+                  progress: Callable[[str, int], None] | None = None) -> BenchmarkResult:
+    """Run ``methods`` (and the two bounds) for ``seeds`` seeds; ``progress(method, seed)`` after each run."""
+    if benchmark not in BENCHMARKS:
+        raise ValueError(f"unknown benchmark {benchmark!r}; choose from {', '.join(BENCHMARKS)}")
+    spec = BENCHMARKS[benchmark]
+    scenario = scenario or spec["scenario"]
+    if benchmark == "permuted" and scenario != "domain-il":
+        raise ValueError("permuted MNIST has all ten classes in every task: its scenario is domain-il")
+    if benchmark == "split" and scenario not in ("class-il", "task-il"):
+        raise ValueError("split MNIST is class-il or task-il")
+    chosen = list(methods) if methods else default_methods(scenario)
+    for m in chosen:
+        if m not in METHODS:
+            raise ValueError(f"unknown method {m!r}; choose from {', '.join(METHODS)}")
+        if scenario == "class-il" and m in NEEDS_TASK_ID:
+            raise ValueError(f"{m} needs the task's identity at test time, which class-il does not give")
+    order = ["finetune", *[m for m in chosen if m not in BOUNDS], "joint"]
+    buffer = spec["buffer"] if buffer is None else buffer
+    epochs = spec["epochs"] if epochs is None else epochs
+    results = {m: MethodResult(m) for m in order}
+    for seed in range(seeds):
+        tasks = permuted_tasks(seed=seed) if benchmark == "permuted" else split_tasks()
+        for m in order:
+            cfg = ContinualConfig(epochs=epochs, buffer=buffer, seed=seed)
+            results[m].runs.append(run_method(m, tasks, scenario, cfg))
+            if progress is not None:
+                progress(m, seed)
+    return BenchmarkResult(benchmark, scenario, buffer, seeds, epochs, results)

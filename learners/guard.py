@@ -1,0 +1,85 @@
+"""The forgetting guard of the stream workers: a small probe set of tasks per *era* (the stretch of
+the stream between two drift alarms), the best score each era ever had under a published version,
+and the check that a candidate keeps every era within ``max_drop`` points of that best.
+
+Scores are in points out of 100 after the usual few-shot adaptation: accuracy for classifiers, and
+for regression the variance explained over the era's probe tasks (100 * (1 - sum of the tasks' MSE
+/ sum of their targets' variance), an R^2 in percent), so "5 points" means the same for both. Each probe task is split the same way
+every time (first K points support, next K query): scores of two versions differ only by their
+weights.
+
+>>> import numpy as np
+>>> probes = ProbeSet(per_era=2)
+>>> probes.offer(0, np.zeros((4, 1), "f4"), np.ones((4, 1), "f4")), probes.offer(0, np.zeros((4, 1), "f4"), np.ones((4, 1), "f4"))
+(True, True)
+>>> probes.offer(0, np.zeros((4, 1), "f4"), np.ones((4, 1), "f4"))
+False
+>>> check_forgetting({0: 80.0, 1: 60.0}, {0: 84.0, 1: 70.0}, max_drop=5.0)
+{1: 10.0}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .base import MetaLearner
+from .tasks.base import TaskBatch
+
+
+@dataclass
+class ProbeSet:
+    """Up to ``per_era`` tasks of each era, copied and held out: a probe task is never trained on
+    (the caller keeps it out of the replay buffer), so its score measures what a version knows of
+    the era, not what it memorised."""
+
+    per_era: int = 64
+    tasks: dict[int, list[tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
+    ids: set[str] = field(default_factory=set)
+
+    def offer(self, era: int, x: np.ndarray, y: np.ndarray, task_id: str | None = None) -> bool:
+        """Keep this task as a probe of ``era`` if the era still has room; True if kept."""
+        kept = self.tasks.setdefault(era, [])
+        if len(kept) >= self.per_era:
+            return False
+        kept.append((np.array(x, "f4"), np.array(y, "f4")))
+        if task_id is not None:
+            self.ids.add(task_id)
+        return True
+
+    def batches(self, shots: int, kind: str) -> dict[int, TaskBatch]:
+        """One batch per era: support = first ``shots`` points of each task, query = next ``shots``."""
+        out = {}
+        for era, tasks in self.tasks.items():
+            tasks = [(x, y) for x, y in tasks if len(x) >= 2 * shots]
+            if not tasks:
+                continue
+            x = torch.from_numpy(np.stack([t[0][: 2 * shots] for t in tasks]))
+            y = torch.from_numpy(np.stack([t[1][: 2 * shots] for t in tasks]))
+            if kind == "classification":
+                y = y[..., 0].long()
+            out[era] = TaskBatch(x[:, :shots], y[:, :shots], x[:, shots:], y[:, shots:])
+        return out
+
+
+def score_points(learner: MetaLearner, batch: TaskBatch) -> float:
+    """Mean post-adaptation score of the tasks in ``batch``, in points out of 100."""
+    adapted = learner.adapt_tasks(batch.support_x, batch.support_y)
+    with torch.no_grad():
+        out = learner.predict_tasks(adapted, batch.query_x)
+    if learner.kind == "regression":  # variance explained over the era's tasks, pooled: a task's share
+        mse = ((out - batch.query_y) ** 2).flatten(1).mean(1)  # grows with its spread, so tiny tasks cannot swing it
+        spread = torch.cat([batch.support_y, batch.query_y], 1).flatten(1).var(1)
+        return float(100 * (1 - mse.sum() / spread.sum().clamp(min=1e-6)))
+    return float(100 * (out.argmax(-1) == batch.query_y).float().mean())
+
+
+def era_scores(learner: MetaLearner, batches: dict[int, TaskBatch]) -> dict[int, float]:
+    return {era: score_points(learner, b) for era, b in batches.items()}
+
+
+def check_forgetting(candidate: dict[int, float], best: dict[int, float], max_drop: float = 5.0) -> dict[int, float]:
+    """Eras whose score fell more than ``max_drop`` points below their best: ``{era: drop}``."""
+    return {era: round(best[era] - s, 6) for era, s in candidate.items() if era in best and best[era] - s > max_drop}
