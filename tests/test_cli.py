@@ -80,3 +80,16 @@ def test_ctrl_c_saves_a_checkpoint(cli_env, tmp_path):
     assert (out / "model.safetensors").is_file()
     saved = json.loads((out / "config.json").read_text())
     assert saved["metrics"]["interrupted"] is True and saved["metrics"]["iterations"] > 0
+
+
+def test_continual_bench_prints_json_and_writes_plots(cli, tmp_path):
+    import json
+
+    result = cli("continual-bench", "split", "--methods", "der++", "--epochs", "1", "--out", str(tmp_path), "--json")
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["benchmark"] == "split" and summary["scenario"] == "class-il" and summary["buffer"] == 200
+    assert set(summary["methods"]) == {"finetune", "der++", "joint"}
+    assert set(summary["methods"]["der++"]) >= {"acc", "bwt", "forgetting"}
+    assert (tmp_path / "split-class-il-buffer200-average-accuracy.png").stat().st_size > 0
+    bad = cli("continual-bench", "split", "--scenario", "class-il", "--methods", "progressive", check=False)
+    assert bad.returncode == 2 and "task" in bad.stderr

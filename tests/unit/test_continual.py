@@ -62,3 +62,97 @@ def test_replay_forgets_less_than_finetuning():
     replay = run_method("er", tasks, buffer=300)
     assert finetune.R.shape == (3, 3)
     assert replay.metrics.acc > finetune.metrics.acc + 0.05  # old tasks keep more of their accuracy
+
+
+def test_der_buffer_keeps_logits_with_items():
+    buf = ReservoirBuffer(5, seed=0)
+    buf.add(torch.rand(8, 784), torch.arange(8) % 10, torch.rand(8, 10))
+    x, y, z = buf.sample_with_logits(3)
+    assert x.shape == (3, 784) and z.shape == (3, 10)
+    with pytest.raises(ValueError, match="logits"):
+        buf.add(torch.rand(2, 784), torch.zeros(2, dtype=torch.long))
+    with pytest.raises(ValueError, match="no logits"):
+        ReservoirBuffer(5).sample_with_logits(1)
+
+
+def test_lwf_penalty_is_zero_until_the_model_moves_from_its_teacher():
+    from learners.continual.distill import LwF
+
+    torch.manual_seed(0)
+    model = mlp(16)
+    lwf = LwF(weight=1.0)
+    x = torch.rand(16, 784)
+    assert float(lwf.penalty(x, model(x))) == 0.0  # no teacher yet
+    lwf.consolidate(model, classes=[0, 1])
+    assert float(lwf.penalty(x, model(x))) == pytest.approx(0.0, abs=1e-6)
+    assert float(lwf.penalty(x, model(x) * 3)) > 0
+
+
+def test_compression_teaches_a_smaller_student():
+    from learners.continual.distill import compress, parameter_count
+
+    torch.manual_seed(0)
+    tx, ty, vx, vy = load_mnist_split()
+    teacher = mlp(100)
+    opt = torch.optim.SGD(teacher.parameters(), lr=0.1)
+    for i in range(0, 3000, 10):
+        loss = torch.nn.functional.cross_entropy(teacher(tx[i : i + 10]), ty[i : i + 10])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    student = compress(teacher, mlp(16), tx[:3000], epochs=10)  # no labels: the teacher's answers only
+
+    def acc(m):
+        with torch.no_grad():
+            return float((m(vx).argmax(-1) == vy).float().mean())
+
+    assert parameter_count(student) < parameter_count(teacher) / 5
+    assert acc(teacher) > 0.8 and acc(student) > acc(teacher) - 0.08
+
+
+def test_progressive_net_freezes_earlier_columns():
+    from learners.continual.progressive import ProgressiveNet
+
+    net = ProgressiveNet(784, [16, 16], 10)
+    net.add_column()
+    first = [p.clone() for p in net.columns[0].parameters()]
+    net.add_column()
+    assert all(not p.requires_grad for p in net.columns[0].parameters())
+    assert all(p.requires_grad for p in net.columns[1].parameters())
+    loss = net(torch.rand(4, 784), task=1).sum()
+    loss.backward()
+    assert all(p.grad is None for p in net.columns[0].parameters())
+    assert all(torch.equal(a, b) for a, b in zip(first, net.columns[0].parameters()))
+    with pytest.raises(IndexError):
+        net(torch.rand(1, 784), task=2)
+
+
+def test_split_mnist_tasks_hold_two_digits_each():
+    from learners.continual.mnist import split_tasks
+
+    tasks = split_tasks()
+    assert [t.classes for t in tasks] == [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)]
+    assert all(set(t.train_y.unique().tolist()) == set(t.classes) and len(t.test_y) == 400 for t in tasks)
+    assert sum(len(t.train_y) for t in tasks) == 8000
+
+
+def _small_split():
+    from learners.continual.mnist import split_tasks
+
+    return [t._replace(train_x=t.train_x[:300], train_y=t.train_y[:300]) for t in split_tasks()[:3]]
+
+
+def test_class_incremental_replay_beats_finetuning_and_task_il_is_easier():
+    tasks = _small_split()
+    finetune = run_method("finetune", tasks, "class-il")
+    derpp = run_method("der++", tasks, "class-il", buffer=200)
+    assert finetune.metrics.acc < 0.4  # only the last task's digits survive
+    assert derpp.metrics.acc > finetune.metrics.acc + 0.2
+    task_il = run_method("finetune", tasks, "task-il")
+    assert task_il.metrics.acc > finetune.metrics.acc + 0.3
+    progressive = run_method("progressive", tasks, "task-il")
+    assert progressive.metrics.bwt == pytest.approx(0.0, abs=1e-9)  # frozen columns forget nothing
+    with pytest.raises(ValueError, match="task identity"):
+        run_method("progressive", tasks, "class-il")
+    with pytest.raises(ValueError, match="unknown method"):
+        run_method("gem", tasks, "class-il")
