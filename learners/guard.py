@@ -9,11 +9,10 @@ every time (first K points support, next K query): scores of two versions differ
 weights.
 
 >>> import numpy as np
->>> probes = ProbeSet(per_era=2)
->>> probes.offer(0, np.zeros((4, 1), "f4"), np.ones((4, 1), "f4")), probes.offer(0, np.zeros((4, 1), "f4"), np.ones((4, 1), "f4"))
-(True, True)
->>> probes.offer(0, np.zeros((4, 1), "f4"), np.ones((4, 1), "f4"))
-False
+>>> probes = ProbeSet(per_era=2, every=2)
+>>> task = np.zeros((4, 1), "f4"), np.ones((4, 1), "f4")
+>>> [probes.offer(0, *task) for _ in range(6)]
+[True, False, True, False, False, False]
 >>> check_forgetting({0: 80.0, 1: 60.0}, {0: 84.0, 1: 70.0}, max_drop=5.0)
 {1: 10.0}
 """
@@ -36,13 +35,17 @@ class ProbeSet:
     the era, not what it memorised."""
 
     per_era: int = 64
+    every: int = 4  # one offered task in this many becomes a probe: training is never starved of tasks
     tasks: dict[int, list[tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
     ids: set[str] = field(default_factory=set)
+    offered: dict[int, int] = field(default_factory=dict)
 
     def offer(self, era: int, x: np.ndarray, y: np.ndarray, task_id: str | None = None) -> bool:
-        """Keep this task as a probe of ``era`` if the era still has room; True if kept."""
+        """Keep this task as a probe of ``era`` if it is its turn and the era has room; True if kept."""
         kept = self.tasks.setdefault(era, [])
-        if len(kept) >= self.per_era:
+        turn = self.offered.get(era, 0)
+        self.offered[era] = turn + 1
+        if len(kept) >= self.per_era or turn % self.every:
             return False
         kept.append((np.array(x, "f4"), np.array(y, "f4")))
         if task_id is not None:

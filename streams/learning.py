@@ -89,14 +89,16 @@ class UpdateController:
         started = time.perf_counter()
         self._updates += 1
         job = self._updates
-        recent, share = (s.drift_update_recent, s.drift_update_share) if reason == "drift" else (64, 0.5)
+        drift = reason == "drift"
+        recent, share = (s.drift_update_recent, s.drift_update_share) if drift else (64, 0.5)
+        iterations = s.drift_update_iterations if drift else s.update_iterations
         self._running[model_id] = (reason, job)
         guard = {"probes": state.probes, "best": dict(state.best), "max_drop": s.guard_max_drop, "distill": s.distill,
                  "old_tasks": state.old_tasks(snapshot.task_ids())} if s.guard else None
         try:
             proposal = await asyncio.get_running_loop().run_in_executor(
                 self._executor, propose_update, state.learner.config, state.learner.weights_bytes(), snapshot,
-                s.update_iterations, s.update_meta_batch, s.heldout_tasks, job, recent, share, guard)
+                iterations, s.update_meta_batch, s.heldout_tasks, job, recent, share, guard)
         finally:
             self._running.pop(model_id, None)
         seconds = time.perf_counter() - started

@@ -47,6 +47,7 @@ class Settings:
     schedule_s: float = 0.0  # meta-update at least this often (0: never on a timer)
     update_iterations: int = 150
     update_meta_batch: int = 16
+    drift_update_iterations: int = 80  # a drift update is short: an answer now, routine updates refine it
     drift_update_recent: int = 16  # a drift update draws most tasks from this many newest training tasks
     drift_update_share: float = 0.75  # ... this share of each meta-batch (the rest is replay)
     heldout_tasks: int = 16
@@ -69,7 +70,7 @@ class Settings:
                            ("new_tasks_trigger", int), ("schedule_s", float), ("update_iterations", int), ("margin", float),
                            ("app_id", str), ("torch_threads", int), ("metrics_host", str),
                            ("guard", lambda v: v.lower() not in ("0", "false", "no", "off")), ("guard_max_drop", float),
-                           ("distill", float), ("drift_update_share", float)):
+                           ("distill", float), ("drift_update_share", float), ("drift_update_iterations", int)):
             key = f"METASTREAM_{name.upper()}"
             if key in env:
                 setattr(s, name, conv(env[key]))
