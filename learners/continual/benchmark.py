@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
+import torch
 
-from .mnist import permuted_tasks, split_tasks
+from .mnist import ContinualTask, permuted_tasks, split_tasks
 from .runner import METHODS, NEEDS_TASK_ID, ContinualConfig, ContinualRun, run_method
 
 BENCHMARKS = {
@@ -27,6 +28,19 @@ BENCHMARKS = {
     "split": dict(scenario="class-il", epochs=7, buffer=200),
 }
 BOUNDS = ("finetune", "joint")
+
+
+def validation_tasks(tasks: Sequence[ContinualTask], fraction: float = 0.2, seed: int = 0) -> list[ContinualTask]:
+    """The same tasks with ``fraction`` of each task's *training* images held out as its test set:
+    hyperparameters are chosen on these, never on the benchmark's test images."""
+    gen = torch.Generator().manual_seed(seed + 1000)
+    out = []
+    for t in tasks:
+        order = torch.randperm(len(t.train_y), generator=gen)
+        k = int(len(order) * fraction)
+        held, kept = order[:k], order[k:]
+        out.append(ContinualTask(t.train_x[kept], t.train_y[kept], t.train_x[held], t.train_y[held], t.classes))
+    return out
 
 
 def default_methods(scenario: str) -> list[str]:

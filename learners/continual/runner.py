@@ -46,6 +46,7 @@ class ContinualConfig:
 
     lr: float = 0.1
     batch: int = 10
+    replay_batch: int | None = None  # items replayed per step (default: the stream's batch)
     epochs: int = 1
     buffer: int = 1000
     ewc_lambda: float = 5.0
@@ -127,18 +128,20 @@ def run_method(method: str, tasks: Sequence[ContinualTask], scenario: str = "dom
     replay = ReservoirBuffer(cfg.buffer, seed=cfg.seed) if method in ("er", "ewc+er", "der", "der++") else None
     lwf = LwF(cfg.lwf_weight, cfg.temperature) if method == "lwf" else None
 
+    rb = cfg.replay_batch or cfg.batch
+
     def step(x: torch.Tensor, y: torch.Tensor) -> None:
         logits = forward(x)
         loss = F.cross_entropy(heads.for_labels(logits, y), y)
         if replay is not None and len(replay):
             if method in ("der", "der++"):
-                rx, _, rz = replay.sample_with_logits(cfg.batch)
+                rx, _, rz = replay.sample_with_logits(rb)
                 loss = loss + cfg.der_alpha * F.mse_loss(forward(rx), rz)
                 if method == "der++":
-                    rx, ry, _ = replay.sample_with_logits(cfg.batch)
+                    rx, ry, _ = replay.sample_with_logits(rb)
                     loss = loss + cfg.der_beta * F.cross_entropy(heads.for_labels(forward(rx), ry), ry)
             else:
-                rx, ry = replay.sample(cfg.batch)
+                rx, ry = replay.sample(rb)
                 loss = loss + F.cross_entropy(heads.for_labels(forward(rx), ry), ry)
         if ewc is not None and ewc.terms:
             loss = loss + ewc.penalty()
