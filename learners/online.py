@@ -189,7 +189,8 @@ def propose_update(config: dict[str, Any], weights: bytes, buffer: TaskReplayBuf
     job number the parent names to abandon it: the result is then ``{"aborted": True}``.
 
     ``guard`` (the forgetting guard): ``{"probes": ProbeSet, "best": {era: points}, "max_drop": 5.0,
-    "distill": weight, "old_tasks": [task ids of earlier eras, the distillation anchors]}``. A candidate that drops any era's probe score more than ``max_drop`` points
+    "distill": weight, "old_tasks": [task ids of earlier eras, the distillation anchors],
+    "current_era": n}``. A candidate that drops any earlier era's probe score more than ``max_drop`` points
     below its best is remediated once (more replay, four times the distillation); if it still
     forgets, the result carries ``"forgetting": {era: drop}`` and must not be published.
     """
@@ -204,21 +205,27 @@ def propose_update(config: dict[str, Any], weights: bytes, buffer: TaskReplayBuf
     if proposal is None:
         return {"aborted": True} if stop is not None and stop() else None
     result: dict[str, Any] = {}
+    if stop is not None and stop():
+        return {"aborted": True}
     if guard is not None:
         probes = guard["probes"].batches(learner.shots, learner.kind)
         champion = era_scores(learner.champion, probes)
         best = {e: max(guard["best"].get(e, -float("inf")), s) for e, s in champion.items()}
         scores = era_scores(proposal.learner, probes)
-        forgot = check_forgetting(scores, best, guard.get("max_drop", 5.0))
+        current = guard.get("current_era")
+        old_best = {e: b for e, b in best.items() if current is None or e < current}  # the era being learned is not "old"
+        forgot = check_forgetting(scores, old_best, guard.get("max_drop", 5.0))
         result.update(champion_era_scores=champion, era_scores=scores, best_era_scores=best)
         if forgot:
             result["first_forgetting"] = forgot
+            if stop is not None and stop():
+                return {"aborted": True}
             retry = learner.propose(buffer, iterations, meta_batch, heldout, recent, min(recent_share, 0.25), should_stop=stop,
                                     distill=max(4 * distill, 1.0), distill_tasks=old or None)
             if retry is None:
                 return {"aborted": True} if stop is not None and stop() else None
             proposal, scores = retry, era_scores(retry.learner, probes)
-            forgot = check_forgetting(scores, best, guard.get("max_drop", 5.0))
+            forgot = check_forgetting(scores, old_best, guard.get("max_drop", 5.0))
             result.update(era_scores=scores, remediated=not forgot)
             if forgot:
                 result["forgetting"] = forgot

@@ -33,6 +33,8 @@ class DemoState:
     drift_alarms: list[float] = field(default_factory=list)
     versions: list[tuple[int, float, float]] = field(default_factory=list)  # (version, t, mse after)
     rejected: int = 0
+    forgetting: int = 0  # candidates that lost too much on an old era (ForgettingDetected)
+    rejected_forgetting: int = 0
     buffer_tasks: float = 0
     ingested: float = 0
     quality: dict[str, tuple[float, float]] = field(default_factory=dict)  # label -> (before, after)
@@ -85,6 +87,7 @@ def render(s: DemoState, duration: float) -> Table:
     table.add_row("drift alarms", ", ".join(f"{t:.1f}s" for t in s.drift_alarms[-4:]) or "-")
     table.add_row("versions published", ", ".join(f"v{v}@{t:.1f}s" for v, t, _ in s.versions[-4:]) or "-")
     table.add_row("versions rejected", str(s.rejected))
+    table.add_row("forgetting detected (then rejected)", f"{s.forgetting} ({s.rejected_forgetting})")
     for label, (b, a) in s.quality.items():
         table.add_row(f"MSE on {label} (before -> after 10 steps)", f"{b:.3f} -> {a:.3f}")
     return table
@@ -142,6 +145,9 @@ async def _drive(s, bootstrap, settings, fleet, port, duration, drift_at, rate, 
                             s.drift_alarms.append(s.t())
                         elif rec["event_type"] == "VersionRejected":
                             s.rejected += 1
+                            s.rejected_forgetting += rec["reason"] == "candidate forgets old tasks"
+                        elif rec["event_type"] == "ForgettingDetected":
+                            s.forgetting += 1
                 for m in await sub.poll(1):
                     s.versions.append((m.version, s.t(), float("nan")))
                     s.models[m.version] = m

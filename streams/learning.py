@@ -94,7 +94,7 @@ class UpdateController:
         iterations = s.drift_update_iterations if drift else s.update_iterations
         self._running[model_id] = (reason, job)
         guard = {"probes": state.probes, "best": dict(state.best), "max_drop": s.guard_max_drop, "distill": s.distill,
-                 "old_tasks": state.old_tasks(snapshot.task_ids())} if s.guard else None
+                 "old_tasks": state.old_tasks(snapshot.task_ids()), "current_era": state.era} if s.guard else None
         try:
             proposal = await asyncio.get_running_loop().run_in_executor(
                 self._executor, propose_update, state.learner.config, state.learner.weights_bytes(), snapshot,

@@ -28,6 +28,26 @@ BENCHMARKS = {
     "split": dict(scenario="class-il", epochs=7, buffer=200),
 }
 BOUNDS = ("finetune", "joint")
+# Chosen by ``bench/continual_tune.py`` on validation splits of the training images (never the
+# test images): (benchmark, buffer) -> method -> ContinualConfig fields. Other buffers use the
+# nearest tuned buffer's values; other methods use the ContinualConfig defaults.
+TUNED: dict[tuple[str, int], dict[str, dict]] = {
+    ("permuted", 1000): {"er": {"lr": 0.1, "replay_batch": 10},
+                         "der++": {"lr": 0.1, "replay_batch": 32, "der_alpha": 1.0, "der_beta": 1.0}},
+    ("split", 200): {"er": {"lr": 0.1, "replay_batch": 10},
+                     "der++": {"lr": 0.1, "replay_batch": 10, "der_alpha": 0.1, "der_beta": 1.0}},
+    ("split", 1000): {"er": {"lr": 0.1, "replay_batch": 32},
+                      "der++": {"lr": 0.1, "replay_batch": 10, "der_alpha": 0.1, "der_beta": 0.5}},
+}
+
+
+def tuned(benchmark: str, buffer: int, method: str) -> dict:
+    """The validated hyperparameters of ``method`` for the tuned buffer nearest to ``buffer``."""
+    sizes = [b for (name, b) in TUNED if name == benchmark]
+    if not sizes:
+        return {}
+    nearest = min(sizes, key=lambda b: abs(b - buffer))
+    return dict(TUNED[(benchmark, nearest)].get(method, {}))
 
 
 def validation_tasks(tasks: Sequence[ContinualTask], fraction: float = 0.2, seed: int = 0) -> list[ContinualTask]:
@@ -117,7 +137,7 @@ def run_benchmark(benchmark: str, scenario: str | None = None, methods: Sequence
     for seed in range(seeds):
         tasks = permuted_tasks(seed=seed) if benchmark == "permuted" else split_tasks()
         for m in order:
-            cfg = ContinualConfig(epochs=epochs, buffer=buffer, seed=seed)
+            cfg = ContinualConfig(epochs=epochs, buffer=buffer, seed=seed, **tuned(benchmark, buffer, m))
             results[m].runs.append(run_method(m, tasks, scenario, cfg))
             if progress is not None:
                 progress(m, seed)

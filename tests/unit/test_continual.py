@@ -156,3 +156,16 @@ def test_class_incremental_replay_beats_finetuning_and_task_il_is_easier():
         run_method("progressive", tasks, "class-il")
     with pytest.raises(ValueError, match="unknown method"):
         run_method("gem", tasks, "class-il")
+
+
+def test_tuned_hyperparameters_come_from_the_nearest_validated_buffer():
+    from learners.continual.benchmark import tuned, validation_tasks
+    from learners.continual.mnist import split_tasks
+
+    assert tuned("split", 200, "der++")["der_alpha"] == 0.1
+    assert tuned("split", 900, "er") == tuned("split", 1000, "er")
+    assert tuned("split", 200, "lwf") == {}
+    tasks = split_tasks()[:1]
+    val = validation_tasks(tasks)[0]
+    assert len(val.test_y) == int(0.2 * len(tasks[0].train_y))  # held out from training images only
+    assert len(val.train_y) + len(val.test_y) == len(tasks[0].train_y)
