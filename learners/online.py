@@ -235,6 +235,10 @@ def propose_update(config: dict[str, Any], weights: bytes, buffer: TaskReplayBuf
     return result
 
 
-def warm_up() -> bool:
-    """Imported and ready: used to start a worker process before the first update needs it."""
+def warm_up(hold_s: float = 0.0) -> bool:
+    """Imported and ready: used to start update processes before the first update needs them
+    (``hold_s`` keeps this one busy, so a second call starts a second process)."""
+    import time
+
+    time.sleep(hold_s)
     return True

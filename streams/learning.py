@@ -34,50 +34,65 @@ class UpdateController:
         # is never used from two threads of one process
         context = multiprocessing.get_context("spawn")
         self._abort = context.Value("q", -1, lock=False)  # job number the update process must abandon
-        self._executor = ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=init_update_process,
+        # two processes: a drift update starts at once in the second while a pre-empted routine
+        # update winds down in the first (it stops at its next iteration)
+        self._executor = ProcessPoolExecutor(max_workers=2, mp_context=context, initializer=init_update_process,
                                              initargs=(self._abort,))
         self._updates = 0
-        self._busy: set[str] = set()
-        self._running: dict[str, tuple[str, int]] = {}  # model id -> (reason, job number) of the running update
+        self._busy: dict[str, int] = {}  # model id -> updates of it in flight (2 only while one is pre-empted)
+        self._running: dict[str, tuple[str, int]] = {}  # model id -> (reason, job number) of the update that counts
         self._pending: dict[str, tuple[str, dict]] = {}
         self._last: dict[str, float] = {}
         self.tasks: set[asyncio.Task] = set()
 
     def warm_up(self) -> None:
-        """Start the update process now (importing torch there takes seconds)."""
-        self._executor.submit(warm_up)
+        """Start both update processes now (importing torch there takes seconds)."""
+        for _ in range(2):
+            self._executor.submit(warm_up, 1.0)
 
     def request(self, model_id: str, reason: str, figures: dict[str, float]) -> None:
-        """Ask for an update; at most one runs per model, and one more is remembered while it does."""
+        """Ask for an update; one runs per model, and one more is remembered while it does. A
+        drift alarm pre-empts a routine update: that one is told to stop, the drift one starts now."""
         if model_id in self._busy:
-            if reason == "drift" or model_id not in self._pending:
-                self._pending[model_id] = (reason, figures)
             running = self._running.get(model_id)
             if reason == "drift" and running is not None and running[0] != "drift":
-                self._abort.value = running[1]  # pre-empt the routine update: the drift one goes next
+                self._abort.value = running[1]
+                self._start(model_id, reason, figures)
+                return
+            if reason == "drift" or model_id not in self._pending:
+                self._pending[model_id] = (reason, figures)
             return
-        self._busy.add(model_id)
-        task = asyncio.ensure_future(self._run(model_id, reason, figures))
+        self._start(model_id, reason, figures)
+
+    def _start(self, model_id: str, reason: str, figures: dict[str, float]) -> None:
+        self._busy[model_id] = self._busy.get(model_id, 0) + 1
+        self._updates += 1
+        self._running[model_id] = (reason, self._updates)  # claimed now, so a drift alarm can pre-empt it at once
+        task = asyncio.ensure_future(self._run(model_id, reason, figures, self._updates))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _run(self, model_id: str, reason: str, figures: dict[str, float]) -> None:
+    async def _run(self, model_id: str, reason: str, figures: dict[str, float], job: int) -> None:
         try:
             gap = self.settings.min_update_gap_s - (time.monotonic() - self._last.get(model_id, -1e9))
             if gap > 0 and reason != "drift":
                 await asyncio.sleep(gap)
-            await self.update(model_id, reason, figures)
+            await self.update(model_id, reason, figures, job)
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - a failed update is logged; the worker goes on ingesting
             log.exception("meta-update of %s failed", model_id)
         finally:
             self._last[model_id] = time.monotonic()
-            self._busy.discard(model_id)
-            if model_id in self._pending:
-                self.request(model_id, *self._pending.pop(model_id))
+            if self._running.get(model_id, (None, None))[1] == job:
+                self._running.pop(model_id)
+            self._busy[model_id] -= 1
+            if not self._busy[model_id]:
+                del self._busy[model_id]
+                if model_id in self._pending:
+                    self.request(model_id, *self._pending.pop(model_id))
 
-    async def update(self, model_id: str, reason: str, figures: dict[str, float]) -> bool:
+    async def update(self, model_id: str, reason: str, figures: dict[str, float], job: int | None = None) -> bool:
         state: ModelState = self.ingestor.models[model_id]
         key = model_id.encode()
         events = self.settings.events_topic
@@ -87,23 +102,20 @@ class UpdateController:
         state.new_tasks = 0
         s = self.settings
         started = time.perf_counter()
-        self._updates += 1
-        job = self._updates
+        if job is None:
+            self._updates += 1
+            job = self._updates
         drift = reason == "drift"
         recent, share = (s.drift_update_recent, s.drift_update_share) if drift else (64, 0.5)
         iterations = s.drift_update_iterations if drift else s.update_iterations
-        self._running[model_id] = (reason, job)
         guard = {"probes": state.probes, "best": dict(state.best), "max_drop": s.guard_max_drop, "distill": s.distill,
                  "old_tasks": state.old_tasks(snapshot.task_ids()), "current_era": state.era} if s.guard else None
-        try:
-            proposal = await asyncio.get_running_loop().run_in_executor(
-                self._executor, propose_update, state.learner.config, state.learner.weights_bytes(), snapshot,
-                iterations, s.update_meta_batch, s.heldout_tasks, job, recent, share, guard)
-        finally:
-            self._running.pop(model_id, None)
+        proposal = await asyncio.get_running_loop().run_in_executor(
+            self._executor, propose_update, state.learner.config, state.learner.weights_bytes(), snapshot,
+            iterations, s.update_meta_batch, s.heldout_tasks, job, recent, share, guard)
         seconds = time.perf_counter() - started
         self.metrics.update_seconds.labels(model_id).observe(seconds)
-        if proposal is not None and proposal.get("aborted"):
+        if self._abort.value == job or (proposal is not None and proposal.get("aborted")):  # pre-empted, even if it got to the end
             await self.send(events, key, decision("VersionRejected", model_id, "pre-empted by a drift alarm",
                                                   {"update_seconds": seconds}, state.version))
             return False

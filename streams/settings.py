@@ -47,7 +47,7 @@ class Settings:
     schedule_s: float = 0.0  # meta-update at least this often (0: never on a timer)
     update_iterations: int = 150
     update_meta_batch: int = 16
-    drift_update_iterations: int = 80  # a drift update is short: an answer now, routine updates refine it
+    drift_update_iterations: int = 50  # a drift update is short: an answer now, routine updates refine it
     drift_update_recent: int = 16  # a drift update draws most tasks from this many newest training tasks
     drift_update_share: float = 0.75  # ... this share of each meta-batch (the rest is replay)
     heldout_tasks: int = 16
