@@ -81,3 +81,40 @@ def test_page_hinkley_also_alarms_on_a_rise():
     values = np.r_[rng.normal(0.5, 0.1, 300), rng.normal(1.5, 0.1, 100)]
     fired = [i for i, v in enumerate(values) if monitor.update(float(v))]
     assert fired and 300 <= fired[0] < 330
+
+
+def test_a_drift_alarm_preempts_a_routine_update_and_starts_at_once():
+    import asyncio
+    from types import SimpleNamespace
+
+    from streams.learning import UpdateController
+    from streams.settings import Settings
+
+    async def scenario():
+        ingestor = SimpleNamespace(settings=Settings(min_update_gap_s=0.0), metrics=None, models={})
+        controller = UpdateController(ingestor, send=None)
+        release = asyncio.Event()
+        started = []
+
+        async def fake_update(model_id, reason, figures, job=None):
+            started.append((reason, job))
+            await release.wait()
+
+        controller.update = fake_update
+        try:
+            controller.request("m", "new_tasks", {})
+            await asyncio.sleep(0.01)
+            controller.request("m", "drift", {})  # pre-empts job 1, runs now as job 2
+            await asyncio.sleep(0.01)
+            controller.request("m", "new_tasks", {})  # waits for the drift update
+            await asyncio.sleep(0.01)
+            assert started == [("new_tasks", 1), ("drift", 2)]
+            assert controller._abort.value == 1 and controller._pending["m"][0] == "new_tasks"
+            release.set()
+            await asyncio.sleep(0.05)
+            assert started[-1][0] == "new_tasks" and len(started) == 3  # the remembered one ran after both ended
+        finally:
+            release.set()
+            controller.close()
+
+    asyncio.run(scenario())
