@@ -1,9 +1,11 @@
 """Incremental meta-learning from a replay buffer, for the stream workers (pure PyTorch, no Kafka).
 
 The champion is the published model. ``fewshot_losses`` scores incoming tasks with it before it
-learns from them (the drift signal). ``propose`` copies the champion, runs a few meta-updates on tasks drawn
-from the buffer and returns the candidate; ``compare`` scores candidate and champion on held-out
-buffered tasks after the same few-shot adaptation, which is what the promotion gate looks at.
+learns from them (the drift signal). ``propose`` copies the champion, runs a few meta-updates on
+tasks drawn from the buffer (with replay, and distillation toward the champion on old tasks) and
+scores candidate and champion on held-out buffered tasks after the same few-shot adaptation, which
+is what the promotion gate looks at. ``propose_update`` wraps it for the update process and adds the
+forgetting guard (``guard.py``).
 """
 
 from __future__ import annotations
