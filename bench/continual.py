@@ -64,7 +64,7 @@ def main() -> None:
 
     from learners.continual.benchmark import run_benchmark
     from learners.continual.mnist import split_tasks
-    from streams.cli_continual import write_plots
+    from streams.cli_continual import COLUMNS, summary_rows, write_plots
 
     figures: dict = {"seeds": args.seeds, "results": [], "compression": []}
     best_split = None
@@ -73,15 +73,11 @@ def main() -> None:
         result = run_benchmark(benchmark, scenario, None, buffer, args.seeds)
         write_plots(result, args.out)
         summary = result.summary()
-        rows = []
-        for name, m in summary["methods"].items():
-            rows.append([name + (" (bound)" if m["bound"] else ""), f"{m['acc']:.3f} ± {m['acc_std']:.3f}",
-                         f"{m['bwt']:+.3f} ± {m['bwt_std']:.3f}", f"{m['forgetting']:.3f}", f"{m['fwt']:+.3f}", f"{m['seconds']:.1f}"])
         best = result.best_method()
         target = TARGETS.get((benchmark, buffer)) if scenario != "task-il" else None
         best_acc = summary["methods"][best]["acc"]
         print_table(f"{benchmark} MNIST, {scenario}, buffer {buffer}, {result.epochs} epoch(s), {args.seeds} seed(s) "
-                    f"[{time.perf_counter() - started:.0f}s]", ["method", "ACC", "BWT", "forgetting", "FWT", "s/run"], rows)
+                    f"[{time.perf_counter() - started:.0f}s]", list(COLUMNS), summary_rows(result))
         verdict = "" if target is None else f"; target ACC >= {target}: {'met' if best_acc >= target else 'NOT met'}"
         print(f"best: {best} ACC {best_acc:.3f} BWT {summary['methods'][best]['bwt']:+.3f}{verdict}\n")
         figures["results"].append(summary)

@@ -74,7 +74,7 @@ def score_points(learner: MetaLearner, batch: TaskBatch) -> float:
         out = learner.predict_tasks(adapted, batch.query_x)
     if learner.kind == "regression":  # variance explained over the era's tasks, pooled: a task's share
         mse = ((out - batch.query_y) ** 2).flatten(1).mean(1)  # grows with its spread, so tiny tasks cannot swing it
-        spread = torch.cat([batch.support_y, batch.query_y], 1).flatten(1).var(1)
+        spread = batch.target_variance()
         return float(100 * (1 - mse.sum() / spread.sum().clamp(min=1e-6)))
     return float(100 * (out.argmax(-1) == batch.query_y).float().mean())
 

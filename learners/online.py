@@ -92,7 +92,7 @@ class OnlineMetaLearner:
                 # relative to the task's own spread: a sine's MSE scales with its amplitude squared,
                 # and that heavy tail would hide a change from the detector for many tasks
                 mse = ((out - batch.query_y) ** 2).flatten(1).mean(1)
-                spread = torch.cat([batch.support_y, batch.query_y], 1).flatten(1).var(1)
+                spread = batch.target_variance()
                 return (mse / (spread + 0.05)).clamp(max=4.0).numpy()
             return torch.nn.functional.cross_entropy(out.flatten(0, 1), batch.query_y.flatten(), reduction="none").view(
                 out.shape[0], -1).mean(1).numpy()

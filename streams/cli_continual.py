@@ -27,16 +27,26 @@ class Scenario(str, Enum):
     domain_il = "domain-il"
 
 
+COLUMNS = ("method", "ACC", "BWT", "forgetting", "FWT", "seconds")
+
+
+def summary_rows(result) -> list[list[str]]:
+    """One row per method (bounds labelled): mean ± spread over seeds."""
+    rows = []
+    for name, m in result.summary()["methods"].items():
+        label = f"{name} ({'low' if name == 'finetune' else 'high'})" if m["bound"] else name
+        rows.append([label, f"{m['acc']:.3f}±{m['acc_std']:.3f}", f"{m['bwt']:+.3f}±{m['bwt_std']:.3f}",
+                     f"{m['forgetting']:.3f}±{m['forgetting_std']:.3f}", f"{m['fwt']:+.3f}", f"{m['seconds']:.1f}"])
+    return rows
+
+
 def results_table(result) -> Table:
     table = Table(title=f"{result.benchmark} MNIST, {result.scenario}, buffer {result.buffer}, {result.epochs} epoch(s), "
                         f"{result.seeds} seed(s): mean ± spread")
-    for col in ("method", "ACC", "BWT", "forgetting", "FWT", "seconds"):
+    for col in COLUMNS:
         table.add_column(col, justify="left" if col == "method" else "right")
-    summary = result.summary()["methods"]
-    for name, m in summary.items():
-        label = f"{name} ({'low' if name == 'finetune' else 'high'})" if m["bound"] else name
-        table.add_row(label, f"{m['acc']:.3f}±{m['acc_std']:.3f}", f"{m['bwt']:+.3f}±{m['bwt_std']:.3f}",
-                      f"{m['forgetting']:.3f}±{m['forgetting_std']:.3f}", f"{m['fwt']:+.3f}", f"{m['seconds']:.1f}")
+    for row in summary_rows(result):
+        table.add_row(*row)
     return table
 
 

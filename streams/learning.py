@@ -92,7 +92,7 @@ class UpdateController:
                 if model_id in self._pending:
                     self.request(model_id, *self._pending.pop(model_id))
 
-    async def update(self, model_id: str, reason: str, figures: dict[str, float], job: int | None = None) -> bool:
+    async def update(self, model_id: str, reason: str, figures: dict[str, float], job: int) -> bool:
         state: ModelState = self.ingestor.models[model_id]
         key = model_id.encode()
         events = self.settings.events_topic
@@ -102,9 +102,6 @@ class UpdateController:
         state.new_tasks = 0
         s = self.settings
         started = time.perf_counter()
-        if job is None:
-            self._updates += 1
-            job = self._updates
         drift = reason == "drift"
         recent, share = (s.drift_update_recent, s.drift_update_share) if drift else (64, 0.5)
         iterations = s.drift_update_iterations if drift else s.update_iterations

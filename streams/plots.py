@@ -11,6 +11,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+def _save(fig, out: str | Path) -> Path:
+    fig.tight_layout()
+    out = Path(out)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def plot_history(history: list[dict[str, Any]], out: str | Path, title: str = "") -> Path:
     """One panel per metric (loss, accuracy / MSE), training and validation on shared axes."""
     if not history:
@@ -30,11 +38,7 @@ def plot_history(history: list[dict[str, Any]], out: str | Path, title: str = ""
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title)
-    fig.tight_layout()
-    out = Path(out)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def plot_accuracy_matrix(R, out: str | Path, title: str = "") -> Path:
@@ -55,11 +59,7 @@ def plot_accuracy_matrix(R, out: str | Path, title: str = "") -> Path:
     ax.set_yticks(range(T), [str(i + 1) for i in range(T)])
     fig.colorbar(im, ax=ax, label="accuracy")
     ax.set_title(title)
-    fig.tight_layout()
-    out = Path(out)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def plot_average_accuracy(curves: dict[str, Any], out: str | Path, title: str = "") -> Path:
@@ -80,8 +80,4 @@ def plot_average_accuracy(curves: dict[str, Any], out: str | Path, title: str = 
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(title)
-    fig.tight_layout()
-    out = Path(out)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, out)

@@ -24,6 +24,10 @@ class TaskBatch:
     def num_tasks(self) -> int:
         return self.support_x.shape[0]
 
+    def target_variance(self) -> torch.Tensor:
+        """Per-task variance of the targets, support and query together (regression): ``[T]``."""
+        return torch.cat([self.support_y, self.query_y], 1).flatten(1).var(1)
+
     def to(self, device: torch.device | str) -> "TaskBatch":
         return TaskBatch(*(t.to(device) for t in (self.support_x, self.support_y, self.query_x, self.query_y)))
 
