@@ -2,7 +2,7 @@
 of each task's training images held out; the benchmark's test images are never looked at), for
 permuted MNIST and split MNIST class-il, and print the best per (benchmark, buffer, method).
 
-    python bench/continual_tune.py
+    python bench/continual_tune.py [--only der++wa]
 
 The chosen values are the defaults of ``learners/continual/benchmark.py`` (BENCHMARKS[...]["tuned"]).
 """
@@ -20,6 +20,7 @@ GRID = {"lr": [0.03, 0.1], "replay_batch": [10, 32], "der_alpha": [0.1, 0.3, 1.0
 
 
 def main() -> None:
+    only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else None
     from learners.continual.benchmark import BENCHMARKS, validation_tasks
     from learners.continual.mnist import permuted_tasks, split_tasks
     from learners.continual.runner import ContinualConfig, run_method
@@ -29,8 +30,10 @@ def main() -> None:
     for benchmark, buffer in (("permuted", 1000), ("split", 200), ("split", 1000)):
         spec = BENCHMARKS[benchmark]
         tasks = validation_tasks(permuted_tasks(seed=0) if benchmark == "permuted" else split_tasks())
-        for method in ("er", "der++"):
-            keys = ["lr", "replay_batch"] + (["der_alpha", "der_beta"] if method == "der++" else [])
+        for method in ("er", "der++") if benchmark == "permuted" else ("er", "der++", "der++wa"):
+            if only and method not in only:
+                continue
+            keys = ["lr", "replay_batch"] + (["der_alpha", "der_beta"] if method.startswith("der++") else [])
             best = None
             for values in itertools.product(*(GRID[k] for k in keys)):
                 params = dict(zip(keys, values))

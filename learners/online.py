@@ -20,6 +20,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from .base import MetaLearner, task_score
+from .continual.ewc import EWC
 from .guard import check_forgetting, era_scores
 from .registry import build_learner
 from .replay import TaskReplayBuffer
@@ -111,7 +112,7 @@ class OnlineMetaLearner:
 
     def propose(self, buffer: TaskReplayBuffer, iterations: int, meta_batch: int, heldout: int = 16,
                 recent: int = 64, recent_share: float = 0.5, should_stop: Callable[[], bool] | None = None,
-                distill: float = 0.0, distill_tasks: list[str] | None = None) -> Proposal | None:
+                distill: float = 0.0, distill_tasks: list[str] | None = None, ewc: float = 0.0) -> Proposal | None:
         """Meta-update a copy of the champion on buffered tasks; score both on held-out tasks.
 
         Held-out tasks are every other one of the ``2 * heldout`` newest (they show the current
@@ -121,7 +122,8 @@ class OnlineMetaLearner:
         that is the replay that keeps old tasks in mind. With ``distill`` > 0, each iteration also
         takes a step that keeps the candidate's outputs on ``distill_tasks`` (the old ones; default
         all training tasks) close to the champion's, its parent: learning without forgetting, in
-        function space. ``should_stop`` is polled
+        function space. With ``ewc`` > 0 that step also carries an EWC penalty (Fisher of the parent
+        on those tasks' inputs, anchored at the parent): in weight space. ``should_stop`` is polled
         every iteration: when it says so the update is abandoned and ``None`` is returned.
         """
         ready = buffer.tasks_with(2 * self.shots)
@@ -141,6 +143,7 @@ class OnlineMetaLearner:
         keep = set(distill_tasks) if distill_tasks is not None else None
         anchors = [t for t in train if keep is None or t in keep]
         distill_opt = torch.optim.Adam(candidate.model.parameters(), lr=float(self.config["learner"].get("meta_lr", 1e-3)))
+        consolidation = self._ewc(candidate.model, buffer, anchors, ewc) if ewc > 0 and anchors else None
         for _ in range(iterations):
             if should_stop is not None and should_stop():
                 return None
@@ -149,20 +152,34 @@ class OnlineMetaLearner:
             batch = self.task_batch(buffer, pick)
             if batch is not None:
                 candidate.meta_update(batch)
-            if distill > 0 and anchors:
+            if (distill > 0 or consolidation is not None) and anchors:
+                loss = consolidation.penalty() if consolidation is not None else torch.zeros(())
                 old = [anchors[i] for i in torch.randint(len(anchors), (meta_batch,), generator=self._gen).tolist()]
-                replayed = self.task_batch(buffer, old)
+                replayed = self.task_batch(buffer, old) if distill > 0 else None
                 if replayed is not None:
                     x = torch.cat([replayed.support_x, replayed.query_x], 1).flatten(0, 1)
                     with torch.no_grad():
                         target = parent(x)
-                    loss = distill * torch.nn.functional.mse_loss(candidate.model(x), target)
+                    loss = loss + distill * torch.nn.functional.mse_loss(candidate.model(x), target)
+                if loss.requires_grad:
                     distill_opt.zero_grad()
                     loss.backward()
                     distill_opt.step()
         candidate.model.eval()
         return Proposal(candidate, self.score(candidate, held_batch), self.score(self.champion, held_batch),
                         iterations, len(train), len(held))
+
+    def _ewc(self, model: torch.nn.Module, buffer: TaskReplayBuffer, tasks: list[str], lam: float, points: int = 256) -> EWC:
+        """An EWC penalty anchored at ``model``'s current weights (the parent's), its Fisher taken
+        on ``points`` inputs drawn from ``tasks``."""
+        pick = [tasks[i] for i in torch.randint(len(tasks), (min(len(tasks), 32),), generator=self._gen).tolist()]
+        batch = self.task_batch(buffer, pick)
+        x = torch.cat([batch.support_x, batch.query_x], 1).flatten(0, 1) if batch is not None else None
+        penalty = EWC(model, lam=lam, fisher_samples=points, seed=int(torch.randint(2**31, (1,), generator=self._gen)),
+                      kind=self.kind)
+        if x is not None:
+            penalty.consolidate(x)
+        return penalty
 
     def promote(self, proposal: Proposal) -> None:
         self.champion = proposal.learner
@@ -191,19 +208,21 @@ def propose_update(config: dict[str, Any], weights: bytes, buffer: TaskReplayBuf
     job number the parent names to abandon it: the result is then ``{"aborted": True}``.
 
     ``guard`` (the forgetting guard): ``{"probes": ProbeSet, "best": {era: points}, "max_drop": 5.0,
-    "distill": weight, "old_tasks": [task ids of earlier eras, the distillation anchors],
-    "current_era": n}``. A candidate that drops any earlier era's probe score more than ``max_drop`` points
-    below its best is remediated once (more replay, four times the distillation); if it still
-    forgets, the result carries ``"forgetting": {era: drop}`` and must not be published.
+    "distill": weight, "ewc": lambda, "old_tasks": [task ids of earlier eras, the distillation and
+    EWC anchors], "current_era": n}``. A candidate that drops any earlier era's probe score more
+    than ``max_drop`` points below its best is remediated once (more replay, four times the
+    distillation and the EWC strength); if it still forgets, the result carries
+    ``"forgetting": {era: drop}`` and must not be published.
     """
     torch.set_num_threads(1)
     learner = OnlineMetaLearner(config, seed=seed)
     learner.load_weights(weights)
     stop = (lambda: _abort.value == seed) if _abort is not None else None
     distill = float(guard.get("distill", 0.0)) if guard else 0.0
+    ewc = float(guard.get("ewc", 0.0)) if guard else 0.0
     old = guard.get("old_tasks") if guard else None
     proposal = learner.propose(buffer, iterations, meta_batch, heldout, recent, recent_share, should_stop=stop, distill=distill,
-                               distill_tasks=old)
+                               distill_tasks=old, ewc=ewc if old else 0.0)
     if proposal is None:
         return {"aborted": True} if stop is not None and stop() else None
     result: dict[str, Any] = {}
@@ -223,7 +242,7 @@ def propose_update(config: dict[str, Any], weights: bytes, buffer: TaskReplayBuf
             if stop is not None and stop():
                 return {"aborted": True}
             retry = learner.propose(buffer, iterations, meta_batch, heldout, recent, min(recent_share, 0.25), should_stop=stop,
-                                    distill=max(4 * distill, 1.0), distill_tasks=old or None)
+                                    distill=max(4 * distill, 1.0), distill_tasks=old or None, ewc=4 * ewc if old else 0.0)
             if retry is None:
                 return {"aborted": True} if stop is not None and stop() else None
             proposal, scores = retry, era_scores(retry.learner, probes)

@@ -40,9 +40,13 @@ def summary_rows(result) -> list[list[str]]:
     return rows
 
 
+def iterations_note(result) -> str:
+    return f", {result.iterations} SGD steps per batch" if getattr(result, "iterations", 1) > 1 else ""
+
+
 def results_table(result) -> Table:
     table = Table(title=f"{result.benchmark} MNIST, {result.scenario}, buffer {result.buffer}, {result.epochs} epoch(s), "
-                        f"{result.seeds} seed(s): mean ± spread")
+                        f"{result.seeds} seed(s){iterations_note(result)}: mean ± spread")
     for col in COLUMNS:
         table.add_column(col, justify="left" if col == "method" else "right")
     for row in summary_rows(result):
@@ -55,6 +59,8 @@ def write_plots(result, out: Path) -> list[Path]:
 
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{result.benchmark}-{result.scenario}-buffer{result.buffer}"
+    if getattr(result, "iterations", 1) > 1:
+        stem += f"-steps{result.iterations}"
     paths = [plot_average_accuracy({m: r.mean_R for m, r in result.methods.items()}, out / f"{stem}-average-accuracy.png",
                                    f"{result.benchmark} MNIST ({result.scenario})")]
     for name, res in result.methods.items():
@@ -64,7 +70,7 @@ def write_plots(result, out: Path) -> list[Path]:
 
 
 def run_with_progress(benchmark: str, scenario: Optional[str], methods: Optional[List[str]], buffer: Optional[int], seeds: int,
-                      epochs: Optional[int] = None, quiet: bool = False):
+                      epochs: Optional[int] = None, quiet: bool = False, iterations: int = 1):
     from learners.continual.benchmark import default_methods, run_benchmark
 
     count = (len(methods) if methods else len(default_methods(scenario or ("domain-il" if benchmark == "permuted" else "class-il")))) + 2
@@ -75,7 +81,7 @@ def run_with_progress(benchmark: str, scenario: Optional[str], methods: Optional
         def progress(method: str, seed: int) -> None:
             bar.update(task, advance=1, description=f"{benchmark} MNIST: {method} (seed {seed}) done")
 
-        return run_benchmark(benchmark, scenario, methods, buffer, seeds, epochs, progress)
+        return run_benchmark(benchmark, scenario, methods, buffer, seeds, epochs, iterations, progress)
 
 
 @app.command("continual-bench")
@@ -84,18 +90,20 @@ def continual_bench_cmd(
     benchmark: Benchmark = typer.Argument(..., help="permuted: 20 permuted-MNIST tasks (GEM protocol); split: 5 tasks of 2 digits."),
     scenario: Optional[Scenario] = typer.Option(None, help="split: class-il (default) or task-il; permuted is domain-il."),
     methods: Optional[List[str]] = typer.Option(None, "--methods", "-m", help="Methods to run (repeat or comma-separate): "
-                                                 "ewc, er, ewc+er, der, der++, lwf, progressive. Default: all that apply. "
+                                                 "ewc, er, ewc+er, der, der++, der++wa (class-il), lwf, progressive. Default: all that apply. "
                                                  "finetune and joint always run as bounds."),
     buffer: Optional[int] = typer.Option(None, help="Replay buffer items (default: 1000 permuted, 200 split)."),
     seeds: int = typer.Option(1, min=1, help="Seeds to run; the table shows mean and spread."),
     epochs: Optional[int] = typer.Option(None, min=1, help="Epochs per task (default: 1 permuted, 7 split)."),
+    iterations: int = typer.Option(1, min=1, help="SGD steps per incoming batch, each with fresh replay (as MER); "
+                                   "1 is the GEM protocol."),
     out: Path = typer.Option(Path("runs/continual"), help="Folder for the PNG heat-maps and curves."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> None:
     """Run a continual-learning benchmark on MNIST and report ACC, BWT, forgetting per method."""
     names = [m.strip() for item in (methods or []) for m in item.split(",") if m.strip() and m.strip() not in ("finetune", "joint")]
     result = run_with_progress(benchmark.value, scenario.value if scenario else None, names or None, buffer, seeds, epochs,
-                               quiet=as_json)
+                               quiet=as_json, iterations=iterations)
     paths = write_plots(result, out)
     if as_json:
         emit_json(result.summary())

@@ -105,7 +105,7 @@ class UpdateController:
         drift = reason == "drift"
         recent, share = (s.drift_update_recent, s.drift_update_share) if drift else (64, 0.5)
         iterations = s.drift_update_iterations if drift else s.update_iterations
-        guard = {"probes": state.probes, "best": dict(state.best), "max_drop": s.guard_max_drop, "distill": s.distill,
+        guard = {"probes": state.probes, "best": dict(state.best), "max_drop": s.guard_max_drop, "distill": s.distill, "ewc": s.ewc,
                  "old_tasks": state.old_tasks(snapshot.task_ids()), "current_era": state.era} if s.guard else None
         proposal = await asyncio.get_running_loop().run_in_executor(
             self._executor, propose_update, state.learner.config, state.learner.weights_bytes(), snapshot,
@@ -167,7 +167,8 @@ class UpdateController:
         outcome = "rejected" if rejected else "remediated"
         self.metrics.forgetting.labels(model_id, outcome).inc()
         reason = (f"candidate lost more than {self.settings.guard_max_drop:g} points on era(s) {sorted(first)}; "
-                  + ("still after more replay and distillation: rejected" if rejected else "remediated with more replay and distillation"))
+                  + ("still after more replay, distillation and EWC: rejected" if rejected
+                     else "remediated with more replay, distillation and EWC"))
         await self.send(self.settings.events_topic, key, decision("ForgettingDetected", model_id, reason, figures, version))
         if rejected:
             self.metrics.versions_rejected.labels(model_id).inc()

@@ -56,6 +56,7 @@ class Settings:
     guard_max_drop: float = 3.0  # the promise is 5 points; 2 are left for the probes' sampling error
     guard_probes: int = 64  # held-out probe tasks kept per era
     distill: float = 1.0  # weight of the step that keeps a candidate close to its parent on replayed tasks
+    ewc: float = 1.0  # EWC strength in that step (Fisher of the parent on old eras' tasks); 0 turns it off
     min_update_gap_s: float = 0.2
     rebalance_timeout_s: float = 3.0
     torch_threads: int = 1  # the learners' models are small; threads fight the event loop for cores
@@ -70,7 +71,7 @@ class Settings:
                            ("new_tasks_trigger", int), ("schedule_s", float), ("update_iterations", int), ("margin", float),
                            ("app_id", str), ("torch_threads", int), ("metrics_host", str),
                            ("guard", lambda v: v.lower() not in ("0", "false", "no", "off")), ("guard_max_drop", float),
-                           ("distill", float), ("drift_update_share", float), ("drift_update_iterations", int)):
+                           ("distill", float), ("ewc", float), ("drift_update_share", float), ("drift_update_iterations", int)):
             key = f"METASTREAM_{name.upper()}"
             if key in env:
                 setattr(s, name, conv(env[key]))

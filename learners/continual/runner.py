@@ -5,6 +5,8 @@ accuracy matrix. Methods are compositions around one SGD step, not forks of it:
 - ``ewc``: online EWC penalty; ``er``: reservoir replay, one replayed minibatch per step;
   ``ewc+er``: both
 - ``der`` / ``der++``: replay of stored logits (plus, for DER++, of labels)
+- ``der++wa``: DER++ plus weight aligning of the last layer after each task (class-il: corrects
+  the bias toward the newest classes; elsewhere it changes nothing and is left out by default)
 - ``lwf``: distillation from the model as it was after the previous task
 - ``progressive``: a new column per task (needs the task's identity at test time)
 
@@ -24,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .align import weight_align
 from .distill import LwF
 from .ewc import EWC
 from .metrics import ContinualMetrics, accuracy_matrix_metrics
@@ -31,9 +34,12 @@ from .mnist import ContinualTask
 from .progressive import ProgressiveNet
 from .replay import ReservoirBuffer
 
-METHODS = ("finetune", "ewc", "er", "ewc+er", "der", "der++", "lwf", "progressive", "joint")
+METHODS = ("finetune", "ewc", "er", "ewc+er", "der", "der++", "der++wa", "lwf", "progressive", "joint")
+STORES_LOGITS = ("der", "der++", "der++wa")
+REPLAYS = ("er", "ewc+er", *STORES_LOGITS)
 SCENARIOS = ("domain-il", "class-il", "task-il")
 NEEDS_TASK_ID = ("progressive",)
+CLASS_IL_ONLY = ("der++wa",)  # identical to another method outside class-il
 
 
 def mlp(hidden: int = 100, inputs: int = 784, classes: int = 10) -> nn.Module:
@@ -47,6 +53,7 @@ class ContinualConfig:
     lr: float = 0.1
     batch: int = 10
     replay_batch: int | None = None  # items replayed per step (default: the stream's batch)
+    iterations: int = 1  # SGD steps per incoming batch, each with a fresh replay sample (as MER, MIR)
     epochs: int = 1
     buffer: int = 1000
     ewc_lambda: float = 5.0
@@ -125,19 +132,19 @@ def run_method(method: str, tasks: Sequence[ContinualTask], scenario: str = "dom
 
     opt = optimizer()
     ewc = EWC(model, lam=cfg.ewc_lambda, online=True, seed=cfg.seed) if method in ("ewc", "ewc+er") else None
-    replay = ReservoirBuffer(cfg.buffer, seed=cfg.seed) if method in ("er", "ewc+er", "der", "der++") else None
+    replay = ReservoirBuffer(cfg.buffer, seed=cfg.seed) if method in REPLAYS else None
     lwf = LwF(cfg.lwf_weight, cfg.temperature) if method == "lwf" else None
 
     rb = cfg.replay_batch or cfg.batch
 
-    def step(x: torch.Tensor, y: torch.Tensor) -> None:
+    def step(x: torch.Tensor, y: torch.Tensor, store: bool = True) -> None:
         logits = forward(x)
         loss = F.cross_entropy(heads.for_labels(logits, y), y)
         if replay is not None and len(replay):
-            if method in ("der", "der++"):
+            if method in STORES_LOGITS:
                 rx, _, rz = replay.sample_with_logits(rb)
                 loss = loss + cfg.der_alpha * F.mse_loss(forward(rx), rz)
-                if method == "der++":
+                if method != "der":
                     rx, ry, _ = replay.sample_with_logits(rb)
                     loss = loss + cfg.der_beta * F.cross_entropy(heads.for_labels(forward(rx), ry), ry)
             else:
@@ -150,8 +157,8 @@ def run_method(method: str, tasks: Sequence[ContinualTask], scenario: str = "dom
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if replay is not None:
-            replay.add(x, y, logits.detach() if method in ("der", "der++") else None)
+        if replay is not None and store:
+            replay.add(x, y, logits.detach() if method in STORES_LOGITS else None)
 
     def accuracy(task: int, trained: int) -> float:
         t = tasks[task]
@@ -164,7 +171,8 @@ def run_method(method: str, tasks: Sequence[ContinualTask], scenario: str = "dom
             order = torch.randperm(len(x), generator=gen)
             for k in range(0, len(x), cfg.batch):
                 idx = order[k : k + cfg.batch]
-                step(x[idx], y[idx])
+                for it in range(cfg.iterations):
+                    step(x[idx], y[idx], store=it == 0)
 
     T = len(tasks)
     baseline = np.array([accuracy(j, 0) for j in range(T)])
@@ -183,7 +191,10 @@ def run_method(method: str, tasks: Sequence[ContinualTask], scenario: str = "dom
             epochs(task.train_x, task.train_y)
             if ewc is not None:
                 ewc.consolidate(task.train_x)
+            old = sorted(set(seen))
             seen += list(task.classes) if task.classes is not None else []
+            if method == "der++wa" and scenario == "class-il":
+                weight_align(model[-1], old, [c for c in task.classes if c not in old])
             if lwf is not None:
                 lwf.consolidate(model, sorted(set(seen)) if task.classes is not None else None)
             R[i] = [accuracy(j, i) for j in range(T)]

@@ -1,7 +1,7 @@
 """The forgetting guard in a real worker on the embedded broker: a stream of sine tasks, then a
 drift to a new distribution. With the default guard the published versions learn the new tasks
 while their score on the old ones (measured here independently, on fresh old-distribution tasks)
-stays within 5 points of the best it had; with a strict guard and no distillation, candidates that
+stays within 5 points of the best it had; with a strict guard and no distillation or EWC, candidates that
 would forget are reported (ForgettingDetected) and rejected, never published."""
 
 import asyncio
@@ -93,9 +93,10 @@ def test_old_tasks_stay_within_5_points_while_new_ones_are_learned(broker, worke
 
 
 def test_a_version_that_would_forget_is_rejected(broker, worker_factory):
-    # no distillation and a half-point guard: after the drift, candidates forget and are caught
+    # no distillation, no EWC and a half-point guard: after the drift, candidates forget and are caught
     worker = worker_factory(METASTREAM_NEW_TASKS_TRIGGER="30", METASTREAM_UPDATE_ITERATIONS="60",
-                            METASTREAM_GUARD_MAX_DROP="0.5", METASTREAM_DISTILL="0").start()
+                            METASTREAM_GUARD_MAX_DROP="0.5", METASTREAM_DISTILL="0",
+                            METASTREAM_EWC="0").start()
     _stream(broker.bootstrap, rounds=20)
     versions, events = _outcome(broker, worker, rounds=20)
     forgetting = [e for e in events if e["event_type"] == "ForgettingDetected"]

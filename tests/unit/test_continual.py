@@ -169,3 +169,54 @@ def test_tuned_hyperparameters_come_from_the_nearest_validated_buffer():
     val = validation_tasks(tasks)[0]
     assert len(val.test_y) == int(0.2 * len(tasks[0].train_y))  # held out from training images only
     assert len(val.train_y) + len(val.test_y) == len(tasks[0].train_y)
+
+
+def test_weight_aligning_equalises_new_and_old_class_norms():
+    from learners.continual.align import weight_align
+
+    torch.manual_seed(0)
+    head = torch.nn.Linear(8, 6)
+    with torch.no_grad():
+        head.weight[4:] *= 5  # the newest classes: larger weights, as after training on them alone
+    gamma = weight_align(head, old=[0, 1, 2, 3], new=[4, 5])
+    norms = head.weight.norm(dim=1)
+    assert gamma < 1
+    assert float(norms[4:].mean()) == pytest.approx(float(norms[:4].mean()), rel=1e-5)
+    assert weight_align(head, old=[], new=[0, 1]) == 1.0  # the first task has nothing to align to
+    with pytest.raises(ValueError, match="overlap"):
+        weight_align(head, old=[0, 1], new=[1, 2])
+
+
+def test_weight_aligned_der_pp_runs_class_il_and_more_steps_per_batch_change_the_run():
+    tasks = _small_split()
+    plain = run_method("der++", tasks, "class-il", buffer=200)
+    aligned = run_method("der++wa", tasks, "class-il", buffer=200)
+    assert aligned.metrics.acc > 0.5
+    assert not np.allclose(plain.R, aligned.R)  # aligning changed the later tasks' predictions
+    assert np.allclose(plain.R[0], aligned.R[0])  # nothing to align after the first task
+    again = run_method("der++", tasks, "class-il", buffer=200, iterations=2)
+    assert again.buffer.seen == plain.buffer.seen  # each incoming item is offered to the buffer once
+    assert not np.allclose(plain.R, again.R)
+
+
+def test_fisher_is_the_mean_squared_gradient_under_sampled_targets_for_regression_too():
+    from learners.backbones import SineMLP
+
+    torch.manual_seed(0)
+    model, x = SineMLP(), torch.linspace(-5, 5, 40)[:, None]
+    fisher = EWC(model, kind="regression", fisher_samples=16, seed=3).fisher(x)
+    gen = torch.Generator().manual_seed(3)  # the same draws, one input at a time
+    idx = torch.randperm(len(x), generator=gen)[:16]
+    with torch.no_grad():
+        preds = model(x[idx])
+    targets = preds + torch.randn(preds.shape, generator=gen)
+    expected = {n: torch.zeros_like(p) for n, p in model.named_parameters()}
+    for i in range(16):
+        model.zero_grad()
+        (0.5 * ((model(x[idx[i : i + 1]]) - targets[i]) ** 2).sum()).backward()
+        for n, p in model.named_parameters():
+            expected[n] += p.grad**2 / 16
+    for n in expected:
+        assert torch.allclose(fisher[n], expected[n], atol=1e-6), n
+    with pytest.raises(ValueError, match="kind"):
+        EWC(model, kind="ranking")

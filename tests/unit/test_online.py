@@ -118,3 +118,27 @@ def test_a_drift_alarm_preempts_a_routine_update_and_starts_at_once():
             controller.close()
 
     asyncio.run(scenario())
+
+
+def test_ewc_keeps_a_drift_update_closer_to_its_parent_on_what_old_tasks_need():
+    import torch
+
+    from learners.continual.ewc import EWC
+
+    buf = _buffer(40)
+    old = buf.task_ids()
+    for tid, x, y in (SineFleet(seed=2).sample_task(True) for _ in range(30)):
+        buf.add(tid, x, y)
+    moved = {}
+    for lam in (0.0, 100.0):
+        learner = OnlineMetaLearner(_sine_config(), seed=0)
+        parent = learner.champion.model
+        proposal = learner.propose(buf, iterations=20, meta_batch=8, heldout=8, recent=16, recent_share=0.75,
+                                   distill_tasks=old, ewc=lam)
+        batch = learner.task_batch(buf, old)
+        x = torch.cat([batch.support_x, batch.query_x], 1).flatten(0, 1)
+        fisher = EWC(parent, kind="regression", seed=0).fisher(x)
+        new = dict(proposal.learner.model.named_parameters())
+        moved[lam] = sum(float((f * (new[n] - p) ** 2).sum()) for (n, p), f in
+                         zip(parent.named_parameters(), fisher.values()))
+    assert moved[100.0] < 0.5 * moved[0.0], moved
