@@ -19,15 +19,16 @@ from torch import nn
 
 
 class SineMLP(nn.Sequential):
-    """The 1-40-40-1 ReLU network of Finn et al. for sine regression."""
+    """The 1-40-40-1 ReLU network of Finn et al. for sine regression; with ``inputs`` and
+    ``outputs`` the same shape of network for flat features (e.g. a small image classifier)."""
 
-    def __init__(self, hidden: int = 40, layers: int = 2) -> None:
+    def __init__(self, hidden: int = 40, layers: int = 2, inputs: int = 1, outputs: int = 1) -> None:
         mods: list[nn.Module] = []
-        width = 1
+        width = inputs
         for _ in range(layers):
             mods += [nn.Linear(width, hidden), nn.ReLU()]
             width = hidden
-        mods.append(nn.Linear(width, 1))
+        mods.append(nn.Linear(width, outputs))
         super().__init__(*mods)
 
 

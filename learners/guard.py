@@ -5,8 +5,8 @@ and the check that a candidate keeps every era within ``max_drop`` points of tha
 Scores are in points out of 100 after the usual few-shot adaptation: accuracy for classifiers, and
 for regression the variance explained over the era's probe tasks (100 * (1 - sum of the tasks' MSE
 / sum of their targets' variance), an R^2 in percent), so "5 points" means the same for both. Each probe task is split the same way
-every time (first K points support, next K query): scores of two versions differ only by their
-weights.
+every time (``learners/tasks/split.py`` without a random generator): scores of two versions differ
+only by their weights.
 
 >>> import numpy as np
 >>> probes = ProbeSet(per_era=2, every=2)
@@ -51,20 +51,6 @@ class ProbeSet:
         if task_id is not None:
             self.ids.add(task_id)
         return True
-
-    def batches(self, shots: int, kind: str) -> dict[int, TaskBatch]:
-        """One batch per era: support = first ``shots`` points of each task, query = next ``shots``."""
-        out = {}
-        for era, tasks in self.tasks.items():
-            tasks = [(x, y) for x, y in tasks if len(x) >= 2 * shots]
-            if not tasks:
-                continue
-            x = torch.from_numpy(np.stack([t[0][: 2 * shots] for t in tasks]))
-            y = torch.from_numpy(np.stack([t[1][: 2 * shots] for t in tasks]))
-            if kind == "classification":
-                y = y[..., 0].long()
-            out[era] = TaskBatch(x[:, :shots], y[:, :shots], x[:, shots:], y[:, shots:])
-        return out
 
 
 def score_points(learner: MetaLearner, batch: TaskBatch) -> float:

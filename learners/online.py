@@ -21,10 +21,11 @@ from safetensors.torch import save as save_safetensors
 
 from .base import MetaLearner, task_score
 from .continual.ewc import EWC
-from .guard import check_forgetting, era_scores
+from .guard import ProbeSet, check_forgetting, era_scores
 from .registry import build_learner
 from .replay import TaskReplayBuffer
 from .tasks.base import TaskBatch
+from .tasks.split import points_needed, split_task
 
 
 @dataclass
@@ -42,6 +43,10 @@ class OnlineMetaLearner:
         self.config = config
         self.kind = "regression" if config["task"]["name"] == "sine" else "classification"
         self.shots = shots or int(config["task"]["shots"])
+        self.ways = int(config["task"].get("ways", 1)) if self.kind == "classification" else 1
+        backbone = config.get("backbone", {})
+        size = int(backbone.get("image_size", config["task"].get("image_size", 28)))
+        self.image_shape = (1, size, size) if backbone.get("name") == "conv4" else None  # flat features -> images
         torch.manual_seed(seed)
         self.champion = build_learner(config)
         self.champion.model.eval()
@@ -56,8 +61,18 @@ class OnlineMetaLearner:
         self.champion.model.load_state_dict(load_safetensors(data))
 
     # --- tasks from the buffer --------------------------------------------------------------
+    @property
+    def points_per_task(self) -> int:
+        """Points a task needs before it can be split into support and query (and scored)."""
+        return points_needed(self.shots, self.kind, self.ways)
+
     def task_batch(self, buffer: TaskReplayBuffer, task_ids: list[str]) -> TaskBatch | None:
-        """Split each task's buffered points into ``shots`` support and ``shots`` query points."""
+        """Split each task's buffered points into support and query: ``shots`` points each for
+        regression, ``shots`` per class of ``ways`` classes each for classification."""
+        if self.kind == "classification":
+            rng = np.random.default_rng(int(torch.randint(2**31, (1,), generator=self._gen)))
+            splits = [split_task(*buffer.arrays(t), self.shots, self.kind, self.ways, rng) for t in task_ids if buffer.has(t)]
+            return self.stack_splits([sp for sp in splits if sp is not None])
         need = 2 * self.shots
         xs, ys = [], []
         for tid in task_ids:
@@ -73,10 +88,27 @@ class OnlineMetaLearner:
             return None
         x = torch.from_numpy(np.stack(xs))
         y = torch.from_numpy(np.stack(ys))
-        if self.kind == "classification":
-            y = y[..., 0].long()
         k = self.shots
         return TaskBatch(x[:, :k], y[:, :k], x[:, k:], y[:, k:])
+
+    def stack_splits(self, splits: list[tuple[np.ndarray, ...]]) -> TaskBatch | None:
+        """Per-task ``split_task`` results as one batch, features shaped as the backbone takes them."""
+        if not splits:
+            return None
+        sx, sy, qx, qy = (torch.from_numpy(np.stack(part)) for part in zip(*splits))
+        if self.image_shape is not None:
+            sx, qx = (t.reshape(*t.shape[:2], *self.image_shape) for t in (sx, qx))
+        return TaskBatch(sx, sy, qx, qy)
+
+    def probe_batches(self, probes: ProbeSet) -> dict[int, TaskBatch]:
+        """The forgetting guard's probe tasks, one batch per era, split the same way every time."""
+        out = {}
+        for era, tasks in probes.tasks.items():
+            batch = self.stack_splits([sp for sp in (split_task(x, y, self.shots, self.kind, self.ways) for x, y in tasks)
+                                       if sp is not None])
+            if batch is not None:
+                out[era] = batch
+        return out
 
     def fewshot_losses(self, buffer: TaskReplayBuffer, task_ids: list[str], steps: int = 3) -> np.ndarray:
         """Per-task query loss of the champion after ``steps`` adaptation steps on ``shots`` support
@@ -126,7 +158,7 @@ class OnlineMetaLearner:
         on those tasks' inputs, anchored at the parent): in weight space. ``should_stop`` is polled
         every iteration: when it says so the update is abandoned and ``None`` is returned.
         """
-        ready = buffer.tasks_with(2 * self.shots)
+        ready = buffer.tasks_with(self.points_per_task)
         if len(ready) < heldout + 2:
             return None
         newest = ready[-2 * heldout:]
@@ -175,8 +207,10 @@ class OnlineMetaLearner:
         pick = [tasks[i] for i in torch.randint(len(tasks), (min(len(tasks), 32),), generator=self._gen).tolist()]
         batch = self.task_batch(buffer, pick)
         x = torch.cat([batch.support_x, batch.query_x], 1).flatten(0, 1) if batch is not None else None
+        # a metric learner's outputs are embeddings, not logits: read them as a Gaussian's mean
+        logits = self.kind == "classification" and self.config["algo"] not in ("protonet", "matching")
         penalty = EWC(model, lam=lam, fisher_samples=points, seed=int(torch.randint(2**31, (1,), generator=self._gen)),
-                      kind=self.kind)
+                      kind="classification" if logits else "regression")
         if x is not None:
             penalty.consolidate(x)
         return penalty
@@ -229,7 +263,7 @@ def propose_update(config: dict[str, Any], weights: bytes, buffer: TaskReplayBuf
     if stop is not None and stop():
         return {"aborted": True}
     if guard is not None:
-        probes = guard["probes"].batches(learner.shots, learner.kind)
+        probes = learner.probe_batches(guard["probes"])
         champion = era_scores(learner.champion, probes)
         best = {e: max(guard["best"].get(e, -float("inf")), s) for e, s in champion.items()}
         scores = era_scores(proposal.learner, probes)

@@ -103,6 +103,9 @@ class Ingestor:
         self.settings = settings
         self.metrics = metrics or WorkerMetrics()
         self.dims = settings.dims()
+        self.classifiers = settings.classifiers()
+        widest = max((f + 3 * t for f, t in self.dims.values()), default=1)  # features, targets, predictions, losses
+        self.max_message_bytes = settings.max_batch_rows * max(widest, 64) * 4 + 2**20
         per_model_bytes = int(settings.buffer_mb * 2**20 / max(len(settings.models), 1))
         self.models = {
             mid: ModelState(mid, OnlineMetaLearner(cfg), TaskReplayBuffer(per_model_bytes, settings.max_points_per_task),
@@ -121,10 +124,11 @@ class Ingestor:
     def ingest(self, value: Any, key: bytes | None, topic: str, partition: int, offset: int, replay: bool = False) -> IngestResult:
         self.positions[partition] = offset + 1
         try:
-            if isinstance(value, (bytes, bytearray)) and len(value) > self.settings.max_batch_rows * 64 * 4 + 2**20:
+            if isinstance(value, (bytes, bytearray)) and len(value) > self.max_message_bytes:
                 raise Rejected("oversize", f"message of {len(value)} bytes is larger than any valid batch")
             record = EXPERIENCES.decode(value)
-            batch = validate_batch(record, known_models=self.dims, max_rows=self.settings.max_batch_rows)
+            batch = validate_batch(record, known_models=self.dims, max_rows=self.settings.max_batch_rows,
+                                   classifiers=self.classifiers)
         except CodecError as exc:
             return self.dead_letter(value, key, topic, partition, offset, exc.kind, str(exc))
         except Rejected as exc:
@@ -182,7 +186,7 @@ class Ingestor:
     def _watch_drift(self, state: ModelState, task_ids) -> bool:
         """Score tasks once they hold enough points (few-shot prequential loss, in groups so the
         adaptation is batched) and feed each task's loss to the drift detector."""
-        need = 2 * state.learner.shots
+        need = state.learner.points_per_task
         now = time.monotonic()
         # a token bucket bounds the scoring work (and so its share of the ingest path) at high rates
         state.tokens = min(self.settings.drift_tasks_per_s, state.tokens + (now - state.token_time) * self.settings.drift_tasks_per_s)

@@ -88,3 +88,7 @@ class Settings:
 
     def dims(self) -> dict[str, tuple[int, int]]:
         return {mid: model_dims(cfg) for mid, cfg in self.models.items()}
+
+    def classifiers(self) -> frozenset[str]:
+        """Model ids whose targets are class labels."""
+        return frozenset(mid for mid, cfg in self.models.items() if cfg["task"]["name"] != "sine")

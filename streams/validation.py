@@ -22,8 +22,10 @@ def _matrix(raw: bytes, rows: int, cols: int, name: str) -> np.ndarray:
     return np.frombuffer(raw, dtype="<f4").reshape(rows, cols)
 
 
-def validate_batch(record: dict, *, known_models: dict[str, tuple[int, int]], max_rows: int) -> ExperienceColumns:
-    """``known_models`` maps model id to its (feature_dim, target_dim)."""
+def validate_batch(record: dict, *, known_models: dict[str, tuple[int, int]], max_rows: int,
+                   classifiers: frozenset[str] | set[str] = frozenset()) -> ExperienceColumns:
+    """``known_models`` maps model id to its (feature_dim, target_dim); the targets of the models
+    in ``classifiers`` are class labels, which must be whole numbers."""
     model_id = record["model_id"]
     if model_id not in known_models:
         raise Rejected("unknown_model", f"unknown model id {model_id!r}; known: {sorted(known_models)}")
@@ -45,5 +47,8 @@ def validate_batch(record: dict, *, known_models: dict[str, tuple[int, int]], ma
     losses = _matrix(record["losses"], n, 1, "losses")[:, 0] if record["losses"] else None
     if not (np.isfinite(features).all() and np.isfinite(targets).all()):
         raise Rejected("non_finite", "features or targets hold NaN or infinity")
+    if model_id in classifiers and not (np.all(targets == np.round(targets)) and np.all(np.abs(targets) < 2**24)):
+        raise Rejected("bad_label", f"model {model_id} classifies: its targets must be whole-number class labels "
+                                    f"(below 2^24), got e.g. {targets[targets != np.round(targets)][:3].tolist() or targets.max()}")
     return ExperienceColumns(model_id, record["agent_id"], record["agent_type"], record["event_ids"], record["task_ids"],
                              record["timestamps_ms"], features, targets, preds, losses, record.get("metadata"))

@@ -75,3 +75,18 @@ def test_good_input_is_buffered_once_per_event_id(ingestor):
 def test_ids_repeated_inside_one_batch_count_once(ingestor):
     result = ingestor.ingest(good(ids=["a", "b", "a", "c", "b", "d", "e", "f"]), b"sine", "experiences", 0, 0)
     assert (result.accepted, result.duplicates) == (6, 2)
+
+
+def test_a_classifier_takes_whole_number_labels_and_dead_letters_the_rest():
+    from streams.fleet import DigitFleet, digits_model
+
+    s = Settings(metrics_port=0)
+    s.models = {"digits": digits_model()}
+    ingestor = Ingestor(s)
+    _, x, y = DigitFleet(seed=0).sample_task()
+    ok = ingestor.ingest(CODEC.encode(make_batch_record("digits", x, y, ["t"] * len(x))), b"k", "experiences", 0, 0)
+    assert ok.dead_letter is None and ok.accepted == len(x)
+    for offset, labels in enumerate(([[0.5]] * len(x), [[2.0**30]] * len(x)), start=1):
+        bad = ingestor.ingest(CODEC.encode(make_batch_record("digits", x, np.array(labels, "f4"), ["u"] * len(x))), b"k",
+                              "experiences", 0, offset)
+        assert DEAD_LETTERS.decode(bad.dead_letter)["error_kind"] == "bad_label"

@@ -138,7 +138,38 @@ def test_ewc_keeps_a_drift_update_closer_to_its_parent_on_what_old_tasks_need():
         batch = learner.task_batch(buf, old)
         x = torch.cat([batch.support_x, batch.query_x], 1).flatten(0, 1)
         fisher = EWC(parent, kind="regression", seed=0).fisher(x)
-        new = dict(proposal.learner.model.named_parameters())
-        moved[lam] = sum(float((f * (new[n] - p) ** 2).sum()) for (n, p), f in
+        new = {n: p.detach() for n, p in proposal.learner.model.named_parameters()}
+        moved[lam] = sum(float((f * (new[n] - p.detach()) ** 2).sum()) for (n, p), f in
                          zip(parent.named_parameters(), fisher.values()))
     assert moved[100.0] < 0.5 * moved[0.0], moved
+
+
+def test_classification_tasks_are_split_per_class_relabelled_and_shaped_for_the_backbone():
+    import torch
+
+    from learners.guard import ProbeSet
+    from learners.replay import TaskReplayBuffer
+    from streams.fleet import DigitFleet, digits_model
+
+    fleet = DigitFleet(seed=0)
+    buf = TaskReplayBuffer(2**24, 40)
+    ids = []
+    for _ in range(6):
+        tid, x, y = fleet.sample_task()
+        buf.add(tid, x, y + 3)  # labels are names within a task: 3..7 here
+        ids.append(tid)
+    buf.add("two-classes", x[:8], np.array([[0.0], [1.0]] * 4, "f4"))  # cannot give 5 classes: skipped
+    learner = OnlineMetaLearner(digits_model(ways=5, shots=1))
+    assert learner.points_per_task == 10
+    batch = learner.task_batch(buf, ids + ["two-classes"])
+    assert batch.support_x.shape == (6, 5, 196) and batch.query_x.shape == (6, 5, 196)
+    assert batch.support_y.tolist() == [[0, 1, 2, 3, 4]] * 6 and batch.query_y.dtype == torch.int64
+    conv = digits_model()
+    conv.update(algo="fomaml", backbone={"name": "conv4", "hidden": 8, "image_size": 14, "out_features": 5})
+    assert OnlineMetaLearner(conv).task_batch(buf, ids).support_x.shape == (6, 5, 1, 14, 14)
+    probes = ProbeSet(per_era=8, every=1)
+    for tid in ids:
+        probes.offer(0, *buf.arrays(tid))
+    first, again = learner.probe_batches(probes)[0], learner.probe_batches(probes)[0]
+    assert torch.equal(first.query_x, again.query_x)  # the guard's split never changes
+    assert np.isfinite(learner.propose(buf, iterations=2, meta_batch=4, heldout=2).candidate_score)
