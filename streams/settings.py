@@ -25,6 +25,35 @@ def model_dims(config: dict[str, Any]) -> tuple[int, int]:
     return size * size, 1
 
 
+def model_presets() -> dict[str, dict[str, Any]]:
+    """Stream model configs by name: ``sine`` (first-order MAML, 40-40 MLP, 10-shot regression) and
+    ``digits`` (ProtoNet on a small MLP, 5-way 1-shot 14x14 digit classification)."""
+    from .fleet import digits_model
+
+    return {"sine": _default_models()["sine"], "digits": digits_model()}
+
+
+def parse_models(text: str) -> dict[str, dict[str, Any]]:
+    """``METASTREAM_MODELS``: a JSON object of model id -> learner config, or -> a preset's name."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"METASTREAM_MODELS is not JSON ({exc}); e.g. '{{\"sine\": \"sine\", \"digits\": \"digits\"}}'") from None
+    if not isinstance(raw, dict) or not raw:
+        raise ValueError("METASTREAM_MODELS must be a non-empty JSON object: model id -> config or preset name")
+    presets = model_presets()
+    models = {}
+    for mid, cfg in raw.items():
+        if isinstance(cfg, str):
+            if cfg not in presets:
+                raise ValueError(f"model {mid!r}: unknown preset {cfg!r}; presets: {', '.join(presets)}")
+            cfg = presets[cfg]
+        if not isinstance(cfg, dict) or not {"algo", "task", "backbone"} <= set(cfg):
+            raise ValueError(f"model {mid!r}: a config needs algo, task and backbone (or name a preset: {', '.join(presets)})")
+        models[mid] = cfg
+    return models
+
+
 @dataclass
 class Settings:
     kafka: str | None = None  # bootstrap servers; None starts the embedded broker
@@ -76,7 +105,7 @@ class Settings:
             if key in env:
                 setattr(s, name, conv(env[key]))
         if "METASTREAM_MODELS" in env:
-            s.models = json.loads(env["METASTREAM_MODELS"])
+            s.models = parse_models(env["METASTREAM_MODELS"])
         for k, v in overrides.items():
             if v is not None:
                 setattr(s, k, v)

@@ -14,7 +14,7 @@ import torch
 from learners.guard import score_points
 from learners.tasks.base import TaskBatch
 from streams.client import ExperiencePublisher, load_model_version
-from streams.fleet import DigitFleet, digits_model
+from streams.fleet import DigitFleet
 from streams.rebuild import _read_range
 from streams.publishing import MODEL_VERSIONS
 
@@ -64,7 +64,7 @@ async def _read(bootstrap: str, topic: str):
 
 
 def test_classifier_learns_rotated_digits_without_forgetting_upright_ones(broker, worker_factory):
-    worker = worker_factory(METASTREAM_MODELS=json.dumps({"digits": digits_model()}), METASTREAM_NEW_TASKS_TRIGGER="30",
+    worker = worker_factory(METASTREAM_MODELS=json.dumps({"digits": "digits"}), METASTREAM_NEW_TASKS_TRIGGER="30",
                             METASTREAM_UPDATE_ITERATIONS="60").start()
     drift_ms = _stream(broker.bootstrap)
     wait_for(lambda: worker.metrics().get("metastream_experiences_ingested_total") == ROUNDS * TASKS * 20, 60, "every experience")

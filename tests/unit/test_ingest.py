@@ -90,3 +90,15 @@ def test_a_classifier_takes_whole_number_labels_and_dead_letters_the_rest():
         bad = ingestor.ingest(CODEC.encode(make_batch_record("digits", x, np.array(labels, "f4"), ["u"] * len(x))), b"k",
                               "experiences", 0, offset)
         assert DEAD_LETTERS.decode(bad.dead_letter)["error_kind"] == "bad_label"
+
+
+def test_models_setting_takes_configs_or_preset_names_and_says_what_is_wrong():
+    from streams.settings import parse_models
+
+    models = parse_models('{"a": "digits", "b": "sine"}')
+    assert models["a"]["algo"] == "protonet" and models["b"]["task"]["name"] == "sine"
+    assert Settings(models=models).classifiers() == {"a"}
+    for bad, says in (("nope", "not JSON"), ("[]", "non-empty JSON object"), ('{"a": "x"}', "unknown preset"),
+                      ('{"a": {"algo": "maml"}}', "needs algo, task and backbone")):
+        with pytest.raises(ValueError, match=says):
+            parse_models(bad)
