@@ -1,13 +1,15 @@
 """What the stream workers' drift update keeps and learns, by its continual-learning terms: replay
 alone, + distillation to the parent, + online EWC (the default), and stronger settings.
 
-Per seed: a champion is meta-trained on 300 buffered pre-drift sine tasks (the worker's model and
-settings: 40-40 MLP, first-order MAML, 10 test steps), then 40 drifted tasks (frequency 1 -> 2)
-arrive and one drift update runs as the worker runs it (50 iterations, meta-batch 16, 3/4 of each
-batch from the 16 newest tasks). Each candidate is scored on 300 *fresh* tasks of each kind (MSE
-after 10-shot adaptation, lower is better); nothing here is used to train.
+Per seed: a champion is meta-trained on 300 buffered pre-drift tasks with the worker's model and
+settings (``sine``: 40-40 MLP, first-order MAML, 10 test steps; ``digits``: ProtoNet on a small MLP,
+5-way 1-shot), then 40 drifted tasks arrive (sine frequency 1 -> 2; digits rotated a quarter turn)
+and one drift update runs as the worker runs it (50 iterations, meta-batch 16, 3/4 of each batch
+from the 16 newest tasks). Each candidate is scored on 300 *fresh* tasks of each kind (sine: MSE
+after 10-shot adaptation, lower is better; digits: accuracy in %, from test images the training
+tasks never used); nothing here is used to train.
 
-    python bench/online_guard.py [--seeds 6]
+    python bench/online_guard.py [--task sine|digits] [--seeds 6]
 """
 
 from __future__ import annotations
@@ -26,17 +28,22 @@ from _table import machine, print_json, print_table  # noqa: E402
 VARIANTS = [  # name, distill, ewc
     ("replay only", 0.0, 0.0),
     ("replay + distill", 1.0, 0.0),
-    ("replay + distill + EWC 1 (default)", 1.0, 1.0),
+    ("replay + distill + EWC 1", 1.0, 1.0),
     ("replay + EWC 1", 0.0, 1.0),
     ("replay + distill + EWC 10", 1.0, 10.0),
 ]
 
 
-def fresh_tasks(drifted: bool, n: int = 300, seed: int = 99):
-    from learners.replay import TaskReplayBuffer
-    from streams.fleet import SineFleet
+def make_fleet(task: str, seed: int, evaluation: bool = False):
+    from streams.fleet import DigitFleet, SineFleet
 
-    fleet, buf, ids = SineFleet(seed=seed), TaskReplayBuffer(2**24, 40), []
+    return SineFleet(seed=seed) if task == "sine" else DigitFleet(seed=seed, split="test" if evaluation else "train")
+
+
+def fresh_tasks(task: str, drifted: bool, n: int = 300, seed: int = 99):
+    from learners.replay import TaskReplayBuffer
+
+    fleet, buf, ids = make_fleet(task, seed, evaluation=True), TaskReplayBuffer(2**26, 40), []
     for _ in range(n):
         tid, x, y = fleet.sample_task(drifted)
         buf.add(tid, x, y)
@@ -47,25 +54,29 @@ def fresh_tasks(drifted: bool, n: int = 300, seed: int = 99):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=6)
+    ap.add_argument("--task", choices=["sine", "digits"], default="sine")
     args = ap.parse_args()
     torch.set_num_threads(1)
 
     from learners.online import OnlineMetaLearner
     from learners.replay import TaskReplayBuffer
-    from streams.fleet import SineFleet
-    from streams.settings import Settings
+    from streams.settings import Settings, model_presets
 
     s = Settings()
-    config = s.models["sine"]
-    old_eval, new_eval = fresh_tasks(False, seed=99), fresh_tasks(True, seed=98)
+    config = model_presets()[args.task]
+    old_eval, new_eval = fresh_tasks(args.task, False, seed=99), fresh_tasks(args.task, True, seed=98)
+    scale = 1.0 if args.task == "sine" else 100.0  # MSE, or accuracy in %
+    own = config.get("continual", {})
+    default = (float(own.get("distill", s.distill)), float(own.get("ewc", s.ewc)))
+    variants = [(name + (" (default)" if (d, e) == default else ""), d, e) for name, d, e in VARIANTS]
 
     def mse(learner: OnlineMetaLearner, tasks) -> float:
-        return learner.score(learner.champion, learner.task_batch(*tasks))
+        return scale * learner.score(learner.champion, learner.task_batch(*tasks))
 
-    results: dict[str, dict[str, list[float]]] = {name: {"old": [], "new": []} for name in ["champion at the drift", *[v[0] for v in VARIANTS]]}
+    results: dict[str, dict[str, list[float]]] = {name: {"old": [], "new": []} for name in ["champion at the drift", *[v[0] for v in variants]]}
     for seed in range(args.seeds):
         base = OnlineMetaLearner(config, seed=seed)
-        buf, fleet = TaskReplayBuffer(2**24, 40), SineFleet(seed=seed + 10)
+        buf, fleet = TaskReplayBuffer(2**26, 40), make_fleet(args.task, seed + 10)
         for _ in range(300):
             buf.add(*fleet.sample_task(False))
         for _ in range(6):
@@ -75,7 +86,7 @@ def main() -> None:
             buf.add(*fleet.sample_task(True))
         results["champion at the drift"]["old"].append(mse(base, old_eval))
         results["champion at the drift"]["new"].append(mse(base, new_eval))
-        for name, distill, ewc in VARIANTS:
+        for name, distill, ewc in variants:
             learner = copy.deepcopy(base)
             learner._gen = torch.Generator().manual_seed(seed)
             learner.promote(learner.propose(buf, s.drift_update_iterations, s.update_meta_batch, heldout=s.heldout_tasks,
@@ -88,11 +99,14 @@ def main() -> None:
     rows, figures = [], {}
     for name, r in results.items():
         old, new = np.array(r["old"]), np.array(r["new"])
-        rows.append([name, f"{old.mean():.3f} ± {old.std():.3f}", f"{new.mean():.3f} ± {new.std():.3f}"])
-        figures[name] = {"old_mse": round(float(old.mean()), 4), "new_mse": round(float(new.mean()), 4)}
-    print_table(f"one drift update, MSE after 10-shot adaptation on 300 fresh tasks, mean ± spread over {args.seeds} seeds ({machine()})",
+        digits = 3 if args.task == "sine" else 1
+        rows.append([name, f"{old.mean():.{digits}f} ± {old.std():.{digits}f}", f"{new.mean():.{digits}f} ± {new.std():.{digits}f}"])
+        figures[name] = {"old": round(float(old.mean()), 4), "new": round(float(new.mean()), 4)}
+    what = "MSE after 10-shot adaptation" if args.task == "sine" else "5-way 1-shot accuracy (%)"
+    print_table(f"{args.task}: one drift update, {what} on 300 fresh tasks, mean ± spread over {args.seeds} seeds ({machine()})",
                 ["update", "tasks as before the drift", "drifted tasks"], rows)
-    print_json({"seeds": args.seeds, "variants": figures})
+    print_json({"task": args.task, "metric": "mse" if args.task == "sine" else "accuracy_percent", "seeds": args.seeds,
+                "variants": figures})
 
 
 if __name__ == "__main__":
