@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import Enum
+
 import asyncio
 import json
 import signal
@@ -160,28 +162,40 @@ def replay_cmd(topic: str = typer.Option(..., help="experiences, models, events 
                        to_offset, _parse_time(to_time) if to_time else None, partition))
 
 
+class DemoTask(str, Enum):
+    sine = "sine"
+    digits = "digits"
+
+
 @app.command("demo")
 @friendly_errors
 def demo_cmd(seconds: float = typer.Option(100.0, help="How long the fleet publishes."),
              rate: float = typer.Option(1000.0, help="Experiences per second the fleet publishes."),
              drift_at: float = typer.Option(0.45, help="When to inject the drift, as a fraction of --seconds."),
              seed: int = typer.Option(0),
+             task: DemoTask = typer.Option(DemoTask.sine, help="sine: regression, the frequency doubles at the drift; "
+                                           "digits: 5-way 1-shot MNIST digits (../shared/data), the images turn a quarter."),
              json_out: bool = typer.Option(False, "--json", help="Print the summary as one JSON object on stdout.")) -> None:
-    """Embedded broker, a worker, and a simulated fleet of sine agents with a drift injected midway:
+    """Embedded broker, a worker, and a simulated fleet of agents with a drift injected midway:
     watch the drift get caught and a new version restore post-drift quality (about 2 minutes)."""
-    from .demo import run_demo
+    from .demo import METRIC, run_demo
 
-    s = asyncio.run(run_demo(seconds, drift_at, rate, seed))
+    s = asyncio.run(run_demo(seconds, drift_at, rate, seed, task.value))
     console.print()
-    table = Table(title="summary: mean MSE after 10-shot adaptation (300 fresh tasks each)")
+    metric = METRIC[task.value]
+    title = ("mean MSE after 10-shot adaptation" if metric == "mse" else "5-way accuracy (%) after 1-shot adaptation, test images")
+    table = Table(title=f"summary: {title} (300 fresh tasks each)")
     table.add_column("model")
     table.add_column("tasks as before the drift", justify="right")
     table.add_column("drifted tasks", justify="right")
     sm = s.summary
+    fmt = "{:.3f}" if metric == "mse" else "{:.1f}"
     if "pre_drift_version" in sm:
-        table.add_row(f"v{int(sm['pre_drift_version'])} (champion when the drift came)", f"{sm['pre_on_old_mse']:.3f}", f"{sm['pre_on_drifted_mse']:.3f}")
+        table.add_row(f"v{int(sm['pre_drift_version'])} (champion when the drift came)", fmt.format(sm[f"pre_on_old_{metric}"]),
+                      fmt.format(sm[f"pre_on_drifted_{metric}"]))
     if "latest_version" in sm:
-        table.add_row(f"v{int(sm['latest_version'])} (latest)", f"{sm['latest_on_old_mse']:.3f}", f"{sm['latest_on_drifted_mse']:.3f}")
+        table.add_row(f"v{int(sm['latest_version'])} (latest)", fmt.format(sm[f"latest_on_old_{metric}"]),
+                      fmt.format(sm[f"latest_on_drifted_{metric}"]))
     console.print(table)
     if "drift_caught_after_s" in sm:
         console.print(f"drift injected at {s.drift_injected_at:.1f}s, caught {sm['drift_caught_after_s']:.1f}s later; "

@@ -1,6 +1,8 @@
-"""``metastream demo``: the embedded broker, a worker, and a simulated fleet of sine agents with a
-drift injected midway, shown as a live table. The worker is a real ``metastream worker`` process
-talking to the broker over TCP; the demo watches ``models``, ``events`` and the worker's metrics."""
+"""``metastream demo``: the embedded broker, a worker, and a simulated fleet of agents with a drift
+injected midway, shown as a live table: sine regression (frequency doubles) or 5-way 1-shot digit
+classification (``--task digits``: images turn a quarter). The worker is a real ``metastream
+worker`` process talking to the broker over TCP; the demo watches ``models``, ``events`` and the
+worker's metrics."""
 
 from __future__ import annotations
 
@@ -19,13 +21,14 @@ from rich.table import Table
 from .broker import EmbeddedBroker, ensure_topics, free_port
 from .client import ExperiencePublisher, ModelSubscriber
 from .console import console
-from .fleet import SineFleet, publish_tasks
+from .fleet import DigitFleet, SineFleet, publish_tasks
 from .publishing import DECISIONS
 from .settings import Settings
 
 
 @dataclass
 class DemoState:
+    task: str = "sine"
     started: float = field(default_factory=time.monotonic)
     published: int = 0
     rate: float = 0.0
@@ -59,9 +62,17 @@ def scrape(port: int) -> dict[str, float]:
     return out
 
 
-def evaluate(model, fleet: SineFleet, drifted: bool, tasks: int = 100, shots: int = 10) -> tuple[float, float]:
-    """MSE of ``model`` on fresh tasks of the given distribution, before and after 10-shot adaptation."""
+METRIC = {"sine": "mse", "digits": "accuracy"}
+
+
+def evaluate(model, fleet, drifted: bool, tasks: int = 100, shots: int = 10) -> tuple[float, float]:
+    """Sine: MSE of ``model`` on fresh tasks of the given distribution, before and after 10-shot
+    adaptation. Digits: 5-way accuracy (%) on fresh tasks from the test images, after 1-shot
+    adaptation (a ProtoNet has no "before": its classes are the support's); the first is NaN."""
     import torch
+
+    if isinstance(fleet, DigitFleet):
+        return float("nan"), digits_accuracy(model, drifted, tasks)
 
     rng_state = fleet._rng.bit_generator.state
     before, after = [], []
@@ -73,6 +84,21 @@ def evaluate(model, fleet: SineFleet, drifted: bool, tasks: int = 100, shots: in
         after.append(float(((model.predict(adapted, x[shots:]).numpy() - y[shots:]) ** 2).mean()))
     fleet._rng.bit_generator.state = rng_state
     return float(np.mean(before)), float(np.mean(after))
+
+
+def digits_accuracy(model, rotated: bool, tasks: int) -> float:
+    """1 support and 9 query images per class of fresh 5-way tasks (the same tasks every call)."""
+    fleet = DigitFleet(seed=999, per_class=10, split="test")
+    hits = total = 0
+    for _ in range(tasks):
+        _, x, y = fleet.sample_task(rotated)
+        order = np.argsort(y[:, 0], kind="stable")
+        x, y = x[order].reshape(5, 10, -1), y[order, 0].reshape(5, 10)
+        adapted = model.adapt(x[:, 0], y[:, 0])
+        pred = model.predict(adapted, x[:, 1:].reshape(45, -1)).argmax(-1).numpy()
+        hits += int((pred == y[:, 1:].reshape(45)).sum())
+        total += 45
+    return 100.0 * hits / total
 
 
 def render(s: DemoState, duration: float) -> Table:
@@ -89,21 +115,29 @@ def render(s: DemoState, duration: float) -> Table:
     table.add_row("versions rejected", str(s.rejected))
     table.add_row("forgetting detected (then rejected)", f"{s.forgetting} ({s.rejected_forgetting})")
     for label, (b, a) in s.quality.items():
-        table.add_row(f"MSE on {label} (before -> after 10 steps)", f"{b:.3f} -> {a:.3f}")
+        if np.isnan(b):
+            table.add_row(f"accuracy on {label} (1-shot, %)", f"{a:.1f}")
+        else:
+            table.add_row(f"MSE on {label} (before -> after 10 steps)", f"{b:.3f} -> {a:.3f}")
     return table
 
 
-async def run_demo(duration: float = 100.0, drift_at: float = 0.45, rate: float = 1000.0, seed: int = 0) -> DemoState:
-    s = DemoState()
+async def run_demo(duration: float = 100.0, drift_at: float = 0.45, rate: float = 1000.0, seed: int = 0,
+                   task: str = "sine") -> DemoState:
+    if task not in METRIC:
+        raise ValueError(f"unknown demo task {task!r}; choose from {', '.join(METRIC)}")
+    s = DemoState(task=task)
     with EmbeddedBroker() as broker:
         settings = Settings.from_env()
         await ensure_topics(broker.bootstrap, settings.topics, settings.partitions)
         port = free_port()
         env = dict(os.environ, METASTREAM_KAFKA=broker.bootstrap, METASTREAM_METRICS_PORT=str(port),
                    METASTREAM_NEW_TASKS_TRIGGER=os.environ.get("METASTREAM_NEW_TASKS_TRIGGER", "150"))
+        if task != "sine":
+            env["METASTREAM_MODELS"] = f'{{"{task}": "{task}"}}'
         worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        fleet = SineFleet(seed=seed)
+        fleet = SineFleet(seed=seed) if task == "sine" else DigitFleet(seed=seed)
         try:
             await _drive(s, broker.bootstrap, settings, fleet, port, duration, drift_at, rate, worker)
         finally:
@@ -121,7 +155,7 @@ async def _drive(s, bootstrap, settings, fleet, port, duration, drift_at, rate, 
     events = AIOKafkaConsumer(settings.events_topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest")
     await events.start()
     sub = await ModelSubscriber(bootstrap, settings.models_topic).start()
-    pub = await ExperiencePublisher(bootstrap, agent_type="sine-sim").start()
+    pub = await ExperiencePublisher(bootstrap, agent_type=f"{s.task}-sim").start()
     try:
         with Live(render(s, duration), console=console, refresh_per_second=4) as live:
             last_eval = 0.0
@@ -134,7 +168,7 @@ async def _drive(s, bootstrap, settings, fleet, port, duration, drift_at, rate, 
                     s.drift_injected_at = s.t()
                     s.pre_drift_version = max(s.models, default=None)
                 tick = time.monotonic()
-                n = await publish_tasks(pub, fleet, rate * 0.1)
+                n = await publish_tasks(pub, fleet, rate * 0.1, model_id=s.task)
                 s.published += n
                 window = [(t, c) for t, c in window + [(tick, n)] if tick - t < 2.0]
                 s.rate = sum(c for _, c in window) / max(tick - window[0][0] + 0.1, 0.1)
@@ -154,7 +188,7 @@ async def _drive(s, bootstrap, settings, fleet, port, duration, drift_at, rate, 
                 metrics = scrape(port)
                 s.buffer_tasks = metrics.get("metastream_buffer_tasks", s.buffer_tasks)
                 s.ingested = metrics.get("metastream_experiences_ingested_total", s.ingested)
-                latest = sub.latest_versions.get("sine")
+                latest = sub.latest_versions.get(s.task)
                 if latest is not None and s.t() - last_eval > 3.0:
                     label = "drifted tasks" if fleet.drifted else "tasks"
                     s.quality[f"current {label} (v{latest.version})"] = evaluate(latest, fleet, fleet.drifted, tasks=50)
@@ -173,18 +207,19 @@ async def _drive(s, bootstrap, settings, fleet, port, duration, drift_at, rate, 
         await events.stop()
 
 
-def summarise(s: DemoState, fleet: SineFleet, tasks: int = 300) -> None:
+def summarise(s: DemoState, fleet, tasks: int = 300) -> None:
     """The champion before the drift against the latest, on tasks from before and after it."""
+    metric = METRIC[s.task]
     if s.pre_drift_version is not None:
         pre = s.models[s.pre_drift_version]
         s.summary["pre_drift_version"] = pre.version
-        s.summary["pre_on_old_mse"] = evaluate(pre, fleet, False, tasks)[1]
-        s.summary["pre_on_drifted_mse"] = evaluate(pre, fleet, True, tasks)[1]
+        s.summary[f"pre_on_old_{metric}"] = evaluate(pre, fleet, False, tasks)[1]
+        s.summary[f"pre_on_drifted_{metric}"] = evaluate(pre, fleet, True, tasks)[1]
     if s.models:
         latest = s.models[max(s.models)]
         s.summary["latest_version"] = latest.version
-        s.summary["latest_on_drifted_mse"] = evaluate(latest, fleet, True, tasks)[1]
-        s.summary["latest_on_old_mse"] = evaluate(latest, fleet, False, tasks)[1]
+        s.summary[f"latest_on_drifted_{metric}"] = evaluate(latest, fleet, True, tasks)[1]
+        s.summary[f"latest_on_old_{metric}"] = evaluate(latest, fleet, False, tasks)[1]
     if s.drift_injected_at is not None:
         alarms = [t for t in s.drift_alarms if t >= s.drift_injected_at]
         if alarms:

@@ -4,6 +4,7 @@ changed distribution (double frequency), which the current champion adapts to po
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Iterator
@@ -77,13 +78,10 @@ class DigitFleet:
     image_size = 14
 
     def __post_init__(self) -> None:
-        from learners.continual.mnist import load_mnist_split
-
-        tx, ty, vx, vy = load_mnist_split()
-        x, y = (tx, ty) if self.split == "train" else (vx, vy)
-        images = x.numpy().reshape(-1, 14, 2, 14, 2).mean(axis=(2, 4)).astype("f4")
-        self._images = images
-        self._by_class = [np.flatnonzero(y.numpy() == c) for c in range(10)]
+        if self.split not in ("train", "test"):
+            raise ValueError(f"split must be train or test, not {self.split!r}")
+        self._images, labels = _pooled_digits(self.split)
+        self._by_class = [np.flatnonzero(labels == c) for c in range(10)]
         self._rng = np.random.default_rng(self.seed)
         self._task_no = 0
         self.drifted = False
@@ -104,6 +102,16 @@ class DigitFleet:
         order = self._rng.permutation(len(pick))
         tag = "r" if drifted else "u"
         return f"{tag}-{self.seed}-{self._task_no}", np.ascontiguousarray(x.reshape(len(pick), -1)[order]), y[order]
+
+
+@functools.lru_cache(maxsize=2)
+def _pooled_digits(split: str) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST images of one split, 2x2-pooled to 14x14 (read once per process)."""
+    from learners.continual.mnist import load_mnist_split
+
+    tx, ty, vx, vy = load_mnist_split()
+    x, y = (tx, ty) if split == "train" else (vx, vy)
+    return x.numpy().reshape(-1, 14, 2, 14, 2).mean(axis=(2, 4)).astype("f4"), y.numpy()
 
 
 def digits_model(ways: int = 5, shots: int = 1) -> dict:
