@@ -1,7 +1,8 @@
 """Incremental meta-learning from a replay buffer, for the stream workers (pure PyTorch, no Kafka).
 
-The champion is the published model. ``fewshot_losses`` scores incoming tasks with it before it
-learns from them (the drift signal). ``propose`` copies the champion, runs a few meta-updates on
+The champion is the published model. A buffered task is split into support and query the way its
+kind needs (``tasks/split.py``: per class for classification). ``fewshot_losses`` scores incoming
+tasks with the champion before it learns from them (the drift signal). ``propose`` copies the champion, runs a few meta-updates on
 tasks drawn from the buffer (with replay, and distillation toward the champion on old tasks) and
 scores candidate and champion on held-out buffered tasks after the same few-shot adaptation, which
 is what the promotion gate looks at. ``propose_update`` wraps it for the update process and adds the
@@ -166,6 +167,8 @@ class OnlineMetaLearner:
         held_set = set(held)
         train = [t for t in ready if t not in held_set]
         held_batch = self.task_batch(buffer, held)
+        if held_batch is None:  # e.g. classification tasks with enough rows but too few per class
+            return None
         latest = train[-recent:]
         candidate = copy.deepcopy(self.champion)
         candidate.optimizer = type(self.champion.optimizer)(candidate.model.parameters(), **self.champion.optimizer.defaults)

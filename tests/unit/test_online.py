@@ -173,3 +173,13 @@ def test_classification_tasks_are_split_per_class_relabelled_and_shaped_for_the_
     first, again = learner.probe_batches(probes)[0], learner.probe_batches(probes)[0]
     assert torch.equal(first.query_x, again.query_x)  # the guard's split never changes
     assert np.isfinite(learner.propose(buf, iterations=2, meta_batch=4, heldout=2).candidate_score)
+
+
+def test_a_proposal_needs_held_out_tasks_it_can_split():
+    from learners.replay import TaskReplayBuffer
+    from streams.fleet import digits_model
+
+    buf = TaskReplayBuffer(2**24, 40)
+    for i in range(12):  # ten rows each, but all of one class: no 5-way split exists
+        buf.add(f"t{i}", np.zeros((10, 196), "f4"), np.zeros((10, 1), "f4"))
+    assert OnlineMetaLearner(digits_model()).propose(buf, iterations=2, meta_batch=4, heldout=4) is None
