@@ -63,6 +63,8 @@ class Conv4(nn.Module):
         bn_running_stats: bool = False,
     ) -> None:
         super().__init__()
+        if image_size < 16:
+            raise ValueError(f"Conv-4 halves the image four times: it needs image_size >= 16, got {image_size}")
         blocks: list[nn.Module] = []
         ch = in_channels
         for _ in range(4):

@@ -164,9 +164,18 @@ def test_classification_tasks_are_split_per_class_relabelled_and_shaped_for_the_
     batch = learner.task_batch(buf, ids + ["two-classes"])
     assert batch.support_x.shape == (6, 5, 196) and batch.query_x.shape == (6, 5, 196)
     assert batch.support_y.tolist() == [[0, 1, 2, 3, 4]] * 6 and batch.query_y.dtype == torch.int64
-    conv = digits_model()
-    conv.update(algo="fomaml", backbone={"name": "conv4", "hidden": 8, "image_size": 14, "out_features": 5})
-    assert OnlineMetaLearner(conv).task_batch(buf, ids).support_x.shape == (6, 5, 1, 14, 14)
+    conv = digits_model()  # rows of 16x16 images for a Conv-4 (which needs at least 16 pixels)
+    conv.update(algo="fomaml", backbone={"name": "conv4", "hidden": 8, "image_size": 16, "out_features": 5},
+                learner={"meta_lr": 1e-3, "inner_lr": 0.4, "inner_steps": 1, "test_steps": 1})
+    conv["task"]["image_size"] = 16
+    images = TaskReplayBuffer(2**24, 40)
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        images.add(f"i{i}", rng.random((20, 256), dtype="f4"), np.repeat(np.arange(5, dtype="f4"), 4)[:, None])
+    conv_learner = OnlineMetaLearner(conv)
+    assert conv_learner.task_batch(images, ["i0", "i1"]).support_x.shape == (2, 5, 1, 16, 16)
+    assert conv_learner.propose(images, iterations=2, meta_batch=4, heldout=2, distill=1.0, ewc=1.0,
+                                distill_tasks=["i0", "i1", "i2"]) is not None
     probes = ProbeSet(per_era=8, every=1)
     for tid in ids:
         probes.offer(0, *buf.arrays(tid))
