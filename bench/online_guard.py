@@ -66,8 +66,7 @@ def main() -> None:
     config = model_presets()[args.task]
     old_eval, new_eval = fresh_tasks(args.task, False, seed=99), fresh_tasks(args.task, True, seed=98)
     scale = 1.0 if args.task == "sine" else 100.0  # MSE, or accuracy in %
-    own = config.get("continual", {})
-    default = (float(own.get("distill", s.distill)), float(own.get("ewc", s.ewc)))
+    default = s.continual_strengths(config)
     variants = [(name + (" (default)" if (d, e) == default else ""), d, e) for name, d, e in VARIANTS]
 
     def mse(learner: OnlineMetaLearner, tasks) -> float:

@@ -23,7 +23,7 @@ from safetensors.torch import save as save_safetensors
 from .base import MetaLearner, task_score
 from .continual.ewc import EWC
 from .guard import ProbeSet, check_forgetting, era_scores
-from .registry import build_learner
+from .registry import build_learner, task_kind
 from .replay import TaskReplayBuffer
 from .tasks.base import TaskBatch
 from .tasks.split import points_needed, split_task
@@ -42,7 +42,7 @@ class Proposal:
 class OnlineMetaLearner:
     def __init__(self, config: dict[str, Any], shots: int | None = None, seed: int = 0) -> None:
         self.config = config
-        self.kind = "regression" if config["task"]["name"] == "sine" else "classification"
+        self.kind = task_kind(config)
         self.shots = shots or int(config["task"]["shots"])
         self.ways = int(config["task"].get("ways", 1)) if self.kind == "classification" else 1
         backbone = config.get("backbone", {})
@@ -192,7 +192,7 @@ class OnlineMetaLearner:
                 old = [anchors[i] for i in torch.randint(len(anchors), (meta_batch,), generator=self._gen).tolist()]
                 replayed = self.task_batch(buffer, old) if distill > 0 else None
                 if replayed is not None:
-                    x = torch.cat([replayed.support_x, replayed.query_x], 1).flatten(0, 1)
+                    x = replayed.inputs()
                     with torch.no_grad():
                         target = parent(x)
                     loss = loss + distill * torch.nn.functional.mse_loss(candidate.model(x), target)
@@ -209,7 +209,7 @@ class OnlineMetaLearner:
         on ``points`` inputs drawn from ``tasks``."""
         pick = [tasks[i] for i in torch.randint(len(tasks), (min(len(tasks), 32),), generator=self._gen).tolist()]
         batch = self.task_batch(buffer, pick)
-        x = torch.cat([batch.support_x, batch.query_x], 1).flatten(0, 1) if batch is not None else None
+        x = batch.inputs() if batch is not None else None
         # a metric learner's outputs are embeddings, not logits: read them as a Gaussian's mean
         logits = self.kind == "classification" and self.config["algo"] not in ("protonet", "matching")
         penalty = EWC(model, lam=lam, fisher_samples=points, seed=int(torch.randint(2**31, (1,), generator=self._gen)),
@@ -255,15 +255,19 @@ def propose_update(config: dict[str, Any], weights: bytes, buffer: TaskReplayBuf
     learner = OnlineMetaLearner(config, seed=seed)
     learner.load_weights(weights)
     stop = (lambda: _abort.value == seed) if _abort is not None else None
+
+    def stopped() -> bool:
+        return stop is not None and stop()
+
     distill = float(guard.get("distill", 0.0)) if guard else 0.0
     ewc = float(guard.get("ewc", 0.0)) if guard else 0.0
     old = guard.get("old_tasks") if guard else None
     proposal = learner.propose(buffer, iterations, meta_batch, heldout, recent, recent_share, should_stop=stop, distill=distill,
                                distill_tasks=old, ewc=ewc if old else 0.0)
     if proposal is None:
-        return {"aborted": True} if stop is not None and stop() else None
+        return {"aborted": True} if stopped() else None
     result: dict[str, Any] = {}
-    if stop is not None and stop():
+    if stopped():
         return {"aborted": True}
     if guard is not None:
         probes = learner.probe_batches(guard["probes"])
@@ -276,12 +280,12 @@ def propose_update(config: dict[str, Any], weights: bytes, buffer: TaskReplayBuf
         result.update(champion_era_scores=champion, era_scores=scores, best_era_scores=best)
         if forgot:
             result["first_forgetting"] = forgot
-            if stop is not None and stop():
+            if stopped():
                 return {"aborted": True}
             retry = learner.propose(buffer, iterations, meta_batch, heldout, recent, min(recent_share, 0.25), should_stop=stop,
                                     distill=max(4 * distill, 1.0), distill_tasks=old or None, ewc=4 * ewc if old else 0.0)
             if retry is None:
-                return {"aborted": True} if stop is not None and stop() else None
+                return {"aborted": True} if stopped() else None
             proposal, scores = retry, era_scores(retry.learner, probes)
             forgot = check_forgetting(scores, old_best, guard.get("max_drop", 5.0))
             result.update(era_scores=scores, remediated=not forgot)

@@ -92,9 +92,14 @@ def merge(config: dict[str, Any], **overrides: Any) -> dict[str, Any]:
     return cfg
 
 
+def task_kind(config: dict[str, Any]) -> str:
+    """``regression`` (sine) or ``classification`` (every image task)."""
+    return "regression" if config["task"]["name"] == "sine" else "classification"
+
+
 def build_learner(config: dict[str, Any]) -> MetaLearner:
     cls = ALGORITHMS[config["algo"]]
-    kind = "regression" if config["task"]["name"] == "sine" else "classification"
+    kind = task_kind(config)
     model = build_backbone(config["backbone"])
     learner_cfg = dict(config["learner"])
     if cls.name in ("protonet", "matching"):

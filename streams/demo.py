@@ -91,13 +91,10 @@ def digits_accuracy(model, rotated: bool, tasks: int) -> float:
     fleet = DigitFleet(seed=999, per_class=10, split="test")
     hits = total = 0
     for _ in range(tasks):
-        _, x, y = fleet.sample_task(rotated)
-        order = np.argsort(y[:, 0], kind="stable")
-        x, y = x[order].reshape(5, 10, -1), y[order, 0].reshape(5, 10)
-        adapted = model.adapt(x[:, 0], y[:, 0])
-        pred = model.predict(adapted, x[:, 1:].reshape(45, -1)).argmax(-1).numpy()
-        hits += int((pred == y[:, 1:].reshape(45)).sum())
-        total += 45
+        sx, sy, qx, qy = fleet.episode(rotated)
+        pred = model.predict(model.adapt(sx, sy), qx).argmax(-1).numpy()
+        hits += int((pred == qy).sum())
+        total += len(qy)
     return 100.0 * hits / total
 
 

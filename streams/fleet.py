@@ -1,6 +1,7 @@
-"""A simulated fleet of agents for demos, tests and benchmarks: each agent works on one sine task
-at a time (Finn et al.'s distribution) and reports its points; after the drift, tasks come from a
-changed distribution (double frequency), which the current champion adapts to poorly."""
+"""Simulated fleets of agents for demos, tests and benchmarks: each agent works on one task at a
+time and reports its points; after the drift, tasks come from a changed distribution, which the
+current champion adapts to poorly. ``SineFleet``: Finn et al.'s sine tasks, then double frequency.
+``DigitFleet``: 5-way few-shot MNIST digit tasks, then the images rotated a quarter turn."""
 
 from __future__ import annotations
 
@@ -12,14 +13,13 @@ from typing import Iterator
 import numpy as np
 
 
-@dataclass
-class SineFleet:
-    agents: int = 8
-    points_per_task: int = 40
-    seed: int = 0
-    frequency_after_drift: float = 2.0
+class _Drifting:
+    """What every fleet shares: a seeded generator, numbered tasks, and the drift switch."""
 
-    def __post_init__(self) -> None:
+    seed: int
+    drifted: bool
+
+    def _start(self) -> None:
         self._rng = np.random.default_rng(self.seed)
         self._task_no = 0
         self.drifted = False
@@ -27,17 +27,32 @@ class SineFleet:
     def drift(self, drifted: bool = True) -> None:
         self.drifted = drifted
 
+    def _next_task(self, drifted: bool | None) -> tuple[bool, int]:
+        """Whether the next task is drifted (default: the fleet's state) and its number."""
+        self._task_no += 1
+        return (self.drifted if drifted is None else drifted), self._task_no
+
+
+@dataclass
+class SineFleet(_Drifting):
+    agents: int = 8
+    points_per_task: int = 40
+    seed: int = 0
+    frequency_after_drift: float = 2.0
+
+    def __post_init__(self) -> None:
+        self._start()
+
     def sample_task(self, drifted: bool | None = None) -> tuple[str, np.ndarray, np.ndarray]:
         """One task's points: ``(task_id, x [n, 1], y [n, 1])``."""
-        drifted = self.drifted if drifted is None else drifted
-        self._task_no += 1
+        drifted, number = self._next_task(drifted)
         amp = self._rng.uniform(0.1, 5.0)
         phase = self._rng.uniform(0, math.pi)
         freq = self.frequency_after_drift if drifted else 1.0
         x = self._rng.uniform(-5, 5, size=(self.points_per_task, 1)).astype("f4")
         y = (amp * np.sin(freq * x - phase)).astype("f4")
         tag = "d" if drifted else "n"
-        return f"{tag}-{self.seed}-{self._task_no}", x, y
+        return f"{tag}-{self.seed}-{number}", x, y
 
     def batches(self, rows: int = 64) -> Iterator[tuple[list[str], np.ndarray, np.ndarray]]:
         """Endless message-sized batches mixing the agents' current tasks."""
@@ -63,7 +78,7 @@ async def publish_tasks(publisher, fleet: SineFleet, rows: float, model_id: str 
 
 
 @dataclass
-class DigitFleet:
+class DigitFleet(_Drifting):
     """A fleet meeting few-shot *classification* tasks: each task is ``ways`` MNIST digits with
     ``per_class`` images of each, labelled ``0 .. ways-1`` in the task's own order (a label names a
     class only within its task), images 2x2-pooled to 14x14 and flattened to 196 features. After the
@@ -82,17 +97,11 @@ class DigitFleet:
             raise ValueError(f"split must be train or test, not {self.split!r}")
         self._images, labels = _pooled_digits(self.split)
         self._by_class = [np.flatnonzero(labels == c) for c in range(10)]
-        self._rng = np.random.default_rng(self.seed)
-        self._task_no = 0
-        self.drifted = False
-
-    def drift(self, drifted: bool = True) -> None:
-        self.drifted = drifted
+        self._start()
 
     def sample_task(self, drifted: bool | None = None) -> tuple[str, np.ndarray, np.ndarray]:
         """One task's points: ``(task_id, x [ways * per_class, 196], y [ways * per_class, 1])``."""
-        drifted = self.drifted if drifted is None else drifted
-        self._task_no += 1
+        drifted, number = self._next_task(drifted)
         digits = self._rng.choice(10, self.ways, replace=False)
         pick = np.concatenate([self._rng.choice(self._by_class[d], self.per_class, replace=False) for d in digits])
         x = self._images[pick]
@@ -101,7 +110,17 @@ class DigitFleet:
         y = np.repeat(np.arange(self.ways, dtype="f4"), self.per_class)[:, None]
         order = self._rng.permutation(len(pick))
         tag = "r" if drifted else "u"
-        return f"{tag}-{self.seed}-{self._task_no}", np.ascontiguousarray(x.reshape(len(pick), -1)[order]), y[order]
+        return f"{tag}-{self.seed}-{number}", np.ascontiguousarray(x.reshape(len(pick), -1)[order]), y[order]
+
+    def episode(self, drifted: bool | None = None, shots: int = 1) -> tuple[np.ndarray, ...]:
+        """One task as an evaluation episode: ``(support_x [ways*shots, 196], support_y, query_x
+        [ways*(per_class-shots), 196], query_y)``, the first ``shots`` images of each class in the
+        support and the rest in the query, labels int64."""
+        _, x, y = self.sample_task(drifted)
+        order = np.argsort(y[:, 0], kind="stable")
+        x, y = x[order].reshape(self.ways, self.per_class, -1), y[order, 0].reshape(self.ways, self.per_class).astype("int64")
+        return (x[:, :shots].reshape(self.ways * shots, -1), y[:, :shots].reshape(-1),
+                x[:, shots:].reshape(-1, x.shape[-1]), y[:, shots:].reshape(-1))
 
 
 @functools.lru_cache(maxsize=2)

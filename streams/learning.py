@@ -105,9 +105,8 @@ class UpdateController:
         drift = reason == "drift"
         recent, share = (s.drift_update_recent, s.drift_update_share) if drift else (64, 0.5)
         iterations = s.drift_update_iterations if drift else s.update_iterations
-        own = state.learner.config.get("continual", {})  # a model may set its own strengths (EWC's depends on its outputs' scale)
-        guard = {"probes": state.probes, "best": dict(state.best), "max_drop": s.guard_max_drop,
-                 "distill": float(own.get("distill", s.distill)), "ewc": float(own.get("ewc", s.ewc)),
+        distill, ewc = s.continual_strengths(state.learner.config)
+        guard = {"probes": state.probes, "best": dict(state.best), "max_drop": s.guard_max_drop, "distill": distill, "ewc": ewc,
                  "old_tasks": state.old_tasks(snapshot.task_ids()), "current_era": state.era} if s.guard else None
         proposal = await asyncio.get_running_loop().run_in_executor(
             self._executor, propose_update, state.learner.config, state.learner.weights_bytes(), snapshot,

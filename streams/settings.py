@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from learners.registry import default_config
+from learners.registry import default_config, task_kind
 
 
 def _default_models() -> dict[str, dict[str, Any]]:
@@ -120,4 +120,10 @@ class Settings:
 
     def classifiers(self) -> frozenset[str]:
         """Model ids whose targets are class labels."""
-        return frozenset(mid for mid, cfg in self.models.items() if cfg["task"]["name"] != "sine")
+        return frozenset(mid for mid, cfg in self.models.items() if task_kind(cfg) == "classification")
+
+    def continual_strengths(self, config: dict[str, Any]) -> tuple[float, float]:
+        """``(distill, ewc)`` for a model: its config's ``continual`` section wins over the worker's
+        defaults (EWC's strength depends on the scale of the model's outputs)."""
+        own = config.get("continual", {})
+        return float(own.get("distill", self.distill)), float(own.get("ewc", self.ewc))

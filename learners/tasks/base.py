@@ -24,6 +24,10 @@ class TaskBatch:
     def num_tasks(self) -> int:
         return self.support_x.shape[0]
 
+    def inputs(self) -> torch.Tensor:
+        """Every task's support and query inputs as one batch of examples: ``[T * (S + Q), ...]``."""
+        return torch.cat([self.support_x, self.query_x], 1).flatten(0, 1)
+
     def target_variance(self) -> torch.Tensor:
         """Per-task variance of the targets, support and query together (regression): ``[T]``."""
         return torch.cat([self.support_y, self.query_y], 1).flatten(1).var(1)

@@ -18,6 +18,34 @@ ROOT = Path(__file__).resolve().parents[2]
 TOPICS = Settings().topics
 
 
+def publish_rounds(bootstrap: str, fleet, model_id: str, rounds: int, drift_from: int, tasks: int = 30,
+                   after_round=None) -> int:
+    """Publish ``fleet``'s tasks in rounds of ``tasks`` (0.8 s apart), the distribution drifting
+    from round ``drift_from``; ``after_round(publisher)`` (async) runs after each round's flush.
+    Returns the wall-clock ms when the first drifted task went out."""
+    from streams.client import ExperiencePublisher
+
+    drift_ms = 0
+
+    async def publish() -> None:
+        nonlocal drift_ms
+        async with ExperiencePublisher(bootstrap, linger_ms=5) as pub:
+            for round_no in range(rounds):
+                if round_no == drift_from:
+                    drift_ms = int(time.time() * 1000)
+                fleet.drift(round_no >= drift_from)
+                for _ in range(tasks):
+                    tid, x, y = fleet.sample_task()
+                    await pub.publish(model_id, x, y, [tid] * len(x))
+                await pub.flush()
+                if after_round is not None:
+                    await after_round(pub)
+                await asyncio.sleep(0.8)
+
+    asyncio.run(publish())
+    return drift_ms
+
+
 @pytest.fixture
 def broker():
     with EmbeddedBroker() as b:

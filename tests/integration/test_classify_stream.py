@@ -13,50 +13,27 @@ import torch
 
 from learners.guard import score_points
 from learners.tasks.base import TaskBatch
-from streams.client import ExperiencePublisher, load_model_version
+from streams.client import load_model_version
 from streams.fleet import DigitFleet
 from streams.rebuild import _read_range
 from streams.publishing import MODEL_VERSIONS
 
-from .conftest import wait_for
+from .conftest import publish_rounds, wait_for
 
 ROUNDS, DRIFT_FROM, TASKS = 20, 10, 30
 
 
 def _fresh_tasks(rotated: bool, n: int = 200) -> TaskBatch:
-    """1 support image and 9 query images per class, from the held-out test images."""
+    """1 support and 9 query images per class, from the held-out test images."""
     fleet = DigitFleet(seed=999, per_class=10, split="test")
-    sx, sy, qx, qy = [], [], [], []
-    for _ in range(n):
-        _, x, y = fleet.sample_task(rotated)
-        order = np.argsort(y[:, 0], kind="stable")
-        x, y = x[order].reshape(5, 10, -1), y[order, 0].reshape(5, 10).astype("int64")
-        sx.append(x[:, :1].reshape(5, -1)), sy.append(y[:, :1].reshape(5))
-        qx.append(x[:, 1:].reshape(45, -1)), qy.append(y[:, 1:].reshape(45))
-    return TaskBatch(*(torch.from_numpy(np.stack(a)) for a in (sx, sy, qx, qy)))
+    episodes = [fleet.episode(rotated) for _ in range(n)]
+    return TaskBatch(*(torch.from_numpy(np.stack(part)) for part in zip(*episodes)))
 
 
-def _stream(bootstrap: str) -> int:
-    fleet = DigitFleet(seed=5)
-    drift_ms = 0
-
-    async def publish() -> None:
-        nonlocal drift_ms
-        async with ExperiencePublisher(bootstrap, linger_ms=5) as pub:
-            for round_no in range(ROUNDS):
-                if round_no == DRIFT_FROM:
-                    drift_ms = int(time.time() * 1000)
-                fleet.drift(round_no >= DRIFT_FROM)
-                for _ in range(TASKS):
-                    tid, x, y = fleet.sample_task()
-                    await pub.publish("digits", x, y, [tid] * len(x))
-                await pub.flush()  # the malformed batch goes in a message of its own
-                await pub.publish("digits", np.zeros((2, 196), "f4"), np.array([[0.5], [1.0]], "f4"), ["bad", "bad"])
-                await pub.flush()
-                await asyncio.sleep(0.8)
-
-    asyncio.run(publish())
-    return drift_ms
+async def _malformed(pub) -> None:
+    """A batch whose labels are not whole numbers, in a message of its own."""
+    await pub.publish("digits", np.zeros((2, 196), "f4"), np.array([[0.5], [1.0]], "f4"), ["bad", "bad"])
+    await pub.flush()
 
 
 async def _read(bootstrap: str, topic: str):
@@ -66,7 +43,7 @@ async def _read(bootstrap: str, topic: str):
 def test_classifier_learns_rotated_digits_without_forgetting_upright_ones(broker, worker_factory):
     worker = worker_factory(METASTREAM_MODELS=json.dumps({"digits": "digits"}), METASTREAM_NEW_TASKS_TRIGGER="30",
                             METASTREAM_UPDATE_ITERATIONS="60").start()
-    drift_ms = _stream(broker.bootstrap)
+    drift_ms = publish_rounds(broker.bootstrap, DigitFleet(seed=5), "digits", ROUNDS, DRIFT_FROM, TASKS, _malformed)
     wait_for(lambda: worker.metrics().get("metastream_experiences_ingested_total") == ROUNDS * TASKS * 20, 60, "every experience")
     time.sleep(3)  # the last update finishes
     assert worker.metrics().get('metastream_experiences_rejected_total{reason="bad_label"}') == ROUNDS

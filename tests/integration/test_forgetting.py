@@ -12,12 +12,12 @@ import torch
 
 from learners.guard import score_points
 from learners.tasks.base import TaskBatch
-from streams.client import ExperiencePublisher, load_model_version
+from streams.client import load_model_version
 from streams.fleet import SineFleet
 from streams.rebuild import _read_range
 from streams.publishing import DECISIONS, MODEL_VERSIONS
 
-from .conftest import wait_for
+from .conftest import publish_rounds, wait_for
 
 
 def _fresh_tasks(drifted: bool, n: int = 300, shots: int = 10) -> TaskBatch:
@@ -35,24 +35,7 @@ async def _read(bootstrap: str, topic: str) -> list[dict]:
 def _stream(bootstrap: str, rounds: int = 24, drift_from: int = 12) -> int:
     """Sine tasks in rounds of 30, the distribution drifting from round ``drift_from``; returns
     the wall-clock ms when the first drifted task went out."""
-    fleet = SineFleet(seed=5)
-    drift_ms = 0
-
-    async def publish() -> None:
-        nonlocal drift_ms
-        async with ExperiencePublisher(bootstrap, linger_ms=5) as pub:
-            for round_no in range(rounds):
-                if round_no == drift_from:
-                    drift_ms = int(time.time() * 1000)
-                fleet.drift(round_no >= drift_from)
-                for _ in range(30):
-                    tid, x, y = fleet.sample_task()
-                    await pub.publish("sine", x, y, [tid] * len(x))
-                await pub.flush()
-                await asyncio.sleep(0.8)
-
-    asyncio.run(publish())
-    return drift_ms
+    return publish_rounds(bootstrap, SineFleet(seed=5), "sine", rounds, drift_from)
 
 
 def _outcome(broker, worker, rounds: int = 24):
