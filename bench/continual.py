@@ -66,21 +66,21 @@ def main() -> None:
 
     from learners.continual.benchmark import run_benchmark
     from learners.continual.mnist import split_tasks
-    from streams.cli_continual import COLUMNS, summary_rows, write_plots
+    from streams.plots import plot_continual
 
     figures: dict = {"seeds": args.seeds, "results": [], "compression": []}
     best_split = None
     for benchmark, scenario, buffer, iterations, methods in CONFIGS:
         started = time.perf_counter()
         result = run_benchmark(benchmark, scenario, methods, buffer, args.seeds, iterations=iterations)
-        write_plots(result, args.out)
+        plot_continual(result, args.out)
         summary = result.summary()
         best = result.best_method()
         target = TARGETS.get((benchmark, buffer)) if scenario != "task-il" and iterations == 1 else None
         best_acc = summary["methods"][best]["acc"]
         steps = f", {iterations} SGD steps per batch" if iterations > 1 else ""
         print_table(f"{benchmark} MNIST, {scenario}, buffer {buffer}, {result.epochs} epoch(s){steps}, {args.seeds} seed(s) "
-                    f"[{time.perf_counter() - started:.0f}s]", list(COLUMNS), summary_rows(result))
+                    f"[{time.perf_counter() - started:.0f}s]", list(result.COLUMNS), result.rows())
         verdict = "" if target is None else f"; target ACC >= {target}: {'met' if best_acc >= target else 'NOT met'}"
         print(f"best: {best} ACC {best_acc:.3f} BWT {summary['methods'][best]['bwt']:+.3f}{verdict}\n")
         figures["results"].append(summary)

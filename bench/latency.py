@@ -21,7 +21,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +39,7 @@ async def run(trials: int, warm: float, after: float, rate: float) -> list[dict]
     from streams.broker import EmbeddedBroker, ensure_topics, free_port
     from streams.client import ExperiencePublisher, ModelSubscriber
     from streams.fleet import SineFleet, publish_tasks
+    from streams.records import Cause, DecisionType
     from streams.settings import Settings
 
     settings = Settings()
@@ -86,8 +86,8 @@ async def run(trials: int, warm: float, after: float, rate: float) -> list[dict]
         mid = model_id(k)
         answers = [v for v in versions if v["model_id"] == mid and v["drift"] and v["created_ms"] >= t0]
         window = [e for e in events if e["model_id"] == mid and e["timestamp_ms"] >= t0]
-        alarm = next((e for e in window if e["event_type"] == "DriftDetected"), None)
-        started = next((e for e in window if e["event_type"] == "UpdateStarted" and e["reason"] == "drift"), None)
+        alarm = next((e for e in window if e["event_type"] == DecisionType.DRIFT_DETECTED), None)
+        started = next((e for e in window if e["event_type"] == DecisionType.UPDATE_STARTED and e["cause"] == Cause.DRIFT), None)
         published = answers[0]["created_ms"] if answers else None
         before = [v for m, t, v in losses if m == mid and t0 - 3000 <= t < t0]
         peak = [v for m, t, v in losses if m == mid and t0 <= t < t0 + 4000]
@@ -96,7 +96,7 @@ async def run(trials: int, warm: float, after: float, rate: float) -> list[dict]
                         "loss_before": float(np.mean(before)) if before else None, "loss_peak": max(peak) if peak else None,
                         "alarm_s": (alarm["timestamp_ms"] - t0) / 1000 if alarm else None,
                         "update_started_s": (started["timestamp_ms"] - t0) / 1000 if started else None,
-                        "rejected_before": sum(e["event_type"] == "VersionRejected" and (published is None or e["timestamp_ms"] < published)
+                        "rejected_before": sum(e["event_type"] == DecisionType.VERSION_REJECTED and (published is None or e["timestamp_ms"] < published)
                                                for e in window)})
     return results
 
@@ -106,21 +106,15 @@ def version_row(m) -> dict:
             "drift": m.metrics.get("trigger_drift", 0.0) == 1.0}
 
 
-def metrics_text(port: int) -> str | None:
-    try:
-        return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1).read().decode()
-    except OSError:
-        return None
-
-
 async def wait_ready(port: int, worker: subprocess.Popen, timeout: float = 120.0) -> None:
     """Until the worker has rebuilt its state and consumes (its ``metastream_worker_ready`` gauge)."""
+    from streams.metrics import scrape
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if worker.poll() is not None:
             raise RuntimeError(f"the worker exited with code {worker.returncode}; see runs/latency-worker.log")
-        text = await asyncio.to_thread(metrics_text, port)
-        if text and "\nmetastream_worker_ready 1.0" in text:
+        if (await asyncio.to_thread(scrape, port)).get("metastream_worker_ready") == 1.0:
             return
         await asyncio.sleep(0.5)
     raise TimeoutError("the worker did not become ready")
@@ -128,27 +122,23 @@ async def wait_ready(port: int, worker: subprocess.Popen, timeout: float = 120.0
 
 async def scrape_loss(port: int, into: list[tuple[str, int, float]]) -> None:
     """Sample the worker's drift signal (the ``metastream_prequential_loss`` gauge) twice a second."""
+    from streams.metrics import scrape
+
+    prefix = 'metastream_prequential_loss{model_id="'
     while True:
-        text = await asyncio.to_thread(metrics_text, port)
+        metrics = await asyncio.to_thread(scrape, port)
         now = int(time.time() * 1000)
-        for line in (text or "").splitlines():
-            if line.startswith('metastream_prequential_loss{model_id="'):
-                mid = line.split('"')[1]
-                value = float(line.rsplit(" ", 1)[1])
-                if value == value:
-                    into.append((mid, now, value))
+        for key, value in metrics.items():
+            if key.startswith(prefix) and value == value:
+                into.append((key[len(prefix):].split('"')[0], now, value))
         await asyncio.sleep(0.5)
 
 
 async def read_events(bootstrap: str) -> list[dict]:
     """The worker's decision events (DriftDetected, UpdateStarted, ...), decoded, oldest first."""
-    import io
+    from streams.topics import read_records
 
-    from streams.replay import replay
-
-    out = io.StringIO()
-    await replay(bootstrap, "events", None, None, None, None, None, out=out)
-    events = [json.loads(line)["value"] for line in out.getvalue().splitlines()]
+    events = [rec for _, rec in await read_records(bootstrap, "events", "DecisionEvent")]
     return sorted(events, key=lambda e: e["timestamp_ms"])
 
 

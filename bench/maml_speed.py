@@ -16,12 +16,13 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # the reference lives with the tests
 from _table import machine, print_json, print_table  # noqa: E402
 
-from learners import MAML, SineMLP, SineTasks  # noqa: E402
+from learners import MAML, MLP, SineTasks  # noqa: E402
 from learners.backbones import Conv4  # noqa: E402
-from learners.maml_reference import reference_meta_gradient  # noqa: E402
 from learners.tasks import Episodes, load_omniglot_background  # noqa: E402
+from tests.maml_reference import reference_meta_gradient  # noqa: E402
 
 
 def time_it(fn, repeats: int, warmup: int = 3) -> float:
@@ -58,7 +59,7 @@ def main() -> None:
     gen = torch.Generator().manual_seed(0)
 
     sine = SineTasks(shots=10, queries=10).sample(25, gen)
-    s_fast, s_ref = compare(SineMLP, "regression", sine, 0.01, args.repeats)
+    s_fast, s_ref = compare(MLP, "regression", sine, 0.01, args.repeats)
 
     omni = Episodes(load_omniglot_background(), ways=5, shots=1, queries=5).sample(16, gen)
     o_fast, o_ref = compare(lambda: Conv4(out_features=5), "classification", omni, 0.4, max(5, args.repeats // 5))

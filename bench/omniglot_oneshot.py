@@ -21,7 +21,7 @@ from _table import machine, print_json, print_table  # noqa: E402
 from learners.checkpoint import load_checkpoint  # noqa: E402
 from learners.evaluation import evaluate_learner  # noqa: E402
 from learners.oneshot import make_dev_runs, read_runs, score_runs  # noqa: E402
-from learners.registry import build_tasks, default_config, merge  # noqa: E402
+from learners.registry import build_tasks, default_config, is_metric, merge  # noqa: E402
 from learners.run import train_run  # noqa: E402
 from learners.tasks import load_omniglot_background, read_background  # noqa: E402
 
@@ -59,7 +59,7 @@ def main() -> None:
     result = {"algo": config["algo"], "runs_dir": str(runs_dir), "iterations": saved["metrics"].get("iterations"),
               "train_seconds": saved["metrics"].get("seconds")}
     rows = []
-    metric_based = config["algo"] in ("protonet", "matching")
+    metric_based = is_metric(config["algo"])
     if metric_based or config["task"]["ways"] == 20:
         oneshot = score_runs(learner, read_runs(runs_dir), size)
         rows.append(["20-way within-alphabet one-shot runs", f"{100 * oneshot['error_rate']:.2f}% error", f"{oneshot['items']} items"])

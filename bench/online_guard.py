@@ -41,7 +41,7 @@ def make_fleet(task: str, seed: int, evaluation: bool = False):
 
 
 def fresh_tasks(task: str, drifted: bool, n: int = 300, seed: int = 99):
-    from learners.replay import TaskReplayBuffer
+    from learners.online import TaskReplayBuffer
 
     fleet, buf, ids = make_fleet(task, seed, evaluation=True), TaskReplayBuffer(2**26, 40), []
     for _ in range(n):
@@ -58,9 +58,9 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
 
-    from learners.online import OnlineMetaLearner
-    from learners.replay import TaskReplayBuffer
-    from streams.settings import Settings, model_presets
+    from learners.online import OnlineMetaLearner, TaskReplayBuffer
+    from streams.presets import model_presets
+    from streams.settings import Settings
 
     s = Settings()
     config = model_presets()[args.task]

@@ -18,7 +18,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _table import machine, print_json, print_table  # noqa: E402
 
-from learners import SineMLP, SineTasks  # noqa: E402
+from learners import MLP, SineTasks  # noqa: E402
 from learners.base import task_loss  # noqa: E402
 from learners.evaluation import evaluate_learner  # noqa: E402
 from learners.maml import FirstOrderMAML  # noqa: E402
@@ -30,7 +30,7 @@ def pretrained_baseline(iterations: int, inner_lr: float, test_steps: int, seed:
     """A plain regressor trained on points of random tasks (it learns the average task), wrapped in
     a gradient learner only so it is fine-tuned and scored exactly like the meta-learned model."""
     torch.manual_seed(seed)
-    model = SineMLP()
+    model = MLP()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     tasks = SineTasks(shots=10, queries=10)
     gen = torch.Generator().manual_seed(seed)

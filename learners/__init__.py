@@ -3,15 +3,15 @@
 No Kafka and no asyncio here: a learner is usable in a notebook with no broker running.
 
 >>> import torch
->>> from learners import MAML, SineMLP, SineTasks
+>>> from learners import MAML, MLP, SineTasks
 >>> torch.manual_seed(0) and None
->>> learner = MAML(SineMLP(), "regression", inner_lr=0.01, inner_steps=1)
+>>> learner = MAML(MLP(), "regression", inner_lr=0.01, inner_steps=1)
 >>> batch = SineTasks().sample(4, torch.Generator().manual_seed(0))
 >>> sorted(learner.meta_update(batch))
 ['loss']
 """
 
-from .backbones import Conv4, SineMLP, build_backbone
+from .backbones import Conv4, MLP, build_backbone
 from .base import MetaLearner
 from .checkpoint import load_checkpoint, save_checkpoint
 from .maml import MAML, FirstOrderMAML
@@ -23,6 +23,6 @@ from .tasks import Episodes, SineTasks, TaskBatch
 
 __all__ = [
     "ALGORITHMS", "Conv4", "Episodes", "FirstOrderMAML", "MAML", "MatchingNet", "MetaLearner", "ProtoNet",
-    "Reptile", "SineMLP", "SineTasks", "TaskBatch", "build_backbone", "build_learner", "build_tasks",
+    "Reptile", "MLP", "SineTasks", "TaskBatch", "build_backbone", "build_learner", "build_tasks",
     "default_config", "load_checkpoint", "save_checkpoint",
 ]

@@ -16,11 +16,13 @@ from typing import Any
 
 import torch
 from torch import nn
+from .errors import ConfigError
 
 
-class SineMLP(nn.Sequential):
-    """The 1-40-40-1 ReLU network of Finn et al. for sine regression; with ``inputs`` and
-    ``outputs`` the same shape of network for flat features (e.g. a small image classifier)."""
+class MLP(nn.Sequential):
+    """A ReLU multi-layer perceptron on flat features: ``layers`` hidden layers of ``hidden`` units.
+    The defaults are Finn et al.'s 1-40-40-1 sine regressor; the same class is the digits stream's
+    embedding net (196-64-64-64) and the continual benchmarks' 784-100-100-10 classifier."""
 
     def __init__(self, hidden: int = 40, layers: int = 2, inputs: int = 1, outputs: int = 1) -> None:
         mods: list[nn.Module] = []
@@ -64,7 +66,7 @@ class Conv4(nn.Module):
     ) -> None:
         super().__init__()
         if image_size < 16:
-            raise ValueError(f"Conv-4 halves the image four times: it needs image_size >= 16, got {image_size}")
+            raise ConfigError(f"Conv-4 halves the image four times: it needs image_size >= 16, got {image_size}")
         blocks: list[nn.Module] = []
         ch = in_channels
         for _ in range(4):
@@ -92,7 +94,7 @@ def build_backbone(spec: dict[str, Any]) -> nn.Module:
     spec = dict(spec)
     name = spec.pop("name")
     if name == "mlp":
-        return SineMLP(**spec)
+        return MLP(**spec)
     if name == "conv4":
         return Conv4(**spec)
-    raise ValueError(f"unknown backbone {name!r}; choose 'mlp' or 'conv4'")
+    raise ConfigError(f"unknown backbone {name!r}; choose 'mlp' or 'conv4'")

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .tasks.base import TaskBatch
+from .errors import ConfigError
 
 KINDS = ("regression", "classification")
 
@@ -39,7 +40,7 @@ class MetaLearner(ABC):
 
     def __init__(self, model: nn.Module, kind: str, meta_lr: float = 1e-3) -> None:
         if kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+            raise ConfigError(f"kind must be one of {KINDS}, not {kind!r}")
         self.model = model
         self.kind = kind
         self.meta_lr = meta_lr

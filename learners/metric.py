@@ -13,6 +13,7 @@ from torch import nn
 from .base import MetaLearner, task_score
 from .tasks.augment import Affine
 from .tasks.base import TaskBatch
+from .errors import ConfigError
 
 
 class MetricLearner(MetaLearner):
@@ -21,7 +22,7 @@ class MetricLearner(MetaLearner):
     def __init__(self, model: nn.Module, kind: str = "classification", meta_lr: float = 1e-3,
                  tta: int = 0, tta_augment: Affine | None = None) -> None:
         if kind != "classification":
-            raise ValueError(f"{type(self).__name__} is a classifier: it needs classification tasks (e.g. omniglot), not {kind}")
+            raise ConfigError(f"{type(self).__name__} is a classifier: it needs classification tasks (e.g. omniglot), not {kind}")
         super().__init__(model, kind, meta_lr)
         self.tta = tta
         self.tta_augment = tta_augment or Affine()

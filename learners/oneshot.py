@@ -16,6 +16,7 @@ import torch
 
 from .base import MetaLearner
 from .tasks.images import CharacterSet, load_image, to_float
+from .errors import ConfigError
 
 
 @dataclass
@@ -47,7 +48,7 @@ def read_runs(root: str | Path) -> list[OneShotRun]:
                 continue
             parts = line.split()
             if len(parts) != 2:
-                raise ValueError(f"{rd.name}/class_labels.txt line {n}: expected 'test_item training_class', got {line!r}")
+                raise ConfigError(f"{rd.name}/class_labels.txt line {n}: expected 'test_item training_class', got {line!r}")
             pairs.append(parts)
         training = sorted({c for _, c in pairs}, key=lambda s: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)])
         # classes without a test item still count as distractors
@@ -76,7 +77,7 @@ def score_runs(learner: MetaLearner, runs: list[OneShotRun], image_size: int, st
         sy = torch.arange(len(run.training), device=device)
         y = torch.tensor(run.labels, device=device)
         if hasattr(learner.model, "head") and learner.model.head is not None and learner.model.head.out_features != len(run.training):
-            raise ValueError(f"this model's head is {learner.model.head.out_features}-way but {run.name} is "
+            raise ConfigError(f"this model's head is {learner.model.head.out_features}-way but {run.name} is "
                              f"{len(run.training)}-way: meta-train with --ways {len(run.training)}, or use protonet/matching")
         pred = learner.predict(learner.adapt(sx, sy, steps), qx).argmax(-1)
         errors = int((pred != y).sum())
@@ -97,7 +98,7 @@ def make_dev_runs(charset_sources: CharacterSet, raw_images: dict[str, list[byte
     sizes = charset_sources.alphabet_sizes()
     alphabets = [a for a, n in sizes.items() if n >= ways]
     if not alphabets:
-        raise ValueError(f"no alphabet has {ways} characters to build {ways}-way runs")
+        raise ConfigError(f"no alphabet has {ways} characters to build {ways}-way runs")
     for r in range(1, runs + 1):
         alpha = alphabets[int(torch.randint(len(alphabets), (1,), generator=gen))]
         a_idx = charset_sources.alphabets.index(alpha)

@@ -12,6 +12,7 @@ from typing import Any, Callable
 import torch
 
 from .base import MetaLearner
+from .errors import ConfigError
 
 
 @dataclass
@@ -54,7 +55,7 @@ def meta_train(
     deterministic; a time budget makes the number of steps depend on the machine's speed.
     """
     if iterations is None and budget_s is None:
-        raise ValueError("give iterations, a time budget, or both")
+        raise ConfigError("give iterations, a time budget, or both")
     base_lrs = [g["lr"] for g in learner.optimizer.param_groups]
     history: list[dict[str, Any]] = []
     start = time.perf_counter()

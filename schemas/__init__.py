@@ -1,6 +1,7 @@
 """Avro schemas (``avro/*.avsc``, older versions in ``avro/history``) and the single-object codec."""
 
-from .codec import AvroCodec, BadMarker, CodecError, TruncatedBody, UnknownFingerprint, WrongRecordType, history_schema, schema
+from .codec import (AvroCodec, BadMarker, CodecError, TruncatedBody, UnknownFingerprint, WrongRecordType, codec_for, decode_any,
+                    history_schema, record_type, schema)
 
-__all__ = ["AvroCodec", "BadMarker", "CodecError", "TruncatedBody", "UnknownFingerprint", "WrongRecordType",
-           "history_schema", "schema"]
+__all__ = ["AvroCodec", "BadMarker", "CodecError", "TruncatedBody", "UnknownFingerprint", "WrongRecordType", "codec_for",
+           "decode_any", "history_schema", "record_type", "schema"]

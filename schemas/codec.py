@@ -9,8 +9,10 @@ stay readable after a backward-compatible change.
 >>> rec = {"event_type": "DriftDetected", "model_id": "sine", "version": None, "timestamp_ms": 1,
 ...        "reason": "ADWIN", "figures": {"loss": 2.0}}
 >>> data = codec.encode(rec)
->>> data[:2] == MARKER and codec.decode(data) == rec
+>>> data[:2] == MARKER and codec.decode(data) == {**rec, "cause": "other"}
 True
+>>> decode_any(data)[0]
+'DecisionEvent'
 """
 
 from __future__ import annotations
@@ -124,3 +126,28 @@ class AvroCodec:
         if body.tell() != len(data):
             raise TruncatedBody(f"{self.name} body has {len(data) - body.tell()} trailing bytes")
         return record
+
+
+@lru_cache(maxsize=None)
+def codec_for(name: str) -> AvroCodec:
+    """The one codec of a record type (built once per process: parsing schemas is not free)."""
+    return AvroCodec(name)
+
+
+def record_type(data: bytes) -> str:
+    """The record type a single-object message holds, read from its writer-schema fingerprint."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise CodecError(f"expected bytes, got {type(data).__name__}")
+    data = bytes(data[:HEADER])
+    if len(data) < HEADER or data[:2] != MARKER:
+        raise BadMarker(f"not Avro single-object encoding: expected marker C3 01, got {data[:2].hex() or 'nothing'}")
+    entry = _catalogue()[1].get(data[2:HEADER])
+    if entry is None:
+        raise UnknownFingerprint(f"unknown writer schema fingerprint {data[2:HEADER].hex()}")
+    return entry[0]
+
+
+def decode_any(data: bytes) -> tuple[str, dict[str, Any]]:
+    """``(record type, record)`` of any record this package knows, picked by its fingerprint."""
+    name = record_type(data)
+    return name, codec_for(name).decode(data)

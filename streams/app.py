@@ -14,11 +14,12 @@ import time
 import faust
 
 from .ingest import Ingestor
-from .learning import UpdateController, drift_figures
+from .learning import UpdateController
 from .metrics import WorkerMetrics
-from .publishing import decision
 from .rebuild import rebuild_state
+from .records import Cause
 from .settings import Settings
+from .state import WorkerState
 
 log = logging.getLogger("metastream.worker")
 
@@ -29,7 +30,9 @@ class WorkerRuntime:
     def __init__(self, settings: Settings, bootstrap: str, metrics: WorkerMetrics | None = None) -> None:
         self.settings = settings
         self.bootstrap = bootstrap
-        self.ingestor = Ingestor(settings, metrics)
+        self.metrics = metrics or WorkerMetrics()
+        self.state = WorkerState.from_settings(settings)
+        self.ingestor = Ingestor(self.state, settings, self.metrics)
         self.ready = asyncio.Event()
         self.app = faust.App(
             settings.app_id,
@@ -48,7 +51,7 @@ class WorkerRuntime:
         )
         raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
         self.topics = {name: self.app.topic(name, partitions=settings.partitions, **raw) for name in settings.topics}
-        self.controller = UpdateController(self.ingestor, self.send)
+        self.controller = UpdateController(self.state, settings, self.metrics, self.send)
         self._register()
 
     async def send(self, topic: str, key: bytes, value: bytes) -> None:
@@ -61,10 +64,10 @@ class WorkerRuntime:
         async def rebuild() -> None:
             self.controller.warm_up()
             started = time.perf_counter()
-            counts = await rebuild_state(self.ingestor, self.bootstrap, s.app_id)
+            counts = await rebuild_state(self.state, self.ingestor, s, self.bootstrap)
             log.info("rebuilt state from the log in %.2fs: %s", time.perf_counter() - started, counts)
             self.ready.set()
-            self.ingestor.metrics.ready.set(1)
+            self.metrics.ready.set(1)
 
         @app.agent(self.topics[s.experiences_topic], name="ingest")
         async def ingest(stream) -> None:
@@ -80,27 +83,18 @@ class WorkerRuntime:
                 if result.dead_letter is not None:
                     await self.send(s.dlq_topic, event.key or b"", result.dead_letter)
                     continue
-                if result.trigger is None:
-                    continue
-                state = self.ingestor.models[result.model_id]
-                figures = drift_figures(state, result.loss)
-                if result.trigger == "drift":
-                    if state.first_drift_ms is None and result.oldest_timestamp_ms is not None:
-                        state.first_drift_ms = result.oldest_timestamp_ms
-                    await self.send(s.events_topic, result.model_id.encode(),
-                                    decision("DriftDetected", result.model_id, f"{state.drift.name} on prequential loss", figures, state.version))
-                self.controller.request(result.model_id, result.trigger, figures)
+                await self.controller.on_ingest(result)
 
         @app.timer(1.0)
         async def gauges() -> None:
             self.ingestor.refresh_gauges()
             consumer = getattr(app, "consumer", None)
-            for partition, position in self.ingestor.positions.items():
+            for partition, position in self.state.positions.items():
                 try:
                     tp = next(tp for tp in consumer.assignment() if tp.topic == s.experiences_topic and tp.partition == partition)
                     high = consumer.highwater(tp)
                     if high is not None:
-                        self.ingestor.metrics.consumer_lag.labels(str(partition)).set(max(high - position, 0))
+                        self.metrics.consumer_lag.labels(str(partition)).set(max(high - position, 0))
                 except Exception:  # noqa: BLE001 - a gauge must never break the worker
                     pass
 
@@ -108,5 +102,5 @@ class WorkerRuntime:
             @app.timer(s.schedule_s)
             async def scheduled() -> None:
                 if self.ready.is_set():
-                    for mid in self.ingestor.models:
-                        self.controller.request(mid, "schedule", {})
+                    for mid in self.state.models:
+                        self.controller.request(mid, Cause.SCHEDULE, {})

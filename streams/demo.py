@@ -11,19 +11,22 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass, field
 
 import numpy as np
+from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from schemas import codec_for
+
 from .broker import EmbeddedBroker, ensure_topics, free_port
-from .client import ExperiencePublisher, ModelSubscriber
-from .console import console
 from .fleet import DigitFleet, SineFleet, publish_tasks
-from .publishing import DECISIONS
+from .metrics import scrape
+from .publisher import ExperiencePublisher
+from .records import Cause, DecisionType
 from .settings import Settings
+from .subscriber import ModelSubscriber
 
 
 @dataclass
@@ -49,40 +52,26 @@ class DemoState:
         return time.monotonic() - self.started
 
 
-def scrape(port: int) -> dict[str, float]:
-    try:
-        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1).read().decode()
-    except OSError:
-        return {}
-    out = {}
-    for line in text.splitlines():
-        if line.startswith("metastream_") and "{" in line:
-            name, value = line.rsplit(" ", 1)
-            out[name.split("{")[0]] = out.get(name.split("{")[0], 0.0) + float(value)
-    return out
-
-
 METRIC = {"sine": "mse", "digits": "accuracy"}
 
 
 def evaluate(model, fleet, drifted: bool, tasks: int = 100, shots: int = 10) -> tuple[float, float]:
-    """Sine: MSE of ``model`` on fresh tasks of the given distribution, before and after 10-shot
-    adaptation. Digits: 5-way accuracy (%) on fresh tasks from the test images, after 1-shot
+    """Sine: MSE of ``model`` on fresh tasks of the given distribution (the same ones every call),
+    before and after 10-shot adaptation. Digits: 5-way accuracy (%) on fresh tasks from the test images, after 1-shot
     adaptation (a ProtoNet has no "before": its classes are the support's); the first is NaN."""
     import torch
 
     if isinstance(fleet, DigitFleet):
         return float("nan"), digits_accuracy(model, drifted, tasks)
 
-    rng_state = fleet._rng.bit_generator.state
+    fresh = SineFleet(seed=999, points_per_task=fleet.points_per_task)  # the same fresh tasks every call
     before, after = [], []
     for _ in range(tasks):
-        _, x, y = fleet.sample_task(drifted)
+        _, x, y = fresh.sample_task(drifted)
         with torch.no_grad():
             before.append(float(((model.learner.model(torch.tensor(x[shots:])).numpy() - y[shots:]) ** 2).mean()))
         adapted = model.adapt(x[:shots], y[:shots])
         after.append(float(((model.predict(adapted, x[shots:]).numpy() - y[shots:]) ** 2).mean()))
-    fleet._rng.bit_generator.state = rng_state
     return float(np.mean(before)), float(np.mean(after))
 
 
@@ -120,7 +109,7 @@ def render(s: DemoState, duration: float) -> Table:
 
 
 async def run_demo(duration: float = 100.0, drift_at: float = 0.45, rate: float = 1000.0, seed: int = 0,
-                   task: str = "sine") -> DemoState:
+                   task: str = "sine", console: Console | None = None) -> DemoState:
     if task not in METRIC:
         raise ValueError(f"unknown demo task {task!r}; choose from {', '.join(METRIC)}")
     s = DemoState(task=task)
@@ -136,7 +125,7 @@ async def run_demo(duration: float = 100.0, drift_at: float = 0.45, rate: float 
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         fleet = SineFleet(seed=seed) if task == "sine" else DigitFleet(seed=seed)
         try:
-            await _drive(s, broker.bootstrap, settings, fleet, port, duration, drift_at, rate, worker)
+            await _drive(s, broker.bootstrap, settings, fleet, port, duration, drift_at, rate, worker, console or Console(stderr=True))
         finally:
             worker.terminate()
             try:
@@ -146,7 +135,7 @@ async def run_demo(duration: float = 100.0, drift_at: float = 0.45, rate: float 
     return s
 
 
-async def _drive(s, bootstrap, settings, fleet, port, duration, drift_at, rate, worker) -> None:
+async def _drive(s, bootstrap, settings, fleet, port, duration, drift_at, rate, worker, console: Console) -> None:
     from aiokafka import AIOKafkaConsumer
 
     events = AIOKafkaConsumer(settings.events_topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest")
@@ -171,13 +160,14 @@ async def _drive(s, bootstrap, settings, fleet, port, duration, drift_at, rate, 
                 s.rate = sum(c for _, c in window) / max(tick - window[0][0] + 0.1, 0.1)
                 for msgs in (await events.getmany(timeout_ms=1)).values():
                     for msg in msgs:
-                        rec = DECISIONS.decode(msg.value)
-                        if rec["event_type"] == "DriftDetected":
+                        rec = codec_for("DecisionEvent").decode(msg.value)
+                        kind = DecisionType(rec["event_type"])
+                        if kind is DecisionType.DRIFT_DETECTED:
                             s.drift_alarms.append(s.t())
-                        elif rec["event_type"] == "VersionRejected":
+                        elif kind is DecisionType.VERSION_REJECTED:
                             s.rejected += 1
-                            s.rejected_forgetting += rec["reason"] == "candidate forgets old tasks"
-                        elif rec["event_type"] == "ForgettingDetected":
+                            s.rejected_forgetting += Cause(rec["cause"]) is Cause.FORGETTING
+                        elif kind is DecisionType.FORGETTING_DETECTED:
                             s.forgetting += 1
                 for m in await sub.poll(1):
                     s.versions.append((m.version, s.t(), float("nan")))

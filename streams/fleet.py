@@ -12,6 +12,8 @@ from typing import Iterator
 
 import numpy as np
 
+from .presets import DIGIT_IMAGE_SIZE
+
 
 class _Drifting:
     """What every fleet shares: a seeded generator, numbered tasks, and the drift switch."""
@@ -90,7 +92,7 @@ class DigitFleet(_Drifting):
     seed: int = 0
     split: str = "train"
 
-    image_size = 14
+    image_size = DIGIT_IMAGE_SIZE
 
     def __post_init__(self) -> None:
         if self.split not in ("train", "test"):
@@ -131,16 +133,3 @@ def _pooled_digits(split: str) -> tuple[np.ndarray, np.ndarray]:
     tx, ty, vx, vy = load_mnist_split()
     x, y = (tx, ty) if split == "train" else (vx, vy)
     return x.numpy().reshape(-1, 14, 2, 14, 2).mean(axis=(2, 4)).astype("f4"), y.numpy()
-
-
-def digits_model(ways: int = 5, shots: int = 1) -> dict:
-    """A stream model config for :class:`DigitFleet`'s tasks: a Prototypical network on a
-    196-64-64-64 MLP embedding (small enough for a CPU worker), ``ways``-way ``shots``-shot. (First-order
-    MAML on the same MLP reached 45-55% on 5-way 1-shot where this reaches ~90%.) Its drift updates
-    distil toward the parent but take no EWC penalty: on its 64-d embeddings EWC at the sine model's
-    strength stopped the learning of rotated digits and kept no more of the upright ones
-    (``python bench/online_guard.py --task digits``)."""
-    return {"algo": "protonet", "task": {"name": "digits", "ways": ways, "shots": shots, "queries": shots,
-                                         "image_size": DigitFleet.image_size},
-            "backbone": {"name": "mlp", "hidden": 64, "layers": 2, "inputs": DigitFleet.image_size**2, "outputs": 64},
-            "learner": {"meta_lr": 1e-3}, "meta_batch": 16, "seed": 0, "continual": {"ewc": 0.0}}

@@ -1,6 +1,7 @@
 """The learn step of a worker: on a trigger, run an incremental meta-update off the event loop
-(in a separate process, so ingest never stalls), score candidate against champion on held-out
-buffered tasks, then publish a new ModelVersion or reject it, with a decision event either way.
+(in a separate process, ``update_process.py``, so ingest never stalls), score candidate against
+champion on held-out buffered tasks, then publish a new ModelVersion or reject it, with a decision
+event either way.
 
 A drift alarm is the urgent trigger: it pre-empts a routine update that is running (which would
 only delay the answer to the drift) and trains mostly on the newest tasks."""
@@ -9,26 +10,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import multiprocessing
+import time
 from concurrent.futures import ProcessPoolExecutor
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Mapping
 
-from learners.online import init_update_process, propose_update, warm_up
+from learners.online import GuardedProposal, GuardPlan, UpdatePlan
 
-from .ingest import Ingestor, ModelState
+from .ingest import IngestResult
+from .metrics import WorkerMetrics
+from .records import Cause, DecisionType, decision, model_version, now_ms
+from .settings import Settings
+from .state import ModelState, WorkerState
+from .update_process import Outcome, UpdateJob, init_update_process, run_update, warm_up
 
 log = logging.getLogger("metastream.learning")
-from .publishing import decision, model_version, now_ms
 
 Send = Callable[[str, bytes, bytes], Awaitable[None]]  # (topic, key, value)
 
 
 class UpdateController:
-    def __init__(self, ingestor: Ingestor, send: Send) -> None:
-        self.ingestor = ingestor
-        self.settings = ingestor.settings
-        self.metrics = ingestor.metrics
+    def __init__(self, state: WorkerState, settings: Settings, metrics: WorkerMetrics | None, send: Send) -> None:
+        self.state = state
+        self.settings = settings
+        self.metrics = metrics
         self.send = send
         # updates run in a separate process: ingest never stalls, and torch.func (not thread-safe)
         # is never used from two threads of one process
@@ -40,8 +45,8 @@ class UpdateController:
                                              initargs=(self._abort,))
         self._updates = 0
         self._busy: dict[str, int] = {}  # model id -> updates of it in flight (2 only while one is pre-empted)
-        self._running: dict[str, tuple[str, int]] = {}  # model id -> (reason, job number) of the update that counts
-        self._pending: dict[str, tuple[str, dict]] = {}
+        self._running: dict[str, tuple[Cause, int]] = {}  # model id -> (trigger, job number) of the update that counts
+        self._pending: dict[str, tuple[Cause, dict]] = {}
         self._last: dict[str, float] = {}
         self.tasks: set[asyncio.Task] = set()
 
@@ -50,37 +55,57 @@ class UpdateController:
         for _ in range(2):
             self._executor.submit(warm_up, 1.0)
 
-    def request(self, model_id: str, reason: str, figures: dict[str, float]) -> None:
+    async def on_ingest(self, result: IngestResult) -> None:
+        """What an ingested batch asks for: on a drift alarm a ``DriftDetected`` event (the loss
+        level before and after the change) and a drift update; after enough new tasks, an update."""
+        if result.trigger is None:
+            return
+        state = self.state.models[result.model_id]
+        monitor = state.drift.monitor
+        figures = {"observations": monitor.observations, "at_ms": now_ms()}
+        alarm = result.alarm
+        if alarm is None:
+            figures.update(loss=result.loss, recent_loss=monitor.level())
+        else:
+            figures.update(level_before=alarm.level_before, level_after=alarm.level_after, era=state.drift.era)
+            await self.send(self.settings.events_topic, result.model_id.encode(), decision(
+                DecisionType.DRIFT_DETECTED, Cause.DRIFT, result.model_id,
+                f"{alarm.detector}: few-shot loss rose from {alarm.level_before:.3g} to {alarm.level_after:.3g}",
+                figures, state.version))
+        self.request(result.model_id, result.trigger, figures)
+
+    def request(self, model_id: str, trigger: Cause, figures: Mapping[str, float]) -> None:
         """Ask for an update; one runs per model, and one more is remembered while it does. A
         drift alarm pre-empts a routine update: that one is told to stop, the drift one starts now."""
+        figures = dict(figures)
         if model_id in self._busy:
             running = self._running.get(model_id)
-            if reason == "drift" and running is not None and running[0] != "drift":
+            if trigger is Cause.DRIFT and running is not None and running[0] is not Cause.DRIFT:
                 self._abort.value = running[1]
-                self._start(model_id, reason, figures)
+                self._start(model_id, trigger, figures)
                 return
-            if reason == "drift" or model_id not in self._pending:
-                self._pending[model_id] = (reason, figures)
+            if trigger is Cause.DRIFT or model_id not in self._pending:
+                self._pending[model_id] = (trigger, figures)
             return
-        self._start(model_id, reason, figures)
+        self._start(model_id, trigger, figures)
 
-    def _start(self, model_id: str, reason: str, figures: dict[str, float]) -> None:
+    def _start(self, model_id: str, trigger: Cause, figures: dict) -> None:
         self._busy[model_id] = self._busy.get(model_id, 0) + 1
         self._updates += 1
-        self._running[model_id] = (reason, self._updates)  # claimed now, so a drift alarm can pre-empt it at once
-        task = asyncio.ensure_future(self._run(model_id, reason, figures, self._updates))
+        self._running[model_id] = (trigger, self._updates)  # claimed now, so a drift alarm can pre-empt it at once
+        task = asyncio.ensure_future(self._run(model_id, trigger, figures, self._updates))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _run(self, model_id: str, reason: str, figures: dict[str, float], job: int) -> None:
+    async def _run(self, model_id: str, trigger: Cause, figures: dict, job: int) -> None:
         try:
             gap = self.settings.min_update_gap_s - (time.monotonic() - self._last.get(model_id, -1e9))
-            if gap > 0 and reason != "drift":
+            if gap > 0 and trigger is not Cause.DRIFT:
                 await asyncio.sleep(gap)
-            await self.update(model_id, reason, figures, job)
+            await self.update(model_id, trigger, figures, job)
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - a failed update is logged; the worker goes on ingesting
+        except Exception:  # noqa: BLE001 - a failed update is logged with its traceback; the worker goes on ingesting
             log.exception("meta-update of %s failed", model_id)
         finally:
             self._last[model_id] = time.monotonic()
@@ -92,93 +117,96 @@ class UpdateController:
                 if model_id in self._pending:
                     self.request(model_id, *self._pending.pop(model_id))
 
-    async def update(self, model_id: str, reason: str, figures: dict[str, float], job: int) -> bool:
-        state: ModelState = self.ingestor.models[model_id]
-        key = model_id.encode()
-        events = self.settings.events_topic
-        await self.send(events, key, decision("UpdateStarted", model_id, reason, figures, state.version))
-        snapshot = state.buffer.snapshot()
-        lineage = state.lineage()
-        state.new_tasks = 0
+    def job(self, state: ModelState, trigger: Cause, number: int) -> UpdateJob:
+        """What the update process needs: the champion, a snapshot of the buffer, the plan and the guard."""
         s = self.settings
+        snapshot = state.buffer.snapshot()
+        if trigger is Cause.DRIFT:
+            plan = UpdatePlan(s.drift_update_iterations, s.update_meta_batch, s.heldout_tasks, s.drift_update_recent,
+                              s.drift_update_share)
+        else:
+            plan = UpdatePlan(s.update_iterations, s.update_meta_batch, s.heldout_tasks, s.update_recent, s.update_share)
+        guard = None
+        if s.guard:
+            distill, ewc = s.continual_strengths(state.learner.config)
+            guard = GuardPlan(state.guard.probes, dict(state.guard.best), s.guard_max_drop, distill, ewc,
+                              state.guard.old_tasks(snapshot.task_ids(), state.drift.era), state.drift.era)
+        return UpdateJob(number, state.learner.config, state.learner.weights_bytes(), snapshot, plan, guard)
+
+    async def update(self, model_id: str, trigger: Cause, figures: Mapping[str, float], number: int) -> bool:
+        state = self.state.models[model_id]
+        key, events = model_id.encode(), self.settings.events_topic
+
+        async def decide(kind: DecisionType, cause: Cause, reason: str, figs: Mapping[str, float]) -> None:
+            await self.send(events, key, decision(kind, cause, model_id, reason, figs, state.version))
+
+        await decide(DecisionType.UPDATE_STARTED, trigger, trigger.value, figures)
+        lineage = state.lineage.ranges()
+        job = self.job(state, trigger, number)
+        state.new_tasks = 0
         started = time.perf_counter()
-        drift = reason == "drift"
-        recent, share = (s.drift_update_recent, s.drift_update_share) if drift else (64, 0.5)
-        iterations = s.drift_update_iterations if drift else s.update_iterations
-        distill, ewc = s.continual_strengths(state.learner.config)
-        guard = {"probes": state.probes, "best": dict(state.best), "max_drop": s.guard_max_drop, "distill": distill, "ewc": ewc,
-                 "old_tasks": state.old_tasks(snapshot.task_ids()), "current_era": state.era} if s.guard else None
-        proposal = await asyncio.get_running_loop().run_in_executor(
-            self._executor, propose_update, state.learner.config, state.learner.weights_bytes(), snapshot,
-            iterations, s.update_meta_batch, s.heldout_tasks, job, recent, share, guard)
+        result = await asyncio.get_running_loop().run_in_executor(self._executor, run_update, job)
         seconds = time.perf_counter() - started
         self.metrics.update_seconds.labels(model_id).observe(seconds)
-        if self._abort.value == job or (proposal is not None and proposal.get("aborted")):  # pre-empted, even if it got to the end
-            await self.send(events, key, decision("VersionRejected", model_id, "pre-empted by a drift alarm",
-                                                  {"update_seconds": seconds}, state.version))
+        if self._abort.value == number or result.outcome is Outcome.ABORTED:  # pre-empted, even if it got to the end
+            await decide(DecisionType.VERSION_REJECTED, Cause.PREEMPTED, "pre-empted by a drift alarm", {"update_seconds": seconds})
             return False
-        if proposal is None:
-            await self.send(events, key, decision("VersionRejected", model_id, "not enough buffered tasks to train and hold out",
-                                                  {"tasks": snapshot.num_tasks}, state.version))
+        if result.outcome is Outcome.TOO_FEW_TASKS:
+            await decide(DecisionType.VERSION_REJECTED, Cause.TOO_FEW_TASKS, "not enough buffered tasks to train and hold out",
+                         {"tasks": job.buffer.num_tasks})
             self.metrics.versions_rejected.labels(model_id).inc()
             return False
-        for era, points in proposal.get("champion_era_scores", {}).items():
-            state.best[era] = max(state.best.get(era, -float("inf")), points)  # the champion is a published version
-        if "first_forgetting" in proposal:
-            if await self._forgetting(model_id, proposal, state.version):
-                return False
+        proposal = result.proposal
+        state.guard.record_best(proposal.champion_era_scores)  # the champion is a published version
+        if proposal.first_forgetting and await self._forgetting(model_id, proposal, decide):
+            return False
         score_name = "mse" if state.learner.kind == "regression" else "accuracy"
-        figs = {f"candidate_{score_name}": proposal["candidate_score"], f"champion_{score_name}": proposal["champion_score"],
-                "update_seconds": seconds, "train_tasks": proposal["train_tasks"], "heldout_tasks": proposal["heldout_tasks"]}
-        if not state.learner.better(proposal["candidate_score"], proposal["champion_score"], s.margin):
+        figs = {f"candidate_{score_name}": proposal.candidate_score, f"champion_{score_name}": proposal.champion_score,
+                "update_seconds": seconds, "train_tasks": proposal.train_tasks, "heldout_tasks": proposal.heldout_tasks}
+        margin = self.settings.margin
+        if not state.learner.better(proposal.candidate_score, proposal.champion_score, margin):
             self.metrics.versions_rejected.labels(model_id).inc()
-            await self.send(events, key, decision("VersionRejected", model_id, f"candidate worse than champion by more than {s.margin:.0%}",
-                                                  figs, state.version))
+            worse = f"{margin:.0%}" if state.learner.kind == "regression" else f"{100 * margin:g} accuracy points"
+            await decide(DecisionType.VERSION_REJECTED, Cause.WORSE_THAN_CHAMPION,
+                         f"candidate worse than champion by more than {worse}", figs)
             return False
-        parent = state.version or None
-        weights = proposal["weights"]
-        state.learner.load_weights(weights)
-        state.version += 1
-        metrics = {**figs, "trigger_drift": float(reason == "drift"),
-                   **{f"era_{era}_points": points for era, points in proposal.get("era_scores", {}).items()}}
-        for era, points in proposal.get("era_scores", {}).items():
-            state.best[era] = max(state.best.get(era, -float("inf")), points)
-        if state.first_drift_ms is not None:
-            metrics["drift_first_event_ms"] = float(state.first_drift_ms)
-            state.first_drift_ms = None
-        await self.send(self.settings.models_topic, key, model_version(
-            model_id, state.version, parent, state.learner.config["algo"], weights, state.learner.config, metrics, lineage))
-        await self.send(events, key, decision("VersionPublished", model_id, reason, figs, state.version))
-        self.metrics.published.labels(model_id).inc()
-        self.metrics.champion_version.labels(model_id).set(state.version)
+        await self._publish(state, trigger, proposal, figs, lineage)
+        await decide(DecisionType.VERSION_PUBLISHED, trigger, trigger.value, figs)
         return True
 
-    async def _forgetting(self, model_id: str, proposal: dict, version: int) -> bool:
+    async def _publish(self, state: ModelState, trigger: Cause, proposal: GuardedProposal, figs: dict, lineage: list) -> None:
+        parent = state.version or None
+        state.learner.load_weights(proposal.weights)
+        state.version += 1
+        metrics = {**figs, "trigger_drift": float(trigger is Cause.DRIFT)}
+        state.guard.record_best(proposal.era_scores)
+        if state.drift.first_drift_ms is not None:
+            metrics["drift_first_event_ms"] = float(state.drift.first_drift_ms)
+            state.drift.first_drift_ms = None
+        await self.send(self.settings.models_topic, state.model_id.encode(), model_version(
+            state.model_id, state.version, parent, state.learner.config["algo"], proposal.weights, state.learner.config,
+            metrics, lineage, era_points=proposal.era_scores))
+        self.metrics.published.labels(state.model_id).inc()
+        self.metrics.champion_version.labels(state.model_id).set(state.version)
+
+    async def _forgetting(self, model_id: str, proposal: GuardedProposal, decide) -> bool:
         """Report a candidate that forgot (ForgettingDetected); True when it must be rejected."""
-        key = model_id.encode()
-        rejected = "forgetting" in proposal
-        first = proposal["first_forgetting"]
-        best = proposal.get("best_era_scores", {})
+        rejected = bool(proposal.forgetting)
         figures = {}
-        for era, drop in first.items():
-            figures[f"era_{era}_best_points"] = best.get(era, float("nan"))
+        for era, drop in proposal.first_forgetting.items():
+            figures[f"era_{era}_best_points"] = proposal.best_era_scores.get(era, float("nan"))
             figures[f"era_{era}_drop_points"] = drop
-        for era, points in proposal.get("era_scores", {}).items():
+        for era, points in proposal.era_scores.items():
             figures[f"era_{era}_candidate_points"] = points
-        outcome = "rejected" if rejected else "remediated"
-        self.metrics.forgetting.labels(model_id, outcome).inc()
-        reason = (f"candidate lost more than {self.settings.guard_max_drop:g} points on era(s) {sorted(first)}; "
+        self.metrics.forgetting.labels(model_id, "rejected" if rejected else "remediated").inc()
+        reason = (f"candidate lost more than {self.settings.guard_max_drop:g} points on era(s) {sorted(proposal.first_forgetting)}; "
                   + ("still after more replay, distillation and EWC: rejected" if rejected
                      else "remediated with more replay, distillation and EWC"))
-        await self.send(self.settings.events_topic, key, decision("ForgettingDetected", model_id, reason, figures, version))
+        await decide(DecisionType.FORGETTING_DETECTED, Cause.FORGETTING if rejected else Cause.REMEDIATED, reason, figures)
         if rejected:
             self.metrics.versions_rejected.labels(model_id).inc()
-            await self.send(self.settings.events_topic, key, decision("VersionRejected", model_id, "candidate forgets old tasks", figures, version))
+            await decide(DecisionType.VERSION_REJECTED, Cause.FORGETTING, "candidate forgets old tasks", figures)
         return rejected
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
-
-
-def drift_figures(state: ModelState, loss: float) -> dict[str, float]:
-    return {"loss": loss, "recent_loss": state.drift.level(), "observations": state.drift.observations, "at_ms": now_ms()}

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import urllib.request
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.parser import text_string_to_metric_families
 
 
 class WorkerMetrics:
@@ -28,3 +31,34 @@ class WorkerMetrics:
 
     def serve(self, port: int, addr: str = "127.0.0.1") -> None:
         start_http_server(port, addr=addr, registry=self.registry)
+
+
+def parse_metrics(text: str, prefix: str = "metastream_") -> dict[str, float]:
+    """Samples of a Prometheus text exposition (``prometheus_client``'s own parser): each sample
+    under ``name{label="value",...}`` and, summed over its labels, under its bare name.
+
+    >>> parse_metrics('# TYPE metastream_x gauge\\nmetastream_x{model_id="a"} 2.0\\nmetastream_x{model_id="b"} 3.0\\n')
+    {'metastream_x{model_id="a"}': 2.0, 'metastream_x': 5.0, 'metastream_x{model_id="b"}': 3.0}
+    """
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if not sample.name.startswith(prefix):
+                continue
+            if sample.labels:
+                labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+                out[f"{sample.name}{{{labels}}}"] = sample.value
+                out[sample.name] = out.get(sample.name, 0.0) + sample.value
+            else:
+                out[sample.name] = sample.value
+    return out
+
+
+def scrape(port: int, host: str = "127.0.0.1", timeout: float = 1.0) -> dict[str, float]:
+    """A worker's metrics (see :func:`parse_metrics`), or ``{}`` when its endpoint does not answer."""
+    try:
+        with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=timeout) as response:
+            text = response.read().decode()
+    except OSError:
+        return {}
+    return parse_metrics(text)

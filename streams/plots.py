@@ -7,6 +7,8 @@ from typing import Any
 
 import matplotlib
 
+from learners.errors import ConfigError
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
@@ -22,7 +24,7 @@ def _save(fig, out: str | Path) -> Path:
 def plot_history(history: list[dict[str, Any]], out: str | Path, title: str = "") -> Path:
     """One panel per metric (loss, accuracy / MSE), training and validation on shared axes."""
     if not history:
-        raise ValueError("no training history to plot: the folder has an empty or missing history.jsonl")
+        raise ConfigError("no training history to plot: the folder has an empty or missing history.jsonl")
     metrics = sorted({k.split("_", 1)[1] for rec in history for k in rec if k.startswith(("train_", "val_"))})
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.6), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
@@ -81,3 +83,19 @@ def plot_average_accuracy(curves: dict[str, Any], out: str | Path, title: str = 
     ax.legend(fontsize=8)
     ax.set_title(title)
     return _save(fig, out)
+
+
+def plot_continual(result, out: str | Path) -> list[Path]:
+    """A continual benchmark's PNGs in ``out``: the average accuracy of every method after each
+    task, and each method's accuracy matrix as a heat-map."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"{result.benchmark}-{result.scenario}-buffer{result.buffer}"
+    if result.iterations > 1:
+        stem += f"-steps{result.iterations}"
+    paths = [plot_average_accuracy({m: r.mean_R for m, r in result.methods.items()}, out / f"{stem}-average-accuracy.png",
+                                   f"{result.benchmark} MNIST ({result.scenario})")]
+    for name, res in result.methods.items():
+        safe = name.replace("+", "p")
+        paths.append(plot_accuracy_matrix(res.mean_R, out / f"{stem}-{safe}-matrix.png", f"{name}: R[i, j]"))
+    return paths

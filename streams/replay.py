@@ -1,4 +1,6 @@
-"""Re-read a range of a topic, decoded to JSON lines, for audits and rebuilds."""
+"""Re-read a range of a topic as JSON lines, for audits: each message's record decoded by the
+type its fingerprint names, bytes fields summarised by length and hash, long id lists summarised
+(``full=True`` keeps them whole)."""
 
 from __future__ import annotations
 
@@ -6,69 +8,67 @@ import base64
 import hashlib
 import json
 import sys
+from typing import Any, TextIO
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from schemas import CodecError, decode_any
 
-from schemas import AvroCodec, CodecError
+from .topics import TopicReader
 
-CODECS = {"experiences": "ExperienceBatch", "models": "ModelVersion", "events": "DecisionEvent", "experiences.dlq": "DeadLetter"}
+LIST_PREVIEW = 4  # a list of ids longer than this is summarised unless full=True
+TEXT_BYTES = ("original_key",)  # bytes fields that hold text (a message key)
 
 
-def _jsonable(value):
+def text_or_base64(value: bytes | None) -> Any:
+    """A key as text when it is UTF-8, else as ``{"base64": ...}``."""
+    if value is None:
+        return None
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"base64": base64.b64encode(value).decode()}
+
+
+def jsonable(value: Any, full: bool = False, name: str = "") -> Any:
     if isinstance(value, bytes):
-        return {"bytes": len(value), "sha256": hashlib.sha256(value).hexdigest()[:16]}
+        if name in TEXT_BYTES:
+            return text_or_base64(value)
+        return {"bytes": len(value), "sha256": hashlib.sha256(value).hexdigest()}
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
+        return {k: jsonable(v, full, k) for k, v in value.items()}
     if isinstance(value, list):
-        return [_jsonable(v) for v in value]
+        if not full and len(value) > LIST_PREVIEW and all(isinstance(v, (str, int)) for v in value):
+            return {"count": len(value), "distinct": len(set(value)), "first": value[0], "last": value[-1]}
+        return [jsonable(v, full) for v in value]
     return value
 
 
-def decode_any(topic: str, data: bytes) -> dict:
-    codec = AvroCodec(CODECS.get(topic.split(".")[0] if topic not in CODECS else topic, "ExperienceBatch"))
+def decode_message(data: bytes, full: bool = False) -> tuple[str | None, dict]:
+    """``(record type, record)`` or, for what does not decode, ``(None, the reason and its first bytes)``."""
     try:
-        return _jsonable(codec.decode(data))
+        name, record = decode_any(data)
     except CodecError as exc:
-        return {"undecodable": exc.kind, "error": str(exc), "raw_base64": base64.b64encode(data[:256]).decode()}
+        return None, {"undecodable": exc.kind, "error": str(exc), "raw_base64": base64.b64encode(bytes(data or b"")[:256]).decode()}
+    return name, jsonable(record, full)
 
 
-async def replay(bootstrap: str, topic: str, from_offset: int | None, from_ms: int | None, to_offset: int | None,
-                 to_ms: int | None, partition: int | None, out=sys.stdout) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-    await consumer.start()
+async def replay(bootstrap: str, topic: str, from_offset: int | None = None, from_ms: int | None = None,
+                 to_offset: int | None = None, to_ms: int | None = None, partition: int | None = None,
+                 out: TextIO = sys.stdout, full: bool = False) -> int:
+    """Write the messages of ``topic`` between the offsets (``to_offset`` inclusive) and times as
+    JSON lines; returns how many."""
     written = 0
-    try:
-        await consumer.topics()
-        parts = sorted(consumer.partitions_for_topic(topic) or ())
-        if not parts:
-            raise ValueError(f"topic {topic!r} does not exist on {bootstrap}")
-        tps = [TopicPartition(topic, p) for p in parts if partition is None or p == partition]
-        consumer.assign(tps)
-        starts = await consumer.beginning_offsets(tps)
-        first = {tp: max(from_offset or 0, starts[tp]) for tp in tps}
-        for tp in tps:
-            consumer.seek(tp, first[tp])
-        # the end is found by reading until the topic is idle: the embedded broker's high
-        # watermark can lag the records it serves, so ListOffsets is not trusted for it
-        last = {tp: to_offset if to_offset is not None else float("inf") for tp in tps}
-        todo = {tp for tp in tps if first[tp] <= last[tp]}
-        while todo:
-            batch = await consumer.getmany(*todo, timeout_ms=800)
-            if not batch:
-                break
-            for tp, msgs in batch.items():
-                for msg in msgs:
-                    if from_ms is not None and msg.timestamp < from_ms:
-                        continue
-                    if msg.offset > last[tp] or (to_ms is not None and msg.timestamp > to_ms):
-                        todo.discard(tp)
-                        break
-                    line = {"topic": topic, "partition": tp.partition, "offset": msg.offset, "timestamp_ms": msg.timestamp,
-                            "key": msg.key.decode(errors="replace") if msg.key else None, "value": decode_any(topic, msg.value)}
-                    out.write(json.dumps(line, sort_keys=True) + "\n")
-                    written += 1
-                    if msg.offset >= last[tp]:
-                        todo.discard(tp)
-    finally:
-        await consumer.stop()
+    async with TopicReader(bootstrap, topic, partition) as reader:
+        if not reader.partitions:
+            await reader.stop()
+            await reader.start(must_exist=True)
+        await reader.seek(from_offset or 0)
+        stops = None if to_offset is None else {tp.partition: to_offset + 1 for tp in reader.partitions}
+        async for msg in reader.read(stops, idle_ms=800, end_when_idle=True):
+            if (from_ms is not None and msg.timestamp < from_ms) or (to_ms is not None and msg.timestamp > to_ms):
+                continue
+            record_type, value = decode_message(msg.value, full)
+            line = {"topic": topic, "partition": msg.partition, "offset": msg.offset, "timestamp_ms": msg.timestamp,
+                    "key": text_or_base64(msg.key), "type": record_type, "value": value}
+            out.write(json.dumps(line, sort_keys=True) + "\n")
+            written += 1
     return written

@@ -1,36 +1,28 @@
-"""Worker settings, read from ``METASTREAM_*`` environment variables with defaults that work out
-of the box (embedded broker, the sine model)."""
+"""Worker settings: one dataclass, one default per setting, each settable from its
+``METASTREAM_<NAME>`` environment variable. Defaults work out of the box (embedded broker, the
+sine model). ``metastream settings`` prints the table the README shows.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from learners.registry import default_config, task_kind
+from learners.errors import ConfigError
+from learners.registry import task_kind
+
+from .presets import model_dims, model_presets, sine_model
+
+ENV_PREFIX = "METASTREAM_"
+FALSE_WORDS = ("0", "false", "no", "off")
 
 
-def _default_models() -> dict[str, dict[str, Any]]:
-    cfg = default_config("sine", "fomaml")
-    cfg["learner"].update(inner_lr=0.01, inner_steps=1, test_steps=10, meta_lr=1e-3)
-    return {"sine": cfg}
-
-
-def model_dims(config: dict[str, Any]) -> tuple[int, int]:
-    """(feature_dim, target_dim) of the experiences a model learns from."""
-    if config["task"]["name"] == "sine":
-        return 1, 1
-    size = config["task"].get("image_size", 28)
-    return size * size, 1
-
-
-def model_presets() -> dict[str, dict[str, Any]]:
-    """Stream model configs by name: ``sine`` (first-order MAML, 40-40 MLP, 10-shot regression) and
-    ``digits`` (ProtoNet on a small MLP, 5-way 1-shot 14x14 digit classification)."""
-    from .fleet import digits_model
-
-    return {"sine": _default_models()["sine"], "digits": digits_model()}
+def _doc(text: str, **kw: Any) -> Any:
+    return field(metadata={"doc": text}, **kw)
 
 
 def parse_models(text: str) -> dict[str, dict[str, Any]]:
@@ -38,78 +30,91 @@ def parse_models(text: str) -> dict[str, dict[str, Any]]:
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"METASTREAM_MODELS is not JSON ({exc}); e.g. '{{\"sine\": \"sine\", \"digits\": \"digits\"}}'") from None
+        raise ConfigError(f"METASTREAM_MODELS is not JSON ({exc}); e.g. '{{\"sine\": \"sine\", \"digits\": \"digits\"}}'") from None
     if not isinstance(raw, dict) or not raw:
-        raise ValueError("METASTREAM_MODELS must be a non-empty JSON object: model id -> config or preset name")
+        raise ConfigError("METASTREAM_MODELS must be a non-empty JSON object: model id -> config or preset name")
     presets = model_presets()
     models = {}
     for mid, cfg in raw.items():
         if isinstance(cfg, str):
             if cfg not in presets:
-                raise ValueError(f"model {mid!r}: unknown preset {cfg!r}; presets: {', '.join(presets)}")
+                raise ConfigError(f"model {mid!r}: unknown preset {cfg!r}; presets: {', '.join(presets)}")
             cfg = presets[cfg]
         if not isinstance(cfg, dict) or not {"algo", "task", "backbone"} <= set(cfg):
-            raise ValueError(f"model {mid!r}: a config needs algo, task and backbone (or name a preset: {', '.join(presets)})")
+            raise ConfigError(f"model {mid!r}: a config needs algo, task and backbone (or name a preset: {', '.join(presets)})")
         models[mid] = cfg
     return models
 
 
 @dataclass
 class Settings:
-    kafka: str | None = None  # bootstrap servers; None starts the embedded broker
-    app_id: str = "metastream"
-    experiences_topic: str = "experiences"
-    models_topic: str = "models"
-    events_topic: str = "events"
-    dlq_topic: str = "experiences.dlq"
-    partitions: int = 4
-    metrics_port: int = 9108  # 0 disables the HTTP endpoint
-    metrics_host: str = "127.0.0.1"  # 0.0.0.0 in a container, so Prometheus can scrape it
-    buffer_mb: float = 32.0
-    max_points_per_task: int = 40
-    max_batch_rows: int = 4096
-    drift_detector: str = "adwin"
-    drift_group: int = 4  # tasks scored together for the drift signal
-    drift_steps: int = 3  # adaptation steps of that score
-    drift_tasks_per_s: float = 200.0  # at most this many tasks scored per second (a sample at high rates)
-    new_tasks_trigger: int = 200  # meta-update after this many new tasks
-    schedule_s: float = 0.0  # meta-update at least this often (0: never on a timer)
-    update_iterations: int = 150
-    update_meta_batch: int = 16
-    drift_update_iterations: int = 50  # a drift update is short: an answer now, routine updates refine it
-    drift_update_recent: int = 16  # a drift update draws most tasks from this many newest training tasks
-    drift_update_share: float = 0.75  # ... this share of each meta-batch (the rest is replay)
-    heldout_tasks: int = 16
-    margin: float = 0.05
-    guard: bool = True  # the forgetting guard: no published version may lose > guard_max_drop points on an old era
-    guard_max_drop: float = 3.0  # the promise is 5 points; 2 are left for the probes' sampling error
-    guard_probes: int = 64  # held-out probe tasks kept per era
-    distill: float = 1.0  # weight of the step that keeps a candidate close to its parent on replayed tasks
-    ewc: float = 1.0  # EWC strength in that step (Fisher of the parent on old eras' tasks); 0 turns it off
-    min_update_gap_s: float = 0.2
-    rebalance_timeout_s: float = 3.0
-    torch_threads: int = 1  # the learners' models are small; threads fight the event loop for cores
-    models: dict[str, dict[str, Any]] = field(default_factory=_default_models)
+    kafka: str | None = _doc("bootstrap servers; unset starts the embedded broker", default=None)
+    app_id: str = _doc("Faust app id and consumer group", default="metastream")
+    experiences_topic: str = _doc("topic agents publish ExperienceBatch records to", default="experiences")
+    models_topic: str = _doc("topic of published ModelVersion records", default="models")
+    events_topic: str = _doc("topic of DecisionEvent records (the audit trail)", default="events")
+    dlq_topic: str = _doc("dead letters: what could not be used, with the reason", default="experiences.dlq")
+    partitions: int = _doc("partitions of the topics the worker creates", default=4)
+    metrics_port: int = _doc("Prometheus endpoint port; 0 turns it off", default=9108)
+    metrics_host: str = _doc("address the metrics endpoint binds (0.0.0.0 in a container)", default="127.0.0.1")
+    buffer_mb: float = _doc("replay buffer bytes, shared by the models (MiB)", default=32.0)
+    max_points_per_task: int = _doc("points kept per buffered task", default=40)
+    max_batch_rows: int = _doc("most experiences one message may hold", default=4096)
+    drift_detector: str = _doc("adwin or pagehinkley", default="adwin")
+    drift_group: int = _doc("tasks scored together for the drift signal", default=4)
+    drift_steps: int = _doc("adaptation steps of that score", default=3)
+    drift_tasks_per_s: float = _doc("most tasks scored per second (a sample at high rates)", default=200.0)
+    new_tasks_trigger: int = _doc("meta-update after this many new tasks", default=200)
+    schedule_s: float = _doc("meta-update at least this often, seconds (0: never on a timer)", default=0.0)
+    update_iterations: int = _doc("meta-iterations of a routine update", default=150)
+    update_meta_batch: int = _doc("tasks per meta-iteration", default=16)
+    update_recent: int = _doc("a routine update draws part of each meta-batch from this many newest tasks", default=64)
+    update_share: float = _doc("... this share of it (the rest is replay from the whole buffer)", default=0.5)
+    drift_update_iterations: int = _doc("meta-iterations of a drift update: an answer now, routine ones refine it", default=50)
+    drift_update_recent: int = _doc("a drift update draws most tasks from this many newest tasks", default=16)
+    drift_update_share: float = _doc("... this share of each meta-batch (the rest is replay)", default=0.75)
+    heldout_tasks: int = _doc("newest tasks held out to judge candidate against champion", default=16)
+    margin: float = _doc("a candidate is published unless worse than the champion by more than this "
+                         "(regression: relative MSE; classification: absolute accuracy)", default=0.05)
+    guard: bool = _doc("the forgetting guard; 0 turns it off (and distillation and EWC with it)", default=True)
+    guard_max_drop: float = _doc("points an old era may lose before a candidate is redone or rejected "
+                                 "(the promise is 5; 2 are left for the probes' sampling error)", default=3.0)
+    guard_probes: int = _doc("held-out probe tasks kept per era", default=64)
+    distill: float = _doc("weight of the step keeping a candidate close to its parent on old tasks", default=1.0)
+    ewc: float = _doc("EWC strength in that step (Fisher of the parent on old eras' tasks); 0 turns it off", default=1.0)
+    min_update_gap_s: float = _doc("routine updates of one model start at least this far apart, seconds", default=0.2)
+    rebalance_timeout_s: float = _doc("consumer-group rebalance timeout, seconds", default=3.0)
+    torch_threads: int = _doc("torch threads of the worker (its models are small)", default=1)
+    models: dict[str, dict[str, Any]] = _doc("JSON: model id -> learner config or a preset's name (sine, digits)",
+                                             default_factory=lambda: {"sine": sine_model()})
 
     @classmethod
-    def from_env(cls, **overrides: Any) -> "Settings":
+    def from_env(cls, environ: typing.Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+        """Defaults, then ``METASTREAM_*`` variables, then ``overrides`` that are not ``None``."""
+        env = os.environ if environ is None else environ
         s = cls()
-        env = os.environ
-        s.kafka = env.get("METASTREAM_KAFKA") or None
-        for name, conv in (("metrics_port", int), ("buffer_mb", float), ("partitions", int), ("drift_detector", str),
-                           ("new_tasks_trigger", int), ("schedule_s", float), ("update_iterations", int), ("margin", float),
-                           ("app_id", str), ("torch_threads", int), ("metrics_host", str),
-                           ("guard", lambda v: v.lower() not in ("0", "false", "no", "off")), ("guard_max_drop", float),
-                           ("distill", float), ("ewc", float), ("drift_update_share", float), ("drift_update_iterations", int)):
-            key = f"METASTREAM_{name.upper()}"
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            key = ENV_PREFIX + f.name.upper()
             if key in env:
-                setattr(s, name, conv(env[key]))
-        if "METASTREAM_MODELS" in env:
-            s.models = parse_models(env["METASTREAM_MODELS"])
+                setattr(s, f.name, _convert(f.name, hints[f.name], env[key]))
         for k, v in overrides.items():
             if v is not None:
                 setattr(s, k, v)
         return s
+
+    @classmethod
+    def describe(cls) -> list[tuple[str, str, str]]:
+        """``(variable, default, what it does)`` per setting."""
+        rows = []
+        for f in dataclasses.fields(cls):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            if f.name == "models":
+                default = json.dumps({mid: mid for mid in default})
+            elif isinstance(default, bool):
+                default = int(default)
+            rows.append((ENV_PREFIX + f.name.upper(), "unset" if default is None else str(default), f.metadata["doc"]))
+        return rows
 
     @property
     def topics(self) -> list[str]:
@@ -127,3 +132,18 @@ class Settings:
         defaults (EWC's strength depends on the scale of the model's outputs)."""
         own = config.get("continual", {})
         return float(own.get("distill", self.distill)), float(own.get("ewc", self.ewc))
+
+
+def _convert(name: str, hint: Any, text: str) -> Any:
+    """One variable's text as its setting's type, or a :class:`ConfigError` naming both."""
+    if name == "models":
+        return parse_models(text)
+    if name == "kafka":
+        return text or None
+    kind = hint if isinstance(hint, type) else str
+    try:
+        if kind is bool:
+            return text.strip().lower() not in FALSE_WORDS
+        return kind(text)
+    except ValueError:
+        raise ConfigError(f"{ENV_PREFIX}{name.upper()}={text!r} is not a valid {kind.__name__}") from None

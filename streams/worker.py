@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 
+from learners.errors import ConfigError
+
 from .broker import EmbeddedBroker, ensure_topics_sync
-from .console import UserError
 from .settings import Settings
 
 
@@ -31,9 +32,9 @@ def run_worker(settings: Settings, loglevel: str = "WARNING") -> None:
         runtime = WorkerRuntime(settings, bootstrap)
         if settings.metrics_port:
             try:
-                runtime.ingestor.metrics.serve(settings.metrics_port, settings.metrics_host)
+                runtime.metrics.serve(settings.metrics_port, settings.metrics_host)
             except OSError as exc:
-                raise UserError(f"cannot serve metrics on port {settings.metrics_port} ({exc.strerror}): "
+                raise ConfigError(f"cannot serve metrics on port {settings.metrics_port} ({exc.strerror}): "
                                 "pass --metrics-port with a free port, or 0 to turn metrics off") from None
         logging.getLogger("metastream").setLevel(loglevel)
         print(f"worker {settings.app_id} consuming {settings.experiences_topic} on {bootstrap}; "

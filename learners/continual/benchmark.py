@@ -22,6 +22,7 @@ import torch
 
 from .mnist import ContinualTask, permuted_tasks, split_tasks
 from .runner import CLASS_IL_ONLY, METHODS, NEEDS_TASK_ID, ContinualConfig, ContinualRun, run_method
+from ..errors import ConfigError
 
 BENCHMARKS = {
     "permuted": dict(scenario="domain-il", epochs=1, buffer=1000),
@@ -111,6 +112,22 @@ class BenchmarkResult:
         return {"benchmark": self.benchmark, "scenario": self.scenario, "buffer": self.buffer, "seeds": self.seeds,
                 "epochs": self.epochs, "iterations": self.iterations, "methods": out}
 
+    COLUMNS = ("method", "ACC", "BWT", "forgetting", "FWT", "seconds")
+
+    def rows(self) -> list[list[str]]:
+        """One row per method (bounds labelled), mean ± spread over seeds, under :attr:`COLUMNS`."""
+        rows = []
+        for name, m in self.summary()["methods"].items():
+            label = f"{name} ({'low' if name == 'finetune' else 'high'})" if m["bound"] else name
+            rows.append([label, f"{m['acc']:.3f}±{m['acc_std']:.3f}", f"{m['bwt']:+.3f}±{m['bwt_std']:.3f}",
+                         f"{m['forgetting']:.3f}±{m['forgetting_std']:.3f}", f"{m['fwt']:+.3f}", f"{m['seconds']:.1f}"])
+        return rows
+
+    def title(self) -> str:
+        steps = f", {self.iterations} SGD steps per batch" if self.iterations > 1 else ""
+        return (f"{self.benchmark} MNIST, {self.scenario}, buffer {self.buffer}, {self.epochs} epoch(s), "
+                f"{self.seeds} seed(s){steps}: mean ± spread")
+
     def best_method(self) -> str | None:
         candidates = [m for m in self.methods if m not in BOUNDS]
         return max(candidates, key=lambda m: self.methods[m].stat("acc")[0]) if candidates else None
@@ -123,19 +140,19 @@ def run_benchmark(benchmark: str, scenario: str | None = None, methods: Sequence
     ``iterations`` > 1 takes that many SGD steps per incoming batch (every method and bound alike):
     more computation on the same single pass over the data, outside the GEM protocol's one step."""
     if benchmark not in BENCHMARKS:
-        raise ValueError(f"unknown benchmark {benchmark!r}; choose from {', '.join(BENCHMARKS)}")
+        raise ConfigError(f"unknown benchmark {benchmark!r}; choose from {', '.join(BENCHMARKS)}")
     spec = BENCHMARKS[benchmark]
     scenario = scenario or spec["scenario"]
     if benchmark == "permuted" and scenario != "domain-il":
-        raise ValueError("permuted MNIST has all ten classes in every task: its scenario is domain-il")
+        raise ConfigError("permuted MNIST has all ten classes in every task: its scenario is domain-il")
     if benchmark == "split" and scenario not in ("class-il", "task-il"):
-        raise ValueError("split MNIST is class-il or task-il")
+        raise ConfigError("split MNIST is class-il or task-il")
     chosen = list(methods) if methods else default_methods(scenario)
     for m in chosen:
         if m not in METHODS:
-            raise ValueError(f"unknown method {m!r}; choose from {', '.join(METHODS)}")
+            raise ConfigError(f"unknown method {m!r}; choose from {', '.join(METHODS)}")
         if scenario == "class-il" and m in NEEDS_TASK_ID:
-            raise ValueError(f"{m} needs the task's identity at test time, which class-il does not give")
+            raise ConfigError(f"{m} needs the task's identity at test time, which class-il does not give")
     order = ["finetune", *[m for m in chosen if m not in BOUNDS], "joint"]
     buffer = spec["buffer"] if buffer is None else buffer
     epochs = spec["epochs"] if epochs is None else epochs

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..backbones import MLP
 from .align import weight_align
 from .distill import LwF
 from .ewc import EWC
@@ -33,6 +34,7 @@ from .metrics import ContinualMetrics, accuracy_matrix_metrics
 from .mnist import ContinualTask
 from .progressive import ProgressiveNet
 from .replay import ReservoirBuffer
+from ..errors import ConfigError
 
 METHODS = ("finetune", "ewc", "er", "ewc+er", "der", "der++", "der++wa", "lwf", "progressive", "joint")
 STORES_LOGITS = ("der", "der++", "der++wa")
@@ -43,7 +45,8 @@ CLASS_IL_ONLY = ("der++wa",)  # identical to another method outside class-il
 
 
 def mlp(hidden: int = 100, inputs: int = 784, classes: int = 10) -> nn.Module:
-    return nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, classes))
+    """The benchmarks' classifier: the learners' :class:`~learners.backbones.MLP`, 784-100-100-10."""
+    return MLP(hidden=hidden, layers=2, inputs=inputs, outputs=classes)
 
 
 @dataclass
@@ -87,7 +90,7 @@ class _Heads:
             self.masks[:] = False
             for t, task in enumerate(tasks):
                 if task.classes is None:
-                    raise ValueError("task-il needs tasks with their classes (split MNIST)")
+                    raise ConfigError("task-il needs tasks with their classes (split MNIST)")
                 self.masks[t, list(task.classes)] = True
                 self.task_of_label[list(task.classes)] = t
 
@@ -104,11 +107,11 @@ def run_method(method: str, tasks: Sequence[ContinualTask], scenario: str = "dom
                config: ContinualConfig | None = None, **overrides) -> ContinualRun:
     """Train ``method`` on ``tasks`` in order; ``R[i, j]`` is the test accuracy on task ``j`` after task ``i``."""
     if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+        raise ConfigError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
     if scenario not in SCENARIOS:
-        raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
+        raise ConfigError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
     if method in NEEDS_TASK_ID and scenario == "class-il":
-        raise ValueError(f"{method} picks a column by task identity, which class-il does not give; use task-il or domain-il")
+        raise ConfigError(f"{method} picks a column by task identity, which class-il does not give; use task-il or domain-il")
     cfg = config or ContinualConfig()
     for k, v in overrides.items():
         setattr(cfg, k, v)

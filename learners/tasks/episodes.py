@@ -13,6 +13,7 @@ import torch
 from .augment import Affine
 from .base import TaskBatch
 from .images import CharacterSet, to_float
+from ..errors import ConfigError
 
 
 @dataclass
@@ -29,13 +30,13 @@ class Episodes:
     def __post_init__(self) -> None:
         per_char = int(self.charset.counts.min()) if self.charset.num_characters else 0
         if self.shots + self.queries > per_char:
-            raise ValueError(f"{self.shots} shots + {self.queries} queries need that many images per character; the set has {per_char}")
+            raise ConfigError(f"{self.shots} shots + {self.queries} queries need that many images per character; the set has {per_char}")
         if self.ways > self.charset.num_characters:
-            raise ValueError(f"{self.ways}-way episodes need {self.ways} characters; the set has {self.charset.num_characters}")
+            raise ConfigError(f"{self.ways}-way episodes need {self.ways} characters; the set has {self.charset.num_characters}")
         sizes = torch.bincount(self.charset.char_alphabet, minlength=len(self.charset.alphabets))
         self._alphabets = [a for a in range(len(sizes)) if sizes[a] >= self.ways]
         if self.within_alphabet and not self._alphabets:
-            raise ValueError(f"no alphabet has {self.ways} characters for within-alphabet episodes (largest: {int(sizes.max())})")
+            raise ConfigError(f"no alphabet has {self.ways} characters for within-alphabet episodes (largest: {int(sizes.max())})")
         self._chars_of = {a: self.charset.characters_of(a) for a in self._alphabets}
 
     def _classes(self, gen: torch.Generator) -> torch.Tensor:

@@ -14,6 +14,7 @@ from typing import Iterable
 import numpy as np
 import torch
 from PIL import Image
+from ..errors import ConfigError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 
@@ -24,7 +25,7 @@ def load_image(source: bytes | str | Path, size: int) -> torch.Tensor:
         img = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
         img = img.convert("L")
     except Exception as exc:  # PIL raises many kinds; say which file and why
-        raise ValueError(f"cannot read image {source if not isinstance(source, bytes) else '<bytes>'}: {exc}") from exc
+        raise ConfigError(f"cannot read image {source if not isinstance(source, bytes) else '<bytes>'}: {exc}") from exc
     if img.size != (size, size):
         img = img.resize((size, size), Image.Resampling.BOX)
     arr = 255 - np.asarray(img, dtype=np.uint8)
@@ -68,7 +69,7 @@ class CharacterSet:
         keep_alpha = [i for i, a in enumerate(self.alphabets) if a.split("@")[0] in wanted]
         unknown = wanted - {self.alphabets[i].split("@")[0] for i in keep_alpha}
         if unknown:
-            raise ValueError(f"unknown alphabets {sorted(unknown)}; known: {sorted({a.split('@')[0] for a in self.alphabets})}")
+            raise ConfigError(f"unknown alphabets {sorted(unknown)}; known: {sorted({a.split('@')[0] for a in self.alphabets})}")
         chars = [c for c in range(self.num_characters) if int(self.char_alphabet[c]) in keep_alpha]
         return self._take(chars, keep_alpha)
 
@@ -104,7 +105,7 @@ class CharacterSet:
         offset = self.images.shape[0]
         for k, angle in enumerate(angles, start=1):
             if angle % 90:
-                raise ValueError(f"rotation {angle} is not a multiple of 90 degrees")
+                raise ConfigError(f"rotation {angle} is not a multiple of 90 degrees")
             images.append(torch.rot90(self.images, angle // 90, dims=(-2, -1)))
             starts.append(self.starts + offset * k)
             counts.append(self.counts)
@@ -120,7 +121,7 @@ def build_character_set(entries: Iterable[tuple[str, str, bytes | Path]], size: 
     for alphabet, character, source in entries:
         grouped.setdefault((alphabet, character), []).append(source)
     if not grouped:
-        raise ValueError("no character images found")
+        raise ConfigError("no character images found")
     keys = sorted(grouped)
     alphabets = sorted({a for a, _ in keys})
     a_index = {a: i for i, a in enumerate(alphabets)}
@@ -154,5 +155,5 @@ def load_alphabet_folder(root: str | Path, size: int = 28) -> CharacterSet:
         if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
     ]
     if not entries:
-        raise ValueError(f"no images under {root}; expected the layout alphabet/character/*.png")
+        raise ConfigError(f"no images under {root}; expected the layout alphabet/character/*.png")
     return build_character_set(entries, size)

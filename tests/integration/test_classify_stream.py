@@ -11,12 +11,12 @@ import time
 import numpy as np
 import torch
 
-from learners.guard import score_points
+from learners.online import score_points
 from learners.tasks.base import TaskBatch
 from streams.client import load_model_version
 from streams.fleet import DigitFleet
-from streams.rebuild import _read_range
-from streams.publishing import MODEL_VERSIONS
+from schemas import codec_for
+from streams.topics import read_range
 
 from .conftest import publish_rounds, wait_for
 
@@ -37,7 +37,7 @@ async def _malformed(pub) -> None:
 
 
 async def _read(bootstrap: str, topic: str):
-    return [msg async for msg in _read_range(bootstrap, topic, None)]
+    return [msg async for msg in read_range(bootstrap, topic)]
 
 
 def test_classifier_learns_rotated_digits_without_forgetting_upright_ones(broker, worker_factory):
@@ -47,7 +47,7 @@ def test_classifier_learns_rotated_digits_without_forgetting_upright_ones(broker
     wait_for(lambda: worker.metrics().get("metastream_experiences_ingested_total") == ROUNDS * TASKS * 20, 60, "every experience")
     time.sleep(3)  # the last update finishes
     assert worker.metrics().get('metastream_experiences_rejected_total{reason="bad_label"}') == ROUNDS
-    versions = sorted((MODEL_VERSIONS.decode(m.value) for m in asyncio.run(_read(broker.bootstrap, "models"))),
+    versions = sorted((codec_for("ModelVersion").decode(m.value) for m in asyncio.run(_read(broker.bootstrap, "models"))),
                       key=lambda r: r["version"])
     loaded = [load_model_version(r) for r in versions if r["model_id"] == "digits"]
     before = [m for m in loaded if m.created_at_ms <= drift_ms]

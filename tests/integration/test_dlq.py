@@ -8,7 +8,7 @@ from aiokafka import AIOKafkaProducer
 
 from schemas import AvroCodec
 from schemas.experiences import make_batch_record
-from streams.rebuild import _read_range
+from streams.topics import read_range
 from tests.unit.test_ingest import hostile_messages
 
 from .conftest import wait_for
@@ -43,7 +43,7 @@ def test_bad_messages_go_to_the_dlq_and_good_ones_are_all_processed(broker, work
     assert m['metastream_experiences_rejected_total{reason="bad_shape"}'] == 2
 
     async def read_dlq():
-        return [LETTERS.decode(msg.value) async for msg in _read_range(broker.bootstrap, "experiences.dlq", None)]
+        return [LETTERS.decode(msg.value) async for msg in read_range(broker.bootstrap, "experiences.dlq")]
 
     letters = asyncio.run(read_dlq())
     assert len(letters) == len(bad)

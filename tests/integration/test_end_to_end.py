@@ -72,14 +72,15 @@ def test_sync_publisher_batches_with_linger(broker):
 
 def test_subscriber_refuses_tampered_weights(broker):
     from streams.client import IntegrityError, load_model_version
-    from streams.publishing import MODEL_VERSIONS, model_version
+    from schemas import codec_for
+    from streams.records import model_version
     from learners.online import OnlineMetaLearner
     from streams.settings import Settings
     import pytest
 
     cfg = Settings().models["sine"]
     weights = OnlineMetaLearner(cfg).weights_bytes()
-    rec = MODEL_VERSIONS.decode(model_version("sine", 1, None, "fomaml", weights, cfg, {}, []))
+    rec = codec_for("ModelVersion").decode(model_version("sine", 1, None, "fomaml", weights, cfg, {}, []))
     assert load_model_version(rec).version == 1
     rec["weights"] = weights[:-4] + b"\x00\x00\x00\x00"
     with pytest.raises(IntegrityError):

@@ -10,12 +10,13 @@ import time
 import numpy as np
 import torch
 
-from learners.guard import score_points
+from learners.online import score_points
 from learners.tasks.base import TaskBatch
 from streams.client import load_model_version
 from streams.fleet import SineFleet
-from streams.rebuild import _read_range
-from streams.publishing import DECISIONS, MODEL_VERSIONS
+from schemas import codec_for
+from streams.records import Cause, DecisionType
+from streams.topics import read_range
 
 from .conftest import publish_rounds, wait_for
 
@@ -28,8 +29,8 @@ def _fresh_tasks(drifted: bool, n: int = 300, shots: int = 10) -> TaskBatch:
 
 
 async def _read(bootstrap: str, topic: str) -> list[dict]:
-    codec = MODEL_VERSIONS if topic == "models" else DECISIONS
-    return [codec.decode(msg.value) async for msg in _read_range(bootstrap, topic, None)]
+    codec = codec_for("ModelVersion" if topic == "models" else "DecisionEvent")
+    return [codec.decode(msg.value) async for msg in read_range(bootstrap, topic)]
 
 
 def _stream(bootstrap: str, rounds: int = 24, drift_from: int = 12) -> int:
@@ -50,7 +51,7 @@ def _check_probe_promise(versions, max_drop: float) -> None:
     """Every published version kept each earlier era within ``max_drop`` of its best before it."""
     best: dict[str, float] = {}
     for v in versions:
-        eras = {k: p for k, p in v["metrics"].items() if k.startswith("era_") and k.endswith("_points")}
+        eras = {e["era"]: e["points"] for e in v["era_points"]}
         for k, p in eras.items():
             if k in best and k != max(eras):  # the newest era is the one being learned
                 assert p >= best[k] - max_drop - 1e-6, (v["version"], k, p, best[k])
@@ -82,10 +83,11 @@ def test_a_version_that_would_forget_is_rejected(broker, worker_factory):
                             METASTREAM_EWC="0").start()
     _stream(broker.bootstrap, rounds=20)
     versions, events = _outcome(broker, worker, rounds=20)
-    forgetting = [e for e in events if e["event_type"] == "ForgettingDetected"]
+    forgetting = [e for e in events if DecisionType(e["event_type"]) is DecisionType.FORGETTING_DETECTED]
     assert forgetting, [e["event_type"] for e in events]
     assert all(any(k.endswith("_drop_points") and v > 0.5 for k, v in e["figures"].items()) for e in forgetting)
-    rejected = [e for e in events if e["event_type"] == "VersionRejected" and e["reason"] == "candidate forgets old tasks"]
+    rejected = [e for e in events if DecisionType(e["event_type"]) is DecisionType.VERSION_REJECTED
+                and Cause(e["cause"]) is Cause.FORGETTING]
     assert rejected and worker.metrics().get("metastream_forgetting_detected_total", 0) >= len(forgetting)
     published = {r["version"] for r in versions}
     assert all(e["version"] in published or e["version"] == 0 for e in rejected)  # the champion stayed, nothing new

@@ -52,5 +52,25 @@ def test_a_record_of_another_type_is_refused():
         AvroCodec("ExperienceBatch").decode(event)
 
 
-def test_error_kinds_name_the_reason():
-    assert {BadMarker.kind, UnknownFingerprint.kind, TruncatedBody.kind} == {"bad_marker", "unknown_fingerprint", "truncated"}
+def test_any_record_is_decoded_by_the_type_its_fingerprint_names():
+    from schemas import decode_any
+
+    event = {"event_type": "RolledBack", "model_id": "m", "version": 1, "timestamp_ms": 0, "reason": "r", "figures": {},
+             "cause": "other"}
+    for name, rec in (("ExperienceBatch", _batch()), ("DecisionEvent", event)):
+        assert decode_any(AvroCodec(name).encode(rec)) == (name, rec)
+    with pytest.raises(UnknownFingerprint):
+        decode_any(MARKER + b"\x13" * 8 + b"body")
+
+
+def test_records_of_the_first_model_version_and_decision_schemas_still_read():
+    old_event = {"event_type": "VersionRejected", "model_id": "m", "version": 3, "timestamp_ms": 5, "reason": "r",
+                 "figures": {"x": 1.0}}
+    codec = AvroCodec("DecisionEvent")
+    assert codec.decode(codec.encode(old_event, writer_schema=history_schema("DecisionEvent", 1))) == {**old_event, "cause": "other"}
+    old_version = {"model_id": "m", "version": 1, "parent_version": None, "algorithm": "fomaml", "created_at_ms": 1,
+                   "weights": b"w", "sha256": "s", "config_json": "{}", "metrics": {"era_0_points": 90.0}, "lineage": [],
+                   "rollout_stage": "PRODUCTION"}
+    codec = AvroCodec("ModelVersion")
+    decoded = codec.decode(codec.encode(old_version, writer_schema=history_schema("ModelVersion", 1)))
+    assert decoded["era_points"] == [] and decoded["metrics"] == {"era_0_points": 90.0}

@@ -95,11 +95,12 @@ def test_compression_teaches_a_smaller_student():
     tx, ty, vx, vy = load_mnist_split()
     teacher = mlp(100)
     opt = torch.optim.SGD(teacher.parameters(), lr=0.1)
-    for i in range(0, 3000, 10):
-        loss = torch.nn.functional.cross_entropy(teacher(tx[i : i + 10]), ty[i : i + 10])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    for _epoch in range(2):  # a teacher at ~0.90 (seeds 0-1), well clear of the 0.8 it must reach
+        for i in range(0, 3000, 10):
+            loss = torch.nn.functional.cross_entropy(teacher(tx[i : i + 10]), ty[i : i + 10])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
     student = compress(teacher, mlp(16), tx[:3000], epochs=10)  # no labels: the teacher's answers only
 
     def acc(m):
@@ -200,10 +201,10 @@ def test_weight_aligned_der_pp_runs_class_il_and_more_steps_per_batch_change_the
 
 
 def test_fisher_is_the_mean_squared_gradient_under_sampled_targets_for_regression_too():
-    from learners.backbones import SineMLP
+    from learners.backbones import MLP
 
     torch.manual_seed(0)
-    model, x = SineMLP(), torch.linspace(-5, 5, 40)[:, None]
+    model, x = MLP(), torch.linspace(-5, 5, 40)[:, None]
     fisher = EWC(model, kind="regression", fisher_samples=16, seed=3).fisher(x)
     gen = torch.Generator().manual_seed(3)  # the same draws, one input at a time
     idx = torch.randperm(len(x), generator=gen)[:16]

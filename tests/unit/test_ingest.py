@@ -6,12 +6,19 @@ import math
 import numpy as np
 import pytest
 
-from schemas import AvroCodec
+from schemas import codec_for
 from schemas.experiences import make_batch_record
-from streams.ingest import DEAD_LETTERS, Ingestor
+from streams.ingest import Ingestor
+from streams.metrics import WorkerMetrics
 from streams.settings import Settings
+from streams.state import WorkerState
 
-CODEC = AvroCodec("ExperienceBatch")
+CODEC = codec_for("ExperienceBatch")
+DEAD_LETTERS = codec_for("DeadLetter")
+
+
+def make_ingestor(settings: Settings) -> Ingestor:
+    return Ingestor(WorkerState.from_settings(settings), settings, WorkerMetrics())
 
 
 def good(n=8, task="t1", ids=None, model="sine"):
@@ -43,7 +50,7 @@ def hostile_messages():
 def ingestor():
     s = Settings(metrics_port=0)
     s.max_batch_rows = 4096
-    return Ingestor(s)
+    return make_ingestor(s)
 
 
 def test_every_hostile_input_is_a_dead_letter_with_its_reason(ingestor):
@@ -54,6 +61,13 @@ def test_every_hostile_input_is_a_dead_letter_with_its_reason(ingestor):
         assert letter["error_kind"] == kind.strip()
         assert letter["original"] == data and letter["source_offset"] == offset
         assert letter["message"]
+
+
+def test_a_record_of_another_type_is_dead_lettered_with_that_reason(ingestor):
+    event = codec_for("DecisionEvent").encode({"event_type": "RolledBack", "model_id": "sine", "version": 1,
+                                                "timestamp_ms": 0, "reason": "r", "figures": {}})
+    letter = DEAD_LETTERS.decode(ingestor.ingest(event, b"sine", "experiences", 0, 0).dead_letter)
+    assert letter["error_kind"] == "wrong_record_type" and "DecisionEvent" in letter["message"]
 
 
 def test_non_bytes_and_garbage_never_raise(ingestor):
@@ -67,9 +81,9 @@ def test_good_input_is_buffered_once_per_event_id(ingestor):
     again = ingestor.ingest(good(ids=ids), b"sine", "experiences", 0, 1)
     assert (first.accepted, first.duplicates) == (8, 0)
     assert (again.accepted, again.duplicates) == (0, 8)
-    state = ingestor.models["sine"]
-    assert state.counted == 8 and state.buffer.num_points == 8
-    assert state.lineage() == [{"topic": "experiences", "partition": 0, "start_offset": 0, "end_offset": 1}]
+    state = ingestor.state.models["sine"]
+    assert state.dedup.counted == 8 and state.buffer.num_points == 8
+    assert state.lineage.ranges() == [{"topic": "experiences", "partition": 0, "start_offset": 0, "end_offset": 1}]
 
 
 def test_ids_repeated_inside_one_batch_count_once(ingestor):
@@ -78,11 +92,12 @@ def test_ids_repeated_inside_one_batch_count_once(ingestor):
 
 
 def test_a_classifier_takes_whole_number_labels_and_dead_letters_the_rest():
-    from streams.fleet import DigitFleet, digits_model
+    from streams.fleet import DigitFleet
+    from streams.presets import digits_model
 
     s = Settings(metrics_port=0)
     s.models = {"digits": digits_model()}
-    ingestor = Ingestor(s)
+    ingestor = make_ingestor(s)
     _, x, y = DigitFleet(seed=0).sample_task()
     ok = ingestor.ingest(CODEC.encode(make_batch_record("digits", x, y, ["t"] * len(x))), b"k", "experiences", 0, 0)
     assert ok.dead_letter is None and ok.accepted == len(x)

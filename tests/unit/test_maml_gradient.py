@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from learners import MAML, FirstOrderMAML, SineMLP, SineTasks
+from learners import MAML, FirstOrderMAML, MLP, SineTasks
 from learners.backbones import Conv4
-from learners.maml_reference import reference_meta_gradient
+from tests.maml_reference import reference_meta_gradient
 from learners.tasks import TaskBatch
 
 
@@ -25,7 +25,7 @@ def _image_batch():
 @pytest.mark.parametrize("steps", [1, 2])
 def test_sine_meta_gradient_matches_loop(cls, steps):
     torch.manual_seed(0)
-    learner = cls(SineMLP().double(), "regression", inner_lr=0.01, inner_steps=steps)
+    learner = cls(MLP().double(), "regression", inner_lr=0.01, inner_steps=steps)
     batch = _sine_batch()
     batch = TaskBatch(*(t.double() for t in (batch.support_x, batch.support_y, batch.query_x, batch.query_y)))
     fast, _, _ = learner.meta_gradient(batch)
@@ -49,7 +49,7 @@ def test_conv4_meta_gradient_matches_loop(cls):
 def test_second_order_differs_from_first_order():
     """The test above would pass vacuously if both paths ignored second-order terms."""
     torch.manual_seed(0)
-    model = SineMLP().double()
+    model = MLP().double()
     batch = _sine_batch()
     batch = TaskBatch(*(t.double() for t in (batch.support_x, batch.support_y, batch.query_x, batch.query_y)))
     so = reference_meta_gradient(model, "regression", batch, 0.01, 1, first_order=False)

@@ -5,12 +5,12 @@ import multiprocessing
 
 import numpy as np
 
-from learners import online
-from learners.online import OnlineMetaLearner, init_update_process, propose_update
+from learners.online import GuardPlan, OnlineMetaLearner, ProbeSet, TaskReplayBuffer, UpdatePlan
 from learners.registry import default_config
-from learners.replay import TaskReplayBuffer
-from streams.drift import DriftMonitor
+from streams import update_process
 from streams.fleet import SineFleet
+from streams.state import DriftMonitor
+from streams.update_process import Outcome, UpdateJob, init_update_process, run_update
 
 
 def _sine_config():
@@ -48,13 +48,17 @@ def test_update_process_abandons_the_job_it_is_told_to():
     weights = OnlineMetaLearner(cfg).weights_bytes()
     abort = multiprocessing.get_context("spawn").Value("q", -1, lock=False)
     init_update_process(abort)
+
+    def job(number, iterations):
+        return UpdateJob(number, cfg, weights, _buffer(30), UpdatePlan(iterations, 4, 8, 64, 0.5), None)
+
     try:
         abort.value = 7
-        assert propose_update(cfg, weights, _buffer(30), 20, 4, 8, seed=7) == {"aborted": True}
-        done = propose_update(cfg, weights, _buffer(30), 2, 4, 8, seed=8)  # another job runs to the end
-        assert set(done) >= {"weights", "candidate_score", "champion_score"}
+        assert run_update(job(7, 20)).outcome is Outcome.ABORTED
+        done = run_update(job(8, 2))  # another job runs to the end
+        assert done.outcome is Outcome.PROPOSED and done.proposal.weights and np.isfinite(done.proposal.candidate_score)
     finally:
-        online._abort = None
+        update_process._abort = None
 
 
 def test_fewshot_losses_are_relative_to_the_task_spread():
@@ -88,28 +92,28 @@ def test_a_drift_alarm_preempts_a_routine_update_and_starts_at_once():
     from types import SimpleNamespace
 
     from streams.learning import UpdateController
+    from streams.records import Cause
     from streams.settings import Settings
 
     async def scenario():
-        ingestor = SimpleNamespace(settings=Settings(min_update_gap_s=0.0), metrics=None, models={})
-        controller = UpdateController(ingestor, send=None)
+        controller = UpdateController(SimpleNamespace(models={}), Settings(min_update_gap_s=0.0), None, send=None)
         release = asyncio.Event()
         started = []
 
-        async def fake_update(model_id, reason, figures, job=None):
-            started.append((reason, job))
+        async def fake_update(model_id, trigger, figures, job=None):
+            started.append((trigger.value, job))
             await release.wait()
 
         controller.update = fake_update
         try:
-            controller.request("m", "new_tasks", {})
+            controller.request("m", Cause.NEW_TASKS, {})
             await asyncio.sleep(0.01)
-            controller.request("m", "drift", {})  # pre-empts job 1, runs now as job 2
+            controller.request("m", Cause.DRIFT, {})  # pre-empts job 1, runs now as job 2
             await asyncio.sleep(0.01)
-            controller.request("m", "new_tasks", {})  # waits for the drift update
+            controller.request("m", Cause.NEW_TASKS, {})  # waits for the drift update
             await asyncio.sleep(0.01)
             assert started == [("new_tasks", 1), ("drift", 2)]
-            assert controller._abort.value == 1 and controller._pending["m"][0] == "new_tasks"
+            assert controller._abort.value == 1 and controller._pending["m"][0] is Cause.NEW_TASKS
             release.set()
             await asyncio.sleep(0.05)
             assert started[-1][0] == "new_tasks" and len(started) == 3  # the remembered one ran after both ended
@@ -147,9 +151,8 @@ def test_ewc_keeps_a_drift_update_closer_to_its_parent_on_what_old_tasks_need():
 def test_classification_tasks_are_split_per_class_relabelled_and_shaped_for_the_backbone():
     import torch
 
-    from learners.guard import ProbeSet
-    from learners.replay import TaskReplayBuffer
-    from streams.fleet import DigitFleet, digits_model
+    from streams.fleet import DigitFleet
+    from streams.presets import digits_model
 
     fleet = DigitFleet(seed=0)
     buf = TaskReplayBuffer(2**24, 40)
@@ -185,8 +188,7 @@ def test_classification_tasks_are_split_per_class_relabelled_and_shaped_for_the_
 
 
 def test_a_proposal_needs_held_out_tasks_it_can_split():
-    from learners.replay import TaskReplayBuffer
-    from streams.fleet import digits_model
+    from streams.presets import digits_model
 
     buf = TaskReplayBuffer(2**24, 40)
     for i in range(12):  # ten rows each, but all of one class: no 5-way split exists

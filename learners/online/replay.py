@@ -101,8 +101,19 @@ class TaskReplayBuffer:
         return [k for k in self.task_ids() if self._tasks[k].n >= min_points]
 
     def snapshot(self) -> "TaskReplayBuffer":
-        """An independent copy, so a learner on another thread reads a buffer nobody writes to."""
+        """An independent copy (a learner in another process reads a buffer nobody writes to); it is
+        a whole buffer: points can be added to it like to the original.
+
+        >>> import numpy as np
+        >>> buf = TaskReplayBuffer(max_bytes=10_000, max_points_per_task=4)
+        >>> buf.add("t", np.zeros((2, 1), "f4"), np.zeros((2, 1), "f4"))
+        >>> copy = buf.snapshot()
+        >>> copy.add("t", np.ones((2, 1), "f4"), np.ones((2, 1), "f4"))
+        >>> copy.count("t"), buf.count("t")
+        (4, 2)
+        """
         clone = TaskReplayBuffer(self.max_bytes, self.max_points_per_task)
-        clone._tasks = {k: _Task(t.x[: t.n].copy(), t.y[: t.n].copy(), t.n, t.seen, t.order) for k, t in self._tasks.items()}
+        clone._rng = np.random.default_rng(self._rng.bit_generator.state["state"]["state"] % 2**63)
+        clone._tasks = {k: _Task(t.x.copy(), t.y.copy(), t.n, t.seen, t.order) for k, t in self._tasks.items()}
         clone._tasks_seen, clone.bytes = self._tasks_seen, self.bytes
         return clone

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .base import MetaLearner
-from .tasks.base import TaskBatch
+from ..base import MetaLearner
+from ..tasks.base import TaskBatch
 
 
 @dataclass
@@ -69,6 +69,6 @@ def era_scores(learner: MetaLearner, batches: dict[int, TaskBatch]) -> dict[int,
     return {era: score_points(learner, b) for era, b in batches.items()}
 
 
-def check_forgetting(candidate: dict[int, float], best: dict[int, float], max_drop: float = 5.0) -> dict[int, float]:
+def check_forgetting(candidate: dict[int, float], best: dict[int, float], max_drop: float) -> dict[int, float]:
     """Eras whose score fell more than ``max_drop`` points below their best: ``{era: drop}``."""
     return {era: round(best[era] - s, 6) for era, s in candidate.items() if era in best and best[era] - s > max_drop}

@@ -9,8 +9,8 @@ import copy
 import torch
 from torch import nn
 
-from .base import task_loss
-from .tasks.base import TaskBatch
+from learners.base import task_loss
+from learners.tasks.base import TaskBatch
 
 
 def _substitute(module: nn.Module, new: dict[str, torch.Tensor]) -> None:

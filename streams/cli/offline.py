@@ -14,23 +14,15 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from learners.registry import ALGORITHMS, TASKS
+
 from .console import console, emit_json, friendly_errors
 
 app = typer.Typer(add_completion=False)
 
 
-class Task(str, Enum):
-    sine = "sine"
-    omniglot = "omniglot"
-    folder = "folder"
-
-
-class Algo(str, Enum):
-    maml = "maml"
-    fomaml = "fomaml"
-    reptile = "reptile"
-    protonet = "protonet"
-    matching = "matching"
+Task = Enum("Task", {name: name for name in TASKS}, type=str)
+Algo = Enum("Algo", {name: name for name in ALGORITHMS}, type=str)
 
 
 def _progress() -> Progress:
@@ -70,7 +62,7 @@ def train_with_progress(config: dict, out: Optional[Path], iterations: Optional[
 @friendly_errors
 def meta_train_cmd(
     task: Task = typer.Argument(..., help="Task family: sine regression, Omniglot, or an image folder (--root)."),
-    algo: Algo = typer.Option(Algo.maml, help="Meta-learning algorithm."),
+    algo: Algo = typer.Option(Algo("maml"), help="Meta-learning algorithm."),
     out: Path = typer.Option(Path("runs/model"), help="Folder for model.safetensors, config.json, history.jsonl."),
     ways: Optional[int] = typer.Option(None, help="Classes per training episode (classification)."),
     shots: Optional[int] = typer.Option(None, help="Support examples per class (or points per sine task)."),
@@ -92,7 +84,7 @@ def meta_train_cmd(
     device: str = typer.Option("auto", help="'auto' (CUDA if present), 'cpu' or 'cuda'."),
 ) -> None:
     """Meta-train a learner and save it as safetensors plus a JSON config. Ctrl-C saves and stops."""
-    from learners.registry import default_config, merge
+    from learners.registry import INNER_LOOP_KEYS, default_config, is_metric, merge
 
     config = default_config(task.value, algo.value)
     config = merge(
@@ -101,8 +93,9 @@ def meta_train_cmd(
         root=str(root) if root else None, seed=seed,
         val_alphabets=[a for a in val_alphabets.split(",") if a] if val_alphabets is not None else None,
     )
-    if config["algo"] in ("protonet", "matching"):
-        config["learner"].pop("inner_lr", None), config["learner"].pop("inner_steps", None), config["learner"].pop("test_steps", None)
+    if is_metric(config["algo"]):
+        for key in INNER_LOOP_KEYS:
+            config["learner"].pop(key, None)
     budget_s = budget_minutes * 60 if budget_minutes is not None else (None if iterations else 300.0)
     console.print(f"meta-training [bold]{algo.value}[/] on [bold]{task.value}[/] -> {out}")
     _, result, metrics = train_with_progress(config, out, iterations, budget_s, device, validate_every, val_episodes)
@@ -208,7 +201,7 @@ def plot_cmd(model: Path = typer.Argument(..., help="Folder written by meta-trai
              out: Optional[Path] = typer.Option(None, help="PNG path (default MODEL/curves.png).")) -> None:
     """Draw the training curves (loss, accuracy or MSE, training and validation) to a PNG."""
     from learners.checkpoint import read_config, read_history
-    from .plots import plot_history
+    from ..plots import plot_history
 
     saved = read_config(model)
     path = plot_history(read_history(model), out or model / "curves.png",

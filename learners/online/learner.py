@@ -5,8 +5,7 @@ kind needs (``tasks/split.py``: per class for classification). ``fewshot_losses`
 tasks with the champion before it learns from them (the drift signal). ``propose`` copies the champion, runs a few meta-updates on
 tasks drawn from the buffer (with replay, and distillation toward the champion on old tasks) and
 scores candidate and champion on held-out buffered tasks after the same few-shot adaptation, which
-is what the promotion gate looks at. ``propose_update`` wraps it for the update process and adds the
-forgetting guard (``guard.py``).
+is what the promotion gate looks at. ``guarded.py`` wraps it with the forgetting guard.
 """
 
 from __future__ import annotations
@@ -20,13 +19,13 @@ import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from .base import MetaLearner, task_score
-from .continual.ewc import EWC
-from .guard import ProbeSet, check_forgetting, era_scores
-from .registry import build_learner, task_kind
+from ..base import MetaLearner, task_score
+from ..continual.ewc import EWC
+from ..registry import build_learner, is_metric, task_kind
+from ..tasks.base import TaskBatch
+from ..tasks.split import points_needed, split_task
+from .guard import ProbeSet
 from .replay import TaskReplayBuffer
-from .tasks.base import TaskBatch
-from .tasks.split import points_needed, split_task
 
 
 @dataclass
@@ -138,7 +137,8 @@ class OnlineMetaLearner:
             return float(task_score(self.kind, learner.predict_tasks(adapted, batch.query_x), batch.query_y).mean())
 
     def better(self, candidate: float, champion: float, margin: float) -> bool:
-        """Not worse by more than ``margin`` (relative); lower is better for MSE, higher for accuracy."""
+        """Not worse by more than ``margin``: for regression relative to the champion's MSE (lower is
+        better), for classification in absolute accuracy (a fraction; higher is better)."""
         if self.kind == "regression":
             return candidate <= champion * (1 + margin)
         return candidate >= champion - margin
@@ -211,7 +211,7 @@ class OnlineMetaLearner:
         batch = self.task_batch(buffer, pick)
         x = batch.inputs() if batch is not None else None
         # a metric learner's outputs are embeddings, not logits: read them as a Gaussian's mean
-        logits = self.kind == "classification" and self.config["algo"] not in ("protonet", "matching")
+        logits = self.kind == "classification" and not is_metric(self.config["algo"])
         penalty = EWC(model, lam=lam, fisher_samples=points, seed=int(torch.randint(2**31, (1,), generator=self._gen)),
                       kind="classification" if logits else "regression")
         if x is not None:
@@ -221,86 +221,3 @@ class OnlineMetaLearner:
     def promote(self, proposal: Proposal) -> None:
         self.champion = proposal.learner
         self.champion.model.eval()
-
-
-_abort: Any = None  # shared integer: the job number of the update to abandon (set per update process)
-
-
-def init_update_process(abort: Any = None) -> None:
-    """Initializer of an update process: Ctrl-C is for the parent, which shuts the pool down; the
-    shared ``abort`` value lets the parent pre-empt a running update (e.g. when a drift arrives)."""
-    import signal
-
-    global _abort
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _abort = abort
-
-
-def propose_update(config: dict[str, Any], weights: bytes, buffer: TaskReplayBuffer, iterations: int, meta_batch: int,
-                   heldout: int, seed: int, recent: int = 64, recent_share: float = 0.5,
-                   guard: dict[str, Any] | None = None) -> dict[str, Any] | None:
-    """:meth:`OnlineMetaLearner.propose` as a pure function of plain data, so it can run in another
-    process: the stream worker's event loop never shares torch (whose ``torch.func`` transforms are
-    not thread-safe) with a long update, and the update gets a core of its own. ``seed`` is also the
-    job number the parent names to abandon it: the result is then ``{"aborted": True}``.
-
-    ``guard`` (the forgetting guard): ``{"probes": ProbeSet, "best": {era: points}, "max_drop": 5.0,
-    "distill": weight, "ewc": lambda, "old_tasks": [task ids of earlier eras, the distillation and
-    EWC anchors], "current_era": n}``. A candidate that drops any earlier era's probe score more
-    than ``max_drop`` points below its best is remediated once (more replay, four times the
-    distillation and the EWC strength); if it still forgets, the result carries
-    ``"forgetting": {era: drop}`` and must not be published.
-    """
-    torch.set_num_threads(1)
-    learner = OnlineMetaLearner(config, seed=seed)
-    learner.load_weights(weights)
-    stop = (lambda: _abort.value == seed) if _abort is not None else None
-
-    def stopped() -> bool:
-        return stop is not None and stop()
-
-    distill = float(guard.get("distill", 0.0)) if guard else 0.0
-    ewc = float(guard.get("ewc", 0.0)) if guard else 0.0
-    old = guard.get("old_tasks") if guard else None
-    proposal = learner.propose(buffer, iterations, meta_batch, heldout, recent, recent_share, should_stop=stop, distill=distill,
-                               distill_tasks=old, ewc=ewc if old else 0.0)
-    if proposal is None:
-        return {"aborted": True} if stopped() else None
-    result: dict[str, Any] = {}
-    if stopped():
-        return {"aborted": True}
-    if guard is not None:
-        probes = learner.probe_batches(guard["probes"])
-        champion = era_scores(learner.champion, probes)
-        best = {e: max(guard["best"].get(e, -float("inf")), s) for e, s in champion.items()}
-        scores = era_scores(proposal.learner, probes)
-        current = guard.get("current_era")
-        old_best = {e: b for e, b in best.items() if current is None or e < current}  # the era being learned is not "old"
-        forgot = check_forgetting(scores, old_best, guard.get("max_drop", 5.0))
-        result.update(champion_era_scores=champion, era_scores=scores, best_era_scores=best)
-        if forgot:
-            result["first_forgetting"] = forgot
-            if stopped():
-                return {"aborted": True}
-            retry = learner.propose(buffer, iterations, meta_batch, heldout, recent, min(recent_share, 0.25), should_stop=stop,
-                                    distill=max(4 * distill, 1.0), distill_tasks=old or None, ewc=4 * ewc if old else 0.0)
-            if retry is None:
-                return {"aborted": True} if stopped() else None
-            proposal, scores = retry, era_scores(retry.learner, probes)
-            forgot = check_forgetting(scores, old_best, guard.get("max_drop", 5.0))
-            result.update(era_scores=scores, remediated=not forgot)
-            if forgot:
-                result["forgetting"] = forgot
-    result.update({"weights": learner.weights_bytes(proposal.learner), "candidate_score": proposal.candidate_score,
-                   "champion_score": proposal.champion_score, "train_tasks": proposal.train_tasks,
-                   "heldout_tasks": proposal.heldout_tasks})
-    return result
-
-
-def warm_up(hold_s: float = 0.0) -> bool:
-    """Imported and ready: used to start update processes before the first update needs them
-    (``hold_s`` keeps this one busy, so a second call starts a second process)."""
-    import time
-
-    time.sleep(hold_s)
-    return True

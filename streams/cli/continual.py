@@ -27,46 +27,13 @@ class Scenario(str, Enum):
     domain_il = "domain-il"
 
 
-COLUMNS = ("method", "ACC", "BWT", "forgetting", "FWT", "seconds")
-
-
-def summary_rows(result) -> list[list[str]]:
-    """One row per method (bounds labelled): mean ± spread over seeds."""
-    rows = []
-    for name, m in result.summary()["methods"].items():
-        label = f"{name} ({'low' if name == 'finetune' else 'high'})" if m["bound"] else name
-        rows.append([label, f"{m['acc']:.3f}±{m['acc_std']:.3f}", f"{m['bwt']:+.3f}±{m['bwt_std']:.3f}",
-                     f"{m['forgetting']:.3f}±{m['forgetting_std']:.3f}", f"{m['fwt']:+.3f}", f"{m['seconds']:.1f}"])
-    return rows
-
-
-def iterations_note(result) -> str:
-    return f", {result.iterations} SGD steps per batch" if getattr(result, "iterations", 1) > 1 else ""
-
-
 def results_table(result) -> Table:
-    table = Table(title=f"{result.benchmark} MNIST, {result.scenario}, buffer {result.buffer}, {result.epochs} epoch(s), "
-                        f"{result.seeds} seed(s){iterations_note(result)}: mean ± spread")
-    for col in COLUMNS:
+    table = Table(title=result.title())
+    for col in result.COLUMNS:
         table.add_column(col, justify="left" if col == "method" else "right")
-    for row in summary_rows(result):
+    for row in result.rows():
         table.add_row(*row)
     return table
-
-
-def write_plots(result, out: Path) -> list[Path]:
-    from .plots import plot_accuracy_matrix, plot_average_accuracy
-
-    out.mkdir(parents=True, exist_ok=True)
-    stem = f"{result.benchmark}-{result.scenario}-buffer{result.buffer}"
-    if getattr(result, "iterations", 1) > 1:
-        stem += f"-steps{result.iterations}"
-    paths = [plot_average_accuracy({m: r.mean_R for m, r in result.methods.items()}, out / f"{stem}-average-accuracy.png",
-                                   f"{result.benchmark} MNIST ({result.scenario})")]
-    for name, res in result.methods.items():
-        safe = name.replace("+", "p")
-        paths.append(plot_accuracy_matrix(res.mean_R, out / f"{stem}-{safe}-matrix.png", f"{name}: R[i, j]"))
-    return paths
 
 
 def run_with_progress(benchmark: str, scenario: Optional[str], methods: Optional[List[str]], buffer: Optional[int], seeds: int,
@@ -104,7 +71,9 @@ def continual_bench_cmd(
     names = [m.strip() for item in (methods or []) for m in item.split(",") if m.strip() and m.strip() not in ("finetune", "joint")]
     result = run_with_progress(benchmark.value, scenario.value if scenario else None, names or None, buffer, seeds, epochs,
                                quiet=as_json, iterations=iterations)
-    paths = write_plots(result, out)
+    from ..plots import plot_continual
+
+    paths = plot_continual(result, out)
     if as_json:
         emit_json(result.summary())
         return

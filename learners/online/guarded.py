@@ -1,0 +1,105 @@
+"""One guarded update: propose a candidate, score it on every era's probes, and if it forgets an
+old era, redo it once with more replay and stronger distillation and EWC.
+
+Plain data in (:class:`UpdatePlan`, :class:`GuardPlan`), plain data out (:class:`GuardedProposal`),
+so the stream worker can run it in another process; this module knows nothing of processes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .guard import ProbeSet, check_forgetting, era_scores
+from .learner import OnlineMetaLearner
+from .replay import TaskReplayBuffer
+
+REMEDY_SHARE = 0.25  # recent share of the meta-batch when an update is redone: more replay
+REMEDY_FACTOR = 4.0  # distillation and EWC strength multiplied by this when redone
+
+
+@dataclass(frozen=True)
+class UpdatePlan:
+    """How long and on what an update trains: ``iterations`` meta-batches of ``meta_batch`` tasks,
+    ``recent_share`` of them from the ``recent`` newest training tasks; ``heldout`` tasks judge it."""
+
+    iterations: int
+    meta_batch: int
+    heldout: int
+    recent: int
+    recent_share: float
+
+
+@dataclass
+class GuardPlan:
+    """The forgetting guard's inputs: probe tasks per era, each era's best score so far under a
+    published version, the largest drop allowed (points), the distillation and EWC strengths,
+    the ids of buffered tasks of earlier eras (their anchors) and the era being learned."""
+
+    probes: ProbeSet
+    best: dict[int, float]
+    max_drop: float
+    distill: float
+    ewc: float
+    old_tasks: list[str]
+    current_era: int
+
+
+@dataclass
+class GuardedProposal:
+    """A candidate's weights and figures. ``forgetting`` non-empty: it still forgets after the
+    remedy and must not be published. ``first_forgetting``: what the first try forgot (if any)."""
+
+    weights: bytes
+    candidate_score: float
+    champion_score: float
+    train_tasks: int
+    heldout_tasks: int
+    champion_era_scores: dict[int, float] = field(default_factory=dict)
+    era_scores: dict[int, float] = field(default_factory=dict)
+    best_era_scores: dict[int, float] = field(default_factory=dict)
+    first_forgetting: dict[int, float] = field(default_factory=dict)
+    forgetting: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def remediated(self) -> bool:
+        return bool(self.first_forgetting) and not self.forgetting
+
+
+def propose_guarded(learner: OnlineMetaLearner, buffer: TaskReplayBuffer, plan: UpdatePlan, guard: GuardPlan | None,
+                    should_stop: Callable[[], bool] | None = None) -> GuardedProposal | None:
+    """``None`` when there are too few tasks or ``should_stop`` said so. Without a guard there is
+    no distillation or EWC either: both serve the forgetting promise."""
+    distill = guard.distill if guard else 0.0
+    old = guard.old_tasks if guard else None
+    ewc = guard.ewc if guard and old else 0.0
+
+    def propose(share: float, distill: float, ewc: float, anchors: list[str] | None):
+        return learner.propose(buffer, plan.iterations, plan.meta_batch, plan.heldout, plan.recent, share,
+                               should_stop=should_stop, distill=distill, distill_tasks=anchors, ewc=ewc)
+
+    # no old era yet: the first try distils on no task, the remedy on every training task
+    proposal = propose(plan.recent_share, distill, ewc, old)
+    if proposal is None or (should_stop is not None and should_stop()):
+        return None
+    figures: dict = {}
+    if guard is not None:
+        probes = learner.probe_batches(guard.probes)
+        champion = era_scores(learner.champion, probes)
+        best = {e: max(guard.best.get(e, -float("inf")), s) for e, s in champion.items()}
+        old_best = {e: b for e, b in best.items() if e < guard.current_era}  # the era being learned is not "old"
+        scores = era_scores(proposal.learner, probes)
+        forgot = check_forgetting(scores, old_best, guard.max_drop)
+        figures.update(champion_era_scores=champion, best_era_scores=best, era_scores=scores)
+        if forgot:
+            figures["first_forgetting"] = forgot
+            if should_stop is not None and should_stop():
+                return None
+            proposal = propose(min(plan.recent_share, REMEDY_SHARE), max(REMEDY_FACTOR * distill, 1.0), REMEDY_FACTOR * ewc,
+                               old or None)
+            if proposal is None:
+                return None
+            figures["era_scores"] = era_scores(proposal.learner, probes)
+            figures["forgetting"] = check_forgetting(figures["era_scores"], old_best, guard.max_drop)
+    return GuardedProposal(learner.weights_bytes(proposal.learner), proposal.candidate_score, proposal.champion_score,
+                           proposal.train_tasks, proposal.heldout_tasks, **figures)

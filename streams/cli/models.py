@@ -1,0 +1,77 @@
+"""``metastream models ls|show``: the published versions on the models topic."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from .console import UserError, console, emit_json, emit_tsv, friendly_errors, on_terminal
+from .stream import bootstrap_from
+
+app = typer.Typer(add_completion=False)
+models_app = typer.Typer(add_completion=False, help="List and inspect published model versions.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+def read_versions(bootstrap: str, topic: str) -> list[dict]:
+    from ..topics import read_records
+
+    records = asyncio.run(read_records(bootstrap, topic, "ModelVersion"))
+    return [{**rec, "_offset": msg.offset, "_partition": msg.partition} for msg, rec in records]
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat(timespec="seconds")
+
+
+@models_app.command("ls")
+@friendly_errors
+def models_ls(kafka: Optional[str] = typer.Option(None, help="Bootstrap servers (default $METASTREAM_KAFKA)."),
+              topic: str = typer.Option("models"),
+              json_out: bool = typer.Option(False, "--json", help="One JSON object per version on stdout.")) -> None:
+    """Every published version, per model id, oldest first (off a terminal: tab-separated, complete)."""
+    versions = sorted(read_versions(bootstrap_from(kafka), topic), key=lambda r: (r["model_id"], r["version"]))
+    rows = [{"model_id": r["model_id"], "version": r["version"], "parent": r["parent_version"], "algorithm": r["algorithm"],
+             "created": _iso(r["created_at_ms"]), "sha256": r["sha256"], "stage": r["rollout_stage"], "metrics": r["metrics"],
+             "era_points": {str(e["era"]): e["points"] for e in r["era_points"]}} for r in versions]
+    if json_out:
+        for row in rows:
+            emit_json(row)
+        return
+    header = ["model", "version", "parent", "algorithm", "created (UTC)", "sha256", "stage"]
+    cells = [[r["model_id"], r["version"], r["parent"] or "-", r["algorithm"], r["created"], r["sha256"], r["stage"]] for r in rows]
+    if not on_terminal():
+        emit_tsv(header, cells)
+        return
+    table = Table(title=f"model versions on {topic}")
+    for col in header:
+        table.add_column(col, no_wrap=True)
+    for row in cells:
+        table.add_row(*(str(c) for c in row[:5]), row[5][:12] + "…", row[6])
+    console.print(table)
+
+
+@models_app.command("show")
+@friendly_errors
+def models_show(model_id: str = typer.Argument(...), version: Optional[int] = typer.Option(None, help="Default: the latest."),
+                kafka: Optional[str] = typer.Option(None), topic: str = typer.Option("models"),
+                save: Optional[Path] = typer.Option(None, help="Write the weights to this .safetensors file.")) -> None:
+    """One version's metadata, metrics and lineage as JSON (weights summarised, or saved with --save)."""
+    versions = [r for r in read_versions(bootstrap_from(kafka), topic) if r["model_id"] == model_id]
+    if version is not None:
+        versions = [r for r in versions if r["version"] == version]
+    if not versions:
+        raise UserError(f"no version{'' if version is None else f' {version}'} of {model_id!r} on {topic}; see 'metastream models ls'")
+    rec = max(versions, key=lambda r: r["version"])
+    if save:
+        save.write_bytes(rec["weights"])
+    out = {k: v for k, v in rec.items() if k not in ("weights",)}
+    out["weights_bytes"] = len(rec["weights"])
+    out["config"] = json.loads(out.pop("config_json"))
+    print(json.dumps(out, indent=2, sort_keys=True, default=str))

@@ -1,0 +1,97 @@
+"""Streaming CLI commands: broker, worker, up, settings."""
+
+from __future__ import annotations
+
+import signal
+import time
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from .console import UserError, console, emit_tsv, friendly_errors, on_terminal
+
+app = typer.Typer(add_completion=False)
+
+
+def bootstrap_from(kafka: Optional[str]) -> str:
+    """``--kafka`` or ``$METASTREAM_KAFKA``, or an error that says how to get a broker."""
+    from ..settings import Settings
+
+    bootstrap = kafka or Settings.from_env().kafka
+    if not bootstrap:
+        raise UserError("no broker: pass --kafka HOST:PORT or set METASTREAM_KAFKA (start one with 'metastream broker')")
+    return bootstrap
+
+
+@app.command("broker")
+@friendly_errors
+def broker_cmd(port: Optional[int] = typer.Option(None, help="Loopback port (default: a free one)."),
+               topics: bool = typer.Option(True, help="Create metastream's topics.")) -> None:
+    """Start the embedded Kafka-protocol broker (Tansu, memory storage) and print its bootstrap address."""
+    from ..broker import EmbeddedBroker, ensure_topics_sync
+    from ..settings import Settings
+
+    settings = Settings.from_env()
+    with EmbeddedBroker(port) as broker:
+        if topics:
+            ensure_topics_sync(broker.bootstrap, settings.topics, settings.partitions)
+        print(broker.bootstrap, flush=True)
+        console.print(f"embedded broker on [bold]{broker.bootstrap}[/] (memory storage); Ctrl-C stops it", highlight=False)
+        console.print(f"export METASTREAM_KAFKA={broker.bootstrap}", highlight=False)
+        stop = False
+
+        def _stop(*_):
+            nonlocal stop
+            stop = True
+
+        signal.signal(signal.SIGTERM, _stop)
+        try:
+            while not stop and broker.process and broker.process.poll() is None:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+
+
+@app.command("worker")
+@friendly_errors
+def worker_cmd(kafka: Optional[str] = typer.Option(None, help="Bootstrap servers (default $METASTREAM_KAFKA; embedded broker if unset)."),
+               metrics_port: Optional[int] = typer.Option(None, help="Prometheus port (0: off; default 9108)."),
+               metrics_host: Optional[str] = typer.Option(None, help="Address the metrics endpoint binds (default 127.0.0.1)."),
+               loglevel: str = typer.Option("WARNING", help="Faust/worker log level.")) -> None:
+    """Run a stream worker: ingest experiences, detect drift, meta-update, publish model versions."""
+    from ..settings import Settings
+    from ..worker import run_worker
+
+    run_worker(Settings.from_env(kafka=kafka, metrics_port=metrics_port, metrics_host=metrics_host), loglevel=loglevel)
+
+
+@app.command("up")
+@friendly_errors
+def up_cmd(metrics_port: Optional[int] = typer.Option(None, help="Prometheus port (0: off)."),
+           loglevel: str = typer.Option("WARNING")) -> None:
+    """Start the embedded broker and a worker on it, in this process."""
+    from ..settings import Settings
+    from ..worker import run_worker
+
+    settings = Settings.from_env(metrics_port=metrics_port)
+    settings.kafka = None
+    run_worker(settings, loglevel=loglevel)
+
+
+@app.command("settings")
+@friendly_errors
+def settings_cmd() -> None:
+    """Every worker setting: its METASTREAM_* variable, default, and what it does."""
+    from ..settings import Settings
+
+    rows = Settings.describe()
+    if not on_terminal():
+        emit_tsv(["variable", "default", "meaning"], [list(r) for r in rows])
+        return
+    table = Table(title="worker settings (environment variables)")
+    for col in ("variable", "default", "meaning"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)

@@ -1,0 +1,71 @@
+"""The records a worker writes (ModelVersion, DecisionEvent, DeadLetter) and the typed vocabulary
+of its decisions: code compares :class:`DecisionType` and :class:`Cause`, never the human sentence
+in ``reason``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from enum import Enum
+from typing import Any, Mapping
+
+from schemas import codec_for
+
+MAX_DEAD_LETTER_MESSAGE = 2000
+
+
+class DecisionType(str, Enum):
+    """``DecisionEvent.event_type``."""
+
+    DRIFT_DETECTED = "DriftDetected"
+    FORGETTING_DETECTED = "ForgettingDetected"
+    UPDATE_STARTED = "UpdateStarted"
+    VERSION_PUBLISHED = "VersionPublished"
+    VERSION_REJECTED = "VersionRejected"
+    ROLLED_BACK = "RolledBack"
+
+
+class Cause(str, Enum):
+    """``DecisionEvent.cause``: what triggered an update, or why a candidate went the way it did."""
+
+    OTHER = "other"
+    DRIFT = "drift"
+    NEW_TASKS = "new_tasks"
+    SCHEDULE = "schedule"
+    PREEMPTED = "preempted"
+    TOO_FEW_TASKS = "too_few_tasks"
+    WORSE_THAN_CHAMPION = "worse_than_champion"
+    FORGETTING = "forgetting"
+    REMEDIATED = "remediated"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def decision(event_type: DecisionType, cause: Cause, model_id: str, reason: str, figures: Mapping[str, float],
+             version: int | None = None) -> bytes:
+    return codec_for("DecisionEvent").encode({
+        "event_type": event_type.value, "cause": cause.value, "model_id": model_id, "version": version,
+        "timestamp_ms": now_ms(), "reason": reason, "figures": {k: float(v) for k, v in figures.items()}})
+
+
+def model_version(model_id: str, version: int, parent: int | None, algorithm: str, weights: bytes, config: dict[str, Any],
+                  metrics: Mapping[str, float], lineage: list[dict[str, Any]], era_points: Mapping[int, float] | None = None,
+                  stage: str = "PRODUCTION") -> bytes:
+    return codec_for("ModelVersion").encode({
+        "model_id": model_id, "version": version, "parent_version": parent, "algorithm": algorithm,
+        "created_at_ms": now_ms(), "weights": weights, "sha256": hashlib.sha256(weights).hexdigest(),
+        "config_json": json.dumps(config, sort_keys=True), "metrics": {k: float(v) for k, v in metrics.items()},
+        "lineage": lineage, "rollout_stage": stage,
+        "era_points": [{"era": int(e), "points": float(p)} for e, p in sorted((era_points or {}).items())],
+    })
+
+
+def dead_letter(original: Any, key: bytes | None, topic: str, partition: int, offset: int, kind: str, message: str) -> bytes:
+    """A DeadLetter keeping the original bytes (anything else as its repr), where it came from and why."""
+    body = original if isinstance(original, (bytes, bytearray)) else repr(original).encode()
+    return codec_for("DeadLetter").encode({
+        "original": bytes(body), "original_key": key, "source_topic": topic, "source_partition": partition,
+        "source_offset": offset, "error_kind": kind, "message": message[:MAX_DEAD_LETTER_MESSAGE], "timestamp_ms": now_ms()})

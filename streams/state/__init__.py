@@ -1,0 +1,11 @@
+"""A worker's state, split into its parts: de-duplication, drift watch, forgetting guard, lineage,
+held together per model by :class:`ModelState` and for the worker by :class:`WorkerState`."""
+
+from .dedup import Dedup, SeenIds
+from .drift import DriftAlarm, DriftMonitor, DriftState
+from .guard import GuardState
+from .lineage import Lineage
+from .model import ModelState, WorkerState
+
+__all__ = ["Dedup", "DriftAlarm", "DriftMonitor", "DriftState", "GuardState", "Lineage", "ModelState", "SeenIds",
+           "WorkerState"]

@@ -1,0 +1,52 @@
+"""A worker's state, in one place: per model id, its learner (the champion), replay buffer,
+de-duplication, drift watch, forgetting guard and lineage; and the worker's read positions.
+
+The state is derived from the log: a restarted worker rebuilds it by replaying ``experiences``
+(``streams/rebuild.py``). It is created once and handed to the ingest path, the update controller
+and the rebuild, which are the only code that changes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from learners.online import OnlineMetaLearner, ProbeSet, TaskReplayBuffer
+
+from ..settings import Settings
+from .dedup import Dedup
+from .drift import DriftMonitor, DriftState
+from .guard import GuardState
+from .lineage import Lineage
+
+
+@dataclass
+class ModelState:
+    model_id: str
+    learner: OnlineMetaLearner
+    buffer: TaskReplayBuffer
+    drift: DriftState
+    guard: GuardState
+    dedup: Dedup = field(default_factory=Dedup)
+    lineage: Lineage = field(default_factory=Lineage)
+    version: int = 0  # the champion's version number (0: none published yet)
+    new_tasks: int = 0  # tasks first seen since the last update started
+
+
+@dataclass
+class WorkerState:
+    models: dict[str, ModelState]
+    positions: dict[int, int] = field(default_factory=dict)  # partition of experiences -> next offset to read
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "WorkerState":
+        """Fresh state for every configured model: the learners' initial weights, empty buffers
+        (the byte budget shared equally), fresh detectors and probe sets."""
+        per_model_bytes = int(settings.buffer_mb * 2**20 / max(len(settings.models), 1))
+        return cls({
+            mid: ModelState(mid, OnlineMetaLearner(cfg), TaskReplayBuffer(per_model_bytes, settings.max_points_per_task),
+                            DriftState(DriftMonitor(settings.drift_detector)), GuardState(ProbeSet(settings.guard_probes)))
+            for mid, cfg in settings.models.items()
+        })
+
+    def __getitem__(self, model_id: str) -> ModelState:
+        return self.models[model_id]

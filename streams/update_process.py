@@ -1,0 +1,75 @@
+"""The update process: a meta-update runs in a separate process, so the worker's event loop never
+shares torch (whose ``torch.func`` transforms are not thread-safe) with a long update, and the
+update gets a core of its own. What goes in is an :class:`UpdateJob`, what comes out an
+:class:`UpdateResult`; the parent pre-empts a running job through a shared integer (the number of
+the job to abandon), which the job polls every iteration.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from learners.online import GuardedProposal, GuardPlan, OnlineMetaLearner, TaskReplayBuffer, UpdatePlan, propose_guarded
+
+_abort: Any = None  # shared integer: the number of the job to abandon (set per update process)
+
+
+@dataclass
+class UpdateJob:
+    number: int  # also the seed of the update's random draws
+    config: dict[str, Any]
+    weights: bytes  # the champion's, as safetensors
+    buffer: TaskReplayBuffer  # a snapshot
+    plan: UpdatePlan
+    guard: GuardPlan | None
+
+
+class Outcome(Enum):
+    PROPOSED = "proposed"
+    ABORTED = "aborted"  # pre-empted by the parent
+    TOO_FEW_TASKS = "too_few_tasks"  # not enough buffered tasks to train and hold out
+
+
+@dataclass
+class UpdateResult:
+    outcome: Outcome
+    proposal: GuardedProposal | None = None
+
+
+def init_update_process(abort: Any = None) -> None:
+    """Initializer of an update process: Ctrl-C is for the parent, which shuts the pool down; the
+    shared ``abort`` value lets the parent pre-empt a running update (e.g. when a drift arrives)."""
+    global _abort
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _abort = abort
+
+
+def run_update(job: UpdateJob) -> UpdateResult:
+    """Rebuild the champion from its weights and run one guarded update of it."""
+    import torch
+
+    torch.set_num_threads(1)
+    learner = OnlineMetaLearner(job.config, seed=job.number)
+    learner.load_weights(job.weights)
+    abort = _abort
+
+    def stopped() -> bool:
+        return abort is not None and abort.value == job.number
+
+    proposal = propose_guarded(learner, job.buffer, job.plan, job.guard, should_stop=stopped if abort is not None else None)
+    if stopped():
+        return UpdateResult(Outcome.ABORTED)
+    if proposal is None:
+        return UpdateResult(Outcome.TOO_FEW_TASKS)
+    return UpdateResult(Outcome.PROPOSED, proposal)
+
+
+def warm_up(hold_s: float = 0.0) -> bool:
+    """Imported and ready: used to start update processes before the first update needs them
+    (``hold_s`` keeps this one busy, so a second call starts a second process)."""
+    time.sleep(hold_s)
+    return True
