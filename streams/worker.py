@@ -39,7 +39,9 @@ def run_worker(settings: Settings, loglevel: str = "WARNING") -> None:
         logging.getLogger("metastream").setLevel(loglevel)
         print(f"worker {settings.app_id} consuming {settings.experiences_topic} on {bootstrap}; "
               f"metrics on :{settings.metrics_port or 'off'}", flush=True)
-        Worker(runtime.app, loglevel=loglevel, quiet=True, redirect_stdouts=False).execute_from_commandline()
+        worker = Worker(runtime.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+        worker.spinner = None  # Faust's progress spinner writes terminal control codes; a worker's output is a log
+        worker.execute_from_commandline()
     finally:
         if broker:
             broker.stop()

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-COMMANDS = ["meta-train", "evaluate", "eval-oneshot", "make-dev-runs", "plot", "quickstart"]
+COMMANDS = ["meta-train", "evaluate", "eval-oneshot", "make-dev-runs", "plot", "quickstart", "broker", "worker", "up", "settings",
+            "models", "replay", "demo", "continual-bench"]
 
 
 def test_every_command_has_help(cli):
@@ -93,3 +94,47 @@ def test_continual_bench_prints_json_and_writes_plots(cli, tmp_path):
     assert (tmp_path / "split-class-il-buffer200-average-accuracy.png").stat().st_size > 0
     bad = cli("continual-bench", "split", "--scenario", "class-il", "--methods", "progressive", check=False)
     assert bad.returncode == 2 and "task" in bad.stderr
+
+
+def test_broker_and_worker_write_plain_lines_off_a_terminal(cli_env):
+    """Scripts and logs read what the streaming commands print: no wrapped lines, no control codes."""
+    import subprocess
+    import sys
+    import time
+
+    from streams.broker import free_port
+    from streams.metrics import scrape
+    from tests.conftest import ROOT
+
+    broker = subprocess.Popen([sys.executable, "-m", "streams.cli", "broker"], env=cli_env, cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    worker = None
+    try:
+        bootstrap = broker.stdout.readline().strip()
+        assert bootstrap.startswith("127.0.0.1:")
+        lines = [broker.stderr.readline().rstrip("\n") for _ in range(2)]
+        assert f"export METASTREAM_KAFKA={bootstrap}" in lines, lines
+        port = free_port()
+        worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker", "--kafka", bootstrap, "--metrics-port", str(port)],
+                                  env=cli_env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 90
+        while scrape(port).get("metastream_worker_ready") != 1.0:
+            assert time.monotonic() < deadline and worker.poll() is None, "the worker did not get ready"
+            time.sleep(0.5)
+        worker.terminate()
+        out = worker.communicate(timeout=30)[0]
+        assert b"\x1b" not in out and b"\x08" not in out, out[:500]
+        assert f"consuming experiences on {bootstrap}".encode() in out
+    finally:
+        for proc in (worker, broker):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+
+
+def test_settings_command_lists_every_setting(cli):
+    from streams.settings import Settings
+
+    rows = [line.split("\t") for line in cli("settings").stdout.splitlines()]
+    assert rows[0] == ["variable", "default", "meaning"]
+    assert [r[0] for r in rows[1:]] == [v for v, _, _ in Settings.describe()]

@@ -6,12 +6,12 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from streams.broker import EmbeddedBroker, ensure_topics, free_port
+from streams.metrics import scrape
 from streams.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,19 +55,7 @@ def broker():
 
 def metrics(port: int) -> dict[str, float]:
     """Sum of each metastream metric over its labels (also '<name>{label="x"}' keys)."""
-    try:
-        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1).read().decode()
-    except OSError:
-        return {}
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith("metastream_"):
-            key, value = line.rsplit(" ", 1)
-            out[key] = float(value)
-            base = key.split("{")[0]
-            if "{" in key:
-                out[base] = out.get(base, 0.0) + float(value)
-    return out
+    return scrape(port)
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):

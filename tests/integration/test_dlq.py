@@ -2,19 +2,23 @@
 reasons and original bytes, and every good message is still processed."""
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 from aiokafka import AIOKafkaProducer
 
-from schemas import AvroCodec
+from schemas import codec_for
 from schemas.experiences import make_batch_record
 from streams.topics import read_range
 from tests.unit.test_ingest import hostile_messages
 
-from .conftest import wait_for
+from .conftest import ROOT, wait_for
 
-CODEC = AvroCodec("ExperienceBatch")
-LETTERS = AvroCodec("DeadLetter")
+CODEC = codec_for("ExperienceBatch")
+LETTERS = codec_for("DeadLetter")
 
 
 def test_bad_messages_go_to_the_dlq_and_good_ones_are_all_processed(broker, worker_factory):
@@ -54,3 +58,11 @@ def test_bad_messages_go_to_the_dlq_and_good_ones_are_all_processed(broker, work
         assert letter["error_kind"] == expected, (kind, letter["message"])
         assert letter["source_topic"] == "experiences" and letter["message"]
     assert worker.proc.poll() is None  # still alive
+    # an operator reads the dead letters as plain JSON: the key as text, the original summarised
+    env = {**os.environ, "METASTREAM_KAFKA": broker.bootstrap, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-m", "streams.cli", "replay", "--topic", "experiences.dlq"], capture_output=True,
+                         text=True, env=env, cwd=ROOT, timeout=60).stdout
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert len(lines) == len(bad) and {line["type"] for line in lines} == {"DeadLetter"}
+    assert {line["value"]["original_key"] for line in lines} == {"sine"}
+    assert all(len(line["value"]["original"]["sha256"]) == 64 for line in lines)

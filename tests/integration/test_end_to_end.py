@@ -52,12 +52,23 @@ def test_publish_learn_publish_subscribe_adapt(broker, worker_factory):
     listed = [json.loads(line) for line in run("models", "ls", "--json").stdout.splitlines()]
     versions = [r["version"] for r in listed if r["model_id"] == "sine"]
     assert versions == sorted(set(versions)) and versions[0] == 1
+    assert all(len(r["sha256"]) == 64 for r in listed)  # the whole hash: a script compares it
+    # off a terminal: a header and complete tab-separated rows, nothing cut at 80 columns
+    table = [line.split("\t") for line in run("models", "ls").stdout.splitlines()]
+    assert table[0][:2] == ["model", "version"] and len(table) == len(listed) + 1
+    assert [row[5] for row in table[1:]] == [r["sha256"] for r in listed]
+    assert all(row[4] == r["created"] and row[4].endswith("+00:00") for row, r in zip(table[1:], listed))
     shown = json.loads(run("models", "show", "sine", "--version", "1").stdout)
     assert shown["version"] == 1 and shown["config"]["algo"] == "fomaml" and len(shown["sha256"]) == 64
     # every experience is keyed by model id, so all of them sit in one partition
     lines = [json.loads(line) for line in run("replay", "--topic", "experiences", "--from-offset", "1", "--to", "3").stdout.splitlines()]
     assert [line["offset"] for line in lines] == [1, 2, 3]
     assert lines[0]["value"]["model_id"] == "sine" and lines[0]["value"]["agent_id"] == "agent-a"
+    assert lines[0]["type"] == "ExperienceBatch" and lines[0]["key"] == "sine"
+    ids = lines[0]["value"]["event_ids"]  # 64 ids: summarised unless --full
+    assert ids["count"] == 64 and set(ids) == {"count", "distinct", "first", "last"}
+    full = json.loads(run("replay", "--topic", "experiences", "--from-offset", "1", "--to", "1", "--full").stdout)
+    assert len(full["value"]["event_ids"]) == 64 and full["value"]["event_ids"][0] == ids["first"]
     events = [json.loads(line)["value"]["event_type"] for line in run("replay", "--topic", "events").stdout.splitlines()]
     assert "UpdateStarted" in events and "VersionPublished" in events
 

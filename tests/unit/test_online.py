@@ -4,6 +4,7 @@ pre-emption, and the drift monitor's reading of the loss stream."""
 import multiprocessing
 
 import numpy as np
+import pytest
 
 from learners.online import GuardPlan, OnlineMetaLearner, ProbeSet, TaskReplayBuffer, UpdatePlan
 from learners.registry import default_config
@@ -194,3 +195,33 @@ def test_a_proposal_needs_held_out_tasks_it_can_split():
     for i in range(12):  # ten rows each, but all of one class: no 5-way split exists
         buf.add(f"t{i}", np.zeros((10, 196), "f4"), np.zeros((10, 1), "f4"))
     assert OnlineMetaLearner(digits_model()).propose(buf, iterations=2, meta_batch=4, heldout=4) is None
+
+
+def test_a_guarded_update_that_forgets_is_redone_and_reported_by_era():
+    from learners.online import propose_guarded
+
+    buf = _buffer(40)
+    probes = ProbeSet(per_era=16, every=1)
+    for tid in buf.task_ids()[:16]:
+        probes.offer(0, *buf.arrays(tid))
+    for tid, x, y in (SineFleet(seed=2).sample_task(True) for _ in range(40)):
+        buf.add(tid, x, y)
+    learner = OnlineMetaLearner(_sine_config(), seed=0)
+    plan = UpdatePlan(iterations=30, meta_batch=8, heldout=8, recent=16, recent_share=1.0)
+    # a best the champion itself cannot match: every candidate "forgets" era 0, before and after the remedy
+    guard = GuardPlan(probes, best={0: 1000.0}, max_drop=0.5, distill=0.0, ewc=0.0, old_tasks=[], current_era=1)
+    result = propose_guarded(learner, buf, plan, guard)
+    assert set(result.first_forgetting) == {0} and set(result.forgetting) == {0} and not result.remediated
+    assert result.best_era_scores[0] == 1000.0 and set(result.era_scores) == {0}
+    relaxed = GuardPlan(probes, best={}, max_drop=0.5, distill=0.0, ewc=0.0, old_tasks=[], current_era=1)
+    clean = propose_guarded(learner, buf, plan, relaxed)
+    assert clean.first_forgetting == {} and clean.forgetting == {} and clean.weights
+
+
+def test_a_drift_alarm_says_the_level_before_and_after_the_change():
+    rng = np.random.default_rng(1)
+    monitor = DriftMonitor("adwin")
+    alarms = [a for a in (monitor.update(float(v)) for v in np.r_[rng.normal(0.5, 0.1, 300), rng.normal(1.5, 0.1, 100)]) if a]
+    first = alarms[0]
+    assert first.level_before == pytest.approx(0.5, abs=0.05) and first.level_after == pytest.approx(1.5, abs=0.1)
+    assert first.detector == "adwin" and first.observations > 300
