@@ -24,11 +24,11 @@ class MLP(nn.Sequential):
     The defaults are Finn et al.'s 1-40-40-1 sine regressor; the same class is the digits stream's
     embedding net (196-64-64-64) and the continual benchmarks' 784-100-100-10 classifier."""
 
-    def __init__(self, hidden: int = 40, layers: int = 2, inputs: int = 1, outputs: int = 1) -> None:
+    def __init__(self, hidden: int = 40, layers: int = 2, inputs: int = 1, outputs: int = 1, dropout: float = 0.0) -> None:
         mods: list[nn.Module] = []
         width = inputs
         for _ in range(layers):
-            mods += [nn.Linear(width, hidden), nn.ReLU()]
+            mods += [nn.Linear(width, hidden), nn.ReLU()] + ([nn.Dropout(dropout)] if dropout > 0 else [])
             width = hidden
         mods.append(nn.Linear(width, outputs))
         super().__init__(*mods)
@@ -63,6 +63,7 @@ class Conv4(nn.Module):
         image_size: int = 28,
         out_features: int | None = None,
         bn_running_stats: bool = False,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         if image_size < 16:
@@ -75,7 +76,7 @@ class Conv4(nn.Module):
                 nn.BatchNorm2d(hidden) if bn_running_stats else TaskBatchNorm2d(hidden),
                 nn.ReLU(),
                 nn.MaxPool2d(2),
-            ]
+            ] + ([nn.Dropout(dropout)] if dropout > 0 else [])
             ch = hidden
         self.features = nn.Sequential(*blocks, nn.Flatten())
         size = image_size

@@ -17,6 +17,16 @@ from .tasks.base import TaskBatch
 from .errors import ConfigError
 
 KINDS = ("regression", "classification")
+OPTIMIZERS = ("adam", "sgd")
+
+
+def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
+    """The meta-optimizer: Adam, or SGD with Nesterov momentum 0.9."""
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True)
+    raise ConfigError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
 
 
 def task_loss(kind: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -38,13 +48,14 @@ class MetaLearner(ABC):
 
     name: str = "?"
 
-    def __init__(self, model: nn.Module, kind: str, meta_lr: float = 1e-3) -> None:
+    def __init__(self, model: nn.Module, kind: str, meta_lr: float = 1e-3, optimizer: str = "adam") -> None:
         if kind not in KINDS:
             raise ConfigError(f"kind must be one of {KINDS}, not {kind!r}")
         self.model = model
         self.kind = kind
         self.meta_lr = meta_lr
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=meta_lr)
+        self.optimizer_name = optimizer
+        self.optimizer = make_optimizer(optimizer, self.model.parameters(), meta_lr)
 
     # --- adaptation ---------------------------------------------------------------------------
     @abstractmethod
@@ -84,4 +95,4 @@ class MetaLearner(ABC):
         return {"before": before, "after": after}
 
     def hyperparameters(self) -> dict[str, Any]:
-        return {"meta_lr": self.meta_lr}
+        return {"meta_lr": self.meta_lr, "optimizer": self.optimizer_name}

@@ -35,8 +35,9 @@ class GradientLearner(MetaLearner):
         meta_lr: float = 1e-3,
         test_steps: int | None = None,
         chunk_size: int | None = None,
+        optimizer: str = "adam",
     ) -> None:
-        super().__init__(model, kind, meta_lr)
+        super().__init__(model, kind, meta_lr, optimizer)
         # tasks per vmap chunk in the meta-gradient (None: all at once); on a CPU, chunks of a
         # few conv tasks keep activations in cache and run faster than one huge batch
         self.chunk_size = chunk_size

@@ -20,10 +20,10 @@ class MetricLearner(MetaLearner):
     """Adaptation is embedding the support set; no gradient steps at test time."""
 
     def __init__(self, model: nn.Module, kind: str = "classification", meta_lr: float = 1e-3,
-                 tta: int = 0, tta_augment: Affine | None = None) -> None:
+                 tta: int = 0, tta_augment: Affine | None = None, optimizer: str = "adam") -> None:
         if kind != "classification":
             raise ConfigError(f"{type(self).__name__} is a classifier: it needs classification tasks (e.g. omniglot), not {kind}")
-        super().__init__(model, kind, meta_lr)
+        super().__init__(model, kind, meta_lr, optimizer)
         self.tta = tta
         self.tta_augment = tta_augment or Affine()
 

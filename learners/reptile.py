@@ -22,7 +22,8 @@ class Reptile(GradientLearner):
     def __init__(self, model: nn.Module, kind: str, inner_lr: float = 0.01, inner_steps: int = 5,
                  meta_lr: float = 0.1, test_steps: int | None = None, chunk_size: int | None = None) -> None:
         super().__init__(model, kind, inner_lr, inner_steps, meta_lr, test_steps, chunk_size)
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=meta_lr)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=meta_lr)  # the outer step interpolates toward the adapted weights
+        self.optimizer_name = "sgd"
 
     def meta_update(self, batch: TaskBatch) -> dict[str, float]:
         # Reptile adapts on all of a task's data: support and query together.

@@ -98,6 +98,13 @@ class WorkerRuntime:
                 except Exception:  # noqa: BLE001 - a gauge must never break the worker
                     pass
 
+        if s.search_every_s > 0:
+            @app.timer(s.search_every_s)
+            async def scheduled_search() -> None:
+                if self.ready.is_set():
+                    for mid in self.state.models:
+                        self.controller.request_search(mid, Cause.SCHEDULE, {})
+
         if s.schedule_s > 0:
             @app.timer(s.schedule_s)
             async def scheduled() -> None:

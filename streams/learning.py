@@ -15,14 +15,16 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Awaitable, Callable, Mapping
 
-from learners.online import GuardedProposal, GuardPlan, UpdatePlan
+from learners.online import GuardedProposal, GuardPlan, OnlineMetaLearner, UpdatePlan
+from learners.registry import task_kind
+from learners.search.spaces import search_space
 
 from .ingest import IngestResult
 from .metrics import WorkerMetrics
 from .records import Cause, DecisionType, decision, model_version, now_ms
 from .settings import Settings
 from .state import ModelState, WorkerState
-from .update_process import Outcome, UpdateJob, init_update_process, run_update, warm_up
+from .update_process import Outcome, SearchRequest, UpdateJob, UpdateResult, init_update_process, run_update, warm_up
 
 log = logging.getLogger("metastream.learning")
 
@@ -46,7 +48,7 @@ class UpdateController:
         self._updates = 0
         self._busy: dict[str, int] = {}  # model id -> updates of it in flight (2 only while one is pre-empted)
         self._running: dict[str, tuple[Cause, int]] = {}  # model id -> (trigger, job number) of the update that counts
-        self._pending: dict[str, tuple[Cause, dict]] = {}
+        self._pending: dict[str, tuple[Cause, dict, bool]] = {}
         self._last: dict[str, float] = {}
         self.tasks: set[asyncio.Task] = set()
 
@@ -74,35 +76,45 @@ class UpdateController:
                 figures, state.version))
         self.request(result.model_id, result.trigger, figures)
 
-    def request(self, model_id: str, trigger: Cause, figures: Mapping[str, float]) -> None:
-        """Ask for an update; one runs per model, and one more is remembered while it does. A
-        drift alarm pre-empts a routine update: that one is told to stop, the drift one starts now."""
+    def request(self, model_id: str, trigger: Cause, figures: Mapping[str, float], search: bool = False) -> None:
+        """Ask for an update (``search``: a hyperparameter search whose winner is the candidate);
+        one runs per model, and one more is remembered while it does. A drift alarm pre-empts a
+        routine update or a search: that one is told to stop, the drift one starts now."""
         figures = dict(figures)
         if model_id in self._busy:
             running = self._running.get(model_id)
             if trigger is Cause.DRIFT and running is not None and running[0] is not Cause.DRIFT:
                 self._abort.value = running[1]
-                self._start(model_id, trigger, figures)
+                self._start(model_id, trigger, figures, search)
                 return
             if trigger is Cause.DRIFT or model_id not in self._pending:
-                self._pending[model_id] = (trigger, figures)
+                self._pending[model_id] = (trigger, figures, search)
             return
-        self._start(model_id, trigger, figures)
+        self._start(model_id, trigger, figures, search)
 
-    def _start(self, model_id: str, trigger: Cause, figures: dict) -> None:
+    def request_search(self, model_id: str, trigger: Cause, figures: Mapping[str, float]) -> bool:
+        """A search, unless one of this model started less than ``search_cooldown_s`` ago."""
+        state = self.state.models[model_id]
+        if time.monotonic() - state.last_search < self.settings.search_cooldown_s:
+            return False
+        state.last_search = time.monotonic()
+        self.request(model_id, trigger, figures, search=True)
+        return True
+
+    def _start(self, model_id: str, trigger: Cause, figures: dict, search: bool = False) -> None:
         self._busy[model_id] = self._busy.get(model_id, 0) + 1
         self._updates += 1
         self._running[model_id] = (trigger, self._updates)  # claimed now, so a drift alarm can pre-empt it at once
-        task = asyncio.ensure_future(self._run(model_id, trigger, figures, self._updates))
+        task = asyncio.ensure_future(self._run(model_id, trigger, figures, self._updates, search))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _run(self, model_id: str, trigger: Cause, figures: dict, job: int) -> None:
+    async def _run(self, model_id: str, trigger: Cause, figures: dict, job: int, search: bool = False) -> None:
         try:
             gap = self.settings.min_update_gap_s - (time.monotonic() - self._last.get(model_id, -1e9))
             if gap > 0 and trigger is not Cause.DRIFT:
                 await asyncio.sleep(gap)
-            await self.update(model_id, trigger, figures, job)
+            await self.update(model_id, trigger, figures, job, search)
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - a failed update is logged with its traceback; the worker goes on ingesting
@@ -117,7 +129,7 @@ class UpdateController:
                 if model_id in self._pending:
                     self.request(model_id, *self._pending.pop(model_id))
 
-    def job(self, state: ModelState, trigger: Cause, number: int) -> UpdateJob:
+    def job(self, state: ModelState, trigger: Cause, number: int, search: bool = False) -> UpdateJob:
         """What the update process needs: the champion, a snapshot of the buffer, the plan and the guard."""
         s = self.settings
         snapshot = state.buffer.snapshot()
@@ -127,22 +139,31 @@ class UpdateController:
         else:
             plan = UpdatePlan(s.update_iterations, s.update_meta_batch, s.heldout_tasks, s.update_recent, s.update_share)
         guard = None
+        own_share = state.learner.config.get("continual", {}).get("recent_share")
+        if own_share is not None and trigger is not Cause.DRIFT:  # a searched config's replay share
+            plan = UpdatePlan(plan.iterations, plan.meta_batch, plan.heldout, plan.recent, float(own_share))
         if s.guard:
             distill, ewc = s.continual_strengths(state.learner.config)
             guard = GuardPlan(state.guard.probes, dict(state.guard.best), s.guard_max_drop, distill, ewc,
                               state.guard.old_tasks(snapshot.task_ids(), state.drift.era), state.drift.era)
-        return UpdateJob(number, state.learner.config, state.learner.weights_bytes(), snapshot, plan, guard)
+        request = None
+        if search:
+            space = search_space("stream", state.learner.config["algo"]).to_dict()
+            if not s.guard:  # without the guard there is no distillation or EWC to tune
+                space = {k: v for k, v in space.items() if k not in ("ewc", "distill")}
+            request = SearchRequest(space, s.search_trials, s.search_iterations)
+        return UpdateJob(number, state.learner.config, state.learner.weights_bytes(), snapshot, plan, guard, request)
 
-    async def update(self, model_id: str, trigger: Cause, figures: Mapping[str, float], number: int) -> bool:
+    async def update(self, model_id: str, trigger: Cause, figures: Mapping[str, float], number: int, search: bool = False) -> bool:
         state = self.state.models[model_id]
         key, events = model_id.encode(), self.settings.events_topic
 
         async def decide(kind: DecisionType, cause: Cause, reason: str, figs: Mapping[str, float]) -> None:
             await self.send(events, key, decision(kind, cause, model_id, reason, figs, state.version))
 
-        await decide(DecisionType.UPDATE_STARTED, trigger, trigger.value, figures)
+        await decide(DecisionType.SEARCH_STARTED if search else DecisionType.UPDATE_STARTED, trigger, trigger.value, figures)
         lineage = state.lineage.ranges()
-        job = self.job(state, trigger, number)
+        job = self.job(state, trigger, number, search)
         state.new_tasks = 0
         started = time.perf_counter()
         result = await asyncio.get_running_loop().run_in_executor(self._executor, run_update, job)
@@ -157,6 +178,12 @@ class UpdateController:
             self.metrics.versions_rejected.labels(model_id).inc()
             return False
         proposal = result.proposal
+        if search:
+            await decide(DecisionType.SEARCH_FINISHED, trigger, f"best of {int(result.search_figures['trials'])} trials: "
+                         + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.params.items()),
+                         {**result.search_figures, **{f"param_{k}": v for k, v in result.params.items()
+                                                      if isinstance(v, (int, float))}})
+        self._watch_trend(state, proposal)
         state.guard.record_best(proposal.champion_era_scores)  # the champion is a published version
         if proposal.first_forgetting and await self._forgetting(model_id, proposal, decide):
             return False
@@ -170,12 +197,24 @@ class UpdateController:
             await decide(DecisionType.VERSION_REJECTED, Cause.WORSE_THAN_CHAMPION,
                          f"candidate worse than champion by more than {worse}", figs)
             return False
-        await self._publish(state, trigger, proposal, figs, lineage)
-        await decide(DecisionType.VERSION_PUBLISHED, trigger, trigger.value, figs)
+        if search:
+            figs["trigger_search"] = 1.0
+        await self._publish(state, trigger, proposal, figs, lineage, result)
+        await decide(DecisionType.VERSION_PUBLISHED, Cause.SEARCH if search else trigger, trigger.value, figs)
         return True
 
-    async def _publish(self, state: ModelState, trigger: Cause, proposal: GuardedProposal, figs: dict, lineage: list) -> None:
+    def _watch_trend(self, state: ModelState, proposal: GuardedProposal) -> None:
+        """The champion's error on the newest held-out tasks joins the trend; a worsening asks for a search."""
+        regression = task_kind(state.learner.config) == "regression"
+        error = proposal.champion_score if regression else 1.0 - proposal.champion_score
+        if state.trend.add(error) and self.settings.search_on_trend:
+            self.request_search(state.model_id, Cause.SCORE_TREND, {"error_change": state.trend.fired, "at_ms": now_ms()})
+
+    async def _publish(self, state: ModelState, trigger: Cause, proposal: GuardedProposal, figs: dict, lineage: list,
+                       result: UpdateResult) -> None:
         parent = state.version or None
+        if result.config is not None:  # a search's winner: its config (rates, continual strengths) goes with it
+            state.learner = OnlineMetaLearner(result.config)
         state.learner.load_weights(proposal.weights)
         state.version += 1
         metrics = {**figs, "trigger_drift": float(trigger is Cause.DRIFT)}

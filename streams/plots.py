@@ -99,3 +99,24 @@ def plot_continual(result, out: str | Path) -> list[Path]:
         safe = name.replace("+", "p")
         paths.append(plot_accuracy_matrix(res.mean_R, out / f"{stem}-{safe}-matrix.png", f"{name}: R[i, j]"))
     return paths
+
+
+def plot_study(study, out: str | Path) -> list[Path]:
+    """A study's optimisation history (each trial's value and the best so far) and, once two
+    trials have finished, the parameters' importances (Optuna's fANOVA), as PNGs in ``out``."""
+    import warnings
+
+    import optuna
+    from optuna.visualization import matplotlib as ovm
+
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    ax = ovm.plot_optimization_history(study)
+    paths.append(_save(ax.figure, out / "optimization-history.png"))
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if len(done) >= 2 and len({tuple(sorted(t.params.items())) for t in done}) >= 2:
+        ax = ovm.plot_param_importances(study)
+        paths.append(_save(ax.figure, out / "param-importances.png"))
+    return paths

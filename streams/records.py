@@ -24,6 +24,8 @@ class DecisionType(str, Enum):
     VERSION_PUBLISHED = "VersionPublished"
     VERSION_REJECTED = "VersionRejected"
     ROLLED_BACK = "RolledBack"
+    SEARCH_STARTED = "SearchStarted"
+    SEARCH_FINISHED = "SearchFinished"
 
 
 class Cause(str, Enum):
@@ -38,6 +40,8 @@ class Cause(str, Enum):
     WORSE_THAN_CHAMPION = "worse_than_champion"
     FORGETTING = "forgetting"
     REMEDIATED = "remediated"
+    SCORE_TREND = "score_trend"  # the champion's held-out error trends up
+    SEARCH = "search"  # a candidate found by a hyperparameter search
 
 
 def now_ms() -> int:

@@ -18,6 +18,15 @@ from learners.online import GuardedProposal, GuardPlan, OnlineMetaLearner, TaskR
 _abort: Any = None  # shared integer: the number of the job to abandon (set per update process)
 
 
+@dataclass(frozen=True)
+class SearchRequest:
+    """Run a small study first: ``trials`` trials over ``space`` (a search space as data)."""
+
+    space: dict[str, dict]
+    trials: int
+    trial_iterations: int
+
+
 @dataclass
 class UpdateJob:
     number: int  # also the seed of the update's random draws
@@ -26,6 +35,7 @@ class UpdateJob:
     buffer: TaskReplayBuffer  # a snapshot
     plan: UpdatePlan
     guard: GuardPlan | None
+    search: SearchRequest | None = None
 
 
 class Outcome(Enum):
@@ -38,6 +48,9 @@ class Outcome(Enum):
 class UpdateResult:
     outcome: Outcome
     proposal: GuardedProposal | None = None
+    config: dict[str, Any] | None = None  # a search's winning config (None: the champion's config stays)
+    params: dict[str, Any] | None = None  # what the search chose
+    search_figures: dict[str, float] | None = None
 
 
 def init_update_process(abort: Any = None) -> None:
@@ -60,7 +73,19 @@ def run_update(job: UpdateJob) -> UpdateResult:
     def stopped() -> bool:
         return abort is not None and abort.value == job.number
 
-    proposal = propose_guarded(learner, job.buffer, job.plan, job.guard, should_stop=stopped if abort is not None else None)
+    stop = stopped if abort is not None else None
+    if job.search is not None:
+        from learners.online.searched import search_guarded
+        from learners.search.space import SearchSpace
+
+        found = search_guarded(job.config, job.weights, job.buffer, job.plan, job.guard, SearchSpace.from_dict(job.search.space),
+                               job.search.trials, job.number, stop, job.search.trial_iterations)
+        if stopped():
+            return UpdateResult(Outcome.ABORTED)
+        if found is None:
+            return UpdateResult(Outcome.TOO_FEW_TASKS)
+        return UpdateResult(Outcome.PROPOSED, found.proposal, found.config, found.params, found.figures)
+    proposal = propose_guarded(learner, job.buffer, job.plan, job.guard, should_stop=stop)
     if stopped():
         return UpdateResult(Outcome.ABORTED)
     if proposal is None:

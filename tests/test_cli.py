@@ -5,7 +5,7 @@ import json
 import pytest
 
 COMMANDS = ["meta-train", "evaluate", "eval-oneshot", "make-dev-runs", "plot", "quickstart", "broker", "worker", "up", "settings",
-            "models", "replay", "demo", "continual-bench"]
+            "models", "replay", "demo", "continual-bench", "tune"]
 
 
 def test_every_command_has_help(cli):
@@ -138,3 +138,37 @@ def test_settings_command_lists_every_setting(cli):
     rows = [line.split("\t") for line in cli("settings").stdout.splitlines()]
     assert rows[0] == ["variable", "default", "meaning"]
     assert [r[0] for r in rows[1:]] == [v for v, _, _ in Settings.describe()]
+
+
+def test_tune_saves_a_model_folder_that_evaluate_accepts_and_plots_the_study(cli, tmp_path):
+    out = tmp_path / "tuned"
+    result = cli("tune", "sine", "--algo", "maml", "--trials", "3", "--iterations", "20", "--rungs", "2", "--val-episodes", "10",
+                 "--final-iterations", "10", "--out", out, "--json")
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["trials"] == 3 and summary["finished"] + summary["pruned"] <= 3 and summary["best_params"]
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["config"]["learner"]["inner_lr"] == summary["best_params"]["inner_lr"]
+    assert json.loads(cli("evaluate", out, "--episodes", "10", "--json").stdout)["metric"] == "mse"
+    assert (out / "optimization-history.png").read_bytes()[:4] == b"\x89PNG"
+    assert "trial" in result.stderr and "best of 3 trials" in result.stderr
+
+
+def test_two_processes_add_their_trials_to_one_study(cli_env, tmp_path):
+    import subprocess
+    import sys
+
+    import optuna
+
+    from learners.search.study import make_storage
+    from tests.conftest import ROOT
+
+    storage = str(tmp_path / "shared.journal")
+    args = ["tune", "sine", "--algo", "maml", "--trials", "3", "--iterations", "20", "--rungs", "2", "--val-episodes", "10",
+            "--final-iterations", "5", "--storage", storage, "--study-name", "shared"]
+    procs = [subprocess.Popen([sys.executable, "-m", "streams.cli", *args, "--seed", str(k), "--out", str(tmp_path / f"p{k}")],
+                              env=cli_env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for k in range(2)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err.decode()[-2000:]
+    study = optuna.load_study(study_name="shared", storage=make_storage(storage))
+    assert len(study.trials) == 6 and sorted(t.number for t in study.trials) == list(range(6))

@@ -28,6 +28,19 @@ from .guard import ProbeSet
 from .replay import TaskReplayBuffer
 
 
+def heldout_split(ready: list[str], heldout: int) -> tuple[list[str], list[str]]:
+    """``(held out, training)`` task ids (``ready`` is oldest first): held out are every other one
+    of the ``2 * heldout`` newest, so the newest tasks serve training too.
+
+    >>> heldout_split([f"t{i}" for i in range(8)], 2)
+    (['t4', 't6'], ['t0', 't1', 't2', 't3', 't5', 't7'])
+    """
+    newest = ready[-2 * heldout:]
+    held = newest[len(newest) % 2::2][-heldout:]
+    held_set = set(held)
+    return held, [t for t in ready if t not in held_set]
+
+
 @dataclass
 class Proposal:
     learner: MetaLearner
@@ -162,10 +175,7 @@ class OnlineMetaLearner:
         ready = buffer.tasks_with(self.points_per_task)
         if len(ready) < heldout + 2:
             return None
-        newest = ready[-2 * heldout:]
-        held = newest[len(newest) % 2::2][-heldout:]
-        held_set = set(held)
-        train = [t for t in ready if t not in held_set]
+        held, train = heldout_split(ready, heldout)
         held_batch = self.task_batch(buffer, held)
         if held_batch is None:  # e.g. classification tasks with enough rows but too few per class
             return None

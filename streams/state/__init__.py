@@ -6,6 +6,7 @@ from .drift import DriftAlarm, DriftMonitor, DriftState
 from .guard import GuardState
 from .lineage import Lineage
 from .model import ModelState, WorkerState
+from .trend import ScoreTrend
 
-__all__ = ["Dedup", "DriftAlarm", "DriftMonitor", "DriftState", "GuardState", "Lineage", "ModelState", "SeenIds",
-           "WorkerState"]
+__all__ = ["Dedup", "DriftAlarm", "DriftMonitor", "DriftState", "GuardState", "Lineage", "ModelState", "ScoreTrend",
+           "SeenIds", "WorkerState"]

@@ -17,6 +17,7 @@ from .dedup import Dedup
 from .drift import DriftMonitor, DriftState
 from .guard import GuardState
 from .lineage import Lineage
+from .trend import ScoreTrend
 
 
 @dataclass
@@ -30,6 +31,8 @@ class ModelState:
     lineage: Lineage = field(default_factory=Lineage)
     version: int = 0  # the champion's version number (0: none published yet)
     new_tasks: int = 0  # tasks first seen since the last update started
+    trend: ScoreTrend = field(default_factory=ScoreTrend)
+    last_search: float = -float("inf")  # time.monotonic() when the last search started
 
 
 @dataclass
@@ -44,7 +47,8 @@ class WorkerState:
         per_model_bytes = int(settings.buffer_mb * 2**20 / max(len(settings.models), 1))
         return cls({
             mid: ModelState(mid, OnlineMetaLearner(cfg), TaskReplayBuffer(per_model_bytes, settings.max_points_per_task),
-                            DriftState(DriftMonitor(settings.drift_detector)), GuardState(ProbeSet(settings.guard_probes)))
+                            DriftState(DriftMonitor(settings.drift_detector)), GuardState(ProbeSet(settings.guard_probes)),
+                            trend=ScoreTrend(settings.search_window, settings.search_trend))
             for mid, cfg in settings.models.items()
         })
 

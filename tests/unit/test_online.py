@@ -101,7 +101,7 @@ def test_a_drift_alarm_preempts_a_routine_update_and_starts_at_once():
         release = asyncio.Event()
         started = []
 
-        async def fake_update(model_id, trigger, figures, job=None):
+        async def fake_update(model_id, trigger, figures, job=None, search=False):
             started.append((trigger.value, job))
             await release.wait()
 
@@ -225,3 +225,25 @@ def test_a_drift_alarm_says_the_level_before_and_after_the_change():
     first = alarms[0]
     assert first.level_before == pytest.approx(0.5, abs=0.05) and first.level_after == pytest.approx(1.5, abs=0.1)
     assert first.detector == "adwin" and first.observations > 300
+
+
+def test_a_search_on_buffered_tasks_hands_its_winner_to_the_guard():
+    from learners.online.searched import search_guarded
+    from learners.search import search_space
+
+    cfg = _sine_config()
+    weights = OnlineMetaLearner(cfg).weights_bytes()
+    buf = _buffer(60)
+    plan = UpdatePlan(iterations=6, meta_batch=4, heldout=8, recent=16, recent_share=0.5)
+    guard = GuardPlan(ProbeSet(), best={}, max_drop=3.0, distill=1.0, ewc=1.0, old_tasks=[], current_era=0)
+    found = search_guarded(cfg, weights, buf, plan, guard, search_space("stream", "fomaml"), trials=3, seed=4, trial_iterations=3)
+    assert set(found.params) == {"inner_lr", "meta_lr", "ewc", "distill", "recent_share"}
+    assert found.config["learner"]["inner_lr"] == found.params["inner_lr"]
+    assert found.config["continual"]["ewc"] == found.params["ewc"]
+    assert found.figures["finished_trials"] == 3 and np.isfinite(found.figures["best_validation_error"])
+    assert found.proposal.weights and np.isfinite(found.proposal.candidate_score)
+    assert search_guarded(cfg, weights, _buffer(10), plan, guard, search_space("stream", "fomaml"), 2, 0) is None  # too few tasks
+    calls = []
+    stopped = search_guarded(cfg, weights, buf, plan, guard, search_space("stream", "fomaml"), 3, 0,
+                             should_stop=lambda: calls.append(1) or len(calls) > 2)
+    assert stopped is None

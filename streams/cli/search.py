@@ -1,0 +1,99 @@
+"""``metastream tune`` and ``metastream nas``: search hyperparameters (Optuna) or architectures,
+with a live table, then train the winner into a normal model folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from learners.registry import ALGORITHMS, TASKS
+
+from .console import console, emit_json, friendly_errors
+from .offline import Algo, Task, _progress
+
+app = typer.Typer(add_completion=False)
+
+
+def trial_table(study, title: str, shown: int = 12) -> Table:
+    import optuna
+
+    table = Table(title=title)
+    for col in ("trial", "state", "error", "best", "parameters"):
+        table.add_column(col, justify="right" if col in ("trial", "error", "best") else "left")
+    best = float("inf")
+    rows = []
+    for t in study.trials:
+        if t.state == optuna.trial.TrialState.COMPLETE:
+            best = min(best, t.value)
+        last = t.value if t.value is not None else (max(t.intermediate_values.items())[1] if t.intermediate_values else None)
+        params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items())
+        rows.append((str(t.number), t.state.name.lower(), "-" if last is None else f"{last:.4g}",
+                     "-" if best == float("inf") else f"{best:.4g}", params))
+    for row in rows[-shown:]:
+        table.add_row(*row)
+    return table
+
+
+@app.command("tune")
+@friendly_errors
+def tune_cmd(
+    task: Task = typer.Argument(..., help="Task family: sine regression, Omniglot, or an image folder (--root)."),
+    algo: Algo = typer.Option(Algo("maml"), help="Learner family to tune."),
+    trials: int = typer.Option(20, min=1, help="Trials this process runs (others may add to the same study)."),
+    budget_minutes: Optional[float] = typer.Option(None, help="Stop starting trials after this many minutes."),
+    sampler: str = typer.Option("tpe", help="tpe (default), gp (Gaussian-process Bayesian optimisation) or random."),
+    pruner: str = typer.Option("hyperband", help="hyperband, sha (successive halving), median or none."),
+    storage: Optional[str] = typer.Option(None, help="Optuna storage shared by processes: sqlite:///x.db, any database URL, "
+                                          "or a journal file path (default OUT/study.journal)."),
+    study_name: Optional[str] = typer.Option(None, help="Study to create or join (default TASK-ALGO)."),
+    iterations: int = typer.Option(400, help="Meta-iterations of one trial at full fidelity."),
+    rungs: int = typer.Option(4, help="Validation reports per trial (where the pruner may stop it)."),
+    val_episodes: int = typer.Option(100, help="Meta-validation episodes per report."),
+    final_minutes: float = typer.Option(5.0, help="Meta-training budget of the winning configuration."),
+    final_iterations: Optional[int] = typer.Option(None, help="Instead of --final-minutes: this many meta-iterations."),
+    seed: int = typer.Option(0),
+    device: str = typer.Option("auto", help="'auto' (CUDA if present), 'cpu' or 'cuda'."),
+    out: Path = typer.Option(Path("runs/tuned"), help="Model folder of the winner, plus study.json and the plots."),
+    json_out: bool = typer.Option(False, "--json", help="Print the study's summary as one JSON object on stdout."),
+) -> None:
+    """Search a learner's hyperparameters on meta-validation tasks (Optuna, pruned on intermediate
+    scores), then meta-train the best configuration and save it as a model folder."""
+    from learners.search import Fidelity
+    from learners.search.tune import tune
+
+    from ..plots import plot_study
+
+    title = f"tuning {algo.value} on {task.value} ({sampler}, {pruner}): error after adaptation on meta-validation tasks"
+    with Live(console=console, refresh_per_second=4, transient=False) as live:
+        def on_trial(study, _trial) -> None:
+            live.update(trial_table(study, title))
+
+        with _progress() as bar:
+            final = bar.add_task("final training", total=1.0, metrics="", visible=False)
+
+            def on_final(record: dict) -> None:
+                bar.update(final, visible=True, completed=min(record.get("progress", 0.0), 1.0))
+
+            result = tune(task.value, algo.value, out, trials=trials, budget_s=budget_minutes * 60 if budget_minutes else None,
+                          sampler=sampler, pruner=pruner, storage=storage, study_name=study_name,
+                          fidelity=Fidelity(iterations, rungs, val_episodes), final_iterations=final_iterations,
+                          final_budget_s=final_minutes * 60, seed=seed, device=device, on_trial=on_trial, on_final_log=on_final)
+        live.update(trial_table(result.study, title))
+    paths = plot_study(result.study, out)
+    summary = result.summary()
+    val = result.metrics.get("validation")
+    console.print(f"best of {summary['trials']} trials ({summary['pruned']} pruned): error {result.best_value:.4g} with "
+                  f"{result.best_params}")
+    if val:
+        console.print(f"winner meta-trained for {result.metrics['iterations']} iterations: meta-validation {val['metric']} "
+                      f"{val['after']:.4g} ± {val['ci95']:.2g}")
+    console.print(f"saved to {out} (plots: {', '.join(p.name for p in paths)})")
+    if json_out:
+        emit_json(summary)
+
+
+__all__ = ["app", "ALGORITHMS", "TASKS"]
