@@ -90,6 +90,10 @@ class Conv4(nn.Module):
         return self.head(z) if self.head is not None else z
 
 
+SEARCHED = ("cell", "genome", "mlp_genome")  # the specs architecture search emits (learners/cells.py)
+IMAGE_BACKBONES = ("conv4", "cell", "genome")
+
+
 def build_backbone(spec: dict[str, Any]) -> nn.Module:
     """``{"name": "mlp", ...}`` or ``{"name": "conv4", ...}`` to a fresh module."""
     spec = dict(spec)
@@ -98,4 +102,8 @@ def build_backbone(spec: dict[str, Any]) -> nn.Module:
         return MLP(**spec)
     if name == "conv4":
         return Conv4(**spec)
-    raise ConfigError(f"unknown backbone {name!r}; choose 'mlp' or 'conv4'")
+    if name in SEARCHED:
+        from .cells import build_searched
+
+        return build_searched({"name": name, **spec})
+    raise ConfigError(f"unknown backbone {name!r}; choose 'mlp', 'conv4' or a searched one ({', '.join(SEARCHED)})")

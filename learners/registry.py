@@ -8,14 +8,14 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from .backbones import build_backbone
+from .backbones import IMAGE_BACKBONES, build_backbone
 from .base import MetaLearner
 from .maml import MAML, FirstOrderMAML
 from .matching import MatchingNet
 from .metric import MetricLearner
 from .protonet import ProtoNet
 from .reptile import Reptile
-from .tasks import Affine, Episodes, SineTasks, load_alphabet_folder, load_omniglot_background, split_background
+from .tasks import Affine, Episodes, SineTasks, load_alphabet_folder, load_omniglot_background
 from .errors import ConfigError
 
 ALGORITHMS: dict[str, type[MetaLearner]] = {
@@ -88,7 +88,8 @@ def default_config(task: str, algo: str) -> dict[str, Any]:
 def merge(config: dict[str, Any], **overrides: Any) -> dict[str, Any]:
     """Apply CLI overrides (``None`` means keep) to the right section of a config."""
     cfg = copy.deepcopy(config)
-    sections = {"task": ("ways", "shots", "queries", "image_size", "rotations", "augment", "within_alphabet", "root", "val_alphabets"),
+    sections = {"task": ("ways", "shots", "queries", "image_size", "rotations", "augment", "within_alphabet", "root", "val_alphabets",
+                         "test_alphabets"),
                 "learner": ("meta_lr", "inner_lr", "inner_steps", "test_steps", "tta", "temperature", "chunk_size")}
     for key, value in overrides.items():
         if value is None:
@@ -99,7 +100,7 @@ def merge(config: dict[str, Any], **overrides: Any) -> dict[str, Any]:
                 break
         else:
             cfg[key] = value
-    if cfg["backbone"]["name"] == "conv4":
+    if cfg["backbone"]["name"] in IMAGE_BACKBONES:
         cfg["backbone"]["image_size"] = cfg["task"].get("image_size", 28)
         if "out_features" in cfg["backbone"]:
             cfg["backbone"]["out_features"] = cfg["task"]["ways"]
@@ -124,20 +125,28 @@ def build_learner(config: dict[str, Any]) -> MetaLearner:
 
 def build_tasks(config: dict[str, Any], split: str = "train", ways: int | None = None, shots: int | None = None,
                 queries: int | None = None, within_alphabet: bool | None = None):
-    """The task distribution of a config; ``split`` is ``train`` or ``val`` (meta-validation
-    alphabets, never augmented, rotated or mixed across alphabets unless asked)."""
+    """The task distribution of a config; ``split`` is ``train``, ``val`` (meta-validation
+    alphabets, never augmented, rotated or mixed across alphabets unless asked) or ``test`` (the
+    config's ``test_alphabets``, which neither training nor validation sees)."""
     t = config["task"]
     if t["name"] == "sine":
         return SineTasks(shots=shots or t["shots"], queries=queries or t["queries"])
     if t["name"] == "omniglot":
         charset = load_omniglot_background(t.get("root"), t["image_size"])
-        train, val = split_background(charset, tuple(t.get("val_alphabets") or ()))
     else:
         if not t.get("root"):
             raise ConfigError("the folder task needs --root: a folder laid out alphabet/character/*.png")
         charset = load_alphabet_folder(t["root"], t["image_size"])
-        names = tuple(t.get("val_alphabets") or ())
-        train, val = (charset.without_alphabets(names), charset.subset_alphabets(names)) if names else (charset, None)
+    held = tuple(t.get("test_alphabets") or ())  # a meta-test split: neither trained nor validated on
+    if split == "test":
+        if not held:
+            raise ConfigError("this config holds out no meta-test alphabets (test_alphabets is empty)")
+        return Episodes(charset.subset_alphabets(held), ways or t["ways"], shots or t["shots"], queries or t["queries"],
+                        True if within_alphabet is None else within_alphabet, None)
+    if held:
+        charset = charset.without_alphabets(held)
+    names = tuple(t.get("val_alphabets") or ())
+    train, val = (charset.without_alphabets(names), charset.subset_alphabets(names)) if names else (charset, None)
     if split == "train":
         chars = train.with_rotations() if t.get("rotations") else train
         return Episodes(chars, ways or t["ways"], shots or t["shots"], queries or t["queries"],

@@ -120,3 +120,42 @@ def plot_study(study, out: str | Path) -> list[Path]:
         ax = ovm.plot_param_importances(study)
         paths.append(_save(ax.figure, out / "param-importances.png"))
     return paths
+
+
+def plot_architecture(spec: dict[str, Any], out: str | Path) -> Path:
+    """A found backbone as a picture: a cell's nodes and labelled edges, or a genome's blocks."""
+    if spec["name"] == "cell":
+        edges = spec["edges"]
+        nodes = len(edges) + 1
+        fig, ax = plt.subplots(figsize=(2.2 * nodes + 1, 3.2))
+        xs = {k: 1.8 * k for k in range(nodes)}
+        for k in range(nodes):
+            ax.add_patch(plt.Circle((xs[k], 0), 0.35, color="#4c72b0" if k else "#55a868"))
+            ax.text(xs[k], 0, "in" if k == 0 else str(k), ha="center", va="center", color="w", fontsize=11)
+        for j, node in enumerate(edges, start=1):
+            for src, op in node:
+                bend = 0.6 + 0.35 * (j - src - 1)
+                ax.annotate("", xy=(xs[j] - 0.3, 0.15), xytext=(xs[src] + 0.3, 0.15),
+                            arrowprops=dict(arrowstyle="->", connectionstyle=f"arc3,rad=-{0.25 + 0.1 * (j - src - 1)}"))
+                ax.text((xs[j] + xs[src]) / 2, bend, op, ha="center", fontsize=9, bbox=dict(fc="w", ec="0.7"))
+        ax.set_xlim(-0.8, xs[nodes - 1] + 0.8)
+        ax.set_ylim(-1.0, 0.6 + 0.35 * nodes)
+        ax.set_aspect("equal")
+        ax.axis("off")
+        ax.set_title(f"found cell (x{spec.get('cells', 4)} with pooling, {spec.get('channels')} channels); output = mean of nodes 1-{nodes - 1}")
+        return _save(fig, out)
+    fields = {k: v for k, v in spec.items() if k not in ("name", "found_by", "image_size", "bn_running_stats", "inputs", "outputs")}
+    depth = int(spec.get("depth", spec.get("layers", 1)))
+    fig, ax = plt.subplots(figsize=(1.6 * depth + 3, 2.6))
+    width_label = spec.get("width", spec.get("hidden"))
+    for k in range(depth):
+        ax.add_patch(plt.Rectangle((1.6 * k, 0), 1.2, 1, color="#4c72b0"))
+        kind = f"conv{spec.get('kernel', '')}" if spec["name"] == "genome" else spec.get("activation", "relu")
+        ax.text(1.6 * k + 0.6, 0.5, f"{kind}\n{width_label}", ha="center", va="center", color="w", fontsize=9)
+        if k:
+            ax.annotate("", xy=(1.6 * k, 0.5), xytext=(1.6 * k - 0.4, 0.5), arrowprops=dict(arrowstyle="->"))
+    ax.set_xlim(-0.3, 1.6 * depth)
+    ax.set_ylim(-0.3, 1.5)
+    ax.axis("off")
+    ax.set_title(", ".join(f"{k}={v}" for k, v in fields.items()), fontsize=9)
+    return _save(fig, out)

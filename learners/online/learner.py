@@ -19,6 +19,7 @@ import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
+from ..backbones import IMAGE_BACKBONES
 from ..base import MetaLearner, task_score
 from ..continual.ewc import EWC
 from ..registry import build_learner, is_metric, task_kind
@@ -59,7 +60,7 @@ class OnlineMetaLearner:
         self.ways = int(config["task"].get("ways", 1)) if self.kind == "classification" else 1
         backbone = config.get("backbone", {})
         size = int(backbone.get("image_size", config["task"].get("image_size", 28)))
-        self.image_shape = (1, size, size) if backbone.get("name") == "conv4" else None  # flat features -> images
+        self.image_shape = (1, size, size) if backbone.get("name") in IMAGE_BACKBONES else None  # flat features -> images
         torch.manual_seed(seed)
         self.champion = build_learner(config)
         self.champion.model.eval()

@@ -36,10 +36,17 @@ def protocol_tasks(config: dict[str, Any], split: str, ways: int | None = None, 
     return build_tasks(config, split, ways=ways or config["task"]["ways"], shots=shots or 1, queries=5, within_alphabet=True)
 
 
+DIVERGED_MSE = 10.0  # a diverged regression trial scores worse than predicting zero (about 4.2 on sine)
+
+
 def adapted_error(learner, tasks, episodes: int, seed: int, device="cpu") -> float:
-    """Mean error after adaptation: MSE, or 1 - accuracy."""
+    """Mean error after adaptation: MSE (capped at :data:`DIVERGED_MSE`, which also stands for a
+    diverged run's NaN), or 1 - accuracy (a NaN counts as 1)."""
     result = evaluate_learner(learner, tasks, episodes=episodes, seed=seed, device=device)
-    return result["after"] if result["metric"] == "mse" else 1.0 - result["after"]
+    if result["metric"] == "mse":
+        value = result["after"]
+        return DIVERGED_MSE if not value == value else min(value, DIVERGED_MSE)
+    return 1.0 - result["after"] if result["after"] == result["after"] else 1.0
 
 
 class MetaObjective:

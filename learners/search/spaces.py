@@ -83,8 +83,8 @@ def apply_params(config: dict[str, Any], params: dict[str, Any]) -> dict[str, An
             cfg[name] = value
         else:
             cfg.setdefault(section, {})[name] = value
-    if cfg["backbone"].get("name") == "conv4":
-        cfg["backbone"].pop("layers", None)
+    if cfg["backbone"].get("name") != "mlp":
+        cfg["backbone"].pop("layers", None)  # a Conv-4 has four blocks
     if is_metric(cfg["algo"]):
         for key in ("inner_lr", "inner_steps", "test_steps"):
             cfg["learner"].pop(key, None)

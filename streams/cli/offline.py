@@ -25,6 +25,28 @@ Task = Enum("Task", {name: name for name in TASKS}, type=str)
 Algo = Enum("Algo", {name: name for name in ALGORITHMS}, type=str)
 
 
+def read_backbone(path: Path, config: dict) -> dict:
+    """A backbone spec from a JSON file, checked by building it."""
+    import json
+
+    from learners.backbones import build_backbone
+    from learners.errors import ConfigError
+
+    try:
+        spec = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is not JSON ({exc}): pass the backbone.json 'metastream nas' wrote") from None
+    if not isinstance(spec, dict) or "name" not in spec:
+        raise ConfigError(f"{path} holds no backbone spec: expected an object with a 'name'")
+    if config["backbone"].get("out_features") and "out_features" not in spec:
+        spec["out_features"] = config["task"]["ways"]  # a gradient learner's head
+    try:
+        build_backbone(spec)
+    except TypeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return spec
+
+
 def _progress() -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
@@ -75,6 +97,7 @@ def meta_train_cmd(
     image_size: Optional[int] = typer.Option(None, help="Images are resized to this many pixels a side."),
     tta: Optional[int] = typer.Option(None, help="Test-time augmentation copies (metric learners)."),
     root: Optional[Path] = typer.Option(None, help="Data folder: Omniglot zips, or alphabet/character/*.png for 'folder'."),
+    backbone: Optional[Path] = typer.Option(None, help="A backbone spec (JSON), e.g. the backbone.json 'metastream nas' writes."),
     val_alphabets: Optional[str] = typer.Option(None, help="Comma-separated alphabets held out for meta-validation ('' for none)."),
     seed: int = typer.Option(0, help="Seed for weights and task sampling."),
     iterations: Optional[int] = typer.Option(None, help="Stop after this many meta-updates (fully deterministic)."),
@@ -96,6 +119,8 @@ def meta_train_cmd(
     if is_metric(config["algo"]):
         for key in INNER_LOOP_KEYS:
             config["learner"].pop(key, None)
+    if backbone is not None:
+        config = merge({**config, "backbone": read_backbone(backbone, config)})
     budget_s = budget_minutes * 60 if budget_minutes is not None else (None if iterations else 300.0)
     console.print(f"meta-training [bold]{algo.value}[/] on [bold]{task.value}[/] -> {out}")
     _, result, metrics = train_with_progress(config, out, iterations, budget_s, device, validate_every, val_episodes)

@@ -96,4 +96,55 @@ def tune_cmd(
         emit_json(summary)
 
 
+@app.command("nas")
+@friendly_errors
+def nas_cmd(
+    task: Task = typer.Argument(..., help="sine (its MLP) or omniglot (its convolutional embedding)."),
+    method: str = typer.Option("evolution", help="evolution (regularized evolution over a genome) or darts (a cell, images)."),
+    budget_minutes: float = typer.Option(5.0, help="Search time."),
+    evaluations: Optional[int] = typer.Option(None, help="evolution: stop after this many candidates instead."),
+    iterations: int = typer.Option(150, help="evolution: meta-iterations that score one candidate."),
+    seed: int = typer.Option(0),
+    out: Path = typer.Option(Path("runs/nas"), help="Folder for backbone.json, search.json and architecture.png."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object on stdout."),
+) -> None:
+    """Search a backbone at the hand-picked one's parameter count; write its spec (backbone.json),
+    which 'meta-train --backbone' and a worker's model config take, and a picture of it."""
+    import json
+    import time
+
+    from learners.search import Fidelity
+    from learners.search.nas import search_architecture
+
+    from ..plots import plot_architecture
+
+    with _progress() as bar:
+        job = bar.add_task(f"{method} on {task.value}", total=budget_minutes * 60, metrics="")
+        started = time.perf_counter()
+
+        def on_progress(record: dict) -> None:
+            note = (f"{record['genome']} error {record['error']:.4g}" if "genome" in record
+                    else f"it {record['iteration']} loss {record['loss']:.3g} skip share {record['skip_share']:.2f}")
+            bar.update(job, completed=min(time.perf_counter() - started, budget_minutes * 60), metrics=note)
+
+        result = search_architecture(task.value, method, budget_s=budget_minutes * 60, evaluations=evaluations,
+                                     fidelity=Fidelity(iterations=iterations, rungs=1, val_episodes=100), seed=seed,
+                                     on_progress=on_progress)
+        bar.update(job, completed=budget_minutes * 60)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "backbone.json").write_text(json.dumps(result.spec, indent=2))
+    summary = {"method": result.method, "spec": result.spec, "parameters": result.parameters,
+               "handpicked_parameters": result.handpicked_parameters, "evaluations": result.evaluations,
+               "seconds": round(result.seconds, 1), "best_error": result.best_error, "genome": result.genome}
+    (out / "search.json").write_text(json.dumps({**summary, "history": result.history}, indent=2, default=str))
+    picture = plot_architecture(result.spec, out / "architecture.png")
+    console.print(f"found {result.spec['name']} with {result.parameters:,} parameters (hand-picked: "
+                  f"{result.handpicked_parameters:,}) after {result.evaluations} "
+                  f"{'candidates' if result.method == 'evolution' else 'search iterations'}; "
+                  f"{out / 'backbone.json'}, {picture.name}")
+    console.print(f"train it: metastream meta-train {task.value} --backbone {out / 'backbone.json'}")
+    if json_out:
+        emit_json(summary)
+
+
 __all__ = ["app", "ALGORITHMS", "TASKS"]
