@@ -135,26 +135,29 @@ class GenomeNet(nn.Module):
         return self.head(z) if self.head is not None else z
 
 
-ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "silu": nn.SiLU}
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "silu": nn.SiLU, "elu": nn.ELU}
 
 
 class MLPGenome(nn.Module):
     """``layers`` hidden layers of ``hidden`` units with ``activation``; ``residual`` adds each
-    hidden layer's input to its output (from the second layer on, where the widths match)."""
+    hidden layer's input to its output (from the second layer on, where the widths match);
+    ``layer_norm`` normalises each hidden layer before its activation."""
 
-    def __init__(self, hidden: int = 40, layers: int = 2, activation: str = "relu", residual: bool = False, inputs: int = 1,
-                 outputs: int = 1) -> None:
+    def __init__(self, hidden: int = 40, layers: int = 2, activation: str = "relu", residual: bool = False,
+                 layer_norm: bool = False, inputs: int = 1, outputs: int = 1) -> None:
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ConfigError(f"activation must be one of {', '.join(ACTIVATIONS)}, not {activation!r}")
         self.layers = nn.ModuleList(nn.Linear(inputs if i == 0 else hidden, hidden) for i in range(layers))
+        self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(layers)) if layer_norm else None
         self.act = ACTIVATIONS[activation]()
         self.residual = residual
         self.out = nn.Linear(hidden if layers else inputs, outputs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for i, layer in enumerate(self.layers):
-            y = self.act(layer(x))
+            y = layer(x)
+            y = self.act(self.norms[i](y) if self.norms is not None else y)
             x = y + x if self.residual and i > 0 else y
         return self.out(x)
 

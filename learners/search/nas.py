@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import numpy as np
+
 from ..backbones import build_backbone
 from ..cells import parameter_count
 from ..errors import ConfigError
@@ -28,10 +30,10 @@ GENOME_SPACE = SearchSpace.from_dict({
     "embedding": {"type": "categorical", "choices": [0, 64, 128]},
 })
 MLP_GENOME_SPACE = SearchSpace.from_dict({
-    "layers": {"type": "int", "low": 1, "high": 4}, "activation": {"type": "categorical", "choices": ["relu", "tanh", "silu"]},
-    "residual": {"type": "categorical", "choices": [False, True]},
+    "layers": {"type": "int", "low": 1, "high": 6}, "activation": {"type": "categorical", "choices": ["relu", "tanh", "silu", "elu"]},
+    "residual": {"type": "categorical", "choices": [False, True]}, "layer_norm": {"type": "categorical", "choices": [False, True]},
 })
-METHODS = ("evolution", "darts")
+METHODS = ("evolution", "darts", "random")  # random: the baseline, random genomes at the same budget
 
 
 def cardinality(space: SearchSpace) -> int:
@@ -71,7 +73,7 @@ def fit_width(make: Callable[[int], dict[str, Any]], target: int, low: int = 4, 
 def genome_spec(task: str, genome: dict[str, Any], target: int) -> dict[str, Any]:
     if task == "sine":
         return fit_width(lambda w: {"name": "mlp_genome", "hidden": w, "layers": genome["layers"], "activation": genome["activation"],
-                                    "residual": genome["residual"]}, target)
+                                    "residual": genome["residual"], "layer_norm": genome["layer_norm"]}, target)
     image = handpicked(task)
     return fit_width(lambda w: {"name": "genome", "depth": genome["depth"], "width": w, "kernel": genome["kernel"],
                                 "pool": genome["pool"], "residual": genome["residual"], "embedding": genome["embedding"],
@@ -128,11 +130,16 @@ def search_architecture(task: str, method: str = "evolution", *, budget_s: float
         return -error
 
     space = MLP_GENOME_SPACE if task == "sine" else GENOME_SPACE
-    regularized_evolution(space, evaluate, min(evaluations or 10**6, 4 * cardinality(space)), population=8, sample=3, seed=seed,
-                          budget_s=None if evaluations else budget_s)
+    limit = min(evaluations or 10**6, 4 * cardinality(space))
+    if method == "random":
+        rng = np.random.default_rng(seed)
+        while len(history) < min(limit, cardinality(space)) and (evaluations or time.perf_counter() - started < budget_s):
+            evaluate(space.sample(rng))
+    else:
+        regularized_evolution(space, evaluate, limit, population=8, sample=3, seed=seed, budget_s=None if evaluations else budget_s)
     best = min(history, key=lambda h: h["error"])
-    spec = {**best["spec"], "found_by": "evolution"}
-    return NasResult("evolution", spec, parameter_count(build_backbone(spec)), target, len(history), time.perf_counter() - started,
+    spec = {**best["spec"], "found_by": method}
+    return NasResult(method, spec, parameter_count(build_backbone(spec)), target, len(history), time.perf_counter() - started,
                      best["error"], history, best["genome"])
 
 
