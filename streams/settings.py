@@ -10,6 +10,7 @@ import json
 import os
 import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from learners.errors import ConfigError
@@ -25,8 +26,19 @@ def _doc(text: str, **kw: Any) -> Any:
     return field(metadata={"doc": text}, **kw)
 
 
+def model_folder(path: str) -> dict[str, Any] | None:
+    """The config of a model folder (``meta-train``, ``tune`` or ``nas`` output), marked with the
+    folder so the worker starts from its weights; ``None`` when ``path`` is not one."""
+    folder = Path(path).expanduser()
+    if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
+        return None
+    config = json.loads((folder / "config.json").read_text())["config"]
+    return {**config, "checkpoint": str(folder.resolve())}
+
+
 def parse_models(text: str) -> dict[str, dict[str, Any]]:
-    """``METASTREAM_MODELS``: a JSON object of model id -> learner config, or -> a preset's name."""
+    """``METASTREAM_MODELS``: a JSON object of model id -> learner config, a preset's name, or the
+    path of a model folder (the worker then starts from its weights)."""
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -37,9 +49,11 @@ def parse_models(text: str) -> dict[str, dict[str, Any]]:
     models = {}
     for mid, cfg in raw.items():
         if isinstance(cfg, str):
-            if cfg not in presets:
-                raise ConfigError(f"model {mid!r}: unknown preset {cfg!r}; presets: {', '.join(presets)}")
-            cfg = presets[cfg]
+            folder = model_folder(cfg) if cfg not in presets else None
+            if cfg not in presets and folder is None:
+                raise ConfigError(f"model {mid!r}: {cfg!r} is neither a preset ({', '.join(presets)}) nor a model folder "
+                                  "(config.json and model.safetensors, as meta-train, tune and nas write)")
+            cfg = presets[cfg] if folder is None else folder
         if not isinstance(cfg, dict) or not {"algo", "task", "backbone"} <= set(cfg):
             raise ConfigError(f"model {mid!r}: a config needs algo, task and backbone (or name a preset: {', '.join(presets)})")
         models[mid] = cfg
@@ -93,7 +107,7 @@ class Settings:
     min_update_gap_s: float = _doc("routine updates of one model start at least this far apart, seconds", default=0.2)
     rebalance_timeout_s: float = _doc("consumer-group rebalance timeout, seconds", default=3.0)
     torch_threads: int = _doc("torch threads of the worker (its models are small)", default=1)
-    models: dict[str, dict[str, Any]] = _doc("JSON: model id -> learner config or a preset's name (sine, digits)",
+    models: dict[str, dict[str, Any]] = _doc("JSON: model id -> learner config, a preset's name (sine, digits) or a model folder",
                                              default_factory=lambda: {"sine": sine_model()})
 
     @classmethod

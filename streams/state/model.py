@@ -9,6 +9,7 @@ and the rebuild, which are the only code that changes it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from learners.online import OnlineMetaLearner, ProbeSet, TaskReplayBuffer
 
@@ -45,12 +46,16 @@ class WorkerState:
         """Fresh state for every configured model: the learners' initial weights, empty buffers
         (the byte budget shared equally), fresh detectors and probe sets."""
         per_model_bytes = int(settings.buffer_mb * 2**20 / max(len(settings.models), 1))
-        return cls({
+        state = cls({
             mid: ModelState(mid, OnlineMetaLearner(cfg), TaskReplayBuffer(per_model_bytes, settings.max_points_per_task),
                             DriftState(DriftMonitor(settings.drift_detector)), GuardState(ProbeSet(settings.guard_probes)),
                             trend=ScoreTrend(settings.search_window, settings.search_trend))
             for mid, cfg in settings.models.items()
         })
+        for mid, cfg in settings.models.items():
+            if cfg.get("checkpoint"):  # a model folder: start from its weights
+                state.models[mid].learner.load_weights((Path(cfg["checkpoint"]) / "model.safetensors").read_bytes())
+        return state
 
     def __getitem__(self, model_id: str) -> ModelState:
         return self.models[model_id]

@@ -113,7 +113,24 @@ def test_models_setting_takes_configs_or_preset_names_and_says_what_is_wrong():
     models = parse_models('{"a": "digits", "b": "sine"}')
     assert models["a"]["algo"] == "protonet" and models["b"]["task"]["name"] == "sine"
     assert Settings(models=models).classifiers() == {"a"}
-    for bad, says in (("nope", "not JSON"), ("[]", "non-empty JSON object"), ('{"a": "x"}', "unknown preset"),
+    for bad, says in (("nope", "not JSON"), ("[]", "non-empty JSON object"), ('{"a": "x"}', "neither a preset"),
                       ('{"a": {"algo": "maml"}}', "needs algo, task and backbone")):
         with pytest.raises(ValueError, match=says):
             parse_models(bad)
+
+
+def test_a_worker_serves_a_model_folder_from_its_weights(tmp_path):
+    import torch
+
+    from learners import build_learner, default_config, save_checkpoint
+    from streams.settings import parse_models
+
+    config = default_config("sine", "maml")
+    torch.manual_seed(3)
+    learner = build_learner(config)
+    save_checkpoint(tmp_path, learner, config)
+    s = Settings(metrics_port=0, models=parse_models(f'{{"tuned": "{tmp_path}"}}'))
+    state = make_ingestor(s).state.models["tuned"]
+    assert state.learner.config["learner"] == config["learner"]
+    for a, b in zip(learner.model.state_dict().values(), state.learner.champion.model.state_dict().values()):
+        assert torch.equal(a, b)
