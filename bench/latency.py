@@ -71,9 +71,11 @@ async def run(trials: int, warm: float, after: float, rate: float) -> list[dict]
                             drift_ms.append(int(time.time() * 1000))
                         tick = time.monotonic()
                         await publish_tasks(pub, fleet, rate * 0.05, model_id=model_id(k))
-                        versions += [version_row(m) for m in await sub.poll(1)]
+                        await sub.poll(1)
+                        versions += [version_row(m) for m in sub.take_arrivals()]
                         await asyncio.sleep(max(0.0, 0.05 - (time.monotonic() - tick)))
-            versions += [version_row(m) for m in await sub.poll(1000)]
+            await sub.poll(1000)
+            versions += [version_row(m) for m in sub.take_arrivals()]
             await sub.stop()
             events = await read_events(broker.bootstrap)
         finally:

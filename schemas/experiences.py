@@ -26,6 +26,8 @@ class ExperienceColumns:
     predictions: np.ndarray | None
     losses: np.ndarray | None
     metadata: dict[str, str] | None = None
+    model_version: int | None = None  # the version that served these experiences
+    latencies: np.ndarray | None = None  # [n] the agent's prediction latency, ms
 
     def __len__(self) -> int:
         return len(self.event_ids)
@@ -44,6 +46,8 @@ def make_batch_record(
     predictions: np.ndarray | None = None,
     losses: np.ndarray | None = None,
     metadata: dict[str, str] | None = None,
+    model_version: int | None = None,
+    latencies_ms: np.ndarray | None = None,
 ) -> dict:
     """The Avro record (a dict) for ``n`` experiences; event ids default to fresh UUIDs."""
     features = np.ascontiguousarray(features, dtype="<f4")
@@ -69,4 +73,6 @@ def make_batch_record(
         "predictions": b"" if predictions is None else np.ascontiguousarray(predictions, dtype="<f4").tobytes(),
         "losses": b"" if losses is None else np.ascontiguousarray(losses, dtype="<f4").tobytes(),
         "metadata": metadata,
+        "model_version": model_version,
+        "latencies": b"" if latencies_ms is None else np.ascontiguousarray(latencies_ms, dtype="<f4").tobytes(),
     }

@@ -13,11 +13,14 @@ import time
 
 import faust
 
+from schemas import CodecError, codec_for
+
 from .ingest import Ingestor
 from .learning import UpdateController
 from .metrics import WorkerMetrics
 from .rebuild import rebuild_state
-from .records import Cause
+from .records import Cause, DecisionType
+from .rollout.manager import REQUESTS, RolloutManager
 from .settings import Settings
 from .state import WorkerState
 
@@ -52,6 +55,9 @@ class WorkerRuntime:
         raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
         self.topics = {name: self.app.topic(name, partitions=settings.partitions, **raw) for name in settings.topics}
         self.controller = UpdateController(self.state, settings, self.metrics, self.send)
+        self.rollouts = RolloutManager(self.state.models, settings.rollout_rules(), self.send, settings.events_topic,
+                                       enabled=settings.rollout, revert=self.controller.revert, ab_max_s=settings.ab_max_s)
+        self.controller.rollouts = self.rollouts
         self._register()
 
     async def send(self, topic: str, key: bytes, value: bytes) -> None:
@@ -84,6 +90,27 @@ class WorkerRuntime:
                     await self.send(s.dlq_topic, event.key or b"", result.dead_letter)
                     continue
                 await self.controller.on_ingest(result)
+
+        @app.agent(self.topics[s.events_topic], name="requests")
+        async def requests(stream) -> None:
+            """Operators' requests (rollout, promote, rollback, A/B test) arrive as events."""
+            await self.ready.wait()
+            async for event in stream.events():
+                try:
+                    record = codec_for("DecisionEvent").decode(event.value)
+                except CodecError:
+                    continue
+                model = self.state.models.get(record["model_id"])
+                if model is None or DecisionType(record["event_type"]) not in REQUESTS:
+                    continue
+                if event.message.offset < self.state.request_floor.get(event.message.partition, 0):
+                    continue  # on the log before this worker's group first started: history, already answered
+                await self.rollouts.on_request(record)
+
+        @app.timer(1.0)
+        async def rollouts() -> None:
+            if self.ready.is_set():
+                await self.rollouts.tick()
 
         @app.timer(1.0)
         async def gauges() -> None:

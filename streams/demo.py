@@ -169,7 +169,8 @@ async def _drive(s, bootstrap, settings, fleet, port, duration, drift_at, rate, 
                             s.rejected_forgetting += Cause(rec["cause"]) is Cause.FORGETTING
                         elif kind is DecisionType.FORGETTING_DETECTED:
                             s.forgetting += 1
-                for m in await sub.poll(1):
+                await sub.poll(1)
+                for m in sub.take_arrivals():
                     s.versions.append((m.version, s.t(), float("nan")))
                     s.models[m.version] = m
                 metrics = scrape(port)
@@ -185,7 +186,8 @@ async def _drive(s, bootstrap, settings, fleet, port, duration, drift_at, rate, 
                 live.update(render(s, duration))
                 await asyncio.sleep(max(0.0, 0.1 - (time.monotonic() - tick)))
             await pub.flush()
-        for m in await sub.poll(500):
+        await sub.poll(500)
+        for m in sub.take_arrivals():
             s.models[m.version] = m
         summarise(s, fleet)
     finally:

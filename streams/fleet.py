@@ -29,6 +29,10 @@ class _Drifting:
     def drift(self, drifted: bool = True) -> None:
         self.drifted = drifted
 
+    @property
+    def tasks_sampled(self) -> int:
+        return self._task_no
+
     def _next_task(self, drifted: bool | None) -> tuple[bool, int]:
         """Whether the next task is drifted (default: the fleet's state) and its number."""
         self._task_no += 1
@@ -114,6 +118,13 @@ class DigitFleet(_Drifting):
         tag = "r" if drifted else "u"
         return f"{tag}-{self.seed}-{number}", np.ascontiguousarray(x.reshape(len(pick), -1)[order]), y[order]
 
+    @staticmethod
+    def split_support(x: np.ndarray, y: np.ndarray, shots: int = 1) -> tuple[np.ndarray, ...]:
+        """The first ``shots`` rows of each class as the support: ``(support_x, support_y, x, y)``."""
+        labels = y[:, 0].astype("int64")
+        pick = np.concatenate([np.flatnonzero(labels == c)[:shots] for c in np.unique(labels)])
+        return x[pick], labels[pick], x, labels
+
     def episode(self, drifted: bool | None = None, shots: int = 1) -> tuple[np.ndarray, ...]:
         """One task as an evaluation episode: ``(support_x [ways*shots, 196], support_y, query_x
         [ways*(per_class-shots), 196], query_y)``, the first ``shots`` images of each class in the
@@ -133,3 +144,39 @@ def _pooled_digits(split: str) -> tuple[np.ndarray, np.ndarray]:
     tx, ty, vx, vy = load_mnist_split()
     x, y = (tx, ty) if split == "train" else (vx, vy)
     return x.numpy().reshape(-1, 14, 2, 14, 2).mean(axis=(2, 4)).astype("f4"), y.numpy()
+
+
+async def publish_served_tasks(publisher, fleet, subscriber, rows: float, model_id: str, agents: int = 40, shots: int = 10,
+                               faults: dict[int, float] | None = None) -> int:
+    """Like :func:`publish_tasks`, with each task met by one of ``agents`` simulated agents that
+    uses the version the subscriber serves it (its cohort's: champion, canary or A/B arm), adapts it
+    on the task's first points and reports, per point, its loss (squared error, or cross-entropy),
+    the version and how long the prediction took. Without a served version yet, nothing is reported.
+    ``faults`` simulates versions that do worse in production than offline: version -> factor on
+    its reported losses (a fault injection for tests and the self-healing benchmark)."""
+    import time as _time
+
+    import torch
+
+    sent = 0
+    while sent < rows:
+        tid, x, y = fleet.sample_task()
+        agent = f"agent-{fleet.tasks_sampled % agents}"
+        model = subscriber.serve(model_id, agent)
+        report = {}
+        if model is not None:
+            started = _time.perf_counter()
+            if model.learner.kind == "classification":
+                sx, sy, _, _ = fleet.split_support(x, y, 1)
+                with torch.no_grad():
+                    logits = model.predict(model.adapt(sx, sy), x)
+                losses = torch.nn.functional.cross_entropy(logits, torch.as_tensor(y[:, 0]).long(), reduction="none").numpy()
+            else:
+                prediction = model.predict(model.adapt(x[:shots], y[:shots]), x).detach().numpy()
+                losses = ((prediction - y) ** 2).mean(axis=1)
+            elapsed_ms = (_time.perf_counter() - started) * 1000 / len(x)
+            losses = losses * (faults or {}).get(model.version, 1.0)
+            report = dict(losses=losses, model_version=model.version, latencies_ms=np.full(len(x), elapsed_ms, "f4"))
+        await publisher.publish(model_id, x, y, [tid] * len(x), agent_id=agent, **report)
+        sent += len(x)
+    return sent

@@ -91,6 +91,12 @@ class Ingestor:
         result.accepted = len(fresh)
         result.oldest_timestamp_ms = min(batch.timestamps_ms[i] for i in fresh)
         self.metrics.ingested.labels(batch.model_id).inc(len(fresh))
+        if batch.model_version is not None and batch.losses is not None:  # what production saw of that version
+            aliases, at = state.aliases, result.oldest_timestamp_ms
+            started = aliases.ab.started_ms if aliases.ab is not None else aliases.started_ms
+            stage = aliases.stage_started_ms
+            state.serving.record(batch.model_version, batch.losses[rows], None if batch.latencies is None else batch.latencies[rows],
+                                 in_rollout=started is None or at >= started, in_stage=stage is None or at >= stage)
         result.alarm = self._watch_drift(state, groups)
         result.loss = state.drift.last_loss
         if replay:

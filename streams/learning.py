@@ -51,6 +51,17 @@ class UpdateController:
         self._pending: dict[str, tuple[Cause, dict, bool]] = {}
         self._last: dict[str, float] = {}
         self.tasks: set[asyncio.Task] = set()
+        self.rollouts = None  # a RolloutManager, when versions are rolled out (set by the app)
+
+    def revert(self, model_id: str, champion: int | None) -> None:
+        """After a rollback: the worker learns on from the champion, not from the version rolled back."""
+        state = self.state.models[model_id]
+        weights = state.published.get(champion) if champion is not None else None
+        if weights is None:
+            log.warning("rolled back %s but the weights of its champion v%s are not in memory: learning goes on from v%s",
+                        model_id, champion, state.version)
+            return
+        state.learner.load_weights(weights)
 
     def warm_up(self) -> None:
         """Start both update processes now (importing torch there takes seconds)."""
@@ -201,6 +212,8 @@ class UpdateController:
             figs["trigger_search"] = 1.0
         await self._publish(state, trigger, proposal, figs, lineage, result)
         await decide(DecisionType.VERSION_PUBLISHED, Cause.SEARCH if search else trigger, trigger.value, figs)
+        if self.rollouts is not None:
+            await self.rollouts.on_published(model_id, state.version, urgent=trigger is Cause.DRIFT)
         return True
 
     def _watch_trend(self, state: ModelState, proposal: GuardedProposal) -> None:
@@ -222,6 +235,7 @@ class UpdateController:
         if state.drift.first_drift_ms is not None:
             metrics["drift_first_event_ms"] = float(state.drift.first_drift_ms)
             state.drift.first_drift_ms = None
+        state.remember(state.version, proposal.weights)
         await self.send(self.settings.models_topic, state.model_id.encode(), model_version(
             state.model_id, state.version, parent, state.learner.config["algo"], proposal.weights, state.learner.config,
             metrics, lineage, era_points=proposal.era_scores))

@@ -33,8 +33,8 @@ class ExperiencePublisher:
         self.agent_type = agent_type
         self.batch_size, self.linger_ms = batch_size, linger_ms
         self._producer: AIOKafkaProducer | None = None
-        self._pending: dict[str, list[tuple]] = {}
-        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._pending: dict[tuple[str, int | None, str], list[tuple]] = {}  # (model id, serving version, agent) -> rows
+        self._timers: dict[tuple[str, int | None, str], asyncio.TimerHandle] = {}
         self.sent_messages = 0
 
     async def start(self) -> "ExperiencePublisher":
@@ -55,52 +55,64 @@ class ExperiencePublisher:
         await self.stop()
 
     async def publish(self, model_id: str, features, targets, task_ids: Sequence[str], *, predictions=None, losses=None,
-                      event_ids: Sequence[str] | None = None, timestamps_ms: Sequence[int] | None = None) -> list[str]:
-        """Queue rows (``features [n, d]``, ``targets [n, t]``); returns their event ids."""
-        f = np.asarray(features, dtype="f4").reshape(len(task_ids), -1)
-        t = np.asarray(targets, dtype="f4").reshape(len(task_ids), -1)
+                      event_ids: Sequence[str] | None = None, timestamps_ms: Sequence[int] | None = None,
+                      model_version: int | None = None, latencies_ms=None, agent_id: str | None = None) -> list[str]:
+        """Queue rows (``features [n, d]``, ``targets [n, t]``); returns their event ids.
+
+        ``model_version`` names the version whose predictions (``predictions``, ``losses``) these
+        rows report, and ``latencies_ms`` how long each prediction took: from these the workers
+        judge a rollout on what production sees. Rows of different versions go in different batches.
+        ``agent_id`` publishes on behalf of another agent (a gateway or a simulator of many)."""
+        n = len(task_ids)
+        f = np.asarray(features, dtype="f4").reshape(n, -1)
+        t = np.asarray(targets, dtype="f4").reshape(n, -1)
         ids = list(event_ids) if event_ids is not None else [uuid.uuid4().hex for _ in task_ids]
-        ts = list(timestamps_ms) if timestamps_ms is not None else [_now_ms()] * len(ids)
-        p = None if predictions is None else np.asarray(predictions, dtype="f4").reshape(len(ids), -1)
-        l = None if losses is None else np.asarray(losses, dtype="f4").reshape(len(ids))
-        pending = self._pending.setdefault(model_id, [])
-        for i in range(len(ids)):
-            pending.append((f[i], t[i], task_ids[i], ids[i], ts[i], None if p is None else p[i], None if l is None else l[i]))
+        ts = list(timestamps_ms) if timestamps_ms is not None else [_now_ms()] * n
+        p = None if predictions is None else np.asarray(predictions, dtype="f4").reshape(n, -1)
+        l = None if losses is None else np.asarray(losses, dtype="f4").reshape(n)
+        lat = None if latencies_ms is None else np.asarray(latencies_ms, dtype="f4").reshape(n)
+        key = (model_id, model_version, agent_id or self.agent_id)
+        pending = self._pending.setdefault(key, [])
+        for i in range(n):
+            pending.append((f[i], t[i], task_ids[i], ids[i], ts[i], None if p is None else p[i], None if l is None else l[i],
+                            None if lat is None else lat[i]))
         while len(pending) >= self.batch_size:
-            await self._send(model_id, pending[: self.batch_size])
+            await self._send(key, pending[: self.batch_size])
             del pending[: self.batch_size]
-        if pending and model_id not in self._timers:
+        if pending and key not in self._timers:
             loop = asyncio.get_running_loop()
-            self._timers[model_id] = loop.call_later(self.linger_ms / 1000, lambda: asyncio.ensure_future(self._linger(model_id)))
+            self._timers[key] = loop.call_later(self.linger_ms / 1000, lambda: asyncio.ensure_future(self._linger(key)))
         return ids
 
-    async def _linger(self, model_id: str) -> None:
-        self._timers.pop(model_id, None)
-        rows = self._pending.pop(model_id, [])
+    async def _linger(self, key: tuple[str, int | None, str]) -> None:
+        self._timers.pop(key, None)
+        rows = self._pending.pop(key, [])
         if rows:
-            await self._send(model_id, rows)
+            await self._send(key, rows)
 
     async def flush(self) -> None:
-        for mid in list(self._pending):
-            timer = self._timers.pop(mid, None)
+        for key in list(self._pending):
+            timer = self._timers.pop(key, None)
             if timer:
                 timer.cancel()
-            rows = self._pending.pop(mid, [])
+            rows = self._pending.pop(key, [])
             if rows:
-                await self._send(mid, rows)
+                await self._send(key, rows)
         if self._producer:
             await self._producer.flush()
 
-    async def _send(self, model_id: str, rows: list[tuple]) -> None:
+    async def _send(self, key: tuple[str, int | None, str], rows: list[tuple]) -> None:
         if self._producer is None:
             raise RuntimeError("publisher not started: use 'async with ExperiencePublisher(...)' or await start()")
-        has_p = all(r[5] is not None for r in rows)
-        has_l = all(r[6] is not None for r in rows)
+        model_id, version, agent = key
+
+        def column(i: int, stack=np.stack):
+            return stack([r[i] for r in rows]) if all(r[i] is not None for r in rows) else None
+
         record = make_batch_record(
-            model_id, np.stack([r[0] for r in rows]), np.stack([r[1] for r in rows]), [r[2] for r in rows],
-            agent_id=self.agent_id, agent_type=self.agent_type, event_ids=[r[3] for r in rows],
-            timestamps_ms=[r[4] for r in rows], predictions=np.stack([r[5] for r in rows]) if has_p else None,
-            losses=np.array([r[6] for r in rows], "f4") if has_l else None)
+            model_id, column(0), column(1), [r[2] for r in rows], agent_id=agent, agent_type=self.agent_type,
+            event_ids=[r[3] for r in rows], timestamps_ms=[r[4] for r in rows], predictions=column(5),
+            losses=column(6, lambda v: np.array(v, "f4")), model_version=version, latencies_ms=column(7, lambda v: np.array(v, "f4")))
         await self._producer.send(self.topic, codec_for("ExperienceBatch").encode(record), key=model_id.encode())
         self.sent_messages += 1
 

@@ -24,8 +24,19 @@ async def rebuild_state(state: WorkerState, ingestor: Ingestor, settings: Settin
             continue  # never load what does not match its hash
         model.learner.load_weights(rec["weights"])
         model.version = rec["version"]
+        model.remember(rec["version"], rec["weights"])
         model.guard.record_best({e["era"]: e["points"] for e in rec["era_points"]})
         versions += 1
+    ends: dict[int, int] = {}
+    for msg, event in await read_records(bootstrap, settings.events_topic, "DecisionEvent"):  # aliases and rollout stages
+        ends[msg.partition] = max(ends.get(msg.partition, 0), msg.offset + 1)
+        model = state.models.get(event["model_id"])
+        if model is not None:
+            model.aliases.apply(event)
+    # operators' requests already on the log: a group that committed none would be handed them
+    # all again; what it read here is history, not a request to act on
+    committed = await committed_offsets(bootstrap, settings.events_topic, settings.app_id)
+    state.request_floor = {p: end for p, end in ends.items() if not committed.get(p)}
     stops = await committed_offsets(bootstrap, settings.experiences_topic, settings.app_id)
     messages = 0
     async for msg in read_range(bootstrap, settings.experiences_topic, stops):

@@ -26,6 +26,18 @@ class DecisionType(str, Enum):
     ROLLED_BACK = "RolledBack"
     SEARCH_STARTED = "SearchStarted"
     SEARCH_FINISHED = "SearchFinished"
+    ROLLOUT_STARTED = "RolloutStarted"
+    ROLLOUT_ADVANCED = "RolloutAdvanced"
+    ROLLOUT_PROMOTED = "RolloutPromoted"
+    CHALLENGER_QUEUED = "ChallengerQueued"
+    ROLLOUT_REQUESTED = "RolloutRequested"
+    PROMOTE_REQUESTED = "PromoteRequested"
+    ROLLBACK_REQUESTED = "RollbackRequested"
+    AB_TEST_REQUESTED = "ABTestRequested"
+    AB_TEST_STARTED = "ABTestStarted"
+    AB_TEST_FINISHED = "ABTestFinished"
+    DIAGNOSIS_MADE = "DiagnosisMade"
+    REMEDIATION_TAKEN = "RemediationTaken"
 
 
 class Cause(str, Enum):
@@ -42,6 +54,15 @@ class Cause(str, Enum):
     REMEDIATED = "remediated"
     SCORE_TREND = "score_trend"  # the champion's held-out error trends up
     SEARCH = "search"  # a candidate found by a hyperparameter search
+    FIRST_VERSION = "first_version"  # no champion yet: the first version is one
+    SEQUENTIAL_TEST = "sequential_test"  # the always-valid comparison decided
+    LATENCY_GUARDRAIL = "latency_guardrail"
+    ERROR_GUARDRAIL = "error_guardrail"
+    NO_EVIDENCE = "no_evidence"  # the stage saw too few reported losses in its time: the gate's verdict stands
+    OPERATOR = "operator"  # a person asked for it
+    SUPERSEDED = "superseded"  # a newer candidate (a drift update) replaced the canary
+    DECIDED = "decided"
+    INCONCLUSIVE = "inconclusive"
 
 
 def now_ms() -> int:

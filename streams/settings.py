@@ -104,6 +104,19 @@ class Settings:
     search_trials: int = _doc("trials of a search in the update process", default=6)
     search_iterations: int = _doc("meta-iterations of each trial (the winner trains as long as a routine update)", default=40)
     search_cooldown_s: float = _doc("a model is searched at most this often, seconds", default=60.0)
+    rollout: bool = _doc("roll each new version out by cohorts (5% -> 25% -> 50% -> 100%); 0: every version is champion",
+                         default=True)
+    rollout_stages: str = _doc("the canary's share of agents at each stage, percent", default="5,25,50,100")
+    rollout_alpha: float = _doc("error level of the always-valid comparison of canary and champion", default=0.05)
+    rollout_margin: float = _doc("a canary advances when worse than the champion by less than this share of its mean loss",
+                                 default=0.05)
+    rollout_min_samples: int = _doc("canary rows (reported losses) a stage must see before it advances", default=200)
+    rollout_evidence_timeout_s: float = _doc("a stage with fewer rows after this many seconds advances: the gate's verdict stands",
+                                             default=10.0)
+    rollout_latency_ratio: float = _doc("roll back when the canary's p95 prediction latency exceeds the champion's this many times",
+                                        default=1.5)
+    rollout_error_margin: float = _doc("roll back when the canary's error rate exceeds the champion's by this much", default=0.02)
+    ab_max_s: float = _doc("an A/B test that has not decided in this many seconds ends inconclusive", default=600.0)
     min_update_gap_s: float = _doc("routine updates of one model start at least this far apart, seconds", default=0.2)
     rebalance_timeout_s: float = _doc("consumer-group rebalance timeout, seconds", default=3.0)
     torch_threads: int = _doc("torch threads of the worker (its models are small)", default=1)
@@ -148,6 +161,19 @@ class Settings:
     def classifiers(self) -> frozenset[str]:
         """Model ids whose targets are class labels."""
         return frozenset(mid for mid, cfg in self.models.items() if task_kind(cfg) == "classification")
+
+    def rollout_rules(self):
+        """The rollout policy's rules (``streams/rollout/policy.py``) from these settings."""
+        from .rollout.policy import RolloutRules
+
+        try:
+            stages = tuple(float(s) for s in self.rollout_stages.split(","))
+        except ValueError:
+            raise ConfigError(f"METASTREAM_ROLLOUT_STAGES={self.rollout_stages!r}: give percentages, e.g. 5,25,50,100") from None
+        if not stages or stages[-1] != 100.0 or list(stages) != sorted(stages) or stages[0] <= 0:
+            raise ConfigError(f"METASTREAM_ROLLOUT_STAGES={self.rollout_stages!r}: increasing percentages ending at 100")
+        return RolloutRules(stages, self.rollout_alpha, self.rollout_margin, self.rollout_min_samples,
+                            self.rollout_evidence_timeout_s, self.rollout_latency_ratio, self.rollout_error_margin)
 
     def continual_strengths(self, config: dict[str, Any]) -> tuple[float, float]:
         """``(distill, ewc)`` for a model: its config's ``continual`` section wins over the worker's

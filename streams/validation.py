@@ -45,10 +45,16 @@ def validate_batch(record: dict, *, known_models: dict[str, tuple[int, int]], ma
     targets = _matrix(record["targets"], n, tdim, "targets")
     preds = _matrix(record["predictions"], n, tdim, "predictions") if record["predictions"] else None
     losses = _matrix(record["losses"], n, 1, "losses")[:, 0] if record["losses"] else None
+    latencies = _matrix(record["latencies"], n, 1, "latencies")[:, 0] if record.get("latencies") else None
+    version = record.get("model_version")
+    if version is not None and version < 0:
+        raise Rejected("bad_version", f"model_version must be a published version number (>= 1) or null, got {version}")
+    if latencies is not None and not (np.isfinite(latencies).all() and (latencies >= 0).all()):
+        raise Rejected("non_finite", "latencies must be finite and >= 0 (ms)")
     if not (np.isfinite(features).all() and np.isfinite(targets).all()):
         raise Rejected("non_finite", "features or targets hold NaN or infinity")
     if model_id in classifiers and not (np.all(targets == np.round(targets)) and np.all(np.abs(targets) < 2**24)):
         raise Rejected("bad_label", f"model {model_id} classifies: its targets must be whole-number class labels "
                                     f"(below 2^24), got e.g. {targets[targets != np.round(targets)][:3].tolist() or targets.max()}")
     return ExperienceColumns(model_id, record["agent_id"], record["agent_type"], record["event_ids"], record["task_ids"],
-                             record["timestamps_ms"], features, targets, preds, losses, record.get("metadata"))
+                             record["timestamps_ms"], features, targets, preds, losses, record.get("metadata"), version, latencies)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from learners.online import OnlineMetaLearner, ProbeSet, TaskReplayBuffer
 
+from ..rollout.serving import ServingStats
+from ..rollout.state import Aliases
 from ..settings import Settings
 from .dedup import Dedup
 from .drift import DriftMonitor, DriftState
@@ -34,12 +36,21 @@ class ModelState:
     new_tasks: int = 0  # tasks first seen since the last update started
     trend: ScoreTrend = field(default_factory=ScoreTrend)
     last_search: float = -float("inf")  # time.monotonic() when the last search started
+    aliases: Aliases = field(default_factory=Aliases)  # champion, canary, challenger (rebuilt from the events on the log)
+    serving: ServingStats = field(default_factory=ServingStats)  # the agents' reported losses per version
+    published: dict[int, bytes] = field(default_factory=dict)  # weights of the latest published versions (to go back to)
+
+    def remember(self, version: int, weights: bytes, keep: int = 8) -> None:
+        self.published[version] = weights
+        for old in sorted(self.published)[:-keep]:
+            del self.published[old]
 
 
 @dataclass
 class WorkerState:
     models: dict[str, ModelState]
     positions: dict[int, int] = field(default_factory=dict)  # partition of experiences -> next offset to read
+    request_floor: dict[int, int] = field(default_factory=dict)  # partition of events -> first offset of a request to act on
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "WorkerState":

@@ -20,10 +20,19 @@ def test_single_object_encoding_layout_and_round_trip():
     assert codec.decode(data) == rec
 
 
+def test_a_record_of_the_second_experience_schema_reads_with_no_version_or_latencies():
+    codec = AvroCodec("ExperienceBatch")
+    old = _batch(metadata={"k": "v"})
+    old.pop("model_version"), old.pop("latencies")
+    decoded = codec.decode(codec.encode(old, writer_schema=history_schema("ExperienceBatch", 2)))
+    assert decoded["model_version"] is None and not decoded["latencies"] and decoded["metadata"] == {"k": "v"}
+
+
 def test_record_written_with_old_schema_reads_with_current():
     codec = AvroCodec("ExperienceBatch")
     old = _batch()
-    old.pop("metadata")
+    for added in ("metadata", "model_version", "latencies"):
+        old.pop(added)
     data = codec.encode(old, writer_schema=history_schema("ExperienceBatch", 1))
     assert data[2:10] != codec.fingerprint  # really the old writer schema
     decoded = codec.decode(data)

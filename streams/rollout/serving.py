@@ -1,0 +1,76 @@
+"""What production sees of each version: the losses and prediction latencies agents report with
+the version that served them (``ExperienceBatch.model_version``), kept per model and version."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .sequential import RunningStats
+
+LATENCY_WINDOW = 2000  # latest latencies kept per version, for the p95
+
+
+@dataclass
+class VersionStats:
+    losses: RunningStats = field(default_factory=RunningStats)
+    errors: int = 0  # rows whose reported loss was not a finite number (the agent's prediction failed)
+    rows: int = 0
+    latencies: deque = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+    recent: deque = field(default_factory=lambda: deque(maxlen=120))  # (second, sum of losses, rows) for sparklines
+
+    def record(self, losses: np.ndarray, latencies: np.ndarray | None) -> None:
+        finite = np.isfinite(losses)
+        self.rows += len(losses)
+        self.errors += int((~finite).sum())
+        self.losses.update_many(losses[finite])
+        if latencies is not None:
+            self.latencies.extend(latencies.tolist())
+        if finite.any():
+            second = int(time.time())
+            if self.recent and self.recent[-1][0] == second:
+                _, total, n = self.recent[-1]
+                self.recent[-1] = (second, total + float(losses[finite].sum()), n + int(finite.sum()))
+            else:
+                self.recent.append((second, float(losses[finite].sum()), int(finite.sum())))
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.rows if self.rows else 0.0
+
+    def p95_latency(self) -> float:
+        return float(np.percentile(np.asarray(self.latencies), 95)) if self.latencies else float("nan")
+
+    def sparkline(self) -> list[float]:
+        return [total / n for _, total, n in self.recent if n]
+
+
+@dataclass
+class ServingStats:
+    """Per version of one model: since it was first served, and since the current rollout began."""
+
+    versions: dict[int, VersionStats] = field(default_factory=dict)
+    rollout: dict[int, VersionStats] = field(default_factory=dict)  # reset when a rollout or A/B test starts
+    stage_rows: dict[int, int] = field(default_factory=dict)  # rows per version since the stage began
+
+    def record(self, version: int, losses: np.ndarray, latencies: np.ndarray | None, in_rollout: bool = True,
+               in_stage: bool = True) -> None:
+        """``in_rollout``, ``in_stage``: the rows were served since the current rollout (or A/B
+        test), and its current stage, began (a restarted worker replays older rows too)."""
+        self.versions.setdefault(version, VersionStats()).record(losses, latencies)
+        if in_rollout:
+            self.rollout.setdefault(version, VersionStats()).record(losses, latencies)
+        if in_rollout and in_stage:
+            self.stage_rows[version] = self.stage_rows.get(version, 0) + len(losses)
+        if len(self.versions) > 64:  # keep the newest versions only
+            for old in sorted(self.versions)[:-64]:
+                del self.versions[old]
+
+    def start_rollout(self) -> None:
+        self.rollout, self.stage_rows = {}, {}
+
+    def start_stage(self) -> None:
+        self.stage_rows = {}

@@ -1,0 +1,148 @@
+"""Rollouts on the embedded broker with a real worker and real subscribers: simulated agents use
+the version their cohort is served and report their losses with it. A good version goes from 5% to
+100% with no person; a bad one (an early version, asked for by an operator) is rolled back at 5%
+and its cohort is back on the champion; the cohort split matches the share; a restarted worker
+resumes the rollout where it was."""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+from streams.client import ExperiencePublisher, ModelSubscriber
+from streams.fleet import SineFleet, publish_served_tasks
+from streams.records import Cause, DecisionType
+from streams.rollout.cohorts import cohort
+from streams.rollout.state import aliases_from_events
+from streams.topics import read_records
+
+from .conftest import ROOT, wait_for
+
+ENV = {"METASTREAM_ROLLOUT_MIN_SAMPLES": "150", "METASTREAM_ROLLOUT_EVIDENCE_TIMEOUT_S": "120",
+       "METASTREAM_NEW_TASKS_TRIGGER": "40", "METASTREAM_UPDATE_ITERATIONS": "40"}
+
+
+def events(bootstrap):
+    return [rec for _, rec in asyncio.run(read_records(bootstrap, "events", "DecisionEvent"))]
+
+
+class Fleet:
+    """Agents publishing served, reported tasks in a thread until stopped."""
+
+    def __init__(self, bootstrap: str, rate: float = 800.0, faults: dict[int, float] | None = None) -> None:
+        self.bootstrap, self.rate, self.stop, self.paused = bootstrap, rate, threading.Event(), threading.Event()
+        self.faults = faults  # versions that do worse in production: version -> factor on their losses
+        self.thread = threading.Thread(target=lambda: asyncio.run(self.run()), daemon=True)
+
+    async def run(self) -> None:
+        fleet = SineFleet(seed=11)
+        async with ModelSubscriber(self.bootstrap) as sub, ExperiencePublisher(self.bootstrap, linger_ms=20) as pub:
+            while not self.stop.is_set():
+                tick = time.monotonic()
+                await sub.poll(20)
+                if not self.paused.is_set():
+                    await publish_served_tasks(pub, fleet, sub, self.rate * 0.1, "sine", agents=200, faults=self.faults)
+                await asyncio.sleep(max(0.0, 0.1 - (time.monotonic() - tick)))
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(30)
+
+
+def cli(bootstrap, *args):
+    env = {**os.environ, "METASTREAM_KAFKA": bootstrap, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "streams.cli", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+
+
+def test_rollouts_promote_good_versions_roll_back_bad_ones_and_survive_a_restart(broker, worker_factory):
+    worker = worker_factory(**ENV).start()
+    with Fleet(broker.bootstrap, faults={1: 3.0}) as fleet:  # the first version does badly in production
+        # a good version goes 5 -> 25 -> 50 -> 100% on the agents' evidence, with no person
+        def promoted_by_test():
+            return [e for e in events(broker.bootstrap) if e["event_type"] == DecisionType.ROLLOUT_PROMOTED
+                    and Cause(e["cause"]) is Cause.SEQUENTIAL_TEST]
+        first = wait_for(promoted_by_test, 150, "a version promoted by the sequential test")[0]
+        trail = [e for e in events(broker.bootstrap) if e["version"] == first["version"]]
+        shares = [e["figures"]["share"] for e in trail if e["event_type"] in (DecisionType.ROLLOUT_STARTED,
+                                                                               DecisionType.ROLLOUT_ADVANCED)]
+        assert shares == [5.0, 25.0, 50.0, 100.0], shares
+
+        # the cohort split: during a rollout, the canary's share of agents is the configured one
+        def rolling():
+            a = aliases_from_events(events(broker.bootstrap))["sine"]
+            return a if a.canary is not None and a.stage >= 1 else None
+        aliases = wait_for(rolling, 120, "a rollout past its first stage")
+        agents = [f"probe-{i}" for i in range(4000)]
+        on_canary = sum(cohort(a, "sine") < aliases.share for a in agents) / len(agents)
+        sd = (aliases.share / 100 * (1 - aliases.share / 100) / len(agents)) ** 0.5
+        assert abs(on_canary - aliases.share / 100) < 4 * sd, (on_canary, aliases.share)
+
+        # a restart resumes the rollout where it was: same canary, no new start for it (the agents
+        # pause meanwhile, so nothing new can move the rollout on while we look)
+        fleet.paused.set()
+        wait_for(lambda: (lambda n: time.sleep(4) or len(events(broker.bootstrap)) == n)(len(events(broker.bootstrap))), 60,
+                 "the events to settle")
+        before = json.loads(cli(broker.bootstrap, "rollout", "status", "sine", "--json").stdout)
+        worker.kill()
+        worker = worker_factory(**ENV).start()
+        time.sleep(3)
+        after = json.loads(cli(broker.bootstrap, "rollout", "status", "sine", "--json").stdout)
+        fleet.paused.clear()
+        assert (after["canary"], after["stage"], after["champion"]) == (before["canary"], before["stage"], before["champion"])
+        canary = before["canary"]
+        if canary is not None:
+            def moved_on():
+                trail = [e for e in events(broker.bootstrap) if e["version"] == canary]
+                return trail if any(e["event_type"] in (DecisionType.ROLLOUT_PROMOTED, DecisionType.ROLLED_BACK,
+                                                        DecisionType.ROLLOUT_ADVANCED) and e["timestamp_ms"] > after["history"][-1]["at_ms"]
+                                    for e in trail) else None
+            trail = wait_for(moved_on, 120, "the rollout to go on after the restart")
+            assert sum(e["event_type"] == DecisionType.ROLLOUT_STARTED for e in trail) == 1  # not started again
+
+        # a bad version (the first, whose agents report three times the loss) asked for by an operator
+        # is rolled back at 5%
+        champion = wait_for(lambda: aliases_from_events(events(broker.bootstrap))["sine"].champion or None, 30, "a champion")
+        assert champion >= 2
+        assert cli(broker.bootstrap, "rollout", "start", "sine", "--version", "1").returncode == 0
+
+        def rolled_back():
+            evs = events(broker.bootstrap)
+            started = [i for i, e in enumerate(evs) if e["event_type"] == DecisionType.ROLLOUT_STARTED and e["version"] == 1]
+            back = [e for e in evs[started[-1]:] if e["event_type"] == DecisionType.ROLLED_BACK and e["version"] == 1] if started else []
+            return back[0] if back else None
+        try:
+            back = wait_for(rolled_back, 120, "the bad version to be rolled back")
+        except AssertionError:
+            dump = [(e["event_type"], e["cause"], e["version"], e["reason"][:80], {k: round(v, 3) for k, v in e["figures"].items()
+                     if k in ("share", "n_canary", "n_champion", "low", "high", "stage_rows")}) for e in events(broker.bootstrap)[-40:]]
+            raise AssertionError("\n".join(map(str, dump)))
+        assert Cause(back["cause"]) in (Cause.SEQUENTIAL_TEST, Cause.LATENCY_GUARDRAIL, Cause.ERROR_GUARDRAIL)
+        assert back["figures"]["canary_mean_loss"] > back["figures"]["champion_mean_loss"]
+        stage_changes = [e for e in events(broker.bootstrap) if e["version"] == 1 and e["event_type"] == DecisionType.ROLLOUT_ADVANCED]
+        assert not stage_changes  # caught at 5%
+
+        # an explicit A/B test of the champion against the first version stops itself when decided
+        champion = aliases_from_events(events(broker.bootstrap))["sine"].champion
+        done = cli(broker.bootstrap, "ab", "start", "sine", "--a", str(champion), "--b", "1", "--split", "50", "--timeout", "150",
+                   "--json")
+        assert done.returncode == 0, done.stderr[-2000:]
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        assert result["outcome"] == "decided" and result["effect"] > 0 and result["low"] > 0  # b (v1) has the higher loss
+        assert result["n_a"] > 0 and result["n_b"] > 0 and result["e_value"] >= 20 and result["p_value"] <= 0.05
+    # and the agents of that cohort are served the champion again
+    async def served():
+        async with ModelSubscriber(broker.bootstrap) as sub:
+            await sub.latest("sine", timeout=30)
+            for _ in range(5):
+                await sub.poll(200)
+            return {sub.version_for("sine", f"agent-{k}") for k in range(200)}
+    versions = asyncio.run(served())
+    assert 1 not in versions
+    assert worker.proc.poll() is None

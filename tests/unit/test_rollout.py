@@ -1,0 +1,94 @@
+"""The rollout policy, the always-valid comparison and the aliases, on their own."""
+
+import numpy as np
+import pytest
+
+from streams.records import Cause, DecisionType
+from streams.rollout.policy import Move, RolloutRules, judge
+from streams.rollout.sequential import RunningStats, compare
+from streams.rollout.serving import VersionStats
+from streams.rollout.state import Aliases, aliases_from_events
+
+RULES = RolloutRules(min_samples=200, evidence_timeout_s=10.0)
+
+
+def stats(mean, n, sd=1.0, seed=0, latency=None, errors=0):
+    v = VersionStats()
+    losses = np.random.default_rng(seed).normal(mean, sd, n).astype("f4")
+    losses[:errors] = np.nan
+    v.record(losses, None if latency is None else np.full(n, latency, "f4"))
+    return v
+
+
+def test_a_clearly_worse_canary_is_rolled_back_and_a_good_one_advances_then_promotes():
+    champion = stats(1.0, 5000)
+    bad = judge(champion, stats(1.6, 300, seed=1), RULES, stage=0, stage_rows=300, stage_age_s=3)
+    assert bad.move is Move.ROLLBACK and bad.cause is Cause.SEQUENTIAL_TEST and bad.figures["low"] > 0
+    good = judge(champion, stats(0.95, 300, seed=2), RULES, stage=0, stage_rows=300, stage_age_s=3)
+    assert good.move is Move.ADVANCE and good.cause is Cause.SEQUENTIAL_TEST
+    last = judge(champion, stats(0.95, 300, seed=2), RULES, stage=3, stage_rows=300, stage_age_s=3)
+    assert last.move is Move.PROMOTE
+
+
+def test_a_stage_holds_until_it_has_evidence_then_advances_for_want_of_it():
+    champion = stats(1.0, 5000)
+    few = judge(champion, stats(1.0, 50, seed=3), RULES, stage=1, stage_rows=50, stage_age_s=3)
+    assert few.move is Move.HOLD
+    late = judge(champion, stats(1.0, 50, seed=3), RULES, stage=1, stage_rows=50, stage_age_s=11)
+    assert late.move is Move.ADVANCE and late.cause is Cause.NO_EVIDENCE
+    looks_worse = judge(champion, stats(1.15, 300, seed=4, sd=3.0), RULES, stage=0, stage_rows=300, stage_age_s=3)
+    assert looks_worse.move is Move.HOLD  # worse than the tolerance but not yet significant: no advance
+
+
+def test_guardrails_roll_back_a_slow_or_failing_canary():
+    champion = stats(1.0, 2000, latency=10.0)
+    slow = judge(champion, stats(1.0, 300, seed=5, latency=30.0), RULES, stage=0, stage_rows=300, stage_age_s=3)
+    assert slow.move is Move.ROLLBACK and slow.cause is Cause.LATENCY_GUARDRAIL
+    failing = judge(champion, stats(1.0, 300, seed=6, latency=10.0, errors=30), RULES, stage=0, stage_rows=300, stage_age_s=3)
+    assert failing.move is Move.ROLLBACK and failing.cause is Cause.ERROR_GUARDRAIL
+
+
+def test_the_confidence_sequence_holds_under_continuous_monitoring():
+    """Equal versions, looked at after every 20 rows up to 4,000: the interval excludes the truth
+    (0) in far fewer than alpha of the runs, where a t-test re-run at every look would not."""
+    wrong = 0
+    for run in range(100):
+        rng = np.random.default_rng(run)
+        a, b = RunningStats(), RunningStats()
+        for _ in range(200):
+            a.update_many(rng.normal(0, 1, 20))
+            b.update_many(rng.normal(0, 1, 20))
+            r = compare(a, b, alpha=0.05, tau=0.1)
+            if r.low > 0 or r.high < 0:
+                wrong += 1
+                break
+    assert wrong <= 5
+
+
+def test_aliases_follow_the_events_and_serve_cohorts():
+    def ev(kind, version, **figures):
+        return {"event_type": kind.value, "model_id": "m", "version": version, "timestamp_ms": 0, "figures": figures,
+                "reason": "", "cause": "other"}
+
+    log = [ev(DecisionType.ROLLOUT_PROMOTED, 1), ev(DecisionType.ROLLOUT_STARTED, 2, share=5.0, stage=0),
+           ev(DecisionType.CHALLENGER_QUEUED, 3), ev(DecisionType.ROLLOUT_ADVANCED, 2, share=25.0, stage=1)]
+    aliases = aliases_from_events(log)["m"]
+    assert (aliases.champion, aliases.canary, aliases.challenger, aliases.share, aliases.stage) == (1, 2, 3, 25.0, 1)
+    assert aliases.version_for(10.0) == 2 and aliases.version_for(60.0) == 1 and aliases.version_for(None) == 1
+    aliases.apply(ev(DecisionType.ROLLED_BACK, 2, drop_challenger=1.0))
+    assert (aliases.canary, aliases.challenger, aliases.version_for(10.0)) == (None, None, 1)
+    aliases.apply(ev(DecisionType.AB_TEST_STARTED, None, a=1, b=4, split=50.0))
+    assert aliases.version_for(10.0) == 4 and aliases.version_for(90.0) == 1
+    assert Aliases().version_for(10.0) is None
+
+
+@pytest.mark.parametrize("stages,ok", [("5,25,50,100", True), ("5,50", False), ("50,25,100", False), ("x", False)])
+def test_rollout_stages_are_checked(stages, ok):
+    from learners.errors import ConfigError
+    from streams.settings import Settings
+
+    if ok:
+        assert Settings(rollout_stages=stages).rollout_rules().stages == (5.0, 25.0, 50.0, 100.0)
+    else:
+        with pytest.raises(ConfigError, match="ROLLOUT_STAGES"):
+            Settings(rollout_stages=stages).rollout_rules()
