@@ -21,7 +21,7 @@ from rich.table import Table
 from schemas import codec_for
 
 from .broker import EmbeddedBroker, ensure_topics, free_port
-from .fleet import DigitFleet, SineFleet, publish_tasks
+from .fleet import DigitFleet, SineFleet, publish_served_tasks
 from .metrics import scrape
 from .publisher import ExperiencePublisher
 from .records import Cause, DecisionType
@@ -41,6 +41,11 @@ class DemoState:
     rejected: int = 0
     forgetting: int = 0  # candidates that lost too much on an old era (ForgettingDetected)
     rejected_forgetting: int = 0
+    champion: int | None = None
+    canary: str = "-"  # "v7 at 25%"
+    rollouts: list[str] = field(default_factory=list)  # the latest rollout decisions, newest last
+    promoted: int = 0
+    rolled_back: int = 0
     buffer_tasks: float = 0
     ingested: float = 0
     quality: dict[str, tuple[float, float]] = field(default_factory=dict)  # label -> (before, after)
@@ -100,6 +105,11 @@ def render(s: DemoState, duration: float) -> Table:
     table.add_row("versions published", ", ".join(f"v{v}@{t:.1f}s" for v, t, _ in s.versions[-4:]) or "-")
     table.add_row("versions rejected", str(s.rejected))
     table.add_row("forgetting detected (then rejected)", f"{s.forgetting} ({s.rejected_forgetting})")
+    table.add_row("champion (most agents)", "-" if s.champion is None else f"v{s.champion}")
+    table.add_row("canary (by cohort)", s.canary)
+    table.add_row("rollouts promoted / rolled back", f"{s.promoted} / {s.rolled_back}")
+    for line in s.rollouts[-3:]:
+        table.add_row("  rollout decision", line)
     for label, (b, a) in s.quality.items():
         if np.isnan(b):
             table.add_row(f"accuracy on {label} (1-shot, %)", f"{a:.1f}")
@@ -154,7 +164,7 @@ async def _drive(s, bootstrap, settings, fleet, port, duration, drift_at, rate, 
                     s.drift_injected_at = s.t()
                     s.pre_drift_version = max(s.models, default=None)
                 tick = time.monotonic()
-                n = await publish_tasks(pub, fleet, rate * 0.1, model_id=s.task)
+                n = await publish_served_tasks(pub, fleet, sub, rate * 0.1, s.task, shots=10)
                 s.published += n
                 window = [(t, c) for t, c in window + [(tick, n)] if tick - t < 2.0]
                 s.rate = sum(c for _, c in window) / max(tick - window[0][0] + 0.1, 0.1)
@@ -169,6 +179,8 @@ async def _drive(s, bootstrap, settings, fleet, port, duration, drift_at, rate, 
                             s.rejected_forgetting += Cause(rec["cause"]) is Cause.FORGETTING
                         elif kind is DecisionType.FORGETTING_DETECTED:
                             s.forgetting += 1
+                        elif kind in ROLLOUT_EVENTS:
+                            note_rollout(s, kind, rec)
                 await sub.poll(1)
                 for m in sub.take_arrivals():
                     s.versions.append((m.version, s.t(), float("nan")))
@@ -194,6 +206,28 @@ async def _drive(s, bootstrap, settings, fleet, port, duration, drift_at, rate, 
         await pub.stop()
         await sub.stop()
         await events.stop()
+
+
+ROLLOUT_EVENTS = (DecisionType.ROLLOUT_STARTED, DecisionType.ROLLOUT_ADVANCED, DecisionType.ROLLOUT_PROMOTED,
+                  DecisionType.ROLLED_BACK)
+
+
+def note_rollout(s: DemoState, kind: DecisionType, rec: dict) -> None:
+    """Rollout stages and decisions for the live table."""
+    version, figures = rec["version"], rec["figures"]
+    if kind is DecisionType.ROLLOUT_PROMOTED:
+        s.champion, s.canary = version, "-"
+        s.promoted += 1
+    elif kind is DecisionType.ROLLED_BACK:
+        s.canary = "-"
+        s.rolled_back += 1
+    else:
+        s.canary = f"v{version} at {figures['share']:g}%"
+    note = {DecisionType.ROLLOUT_STARTED: f"v{version} canary at {figures.get('share', 0):g}%",
+            DecisionType.ROLLOUT_ADVANCED: f"v{version} to {figures.get('share', 0):g}%",
+            DecisionType.ROLLOUT_PROMOTED: f"v{version} champion",
+            DecisionType.ROLLED_BACK: f"v{version} rolled back"}[kind]
+    s.rollouts.append(f"{s.t():5.1f}s {note} ({rec['cause']})")
 
 
 def summarise(s: DemoState, fleet, tasks: int = 300) -> None:

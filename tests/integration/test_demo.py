@@ -15,6 +15,7 @@ def test_demo_publishes_versions_and_summarises_them(task, metric):
     s = asyncio.run(run_demo(duration=25.0, drift_at=0.5, rate=1000.0, seed=0, task=task))
     assert s.published > 10_000 and s.drift_injected_at is not None
     assert s.versions, "the worker published no version"
+    assert s.champion is not None and s.rollouts  # the live table shows the rollout: at least the first champion
     latest = s.summary[f"latest_on_old_{metric}"]
     assert math.isfinite(latest)
     if metric == "accuracy":
