@@ -47,7 +47,7 @@ async def run(trials: int, warm: float, after: float, rate: float) -> list[dict]
     with EmbeddedBroker() as broker:
         await ensure_topics(broker.bootstrap, settings.topics, settings.partitions)
         metrics_port = free_port()
-        env = dict(os.environ, METASTREAM_KAFKA=broker.bootstrap, METASTREAM_METRICS_PORT=str(metrics_port),
+        env = dict(os.environ, METASTREAM_KAFKA=broker.bootstrap, METASTREAM_METRICS_PORT=str(metrics_port), METASTREAM_WEB_PORT="0",
                    METASTREAM_NEW_TASKS_TRIGGER="150", METASTREAM_MODELS=json.dumps(models), PYTHONPATH=str(ROOT))
         log = open(ROOT / "runs" / "latency-worker.log", "w") if (ROOT / "runs").is_dir() else subprocess.DEVNULL
         worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT,

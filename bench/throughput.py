@@ -78,7 +78,7 @@ def run_faust(bootstrap: str, messages: int, mode: str) -> None:
     from streams.app import WorkerRuntime
     from streams.settings import Settings
 
-    settings = Settings(kafka=bootstrap, metrics_port=0, experiences_topic=TOPIC, partitions=1,
+    settings = Settings(kafka=bootstrap, metrics_port=0, web_port=0, experiences_topic=TOPIC, partitions=1,
                         new_tasks_trigger=10**12, app_id=f"bench-{mode}")
     runtime = WorkerRuntime(settings, bootstrap)
     app = runtime.app

@@ -41,7 +41,9 @@ class WorkerRuntime:
             settings.app_id,
             broker=f"kafka://{bootstrap}",
             store="memory://",
-            web_enabled=False,
+            web_enabled=settings.web_port > 0,
+            web_port=settings.web_port or 6066,
+            web_bind=settings.web_host,
             topic_partitions=settings.partitions,
             topic_replication_factor=1,
             producer_acks=1,
@@ -62,6 +64,8 @@ class WorkerRuntime:
 
     async def send(self, topic: str, key: bytes, value: bytes) -> None:
         await self.topics[topic].send(key=key, value=value)
+        if topic == self.settings.events_topic:  # the status page shows the recent decisions
+            self.state.health.decisions.append(codec_for("DecisionEvent").decode(value))
 
     def _register(self) -> None:
         app, s = self.app, self.settings
@@ -90,6 +94,13 @@ class WorkerRuntime:
                     await self.send(s.dlq_topic, event.key or b"", result.dead_letter)
                     continue
                 await self.controller.on_ingest(result)
+
+        @app.page("/status")
+        async def status(web, request):
+            from .status import render_status
+
+            decisions = list(reversed(self.state.health.decisions))
+            return web.html(render_status(self.state, decisions, list(self.state.health.active.values()), s.app_id))
 
         @app.agent(self.topics[s.events_topic], name="requests")
         async def requests(stream) -> None:

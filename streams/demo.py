@@ -46,6 +46,7 @@ class DemoState:
     rollouts: list[str] = field(default_factory=list)  # the latest rollout decisions, newest last
     promoted: int = 0
     rolled_back: int = 0
+    status_url: str = ""
     buffer_tasks: float = 0
     ingested: float = 0
     quality: dict[str, tuple[float, float]] = field(default_factory=dict)  # label -> (before, after)
@@ -96,6 +97,7 @@ def render(s: DemoState, duration: float) -> Table:
     table = Table(title=f"metastream demo  t={s.t():5.1f}s / {duration:.0f}s", expand=False)
     table.add_column("what")
     table.add_column("value", justify="right")
+    table.add_row("status page", s.status_url or "-")
     table.add_row("experiences published", f"{s.published:,}")
     table.add_row("experiences/s", f"{s.rate:,.0f}")
     table.add_row("ingested by the worker", f"{s.ingested:,.0f}")
@@ -126,8 +128,9 @@ async def run_demo(duration: float = 100.0, drift_at: float = 0.45, rate: float 
     with EmbeddedBroker() as broker:
         settings = Settings.from_env()
         await ensure_topics(broker.bootstrap, settings.topics, settings.partitions)
-        port = free_port()
-        env = dict(os.environ, METASTREAM_KAFKA=broker.bootstrap, METASTREAM_METRICS_PORT=str(port),
+        port, web = free_port(), free_port()
+        s.status_url = f"http://127.0.0.1:{web}/status"
+        env = dict(os.environ, METASTREAM_KAFKA=broker.bootstrap, METASTREAM_METRICS_PORT=str(port), METASTREAM_WEB_PORT=str(web),
                    METASTREAM_NEW_TASKS_TRIGGER=os.environ.get("METASTREAM_NEW_TASKS_TRIGGER", "150"))
         if task != "sine":
             env["METASTREAM_MODELS"] = f'{{"{task}": "{task}"}}'

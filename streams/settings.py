@@ -70,6 +70,8 @@ class Settings:
     dlq_topic: str = _doc("dead letters: what could not be used, with the reason", default="experiences.dlq")
     partitions: int = _doc("partitions of the topics the worker creates", default=4)
     metrics_port: int = _doc("Prometheus endpoint port; 0 turns it off", default=9108)
+    web_port: int = _doc("port of the status page (/status, Faust's web server); 0 turns it off", default=6066)
+    web_host: str = _doc("address the status page binds (0.0.0.0 in a container)", default="127.0.0.1")
     metrics_host: str = _doc("address the metrics endpoint binds (0.0.0.0 in a container)", default="127.0.0.1")
     buffer_mb: float = _doc("replay buffer bytes, shared by the models (MiB)", default=32.0)
     max_points_per_task: int = _doc("points kept per buffered task", default=40)

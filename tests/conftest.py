@@ -21,6 +21,7 @@ def cli_env():
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env["OMP_NUM_THREADS"] = "1"
     env["COLUMNS"] = "120"
+    env["METASTREAM_WEB_PORT"] = "0"  # workers the CLI tests start serve no status page (its port may be taken)
     return env
 
 

@@ -19,6 +19,7 @@ from ..settings import Settings
 from .dedup import Dedup
 from .drift import DriftMonitor, DriftState
 from .guard import GuardState
+from .health import Health
 from .lineage import Lineage
 from .trend import ScoreTrend
 
@@ -39,6 +40,8 @@ class ModelState:
     aliases: Aliases = field(default_factory=Aliases)  # champion, canary, challenger (rebuilt from the events on the log)
     serving: ServingStats = field(default_factory=ServingStats)  # the agents' reported losses per version
     published: dict[int, bytes] = field(default_factory=dict)  # weights of the latest published versions (to go back to)
+    rejected_streak: int = 0  # candidates rejected in a row
+    last_published: float = field(default_factory=lambda: __import__("time").monotonic())  # when a version last went out
 
     def remember(self, version: int, weights: bytes, keep: int = 8) -> None:
         self.published[version] = weights
@@ -51,6 +54,7 @@ class WorkerState:
     models: dict[str, ModelState]
     positions: dict[int, int] = field(default_factory=dict)  # partition of experiences -> next offset to read
     request_floor: dict[int, int] = field(default_factory=dict)  # partition of events -> first offset of a request to act on
+    health: Health = field(default_factory=Health)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "WorkerState":

@@ -72,8 +72,9 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
 class WorkerProcess:
     def __init__(self, bootstrap: str, log: Path, **env: str) -> None:
         self.port = free_port()
+        self.web_port = free_port()
         self.log = log
-        self.env = dict(os.environ, METASTREAM_KAFKA=bootstrap, METASTREAM_METRICS_PORT=str(self.port),
+        self.env = dict(os.environ, METASTREAM_KAFKA=bootstrap, METASTREAM_METRICS_PORT=str(self.port), METASTREAM_WEB_PORT=str(self.web_port),
                         METASTREAM_PARTITIONS="2", PYTHONPATH=str(ROOT), **env)
         self.proc: subprocess.Popen | None = None
 
