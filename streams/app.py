@@ -15,6 +15,10 @@ import faust
 
 from schemas import CodecError, codec_for
 
+from .diagnosis.engine import Diagnoser
+from .diagnosis.remedies import Remedies
+from .diagnosis.rules import load_rules
+from .diagnosis.signals import gather
 from .ingest import Ingestor
 from .learning import UpdateController
 from .metrics import WorkerMetrics
@@ -60,6 +64,8 @@ class WorkerRuntime:
         self.rollouts = RolloutManager(self.state.models, settings.rollout_rules(), self.send, settings.events_topic,
                                        enabled=settings.rollout, revert=self.controller.revert, ab_max_s=settings.ab_max_s)
         self.controller.rollouts = self.rollouts
+        self.diagnoser = Diagnoser(load_rules(settings.diagnosis_rules or None))
+        self.remedies = Remedies(self.state, settings, self.controller, self.send, self.metrics)
         self._register()
 
     async def send(self, topic: str, key: bytes, value: bytes) -> None:
@@ -123,18 +129,34 @@ class WorkerRuntime:
             if self.ready.is_set():
                 await self.rollouts.tick()
 
+        if s.diagnose_every_s > 0:
+            @app.timer(s.diagnose_every_s)
+            async def diagnose() -> None:
+                """The diagnosis rules on the worker's signals; each diagnosis and its remedy are events."""
+                if not self.ready.is_set():
+                    return
+                signals, context = gather(self.state, s)
+                fired = self.diagnoser.evaluate(signals, time.monotonic(), context)
+                self.state.health.active = {k: d.to_dict() for k, d in self.diagnoser.in_force.items()}
+                self.metrics.quarantined.set(len(self.state.health.quarantine))
+                for diagnosis in fired:
+                    await self.remedies.act(diagnosis)
+
         @app.timer(1.0)
         async def gauges() -> None:
             self.ingestor.refresh_gauges()
             consumer = getattr(app, "consumer", None)
+            total = 0
             for partition, position in self.state.positions.items():
                 try:
                     tp = next(tp for tp in consumer.assignment() if tp.topic == s.experiences_topic and tp.partition == partition)
                     high = consumer.highwater(tp)
                     if high is not None:
                         self.metrics.consumer_lag.labels(str(partition)).set(max(high - position, 0))
+                        total += max(high - position, 0)
                 except Exception:  # noqa: BLE001 - a gauge must never break the worker
                     pass
+            self.state.health.note_lag(total)
 
         if s.search_every_s > 0:
             @app.timer(s.search_every_s)

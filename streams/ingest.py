@@ -47,8 +47,9 @@ class Ingestor:
         self._experiences = codec_for("ExperienceBatch")
 
     def dead_letter(self, value: Any, key: bytes | None, topic: str, partition: int, offset: int, kind: str,
-                    message: str) -> IngestResult:
+                    message: str, agent_id: str | None = None) -> IngestResult:
         self.metrics.rejected.labels(kind).inc()
+        self.state.health.note_dead_letter(agent_id)
         return IngestResult(dead_letter=dead_letter(value, key, topic, partition, offset, kind, message), reason=kind)
 
     def ingest(self, value: Any, key: bytes | None, topic: str, partition: int, offset: int, replay: bool = False) -> IngestResult:
@@ -56,11 +57,15 @@ class Ingestor:
         try:
             if isinstance(value, (bytes, bytearray)) and len(value) > self.max_message_bytes:
                 raise Rejected("oversize", f"message of {len(value)} bytes is larger than any valid batch")
+            record = None
             record = self._experiences.decode(value)
             batch = validate_batch(record, known_models=self.dims, max_rows=self.settings.max_batch_rows,
                                    classifiers=self.classifiers)
+            if self.state.health.quarantine and self.state.health.quarantined(batch.agent_id):
+                raise Rejected("quarantined", f"agent {batch.agent_id!r} is in quarantine: most of the data it sent was unusable")
         except (CodecError, Rejected) as exc:
-            return self.dead_letter(value, key, topic, partition, offset, exc.kind, str(exc))
+            agent = record.get("agent_id") if isinstance(record, dict) else None
+            return self.dead_letter(value, key, topic, partition, offset, exc.kind, str(exc), agent)
 
         state = self.state.models[batch.model_id]
         state.lineage.note(topic, partition, offset)
@@ -137,7 +142,12 @@ class Ingestor:
         return alarm
 
     def refresh_gauges(self) -> None:
+        self.metrics.buffer_bound.set(sum(st.buffer.max_bytes for st in self.state.models.values()))
         for mid, st in self.state.models.items():
+            champion = st.serving.versions.get(st.aliases.champion) if st.aliases.champion is not None else None
+            if champion is not None and champion.latencies:
+                self.metrics.champion_latency.labels(mid).set(champion.p95_latency())
+            self.metrics.score_trend.labels(mid).set(st.trend.change())
             self.metrics.buffer_bytes.labels(mid).set(st.buffer.bytes)
             self.metrics.buffer_tasks.labels(mid).set(st.buffer.num_tasks)
             self.metrics.prequential_loss.labels(mid).set(st.drift.monitor.level())

@@ -24,7 +24,7 @@ from .metrics import WorkerMetrics
 from .records import Cause, DecisionType, decision, model_version, now_ms
 from .settings import Settings
 from .state import ModelState, WorkerState
-from .update_process import Outcome, SearchRequest, UpdateJob, UpdateResult, init_update_process, run_update, warm_up
+from .update_process import Outcome, SearchRequest, UpdateJob, UpdateResult, Work, init_update_process, run_update, warm_up
 
 log = logging.getLogger("metastream.learning")
 
@@ -87,8 +87,8 @@ class UpdateController:
                 figures, state.version))
         self.request(result.model_id, result.trigger, figures)
 
-    def request(self, model_id: str, trigger: Cause, figures: Mapping[str, float], search: bool = False) -> None:
-        """Ask for an update (``search``: a hyperparameter search whose winner is the candidate);
+    def request(self, model_id: str, trigger: Cause, figures: Mapping[str, float], work: Work = Work.UPDATE) -> None:
+        """Ask for an update (or a search, or a distillation, whose result is the candidate);
         one runs per model, and one more is remembered while it does. A drift alarm pre-empts a
         routine update or a search: that one is told to stop, the drift one starts now."""
         figures = dict(figures)
@@ -96,12 +96,12 @@ class UpdateController:
             running = self._running.get(model_id)
             if trigger is Cause.DRIFT and running is not None and running[0] is not Cause.DRIFT:
                 self._abort.value = running[1]
-                self._start(model_id, trigger, figures, search)
+                self._start(model_id, trigger, figures, work)
                 return
             if trigger is Cause.DRIFT or model_id not in self._pending:
-                self._pending[model_id] = (trigger, figures, search)
+                self._pending[model_id] = (trigger, figures, work)
             return
-        self._start(model_id, trigger, figures, search)
+        self._start(model_id, trigger, figures, work)
 
     def request_search(self, model_id: str, trigger: Cause, figures: Mapping[str, float]) -> bool:
         """A search, unless one of this model started less than ``search_cooldown_s`` ago."""
@@ -109,23 +109,27 @@ class UpdateController:
         if time.monotonic() - state.last_search < self.settings.search_cooldown_s:
             return False
         state.last_search = time.monotonic()
-        self.request(model_id, trigger, figures, search=True)
+        self.request(model_id, trigger, figures, Work.SEARCH)
         return True
 
-    def _start(self, model_id: str, trigger: Cause, figures: dict, search: bool = False) -> None:
+    def request_distil(self, model_id: str, figures: Mapping[str, float]) -> None:
+        """A smaller student of the champion, as a candidate (the slow-inference remedy)."""
+        self.request(model_id, Cause.DISTIL, figures, Work.DISTIL)
+
+    def _start(self, model_id: str, trigger: Cause, figures: dict, work: Work = Work.UPDATE) -> None:
         self._busy[model_id] = self._busy.get(model_id, 0) + 1
         self._updates += 1
         self._running[model_id] = (trigger, self._updates)  # claimed now, so a drift alarm can pre-empt it at once
-        task = asyncio.ensure_future(self._run(model_id, trigger, figures, self._updates, search))
+        task = asyncio.ensure_future(self._run(model_id, trigger, figures, self._updates, work))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _run(self, model_id: str, trigger: Cause, figures: dict, job: int, search: bool = False) -> None:
+    async def _run(self, model_id: str, trigger: Cause, figures: dict, job: int, work: Work = Work.UPDATE) -> None:
         try:
             gap = self.settings.min_update_gap_s - (time.monotonic() - self._last.get(model_id, -1e9))
             if gap > 0 and trigger is not Cause.DRIFT:
                 await asyncio.sleep(gap)
-            await self.update(model_id, trigger, figures, job, search)
+            await self.update(model_id, trigger, figures, job, work)
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - a failed update is logged with its traceback; the worker goes on ingesting
@@ -140,7 +144,7 @@ class UpdateController:
                 if model_id in self._pending:
                     self.request(model_id, *self._pending.pop(model_id))
 
-    def job(self, state: ModelState, trigger: Cause, number: int, search: bool = False) -> UpdateJob:
+    def job(self, state: ModelState, trigger: Cause, number: int, work: Work = Work.UPDATE) -> UpdateJob:
         """What the update process needs: the champion, a snapshot of the buffer, the plan and the guard."""
         s = self.settings
         snapshot = state.buffer.snapshot()
@@ -158,14 +162,17 @@ class UpdateController:
             guard = GuardPlan(state.guard.probes, dict(state.guard.best), s.guard_max_drop, distill, ewc,
                               state.guard.old_tasks(snapshot.task_ids(), state.drift.era), state.drift.era)
         request = None
-        if search:
+        if work is Work.SEARCH:
             space = search_space("stream", state.learner.config["algo"]).to_dict()
             if not s.guard:  # without the guard there is no distillation or EWC to tune
                 space = {k: v for k, v in space.items() if k not in ("ewc", "distill")}
             request = SearchRequest(space, s.search_trials, s.search_iterations)
-        return UpdateJob(number, state.learner.config, state.learner.weights_bytes(), snapshot, plan, guard, request)
+        return UpdateJob(number, state.learner.config, state.learner.weights_bytes(), snapshot, plan, guard, request,
+                         s.distil_factor if work is Work.DISTIL else None)
 
-    async def update(self, model_id: str, trigger: Cause, figures: Mapping[str, float], number: int, search: bool = False) -> bool:
+    async def update(self, model_id: str, trigger: Cause, figures: Mapping[str, float], number: int,
+                     work: Work = Work.UPDATE) -> bool:
+        search = work is Work.SEARCH
         state = self.state.models[model_id]
         key, events = model_id.encode(), self.settings.events_topic
 
@@ -174,7 +181,7 @@ class UpdateController:
 
         await decide(DecisionType.SEARCH_STARTED if search else DecisionType.UPDATE_STARTED, trigger, trigger.value, figures)
         lineage = state.lineage.ranges()
-        job = self.job(state, trigger, number, search)
+        job = self.job(state, trigger, number, work)
         state.new_tasks = 0
         started = time.perf_counter()
         result = await asyncio.get_running_loop().run_in_executor(self._executor, run_update, job)
@@ -186,7 +193,7 @@ class UpdateController:
         if result.outcome is Outcome.TOO_FEW_TASKS:
             await decide(DecisionType.VERSION_REJECTED, Cause.TOO_FEW_TASKS, "not enough buffered tasks to train and hold out",
                          {"tasks": job.buffer.num_tasks})
-            self.metrics.versions_rejected.labels(model_id).inc()
+            self._rejected(model_id)
             return False
         proposal = result.proposal
         if search:
@@ -203,15 +210,18 @@ class UpdateController:
                 "update_seconds": seconds, "train_tasks": proposal.train_tasks, "heldout_tasks": proposal.heldout_tasks}
         margin = self.settings.margin
         if not state.learner.better(proposal.candidate_score, proposal.champion_score, margin):
-            self.metrics.versions_rejected.labels(model_id).inc()
+            self._rejected(model_id)
             worse = f"{margin:.0%}" if state.learner.kind == "regression" else f"{100 * margin:g} accuracy points"
             await decide(DecisionType.VERSION_REJECTED, Cause.WORSE_THAN_CHAMPION,
                          f"candidate worse than champion by more than {worse}", figs)
             return False
         if search:
             figs["trigger_search"] = 1.0
+        if work is Work.DISTIL:
+            figs["distilled"] = 1.0
         await self._publish(state, trigger, proposal, figs, lineage, result)
-        await decide(DecisionType.VERSION_PUBLISHED, Cause.SEARCH if search else trigger, trigger.value, figs)
+        await decide(DecisionType.VERSION_PUBLISHED, Cause.SEARCH if search else Cause.DISTIL if work is Work.DISTIL else trigger,
+                     trigger.value, figs)
         if self.rollouts is not None:
             await self.rollouts.on_published(model_id, state.version, urgent=trigger is Cause.DRIFT)
         return True
@@ -236,6 +246,7 @@ class UpdateController:
             metrics["drift_first_event_ms"] = float(state.drift.first_drift_ms)
             state.drift.first_drift_ms = None
         state.remember(state.version, proposal.weights)
+        state.rejected_streak, state.last_published = 0, time.monotonic()
         await self.send(self.settings.models_topic, state.model_id.encode(), model_version(
             state.model_id, state.version, parent, state.learner.config["algo"], proposal.weights, state.learner.config,
             metrics, lineage, era_points=proposal.era_scores))
@@ -257,9 +268,13 @@ class UpdateController:
                      else "remediated with more replay, distillation and EWC"))
         await decide(DecisionType.FORGETTING_DETECTED, Cause.FORGETTING if rejected else Cause.REMEDIATED, reason, figures)
         if rejected:
-            self.metrics.versions_rejected.labels(model_id).inc()
+            self._rejected(model_id)
             await decide(DecisionType.VERSION_REJECTED, Cause.FORGETTING, "candidate forgets old tasks", figures)
         return rejected
+
+    def _rejected(self, model_id: str) -> None:
+        self.metrics.versions_rejected.labels(model_id).inc()
+        self.state.models[model_id].rejected_streak += 1
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -27,6 +27,14 @@ class WorkerMetrics:
         self.consumer_lag = Gauge("metastream_consumer_lag_messages", "Messages behind the end of the experiences topic", ["partition"], registry=r)
         self.prequential_loss = Gauge("metastream_prequential_loss", "Recent mean few-shot prequential loss of the champion (the drift signal)", ["model_id"], registry=r)
         self.ready = Gauge("metastream_worker_ready", "1 once the worker has rebuilt its state and consumes", registry=r)
+        self.diagnoses = Counter("metastream_diagnoses_total", "Diagnoses made by the rules, by rule and action", ["rule", "action"],
+                                 registry=r)
+        self.quarantined = Gauge("metastream_agents_quarantined", "Agents whose experiences are refused for now", registry=r)
+        self.buffer_bound = Gauge("metastream_buffer_bound_bytes", "The replay buffers' byte bound (all models)", registry=r)
+        self.champion_latency = Gauge("metastream_champion_p95_latency_ms", "p95 prediction latency agents report for the champion",
+                                      ["model_id"], registry=r)
+        self.score_trend = Gauge("metastream_score_trend", "Relative change of the champion's held-out error over its last updates",
+                                 ["model_id"], registry=r)
         self.champion_version = Gauge("metastream_champion_version", "Version number of the current champion", ["model_id"], registry=r)
 
     def serve(self, port: int, addr: str = "127.0.0.1") -> None:

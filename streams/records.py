@@ -63,6 +63,13 @@ class Cause(str, Enum):
     SUPERSEDED = "superseded"  # a newer candidate (a drift update) replaced the canary
     DECIDED = "decided"
     INCONCLUSIVE = "inconclusive"
+    RETRAIN = "retrain"  # the remedies a diagnosis takes (and what triggered their updates)
+    DISTIL = "distil"
+    SHRINK = "shrink"
+    QUARANTINE = "quarantine"
+    ALERT = "alert"
+    STUCK = "stuck"  # every candidate rejected for a while
+    QUARANTINED = "quarantined"  # an agent's experiences refused while it is in quarantine
 
 
 def now_ms() -> int:

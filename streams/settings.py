@@ -119,6 +119,11 @@ class Settings:
                                         default=1.5)
     rollout_error_margin: float = _doc("roll back when the canary's error rate exceeds the champion's by this much", default=0.02)
     ab_max_s: float = _doc("an A/B test that has not decided in this many seconds ends inconclusive", default=600.0)
+    diagnosis_rules: str = _doc("a JSON file of diagnosis rules; empty: the shipped streams/diagnosis/rules.json", default="")
+    diagnose_every_s: float = _doc("how often the rules are evaluated, seconds (0: never)", default=2.0)
+    quarantine_s: float = _doc("how long a quarantined agent's experiences are refused, seconds", default=300.0)
+    distil_factor: float = _doc("a distilled student's width relative to the champion's (the slow-inference remedy)",
+                                default=0.5)
     min_update_gap_s: float = _doc("routine updates of one model start at least this far apart, seconds", default=0.2)
     rebalance_timeout_s: float = _doc("consumer-group rebalance timeout, seconds", default=3.0)
     torch_threads: int = _doc("torch threads of the worker (its models are small)", default=1)

@@ -18,6 +18,15 @@ from learners.online import GuardedProposal, GuardPlan, OnlineMetaLearner, TaskR
 _abort: Any = None  # shared integer: the number of the job to abandon (set per update process)
 
 
+class Work(Enum):
+    """What an update process job does: a plain update, a search whose winner is the candidate, or
+    a smaller student distilled from the champion."""
+
+    UPDATE = "update"
+    SEARCH = "search"
+    DISTIL = "distil"
+
+
 @dataclass(frozen=True)
 class SearchRequest:
     """Run a small study first: ``trials`` trials over ``space`` (a search space as data)."""
@@ -36,6 +45,7 @@ class UpdateJob:
     plan: UpdatePlan
     guard: GuardPlan | None
     search: SearchRequest | None = None
+    distil_factor: float | None = None  # a distillation job: the student's width relative to the champion's
 
 
 class Outcome(Enum):
@@ -74,6 +84,16 @@ def run_update(job: UpdateJob) -> UpdateResult:
         return abort is not None and abort.value == job.number
 
     stop = stopped if abort is not None else None
+    if job.distil_factor is not None:
+        from learners.online.distilled import distil_student
+
+        made = distil_student(job.config, job.weights, job.buffer, job.plan, job.guard, job.number, job.distil_factor,
+                              should_stop=stop)
+        if stopped():
+            return UpdateResult(Outcome.ABORTED)
+        if made is None:
+            return UpdateResult(Outcome.TOO_FEW_TASKS)
+        return UpdateResult(Outcome.PROPOSED, made[0], made[1], {"width_factor": job.distil_factor}, None)
     if job.search is not None:
         from learners.online.searched import search_guarded
         from learners.search.space import SearchSpace

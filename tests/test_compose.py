@@ -56,6 +56,22 @@ def test_grafana_dashboard_queries_metrics_the_worker_exports():
         assert (ROOT / volume.split(":")[0].removeprefix("./")).is_dir()
 
 
+def test_alerting_rules_watch_metrics_the_worker_exports_and_are_loaded():
+    import re
+
+    exported = {m.name for m in WorkerMetrics().registry.collect()}
+    rules = load("deploy/prometheus/alerts.yml")["groups"][0]["rules"]
+    assert len(rules) >= 7
+    for rule in rules:
+        for name in set(re.findall(r"metastream_[a-z0-9_]+", rule["expr"])):
+            assert re.sub(r"_(total|bucket|count|sum)$", "", name) in exported, f"{rule['alert']}: {name} is not exported"
+    assert "/etc/prometheus/alerts.yml" in load("deploy/prometheus/prometheus.yml")["rule_files"]
+    mounts = load("docker-compose.yml")["services"]["prometheus"]["volumes"]
+    assert any(m.startswith("./deploy/prometheus/alerts.yml:/etc/prometheus/alerts.yml") for m in mounts)
+    worker = load("docker-compose.yml")["services"]["worker"]
+    assert worker["environment"]["METASTREAM_WEB_HOST"] == "0.0.0.0" and "6066:6066" in worker["ports"]
+
+
 def test_the_worker_image_installs_with_the_torch_pin():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "-c constraints.txt" in dockerfile and "metastream" in dockerfile

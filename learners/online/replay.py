@@ -81,6 +81,13 @@ class TaskReplayBuffer:
         t = self._tasks.pop(victim)
         self.bytes -= t.x.nbytes + t.y.nbytes
 
+    def shrink(self, max_bytes: int) -> None:
+        """Lower the byte bound and evict (uniformly, as always) until the buffer is under it."""
+        self.max_bytes = max_bytes
+        newest = self.task_ids()[-1:] if self._tasks else []
+        while self.bytes > self.max_bytes and len(self._tasks) > 1:
+            self._evict(keep=newest[0])
+
     def remove(self, task_id: str) -> None:
         """Take a task out (e.g. to hold it out as a probe); unknown ids are ignored."""
         t = self._tasks.pop(task_id, None)

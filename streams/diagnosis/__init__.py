@@ -1,0 +1,1 @@
+"""Self-diagnosis: rules as data over the worker's signals, and the remedies they take."""

@@ -1,0 +1,88 @@
+"""Diagnosis rules as data, the engine's timing, and the remedies, on their own."""
+
+import asyncio
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from learners.errors import ConfigError
+from streams.diagnosis.engine import Diagnoser
+from streams.diagnosis.remedies import Remedies
+from streams.diagnosis.rules import Action, load_rules, parse_rules
+from streams.diagnosis.signals import gather
+from streams.metrics import WorkerMetrics
+from streams.records import DecisionType
+from streams.settings import Settings
+from streams.state import WorkerState
+
+
+def test_the_shipped_rules_cover_the_issue_list_and_bad_rules_say_what_is_wrong(tmp_path):
+    rules = {r.name: r for r in load_rules()}
+    assert {"accuracy_trend", "slow_inference", "memory_pressure", "dead_letter_spike", "poisoning_agent", "lag_growing",
+            "stuck_learning"} <= set(rules)
+    assert rules["memory_pressure"].action is Action.SHRINK and rules["poisoning_agent"].action is Action.QUARANTINE
+    for bad, says in (([{"name": "x", "signal": "nope", "action": "alert", "above": 1}], "signal must be"),
+                      ([{"name": "x", "signal": "dlq_per_s", "action": "dance", "above": 1}], "action must be"),
+                      ([{"name": "x", "signal": "dlq_per_s", "action": "alert"}], "exactly one of")):
+        with pytest.raises(ConfigError, match=says):
+            parse_rules(bad)
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps([{"name": "mine", "signal": "memory_share", "above": 0.1, "action": "alert"}]))
+    assert [r.name for r in load_rules(path)] == ["mine"]
+
+
+def test_a_rule_fires_after_holding_for_its_time_and_then_cools_down():
+    engine = Diagnoser(parse_rules([{"name": "spike", "signal": "dlq_per_s", "above": 5, "for_s": 10, "cooldown_s": 60,
+                                     "action": "alert"}]))
+    assert engine.evaluate({None: {"dlq_per_s": 9}}, now=0) == []  # crossed, not yet for 10 s
+    assert engine.in_force  # but in force: the status page lists it
+    assert [d.rule.name for d in engine.evaluate({None: {"dlq_per_s": 9}}, now=11)] == ["spike"]
+    assert engine.evaluate({None: {"dlq_per_s": 9}}, now=30) == []  # cooling down
+    assert engine.evaluate({None: {"dlq_per_s": 1}}, now=31) == [] and not engine.in_force  # back to normal
+
+
+def test_signals_name_the_agent_behind_the_dead_letters_and_quarantine_stops_it():
+    settings = Settings(metrics_port=0)
+    state = WorkerState.from_settings(settings)
+    for _ in range(40):
+        state.health.note_dead_letter("mallory")
+    for _ in range(5):
+        state.health.note_dead_letter("alice")
+    signals, context = gather(state, settings)
+    assert signals[None]["top_agent_rejected_share"] == pytest.approx(40 / 45)
+    assert context[None]["agent_id"] == "mallory"
+    sent = []
+
+    async def send(topic, key, value):
+        from schemas import codec_for
+
+        sent.append(codec_for("DecisionEvent").decode(value))
+
+    engine = Diagnoser(load_rules())
+    fired = [d for d in engine.evaluate(signals, now=0.0, context=context) if d.rule.name == "poisoning_agent"]
+    remedies = Remedies(state, settings, SimpleNamespace(), send, WorkerMetrics())
+    asyncio.run(remedies.act(fired[0]))
+    assert state.health.quarantined("mallory") and not state.health.quarantined("alice")
+    assert [e["event_type"] for e in sent] == [DecisionType.DIAGNOSIS_MADE, DecisionType.REMEDIATION_TAKEN]
+    assert "mallory" in sent[1]["reason"] and sent[0]["figures"]["value"] > 0.5
+
+
+def test_shrinking_frees_buffer_memory():
+    settings = Settings(metrics_port=0, buffer_mb=1.0)
+    state = WorkerState.from_settings(settings)
+    buf = state.models["sine"].buffer
+    for i in range(5000):  # fills the 1 MiB bound
+        buf.add(f"t{i}", np.zeros((40, 1), "f4"), np.zeros((40, 1), "f4"))
+    before = buf.bytes
+    engine = Diagnoser(load_rules())
+    signals, context = gather(state, settings)
+    fired = [d for d in engine.evaluate(signals, now=0.0, context=context) if d.rule.name == "memory_pressure"]
+    assert fired and signals[None]["memory_share"] > 0.8
+
+    async def send(*args):
+        return None
+
+    asyncio.run(Remedies(state, settings, SimpleNamespace(), send).act(fired[0]))
+    assert buf.bytes <= 0.7 * before + 1000 and buf.max_bytes < 2**20
