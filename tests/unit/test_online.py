@@ -247,3 +247,20 @@ def test_a_search_on_buffered_tasks_hands_its_winner_to_the_guard():
     stopped = search_guarded(cfg, weights, buf, plan, guard, search_space("stream", "fomaml"), 3, 0,
                              should_stop=lambda: calls.append(1) or len(calls) > 2)
     assert stopped is None
+
+
+def test_a_distilled_student_is_narrower_and_judged_against_the_champion():
+    from learners.backbones import build_backbone
+    from learners.cells import parameter_count
+    from learners.online.distilled import distil_student
+
+    cfg = _sine_config()
+    champion = OnlineMetaLearner(cfg)
+    plan = UpdatePlan(iterations=5, meta_batch=4, heldout=8, recent=16, recent_share=0.5)
+    guard = GuardPlan(ProbeSet(), best={}, max_drop=3.0, distill=1.0, ewc=0.0, old_tasks=[], current_era=0)
+    proposal, student = distil_student(cfg, champion.weights_bytes(), _buffer(40), plan, guard, seed=0, factor=0.5, match_steps=20)
+    assert student["backbone"]["hidden"] == 20
+    assert parameter_count(build_backbone(student["backbone"])) < parameter_count(build_backbone(cfg["backbone"])) / 2
+    restored = OnlineMetaLearner(student)
+    restored.load_weights(proposal.weights)  # the weights fit the student's config
+    assert np.isfinite(proposal.candidate_score) and np.isfinite(proposal.champion_score)
