@@ -70,7 +70,7 @@ def test_errors(learner, config, episodes: int, device) -> torch.Tensor:
 def part_textbook(args) -> dict:
     out = {}
     plans = {"sine": dict(trials=args.sine_trials, fidelity=Fidelity(iterations=600, rungs=3, val_episodes=200), final=args.sine_minutes),
-             "omniglot": dict(trials=args.omniglot_trials, fidelity=Fidelity(iterations=300, rungs=3, val_episodes=100),
+             "omniglot": dict(trials=args.omniglot_trials, fidelity=Fidelity(iterations=200, rungs=2, val_episodes=100),
                               final=args.omniglot_minutes)}
     for task, plan in plans.items():
         algo = "maml" if task == "sine" else "protonet"
@@ -78,7 +78,12 @@ def part_textbook(args) -> dict:
         study = open_study(f"bench-{task}", sampler=make_sampler("tpe", seed=0), pruner=make_pruner("hyperband", plan["fidelity"].rungs))
         base = defaults(task)
         objective = MetaObjective(base, search_space(task, algo), plan["fidelity"], eval_ways=5, eval_shots=1, device=args.device)
-        study.optimize(objective, n_trials=plan["trials"])
+
+        def progress(study, trial) -> None:
+            print(f"  trial {trial.number}: {trial.state.name.lower()} {'' if trial.value is None else f'{trial.value:.4g}'} "
+                  f"[{time.perf_counter() - started:.0f}s] {trial.params}", flush=True)
+
+        study.optimize(objective, n_trials=plan["trials"], callbacks=[progress])
         tuned = objective.config_for(study.best_params)
         search_s = time.perf_counter() - started
         print(f"{task}: {len(study.trials)} trials ({len(finished(study))} finished) in {search_s:.0f}s; best validation error "
@@ -179,7 +184,7 @@ def main() -> None:
     ap.add_argument("--part", choices=["all", "textbook", "samplers", "nb201", "nb201-select"], default="all")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--sine-trials", type=int, default=20)
-    ap.add_argument("--omniglot-trials", type=int, default=10)
+    ap.add_argument("--omniglot-trials", type=int, default=8)
     ap.add_argument("--sine-minutes", type=float, default=2.0, help="final meta-training budget of each sine configuration")
     ap.add_argument("--omniglot-minutes", type=float, default=3.0, help="... of each Omniglot configuration")
     ap.add_argument("--test-episodes", type=int, default=600)

@@ -147,13 +147,16 @@ def _pooled_digits(split: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 async def publish_served_tasks(publisher, fleet, subscriber, rows: float, model_id: str, agents: int = 40, shots: int = 10,
-                               faults: dict[int, float] | None = None) -> int:
+                               faults: dict[int, float] | None = None, slow: dict[int, float] | None = None,
+                               on_report=None) -> int:
     """Like :func:`publish_tasks`, with each task met by one of ``agents`` simulated agents that
     uses the version the subscriber serves it (its cohort's: champion, canary or A/B arm), adapts it
     on the task's first points and reports, per point, its loss (squared error, or cross-entropy),
     the version and how long the prediction took. Without a served version yet, nothing is reported.
     ``faults`` simulates versions that do worse in production than offline: version -> factor on
-    its reported losses (a fault injection for tests and the self-healing benchmark)."""
+    its reported losses; ``slow``, versions whose predictions take longer: version -> extra ms (fault
+    injections for tests and the self-healing benchmark). ``on_report(agent, version, losses,
+    latency_ms)`` sees what each agent reports."""
     import time as _time
 
     import torch
@@ -174,9 +177,11 @@ async def publish_served_tasks(publisher, fleet, subscriber, rows: float, model_
             else:
                 prediction = model.predict(model.adapt(x[:shots], y[:shots]), x).detach().numpy()
                 losses = ((prediction - y) ** 2).mean(axis=1)
-            elapsed_ms = (_time.perf_counter() - started) * 1000 / len(x)
+            elapsed_ms = (_time.perf_counter() - started) * 1000 / len(x) + (slow or {}).get(model.version, 0.0)
             losses = losses * (faults or {}).get(model.version, 1.0)
             report = dict(losses=losses, model_version=model.version, latencies_ms=np.full(len(x), elapsed_ms, "f4"))
+            if on_report is not None:
+                on_report(agent, model.version, losses, elapsed_ms)
         await publisher.publish(model_id, x, y, [tid] * len(x), agent_id=agent, **report)
         sent += len(x)
     return sent

@@ -102,7 +102,7 @@ class Ingestor:
             stage = aliases.stage_started_ms
             state.serving.record(batch.model_version, batch.losses[rows], None if batch.latencies is None else batch.latencies[rows],
                                  in_rollout=started is None or at >= started, in_stage=stage is None or at >= stage)
-        result.alarm = self._watch_drift(state, groups)
+        result.alarm = self._watch_drift(state, groups, batch.agent_id)
         result.loss = state.drift.last_loss
         if replay:
             return result
@@ -115,7 +115,7 @@ class Ingestor:
             result.trigger = Cause.NEW_TASKS
         return result
 
-    def _watch_drift(self, state: ModelState, task_ids) -> DriftAlarm | None:
+    def _watch_drift(self, state: ModelState, task_ids, agent_id: str) -> DriftAlarm | None:
         """Score tasks once they hold enough points (few-shot prequential loss, in groups so the
         adaptation is batched) and feed each task's loss to the drift detector."""
         need = state.learner.points_per_task
@@ -129,10 +129,14 @@ class Ingestor:
                     continue
                 if watch.take_token():
                     watch.pending.append(tid)
+                    watch.task_agent[tid] = agent_id
         if len(watch.pending) < s.drift_group:
             return None
-        losses = state.learner.fewshot_losses(state.buffer, watch.pending, s.drift_steps)
-        watch.pending = []
+        scored = state.learner.fewshot_losses_by_task(state.buffer, watch.pending, s.drift_steps)
+        for tid, loss in scored.items():  # who sent what the champion fits badly (a noisy or poisoning agent)
+            self.state.health.note_agent_loss(watch.task_agent.get(tid, ""), loss)
+        losses = np.asarray(list(scored.values()), "f4")
+        watch.pending, watch.task_agent = [], {}
         alarm = None
         for loss in losses:
             alarm = watch.monitor.update(float(loss)) or alarm

@@ -83,10 +83,12 @@ class OnlineMetaLearner:
     def task_batch(self, buffer: TaskReplayBuffer, task_ids: list[str]) -> TaskBatch | None:
         """Split each task's buffered points into support and query: ``shots`` points each for
         regression, ``shots`` per class of ``ways`` classes each for classification."""
+        self.last_batch_ids: list[str] = []  # the tasks the batch holds, in order (some may be skipped)
         if self.kind == "classification":
             rng = np.random.default_rng(int(torch.randint(2**31, (1,), generator=self._gen)))
-            splits = [split_task(*buffer.arrays(t), self.shots, self.kind, self.ways, rng) for t in task_ids if buffer.has(t)]
-            return self.stack_splits([sp for sp in splits if sp is not None])
+            splits = [(t, split_task(*buffer.arrays(t), self.shots, self.kind, self.ways, rng)) for t in task_ids if buffer.has(t)]
+            self.last_batch_ids = [t for t, sp in splits if sp is not None]
+            return self.stack_splits([sp for _, sp in splits if sp is not None])
         need = 2 * self.shots
         xs, ys = [], []
         for tid in task_ids:
@@ -95,6 +97,7 @@ class OnlineMetaLearner:
             x, y = buffer.arrays(tid)
             if len(x) < need:
                 continue
+            self.last_batch_ids.append(tid)
             idx = torch.randperm(len(x), generator=self._gen)[:need].numpy()
             xs.append(x[idx])
             ys.append(y[idx])
@@ -123,6 +126,11 @@ class OnlineMetaLearner:
             if batch is not None:
                 out[era] = batch
         return out
+
+    def fewshot_losses_by_task(self, buffer: TaskReplayBuffer, task_ids: list[str], steps: int = 3) -> dict[str, float]:
+        """:meth:`fewshot_losses` keyed by the tasks it could score."""
+        losses = self.fewshot_losses(buffer, task_ids, steps)
+        return dict(zip(self.last_batch_ids, losses.tolist()))
 
     def fewshot_losses(self, buffer: TaskReplayBuffer, task_ids: list[str], steps: int = 3) -> np.ndarray:
         """Per-task query loss of the champion after ``steps`` adaptation steps on ``shots`` support

@@ -57,7 +57,7 @@ class Remedies:
                 freed += before - m.buffer.bytes
             return f"replay buffers' bound cut by 30%: {freed / 2**20:.1f} MiB freed"
         if action is Action.QUARANTINE:
-            agent = d.context.get("agent_id")
+            agent = d.context.get(d.rule.context_agent)
             if not agent:
                 return "no agent to quarantine (the rejected data named none)"
             self.state.health.quarantine[agent] = time.monotonic() + self.settings.quarantine_s

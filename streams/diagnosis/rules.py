@@ -19,7 +19,8 @@ from pathlib import Path
 from learners.errors import ConfigError
 
 DEFAULT_RULES = Path(__file__).with_name("rules.json")
-SIGNALS = ("score_trend", "p95_latency_ms", "memory_share", "dlq_per_s", "top_agent_rejected_share", "lag_growth_per_s", "stuck_s")
+SIGNALS = ("score_trend", "p95_latency_ms", "memory_share", "dlq_per_s", "top_agent_rejected_share", "lag_growth_per_s", "stuck_s",
+           "agent_loss_ratio")
 MODEL_SIGNALS = ("score_trend", "p95_latency_ms", "stuck_s")  # per model; the others are the worker's
 
 
@@ -43,6 +44,7 @@ class Rule:
     for_s: float = 0.0
     cooldown_s: float = 60.0
     min_count: int = 0
+    context_agent: str = "agent_id"  # which agent a quarantine names (the signal's context key)
 
     def crossed(self, value: float) -> bool:
         if value != value:
@@ -71,7 +73,8 @@ def parse_rules(items: list) -> list[Rule]:
         if (item.get("above") is None) == (item.get("below") is None):
             raise ConfigError(f"rule {name!r}: give exactly one of 'above' and 'below'")
         rules.append(Rule(name, item["signal"], action, item.get("why", name), item.get("above"), item.get("below"),
-                          float(item.get("for_s", 0.0)), float(item.get("cooldown_s", 60.0)), int(item.get("min_count", 0))))
+                          float(item.get("for_s", 0.0)), float(item.get("cooldown_s", 60.0)), int(item.get("min_count", 0)),
+                          item.get("context_agent", "agent_id")))
     return rules
 
 

@@ -26,8 +26,10 @@ def gather(state: WorkerState, settings: Settings) -> tuple[dict[str | None, dic
     bound = settings.buffer_mb * 2**20
     health = state.health
     agent, share, count = health.top_rejected_agent()
+    noisy, ratio, tasks = health.loss_outlier()
     signals[None] = {"memory_share": sum(m.buffer.bytes for m in state.models.values()) / max(bound, 1),
                      "dlq_per_s": health.dlq_per_s(), "top_agent_rejected_share": share,
-                     "lag_growth_per_s": health.lag_growth_per_s()}
-    context = {None: {"agent_id": agent or "", "top_agent_rejected_share_count": count}}
+                     "lag_growth_per_s": health.lag_growth_per_s(), "agent_loss_ratio": ratio}
+    context = {None: {"agent_id": agent or "", "top_agent_rejected_share_count": count,
+                      "noisy_agent_id": noisy or "", "agent_loss_ratio_count": tasks}}
     return signals, context

@@ -105,6 +105,7 @@ class DriftState:
     monitor: DriftMonitor
     era: int = 0  # drift alarms so far: tasks of one era come from one distribution
     pending: list[str] = field(default_factory=list)  # tasks with enough points, not yet scored
+    task_agent: dict[str, str] = field(default_factory=dict)  # the agent that sent each pending task
     scored: SeenIds = field(default_factory=lambda: SeenIds(1_000_000))
     tokens: float = 0.0
     token_time: float = field(default_factory=time.monotonic)

@@ -17,6 +17,7 @@ class Health:
     quarantine: dict[str, float] = field(default_factory=dict)  # agent id -> monotonic time it is released
     active: dict[tuple[str, str | None], dict[str, Any]] = field(default_factory=dict)  # (rule, model) -> diagnosis
     decisions: deque = field(default_factory=lambda: deque(maxlen=40))  # recent DecisionEvent records, newest last
+    agent_losses: dict[str, deque] = field(default_factory=dict)  # agent -> its tasks' recent few-shot losses
 
     def note_dead_letter(self, agent_id: str | None) -> None:
         self.dead_letters.append((time.monotonic(), agent_id or ""))
@@ -38,6 +39,23 @@ class Health:
             return None, 0.0, len(agents)
         agent, count = named.most_common(1)[0]
         return agent, count / len(agents), len(agents)
+
+    def note_agent_loss(self, agent_id: str, loss: float) -> None:
+        if agent_id and loss == loss:
+            self.agent_losses.setdefault(agent_id, deque(maxlen=40)).append(loss)
+            if len(self.agent_losses) > 10_000:  # bounded: forget an arbitrary old agent
+                self.agent_losses.pop(next(iter(self.agent_losses)))
+
+    def loss_outlier(self, min_tasks: int = 8) -> tuple[str | None, float, int]:
+        """The agent whose tasks the champion fits worst, its mean loss over the median agent's,
+        and how many of its tasks were scored (agents with fewer than ``min_tasks`` are left out)."""
+        means = {a: sum(v) / len(v) for a, v in self.agent_losses.items() if len(v) >= min_tasks}
+        if len(means) < 3:
+            return None, 1.0, 0
+        ordered = sorted(means.values())
+        median = ordered[len(ordered) // 2]
+        agent = max(means, key=means.get)
+        return agent, means[agent] / max(median, 1e-6), len(self.agent_losses[agent])
 
     def note_lag(self, lag: float) -> None:
         self.lag.append((time.monotonic(), lag))

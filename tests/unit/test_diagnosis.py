@@ -86,3 +86,20 @@ def test_shrinking_frees_buffer_memory():
 
     asyncio.run(Remedies(state, settings, SimpleNamespace(), send).act(fired[0]))
     assert buf.bytes <= 0.7 * before + 1000 and buf.max_bytes < 2**20
+
+
+def test_an_agent_whose_tasks_fit_far_worse_than_the_others_is_named():
+    from streams.state.health import Health
+
+    health = Health()
+    rng = np.random.default_rng(0)
+    for agent in ("a", "b", "c", "d"):
+        for _ in range(10):
+            health.note_agent_loss(agent, float(rng.uniform(0.2, 0.4)))
+    assert health.loss_outlier()[1] < 2
+    for _ in range(10):
+        health.note_agent_loss("noisy", 4.0)
+    agent, ratio, tasks = health.loss_outlier()
+    assert agent == "noisy" and ratio > 4 and tasks == 10
+    rule = next(r for r in load_rules() if r.name == "noisy_agent")
+    assert rule.action is Action.QUARANTINE and rule.context_agent == "noisy_agent_id"

@@ -1,0 +1,339 @@
+"""Self-healing, measured on the embedded system: a real worker, a simulated fleet of 40 sine agents
+that use the version their cohort is served and report their losses and latencies, and faults
+injected one kind at a time, ``--repeats`` times each; then a fault-free control run of the same
+length, counting false alarms. Default run about 30 minutes on 2 cores.
+
+A fault is *detected* when the worker says so on the events topic (or, for a crash, when the
+process is gone); it is *resolved* when the watched metric is back within 5% of its level before
+the fault (or the stated criterion below) within ``--resolve-s`` seconds, with no person acting.
+The bench itself plays the supervisor that restarts a crashed worker (as systemd or Kubernetes
+would); nothing else it does after injecting a fault.
+
+| fault | injected | detected by | resolved when |
+| drift | the sine frequency changes (1 <-> 2) | DriftDetected | a drift-triggered version is champion and the clean agents' loss is 5% below its level at the alarm |
+| noisy_agent | a new agent sends random targets | DiagnosisMade noisy_agent | the agent is quarantined and the clean agents' loss is within 5% of before |
+| slow_version | the next version's predictions take 40 ms longer | RolledBack (latency guardrail) or DiagnosisMade slow_inference | the served p95 latency is within 5% of before |
+| bad_version | the next version's reported loss triples | RolledBack (sequential test) | the clean agents' loss is within 5% of before |
+| memory | a burst of 30,000 one-point tasks fills the replay buffer | DiagnosisMade memory_pressure | the buffer is under 80% of its bound |
+| crash | SIGKILL of the worker | the process is gone | the restarted worker counted every experience sent and the loss is within 5% of before |
+| broker_pause | SIGSTOP of the broker for 8 s | the publisher's sends stall | every experience sent was counted and the loss is within 5% of before |
+
+    python bench/self_heal.py [--repeats 2] [--kinds drift,bad_version,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _table import print_json, print_table  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+KINDS = ("drift", "noisy_agent", "slow_version", "bad_version", "memory", "crash", "broker_pause")
+WORKER_ENV = {"METASTREAM_NEW_TASKS_TRIGGER": "120", "METASTREAM_UPDATE_ITERATIONS": "60", "METASTREAM_ROLLOUT_MIN_SAMPLES": "150",
+              "METASTREAM_ROLLOUT_EVIDENCE_TIMEOUT_S": "20", "METASTREAM_DIAGNOSE_EVERY_S": "1", "METASTREAM_BUFFER_MB": "8",
+              "METASTREAM_PARTITIONS": "2"}
+
+
+class System:
+    """The embedded broker, one worker process (restartable), and the fleet driving them."""
+
+    def __init__(self, rate: float) -> None:
+        from streams.broker import EmbeddedBroker, free_port
+
+        self.broker = EmbeddedBroker().start()
+        self.rate = rate
+        self.metrics_port, self.web_port = free_port(), free_port()
+        self.worker: subprocess.Popen | None = None
+        self.loss_faults: dict[int, float] = {}
+        self.slow_faults: dict[int, float] = {}
+        self.bad_next: tuple[str, float] | None = None  # ("loss" | "slow", amount) for the next version published
+        self.noisy: set[str] = set()
+        self.window: list[tuple[float, float, float, str]] = []  # (time, loss, latency, agent) reported by the fleet
+        self.sent = 0
+        self.fleet = None
+        self.sub = None
+        self.pub = None
+
+    def start_worker(self) -> None:
+        env = dict(os.environ, METASTREAM_KAFKA=self.broker.bootstrap, METASTREAM_METRICS_PORT=str(self.metrics_port),
+                   METASTREAM_WEB_PORT=str(self.web_port), PYTHONPATH=str(ROOT), **WORKER_ENV)
+        log = open(ROOT / "runs" / "self-heal-worker.log", "a") if (ROOT / "runs").is_dir() else subprocess.DEVNULL
+        self.worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                       start_new_session=True)
+
+    async def wait_ready(self, timeout: float = 120) -> None:
+        from streams.metrics import scrape
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if (await asyncio.to_thread(scrape, self.metrics_port)).get("metastream_worker_ready") == 1.0:
+                return
+            await asyncio.sleep(0.5)
+        raise TimeoutError("the worker did not get ready")
+
+    def metrics(self) -> dict[str, float]:
+        from streams.metrics import scrape
+
+        return scrape(self.metrics_port)
+
+    async def drive(self) -> None:
+        """The fleet: served tasks at ``rate`` experiences/s, plus the noisy agents' random targets."""
+        from streams.fleet import SineFleet, publish_served_tasks
+
+        fleet = self.fleet
+        while True:
+            tick = time.monotonic()
+            try:
+                await self.sub.poll(5)
+                for m in self.sub.take_arrivals():
+                    if self.bad_next is not None:
+                        kind, amount = self.bad_next
+                        (self.loss_faults if kind == "loss" else self.slow_faults)[m.version] = amount
+                        self.bad_next = None
+                self.sent += await publish_served_tasks(self.pub, fleet, self.sub, self.rate * 0.1, "sine", agents=40,
+                                                        faults=self.loss_faults, slow=self.slow_faults, on_report=self.report)
+                for agent in self.noisy:
+                    tid, x, y = fleet.sample_task()
+                    await self.pub.publish("sine", x, np.random.default_rng(self.sent).normal(0, 3, y.shape), [f"noise-{tid}"] * len(x),
+                                           agent_id=agent)
+                    self.sent += len(x)
+            except Exception as exc:  # noqa: BLE001 - a broker pause stalls or fails sends; the fleet keeps trying
+                print(f"  fleet: {type(exc).__name__}: {exc}", flush=True)
+            await asyncio.sleep(max(0.0, 0.1 - (time.monotonic() - tick)))
+
+    def report(self, agent: str, version: int, losses, latency_ms: float) -> None:
+        now = time.time()
+        self.window.append((now, float(np.mean(losses)), latency_ms, agent))
+        if len(self.window) > 20000:
+            self.window = self.window[-10000:]
+
+    def level(self, seconds: float = 8.0) -> tuple[float, float]:
+        """The clean agents' mean reported loss and their p95 latency over the last ``seconds``."""
+        cutoff = time.time() - seconds
+        rows = [(loss, lat) for t, loss, lat, agent in self.window if t >= cutoff]
+        if not rows:
+            return float("nan"), float("nan")
+        losses, lats = zip(*rows)
+        return float(np.mean(losses)), float(np.percentile(lats, 95))
+
+    async def events(self) -> list[dict]:
+        from streams.topics import read_records
+
+        return [rec for _, rec in await read_records(self.broker.bootstrap, "events", "DecisionEvent")]
+
+    def stop(self) -> None:
+        if self.worker is not None and self.worker.poll() is None:
+            os.killpg(self.worker.pid, signal.SIGTERM)
+            try:
+                self.worker.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.worker.pid, signal.SIGKILL)
+        self.broker.stop()
+
+
+def within(value: float, reference: float, share: float = 0.05) -> bool:
+    return value == value and reference == reference and value <= reference * (1 + share)
+
+
+async def wait_until(check, timeout: float, every: float = 1.0):
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        found = await check()
+        if found:
+            return time.monotonic() - started, found
+        await asyncio.sleep(every)
+    return None, None
+
+
+def new_events(events: list[dict], since_ms: int, *kinds) -> list[dict]:
+    return [e for e in events if e["timestamp_ms"] >= since_ms and e["event_type"] in [k.value for k in kinds]]
+
+
+async def episode(system: System, kind: str, k: int, args) -> dict:
+    from streams.records import Cause, DecisionType as D
+
+    base_loss, base_lat = system.level(10.0)
+    since = int(time.time() * 1000)
+    print(f"{kind} #{k + 1}: before the fault loss {base_loss:.3f}, p95 latency {base_lat:.2f} ms", flush=True)
+    result = {"kind": kind, "detected": False, "resolved": False, "detect_s": None, "resolve_s": None}
+    t0 = time.monotonic()
+
+    async def events_of(*kinds):
+        return new_events(await system.events(), since, *kinds)
+
+    if kind == "drift":
+        system.fleet.drift(not system.fleet.drifted)
+        detect = lambda: events_of(D.DRIFT_DETECTED)  # noqa: E731
+    elif kind == "noisy_agent":
+        agent = f"noisy-{k}"
+        system.noisy.add(agent)
+
+        async def detect():
+            return [e for e in await events_of(D.DIAGNOSIS_MADE) if "noisy_agent" in e["reason"]]
+    elif kind in ("slow_version", "bad_version"):
+        system.bad_next = ("slow", 40.0) if kind == "slow_version" else ("loss", 3.0)
+        await system.sub.poll(5)
+
+        async def detect():
+            back = [e for e in await events_of(D.ROLLED_BACK) if Cause(e["cause"]) is not Cause.SUPERSEDED]
+            slow = [e for e in await events_of(D.DIAGNOSIS_MADE) if "slow_inference" in e["reason"]]
+            return back + slow
+    elif kind == "memory":
+        from streams.fleet import SineFleet
+
+        burst = SineFleet(seed=500 + k, points_per_task=1)
+        for _ in range(30000):
+            tid, x, y = burst.sample_task()
+            await system.pub.publish("sine", x, y, [f"burst-{k}-{tid}"])
+        system.sent += 30000
+
+        async def detect():
+            return [e for e in await events_of(D.DIAGNOSIS_MADE) if "memory_pressure" in e["reason"]]
+    elif kind == "crash":
+        os.killpg(system.worker.pid, signal.SIGKILL)
+        system.worker.wait(10)
+
+        async def detect():
+            return system.worker.poll() is not None
+    else:  # broker_pause
+        os.kill(system.broker.process.pid, signal.SIGSTOP)
+        await asyncio.sleep(8)
+        os.kill(system.broker.process.pid, signal.SIGCONT)
+
+        async def detect():
+            return True
+    detect_s, found = await wait_until(detect, args.detect_s)
+    if detect_s is not None:
+        result.update(detected=True, detect_s=round(time.monotonic() - t0, 2))
+    if kind == "crash":
+        system.start_worker()  # the supervisor's part
+        await system.wait_ready()
+
+    async def resolved():
+        loss, lat = system.level(6.0)
+        m = await asyncio.to_thread(system.metrics)
+        if kind == "drift":
+            promoted = [e for e in await events_of(D.ROLLOUT_PROMOTED) if Cause(e["cause"]) is not Cause.FIRST_VERSION]
+            return bool(promoted) and within(loss, result.setdefault("alarm_loss", loss), -0.05)
+        if kind == "noisy_agent":
+            return m.get("metastream_agents_quarantined", 0) >= 1 and within(loss, base_loss)
+        if kind == "slow_version":
+            return within(lat, base_lat) and bool(found)
+        if kind == "bad_version":
+            return within(loss, base_loss) and bool(found)
+        if kind == "memory":
+            return m.get("metastream_buffer_bytes", 0) < 0.8 * m.get("metastream_buffer_bound_bytes", 1) and bool(found)
+        counted = m.get("metastream_experiences_ingested_total", 0) + m.get("metastream_experiences_duplicate_total", 0)
+        return counted >= 0.99 * system.sent - system.rate * 2 and within(loss, base_loss)
+
+    if kind == "drift":
+        result["alarm_loss"] = system.level(4.0)[0]
+    resolve_s, _ = await wait_until(resolved, args.resolve_s)
+    if resolve_s is not None and result["detected"]:
+        result.update(resolved=True, resolve_s=round(time.monotonic() - t0, 2))
+    system.noisy.clear()
+    print(f"  detected {result['detected']} ({result['detect_s']} s), resolved {result['resolved']} ({result['resolve_s']} s)",
+          flush=True)
+    return result
+
+
+async def run(kinds: list[str], args, control: float | None = None) -> tuple[list[dict], dict]:
+    from streams.broker import ensure_topics
+    from streams.client import ExperiencePublisher, ModelSubscriber
+    from streams.fleet import SineFleet
+    from streams.settings import Settings
+
+    system = System(args.rate)
+    try:
+        await ensure_topics(system.broker.bootstrap, Settings().topics, 2)
+        system.start_worker()
+        await system.wait_ready()
+        system.fleet = SineFleet(seed=1)
+        system.sub = await ModelSubscriber(system.broker.bootstrap).start()
+        system.pub = await ExperiencePublisher(system.broker.bootstrap, linger_ms=20).start()
+        driver = asyncio.ensure_future(system.drive())
+        started = time.time()
+        await asyncio.sleep(args.warm_s)  # a champion and a few rollouts first
+        results = []
+        if control is None:
+            for kind in kinds:
+                for k in range(args.repeats):
+                    results.append(await episode(system, kind, k, args))
+                    await asyncio.sleep(args.settle_s)
+        else:
+            await asyncio.sleep(control)
+        duration = time.time() - started
+        driver.cancel()
+        return results, {"duration_s": duration, "events": await system.events(), "after_ms": int((started + args.warm_s) * 1000)}
+    finally:
+        for closing in (system.pub, system.sub):
+            if closing is not None:
+                try:
+                    await closing.stop()
+                except Exception:  # noqa: BLE001
+                    pass
+        system.stop()
+
+
+def false_alarms(events: list[dict], after_ms: int) -> dict[str, int]:
+    from streams.records import Cause, DecisionType as D
+
+    late = [e for e in events if e["timestamp_ms"] >= after_ms]
+    return {"drift": sum(e["event_type"] == D.DRIFT_DETECTED for e in late),
+            "diagnosis": sum(e["event_type"] == D.DIAGNOSIS_MADE for e in late),
+            "rollback": sum(e["event_type"] == D.ROLLED_BACK and Cause(e["cause"]) is not Cause.SUPERSEDED for e in late)}
+
+
+async def main_async(args) -> dict:
+    kinds = [k for k in args.kinds.split(",") if k]
+    unknown = set(kinds) - set(KINDS)
+    if unknown:
+        raise SystemExit(f"unknown fault kinds {sorted(unknown)}; choose from {', '.join(KINDS)}")
+    results, info = await run(kinds, args)
+    control_s = info["duration_s"] - args.warm_s
+    print(f"\ncontrol: the same system with no fault for {control_s:.0f}s", flush=True)
+    _, control = await run([], args, control=control_s)
+    alarms = false_alarms(control["events"], control["after_ms"])
+    rows, per_kind = [], {}
+    for kind in kinds:
+        mine = [r for r in results if r["kind"] == kind]
+        det = [r["detect_s"] for r in mine if r["detected"]]
+        res = [r["resolve_s"] for r in mine if r["resolved"]]
+        per_kind[kind] = {"detected": len(det), "resolved": len(res), "injected": len(mine),
+                          "time_to_detect_s": float(np.mean(det)) if det else None, "time_to_resolve_s": float(np.mean(res)) if res else None}
+        rows.append([kind, f"{len(det)}/{len(mine)}", f"{len(res)}/{len(mine)}", f"{np.mean(det):.1f}" if det else "-",
+                     f"{np.mean(res):.1f}" if res else "-"])
+    print_table(f"self-healing: {args.repeats} injections of each fault, {args.rate:.0f} experiences/s; resolution bound "
+                f"{args.resolve_s:.0f}s", ["fault", "detected", "resolved", "time to detect (s)", "time to resolve (s)"], rows)
+    print(f"false alarms in the {control_s:.0f}s control: {alarms}")
+    total = max(len(results), 1)
+    return {"detected_share": sum(r["detected"] for r in results) / total, "resolved_share": sum(r["resolved"] for r in results) / total,
+            "false_alarms": sum(alarms.values()), "false_alarms_by_kind": alarms, "per_fault": per_kind,
+            "control_s": round(control_s), "resolve_bound_s": args.resolve_s}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--kinds", default=",".join(KINDS))
+    ap.add_argument("--rate", type=float, default=600.0)
+    ap.add_argument("--detect-s", type=float, default=60.0)
+    ap.add_argument("--resolve-s", type=float, default=120.0)
+    ap.add_argument("--warm-s", type=float, default=40.0, help="fault-free start: a champion and its first rollouts")
+    ap.add_argument("--settle-s", type=float, default=10.0, help="pause between episodes")
+    args = ap.parse_args()
+    print_json(asyncio.run(main_async(args)))
+
+
+if __name__ == "__main__":
+    main()
