@@ -41,6 +41,7 @@ class RolloutRules:
     min_samples: int = 200  # canary rows a stage must see before it advances
     evidence_timeout_s: float = 10.0
     latency_ratio: float = 1.5
+    latency_floor_ms: float = 5.0  # and at least this much slower: sub-millisecond timings jitter by more than 1.5x
     error_margin: float = 0.02
     guardrail_min_rows: int = 50
 
@@ -68,7 +69,7 @@ def judge(champion: VersionStats | None, canary: VersionStats | None, rules: Rol
             return Verdict(Move.ROLLBACK, Cause.ERROR_GUARDRAIL, figures,
                            f"canary error rate {canary.error_rate:.1%} against the champion's {champion.error_rate:.1%}")
         lat_c, lat_k = canary.p95_latency(), champion.p95_latency()
-        if lat_c == lat_c and lat_k == lat_k and lat_c > rules.latency_ratio * max(lat_k, 1e-3):
+        if lat_c == lat_c and lat_k == lat_k and lat_c > rules.latency_ratio * lat_k and lat_c - lat_k > rules.latency_floor_ms:
             return Verdict(Move.ROLLBACK, Cause.LATENCY_GUARDRAIL, figures,
                            f"canary p95 latency {lat_c:.1f} ms against the champion's {lat_k:.1f} ms")
     if result.low > 0:

@@ -44,6 +44,8 @@ def test_guardrails_roll_back_a_slow_or_failing_canary():
     champion = stats(1.0, 2000, latency=10.0)
     slow = judge(champion, stats(1.0, 300, seed=5, latency=30.0), RULES, stage=0, stage_rows=300, stage_age_s=3)
     assert slow.move is Move.ROLLBACK and slow.cause is Cause.LATENCY_GUARDRAIL
+    jitter = judge(stats(1.0, 2000, latency=0.4), stats(1.0, 300, seed=5, latency=0.9), RULES, stage=0, stage_rows=300, stage_age_s=3)
+    assert jitter.move is not Move.ROLLBACK  # 2x slower, but by half a millisecond
     failing = judge(champion, stats(1.0, 300, seed=6, latency=10.0, errors=30), RULES, stage=0, stage_rows=300, stage_age_s=3)
     assert failing.move is Move.ROLLBACK and failing.cause is Cause.ERROR_GUARDRAIL
 
