@@ -14,7 +14,7 @@ would); nothing else it does after injecting a fault.
 | noisy_agent | a new agent sends random targets | DiagnosisMade noisy_agent | the agent is quarantined and the clean agents' loss is within 5% of before |
 | slow_version | the next version's predictions take 40 ms longer | RolledBack (latency guardrail) or DiagnosisMade slow_inference | the served p95 latency is within 5% of before |
 | bad_version | the next version's reported loss triples | RolledBack (sequential test) | the clean agents' loss is within 5% of before |
-| memory | a burst of 30,000 one-point tasks fills the replay buffer | DiagnosisMade memory_pressure | the buffer is under 80% of its bound |
+| memory | a burst of 30,000 one-point tasks fills the replay buffer | DiagnosisMade memory_pressure | the buffer is under 80% of its bound (the remedy evicts to half of it) |
 | crash | SIGKILL of the worker | the process is gone | the restarted worker counted every experience sent and the loss is within 5% of before |
 | broker_pause | SIGSTOP of the broker for 8 s | the publisher's sends stall | every experience sent was counted and the loss is within 5% of before |
 
@@ -38,9 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _table import print_json, print_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-KINDS = ("drift", "noisy_agent", "slow_version", "bad_version", "memory", "crash", "broker_pause")
-WORKER_ENV = {"METASTREAM_NEW_TASKS_TRIGGER": "120", "METASTREAM_UPDATE_ITERATIONS": "60", "METASTREAM_ROLLOUT_MIN_SAMPLES": "150",
-              "METASTREAM_ROLLOUT_EVIDENCE_TIMEOUT_S": "20", "METASTREAM_DIAGNOSE_EVERY_S": "1", "METASTREAM_BUFFER_MB": "8",
+KINDS = ("noisy_agent", "slow_version", "bad_version", "memory", "crash", "broker_pause", "drift")  # drift last: it stays
+WORKER_ENV = {"METASTREAM_NEW_TASKS_TRIGGER": "120", "METASTREAM_UPDATE_ITERATIONS": "60", "METASTREAM_ROLLOUT_MIN_SAMPLES": "20",
+              "METASTREAM_ROLLOUT_EVIDENCE_TIMEOUT_S": "30", "METASTREAM_DIAGNOSE_EVERY_S": "1", "METASTREAM_BUFFER_MB": "8",
               "METASTREAM_PARTITIONS": "2"}
 
 
@@ -289,9 +289,12 @@ def false_alarms(events: list[dict], after_ms: int) -> dict[str, int]:
     from streams.records import Cause, DecisionType as D
 
     late = [e for e in events if e["timestamp_ms"] >= after_ms]
-    return {"drift": sum(e["event_type"] == D.DRIFT_DETECTED for e in late),
-            "diagnosis": sum(e["event_type"] == D.DIAGNOSIS_MADE for e in late),
-            "rollback": sum(e["event_type"] == D.ROLLED_BACK and Cause(e["cause"]) is not Cause.SUPERSEDED for e in late)}
+    backs = [e["cause"] for e in late if e["event_type"] == D.ROLLED_BACK and Cause(e["cause"]) is not Cause.SUPERSEDED]
+    out = {"drift": sum(e["event_type"] == D.DRIFT_DETECTED for e in late),
+           "diagnosis": sum(e["event_type"] == D.DIAGNOSIS_MADE for e in late), "rollback": len(backs)}
+    print(f"control rollbacks by cause: {dict((c, backs.count(c)) for c in set(backs))}; diagnoses: "
+          f"{[e['reason'][:40] for e in late if e['event_type'] == D.DIAGNOSIS_MADE]}")
+    return out
 
 
 async def main_async(args) -> dict:
@@ -327,7 +330,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--kinds", default=",".join(KINDS))
     ap.add_argument("--rate", type=float, default=600.0)
-    ap.add_argument("--detect-s", type=float, default=60.0)
+    ap.add_argument("--detect-s", type=float, default=90.0)
     ap.add_argument("--resolve-s", type=float, default=120.0)
     ap.add_argument("--warm-s", type=float, default=40.0, help="fault-free start: a champion and its first rollouts")
     ap.add_argument("--settle-s", type=float, default=10.0, help="pause between episodes")

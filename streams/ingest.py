@@ -100,7 +100,14 @@ class Ingestor:
             aliases, at = state.aliases, result.oldest_timestamp_ms
             started = aliases.ab.started_ms if aliases.ab is not None else aliases.started_ms
             stage = aliases.stage_started_ms
-            state.serving.record(batch.model_version, batch.losses[rows], None if batch.latencies is None else batch.latencies[rows],
+            # one observation per task: its rows share one adaptation, so they are not independent samples
+            losses = batch.losses[rows]
+            task_losses = np.array([losses[idx].mean() for idx in groups.values()], "f8")
+            task_latencies = None
+            if batch.latencies is not None:
+                latencies = batch.latencies[rows]
+                task_latencies = np.array([latencies[idx].mean() for idx in groups.values()], "f8")
+            state.serving.record(batch.model_version, task_losses, task_latencies,
                                  in_rollout=started is None or at >= started, in_stage=stage is None or at >= stage)
         result.alarm = self._watch_drift(state, groups, batch.agent_id)
         result.loss = state.drift.last_loss
@@ -133,9 +140,9 @@ class Ingestor:
         if len(watch.pending) < s.drift_group:
             return None
         scored = state.learner.fewshot_losses_by_task(state.buffer, watch.pending, s.drift_steps)
-        for tid, loss in scored.items():  # who sent what the champion fits badly (a noisy or poisoning agent)
-            self.state.health.note_agent_loss(watch.task_agent.get(tid, ""), loss)
-        losses = np.asarray(list(scored.values()), "f4")
+        for tid, (_, plain) in scored.items():  # who sent what the champion fits badly (a noisy or poisoning agent)
+            self.state.health.note_agent_loss(watch.task_agent.get(tid, ""), plain)
+        losses = np.asarray([signal for signal, _ in scored.values()], "f4")
         watch.pending, watch.task_agent = [], {}
         alarm = None
         for loss in losses:

@@ -112,9 +112,10 @@ class Settings:
     rollout_alpha: float = _doc("error level of the always-valid comparison of canary and champion", default=0.05)
     rollout_margin: float = _doc("a canary advances when worse than the champion by less than this share of its mean loss",
                                  default=0.05)
-    rollout_min_samples: int = _doc("canary rows (reported losses) a stage must see before it advances", default=200)
-    rollout_evidence_timeout_s: float = _doc("a stage with fewer rows after this many seconds advances: the gate's verdict stands",
-                                             default=10.0)
+    rollout_min_samples: int = _doc("canary observations (tasks agents reported losses of) a stage must see before it advances",
+                                    default=30)
+    rollout_evidence_timeout_s: float = _doc("a stage with fewer observations after this many seconds advances: the gate's "
+                                             "verdict stands", default=30.0)
     rollout_latency_ratio: float = _doc("roll back when the canary's p95 prediction latency exceeds the champion's this many times",
                                         default=1.5)
     rollout_error_margin: float = _doc("roll back when the canary's error rate exceeds the champion's by this much", default=0.02)

@@ -127,10 +127,12 @@ class OnlineMetaLearner:
                 out[era] = batch
         return out
 
-    def fewshot_losses_by_task(self, buffer: TaskReplayBuffer, task_ids: list[str], steps: int = 3) -> dict[str, float]:
-        """:meth:`fewshot_losses` keyed by the tasks it could score."""
+    def fewshot_losses_by_task(self, buffer: TaskReplayBuffer, task_ids: list[str], steps: int = 3) -> dict[str, tuple[float, float]]:
+        """``{task id: (the drift signal, the plain loss)}`` for the tasks it could score: the plain
+        loss (MSE, not relative to the task's spread; or cross-entropy) shows a task whose targets
+        are noise, which the relative one hides."""
         losses = self.fewshot_losses(buffer, task_ids, steps)
-        return dict(zip(self.last_batch_ids, losses.tolist()))
+        return dict(zip(self.last_batch_ids, zip(losses.tolist(), self.last_plain_losses.tolist())))
 
     def fewshot_losses(self, buffer: TaskReplayBuffer, task_ids: list[str], steps: int = 3) -> np.ndarray:
         """Per-task query loss of the champion after ``steps`` adaptation steps on ``shots`` support
@@ -138,6 +140,7 @@ class OnlineMetaLearner:
         unadapted loss does not (for sine, a change of frequency leaves the mean loss as it was).
         For regression it is the MSE relative to the task's variance (clipped at 4)."""
         batch = self.task_batch(buffer, task_ids)
+        self.last_plain_losses = np.zeros(0, "f4")
         if batch is None:
             return np.zeros(0, "f4")
         adapted = self.champion.adapt_tasks(batch.support_x, batch.support_y, steps)
@@ -147,10 +150,13 @@ class OnlineMetaLearner:
                 # relative to the task's own spread: a sine's MSE scales with its amplitude squared,
                 # and that heavy tail would hide a change from the detector for many tasks
                 mse = ((out - batch.query_y) ** 2).flatten(1).mean(1)
+                self.last_plain_losses = mse.numpy()
                 spread = batch.target_variance()
                 return (mse / (spread + 0.05)).clamp(max=4.0).numpy()
-            return torch.nn.functional.cross_entropy(out.flatten(0, 1), batch.query_y.flatten(), reduction="none").view(
+            ce = torch.nn.functional.cross_entropy(out.flatten(0, 1), batch.query_y.flatten(), reduction="none").view(
                 out.shape[0], -1).mean(1).numpy()
+            self.last_plain_losses = ce
+            return ce
 
     def score(self, learner: MetaLearner, batch: TaskBatch) -> float:
         """Mean post-adaptation query score (MSE or accuracy) on the given tasks."""

@@ -81,11 +81,11 @@ class TaskReplayBuffer:
         t = self._tasks.pop(victim)
         self.bytes -= t.x.nbytes + t.y.nbytes
 
-    def shrink(self, max_bytes: int) -> None:
-        """Lower the byte bound and evict (uniformly, as always) until the buffer is under it."""
-        self.max_bytes = max_bytes
+    def evict_to(self, target_bytes: int) -> None:
+        """Evict (uniformly, as always; the newest task stays) until the buffer holds at most
+        ``target_bytes``; the bound stays, so it fills again as tasks arrive."""
         newest = self.task_ids()[-1:] if self._tasks else []
-        while self.bytes > self.max_bytes and len(self._tasks) > 1:
+        while self.bytes > target_bytes and len(self._tasks) > 1:
             self._evict(keep=newest[0])
 
     def remove(self, task_id: str) -> None:

@@ -53,9 +53,9 @@ class Remedies:
             freed = 0
             for m in self.state.models.values():
                 before = m.buffer.bytes
-                m.buffer.shrink(int(m.buffer.max_bytes * 0.7))
+                m.buffer.evict_to(m.buffer.max_bytes // 2)
                 freed += before - m.buffer.bytes
-            return f"replay buffers' bound cut by 30%: {freed / 2**20:.1f} MiB freed"
+            return f"replay buffers evicted to half their bound (uniformly over tasks): {freed / 2**20:.1f} MiB freed"
         if action is Action.QUARANTINE:
             agent = d.context.get(d.rule.context_agent)
             if not agent:

@@ -28,7 +28,7 @@ class Action(str, Enum):
     SEARCH = "search"  # a hyperparameter search in the update process; its winner is gated and rolled out
     RETRAIN = "retrain"  # an update on the recent data
     DISTIL = "distil"  # a smaller student distilled from the champion, gated and rolled out
-    SHRINK = "shrink"  # the replay buffers' byte bound cut
+    SHRINK = "shrink"  # the replay buffers evicted to half their bound
     QUARANTINE = "quarantine"  # the agent's experiences go to the dead-letter topic for a while
     ALERT = "alert"  # an event and a metric for a person; nothing else
 

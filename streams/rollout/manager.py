@@ -89,6 +89,7 @@ class RolloutManager:
 
     # --- decisions over time ------------------------------------------------------------------
     async def tick(self) -> None:
+        """Judge every running rollout and A/B test once."""
         now = time.time() * 1000
         for model_id, aliases in self.aliases.items():
             if aliases.ab is not None:

@@ -38,12 +38,12 @@ class RolloutRules:
     stages: tuple[float, ...] = (5.0, 25.0, 50.0, 100.0)
     alpha: float = 0.05
     margin: float = 0.05  # non-inferiority: worse by less than this share of the champion's mean loss
-    min_samples: int = 200  # canary rows a stage must see before it advances
+    min_samples: int = 30  # canary observations (tasks agents met with it) a stage must see before it advances
     evidence_timeout_s: float = 10.0
     latency_ratio: float = 1.5
     latency_floor_ms: float = 5.0  # and at least this much slower: sub-millisecond timings jitter by more than 1.5x
     error_margin: float = 0.02
-    guardrail_min_rows: int = 50
+    guardrail_min_rows: int = 40
 
 
 @dataclass

@@ -1,5 +1,8 @@
 """What production sees of each version: the losses and prediction latencies agents report with
-the version that served them (``ExperienceBatch.model_version``), kept per model and version."""
+the version that served them (``ExperienceBatch.model_version``), kept per model and version. One
+observation is one task an agent met with that version (the mean of its rows' losses): the rows of
+a task share one adaptation, so counting them as independent would make every difference look
+significant."""
 
 from __future__ import annotations
 
@@ -17,8 +20,8 @@ LATENCY_WINDOW = 2000  # latest latencies kept per version, for the p95
 @dataclass
 class VersionStats:
     losses: RunningStats = field(default_factory=RunningStats)
-    errors: int = 0  # rows whose reported loss was not a finite number (the agent's prediction failed)
-    rows: int = 0
+    errors: int = 0  # observations whose reported loss was not a finite number (the agent's prediction failed)
+    rows: int = 0  # observations (tasks)
     latencies: deque = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
     recent: deque = field(default_factory=lambda: deque(maxlen=120))  # (second, sum of losses, rows) for sparklines
 
@@ -54,7 +57,7 @@ class ServingStats:
 
     versions: dict[int, VersionStats] = field(default_factory=dict)
     rollout: dict[int, VersionStats] = field(default_factory=dict)  # reset when a rollout or A/B test starts
-    stage_rows: dict[int, int] = field(default_factory=dict)  # rows per version since the stage began
+    stage_rows: dict[int, int] = field(default_factory=dict)  # observations per version since the stage began
 
     def record(self, version: int, losses: np.ndarray, latencies: np.ndarray | None, in_rollout: bool = True,
                in_stage: bool = True) -> None:

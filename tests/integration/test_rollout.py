@@ -21,7 +21,7 @@ from streams.topics import read_records
 
 from .conftest import ROOT, wait_for
 
-ENV = {"METASTREAM_ROLLOUT_MIN_SAMPLES": "150", "METASTREAM_ROLLOUT_EVIDENCE_TIMEOUT_S": "120",
+ENV = {"METASTREAM_ROLLOUT_MIN_SAMPLES": "15", "METASTREAM_ROLLOUT_EVIDENCE_TIMEOUT_S": "120",
        "METASTREAM_NEW_TASKS_TRIGGER": "40", "METASTREAM_UPDATE_ITERATIONS": "40"}
 
 
@@ -121,7 +121,8 @@ def test_rollouts_promote_good_versions_roll_back_bad_ones_and_survive_a_restart
             back = wait_for(rolled_back, 120, "the bad version to be rolled back")
         except AssertionError:
             dump = [(e["event_type"], e["cause"], e["version"], e["reason"][:80], {k: round(v, 3) for k, v in e["figures"].items()
-                     if k in ("share", "n_canary", "n_champion", "low", "high", "stage_rows")}) for e in events(broker.bootstrap)[-40:]]
+                     if k in ("share", "n_canary", "n_champion", "low", "high", "stage_rows", "estimate")})
+                    for e in events(broker.bootstrap) if e["event_type"].startswith(("Rollout", "RolledBack"))][-20:]
             raise AssertionError("\n".join(map(str, dump)))
         assert Cause(back["cause"]) in (Cause.SEQUENTIAL_TEST, Cause.LATENCY_GUARDRAIL, Cause.ERROR_GUARDRAIL)
         assert back["figures"]["canary_mean_loss"] > back["figures"]["champion_mean_loss"]
