@@ -170,7 +170,7 @@ class Settings:
         """Model ids whose targets are class labels."""
         return frozenset(mid for mid, cfg in self.models.items() if task_kind(cfg) == "classification")
 
-    def rollout_rules(self):
+    def rollout_rules(self) -> "RolloutRules":  # noqa: F821 - imported below, to keep settings light
         """The rollout policy's rules (``streams/rollout/policy.py``) from these settings."""
         from .rollout.policy import RolloutRules
 
@@ -180,8 +180,9 @@ class Settings:
             raise ConfigError(f"METASTREAM_ROLLOUT_STAGES={self.rollout_stages!r}: give percentages, e.g. 5,25,50,100") from None
         if not stages or stages[-1] != 100.0 or list(stages) != sorted(stages) or stages[0] <= 0:
             raise ConfigError(f"METASTREAM_ROLLOUT_STAGES={self.rollout_stages!r}: increasing percentages ending at 100")
-        return RolloutRules(stages, self.rollout_alpha, self.rollout_margin, self.rollout_min_samples,
-                            self.rollout_evidence_timeout_s, self.rollout_latency_ratio, self.rollout_error_margin)
+        return RolloutRules(stages=stages, alpha=self.rollout_alpha, margin=self.rollout_margin, min_samples=self.rollout_min_samples,
+                            evidence_timeout_s=self.rollout_evidence_timeout_s, latency_ratio=self.rollout_latency_ratio,
+                            error_margin=self.rollout_error_margin)
 
     def continual_strengths(self, config: dict[str, Any]) -> tuple[float, float]:
         """``(distill, ewc)`` for a model: its config's ``continual`` section wins over the worker's

@@ -123,7 +123,7 @@ def test_rollouts_promote_good_versions_roll_back_bad_ones_and_survive_a_restart
             dump = [(e["event_type"], e["cause"], e["version"], e["reason"][:80], {k: round(v, 3) for k, v in e["figures"].items()
                      if k in ("share", "n_canary", "n_champion", "low", "high", "stage_rows", "estimate")})
                     for e in events(broker.bootstrap) if e["event_type"].startswith(("Rollout", "RolledBack"))][-20:]
-            raise AssertionError("\n".join(map(str, dump)))
+            raise AssertionError("\n".join(map(str, dump)) + "\n" + worker.log.read_text()[-3000:])
         assert Cause(back["cause"]) in (Cause.SEQUENTIAL_TEST, Cause.LATENCY_GUARDRAIL, Cause.ERROR_GUARDRAIL)
         assert back["figures"]["canary_mean_loss"] > back["figures"]["champion_mean_loss"]
         stage_changes = [e for e in events(broker.bootstrap) if e["version"] == 1 and e["event_type"] == DecisionType.ROLLOUT_ADVANCED]

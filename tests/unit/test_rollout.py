@@ -90,7 +90,8 @@ def test_rollout_stages_are_checked(stages, ok):
     from streams.settings import Settings
 
     if ok:
-        assert Settings(rollout_stages=stages).rollout_rules().stages == (5.0, 25.0, 50.0, 100.0)
+        rules = Settings(rollout_stages=stages, rollout_error_margin=0.07).rollout_rules()
+        assert rules.stages == (5.0, 25.0, 50.0, 100.0) and rules.error_margin == 0.07 and rules.latency_floor_ms == 5.0
     else:
         with pytest.raises(ConfigError, match="ROLLOUT_STAGES"):
             Settings(rollout_stages=stages).rollout_rules()
