@@ -44,7 +44,8 @@ def train_run(
     learner.model.to(dev)
     tasks = build_tasks(config, "train")
     has_val = config["task"]["name"] == "sine" or bool(config["task"].get("val_alphabets"))
-    val = validation_tasks(config) if has_val else None
+    needs_val = has_val and (final_episodes > 0 or iterations is None or validate_every <= iterations)
+    val = validation_tasks(config) if needs_val else None  # only built when used (60-way episodes need 60 characters)
     history_file = None
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)
