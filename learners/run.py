@@ -44,15 +44,19 @@ def train_run(
     learner.model.to(dev)
     tasks = build_tasks(config, "train")
     has_val = config["task"]["name"] == "sine" or bool(config["task"].get("val_alphabets"))
-    needs_val = has_val and (final_episodes > 0 or iterations is None or validate_every <= iterations)
-    val = validation_tasks(config) if needs_val else None  # only built when used (60-way episodes need 60 characters)
+    lazy: dict[str, Any] = {}  # meta-validation tasks, built when first used (60-way episodes need 60 characters)
+
+    def val_tasks():
+        if "val" not in lazy:
+            lazy["val"] = validation_tasks(config)
+        return lazy["val"]
     history_file = None
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)
         history_file = open(Path(out) / HISTORY, "w")
 
     def validate() -> dict[str, float]:
-        r = evaluate_learner(learner, val, episodes=val_episodes, seed=777, device=dev)
+        r = evaluate_learner(learner, val_tasks(), episodes=val_episodes, seed=777, device=dev)
         return {r["metric"]: r["after"]}
 
     def log(record: dict[str, Any]) -> None:
@@ -65,14 +69,14 @@ def train_run(
     meta_batch = int(config["meta_batch"])
     result = meta_train(
         learner, lambda g: tasks.sample(meta_batch, g), gen, iterations=iterations, budget_s=budget_s,
-        device=dev, validate=validate if val is not None else None, validate_every=validate_every, on_log=log,
+        device=dev, validate=validate if has_val else None, validate_every=validate_every, on_log=log,
     )
     if history_file:
         history_file.close()
     metrics: dict[str, Any] = {"iterations": result.iterations, "seconds": round(result.seconds, 2),
                                "interrupted": result.interrupted}
-    if val is not None and not result.interrupted and final_episodes:
-        metrics["validation"] = evaluate_learner(learner, val, episodes=final_episodes, device=dev)
+    if has_val and not result.interrupted and final_episodes:
+        metrics["validation"] = evaluate_learner(learner, val_tasks(), episodes=final_episodes, device=dev)
     if out is not None:
         save_checkpoint(out, learner, config, metrics)
     return learner, result, metrics
