@@ -73,6 +73,8 @@ def part_textbook(args) -> dict:
              "omniglot": dict(trials=args.omniglot_trials, fidelity=Fidelity(iterations=200, rungs=2, val_episodes=100),
                               final=args.omniglot_minutes)}
     for task, plan in plans.items():
+        if task not in args.tasks.split(","):
+            continue
         algo = "maml" if task == "sine" else "protonet"
         started = time.perf_counter()
         study = open_study(f"bench-{task}", sampler=make_sampler("tpe", seed=0), pruner=make_pruner("hyperband", plan["fidelity"].rungs))
@@ -183,6 +185,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--part", choices=["all", "textbook", "samplers", "nb201", "nb201-select"], default="all")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--tasks", default="sine,omniglot", help="part (a)'s tasks")
     ap.add_argument("--sine-trials", type=int, default=20)
     ap.add_argument("--omniglot-trials", type=int, default=8)
     ap.add_argument("--sine-minutes", type=float, default=2.0, help="final meta-training budget of each sine configuration")
