@@ -23,7 +23,7 @@ from .ingest import Ingestor
 from .learning import UpdateController
 from .metrics import WorkerMetrics
 from .rebuild import rebuild_state
-from .records import Cause, DecisionType
+from .records import MAX_DEAD_LETTER_KEY, Cause, DecisionType
 from .rollout.manager import REQUESTS, RolloutManager
 from .settings import Settings
 from .state import WorkerState
@@ -73,6 +73,14 @@ class WorkerRuntime:
         if topic == self.settings.events_topic:  # the status page shows the recent decisions
             self.state.health.decisions.append(codec_for("DecisionEvent").decode(value))
 
+    async def send_dead_letter(self, key: bytes | None, letter: bytes, offset: int) -> None:
+        """Send a dead letter; one the producer refuses anyway is logged, never allowed to stop the agent
+        (the original stays on its topic at ``offset``)."""
+        try:
+            await self.send(self.settings.dlq_topic, (key or b"")[:MAX_DEAD_LETTER_KEY], letter)
+        except Exception:  # noqa: BLE001
+            log.exception("could not send the dead letter of offset %s (%d bytes)", offset, len(letter))
+
     def _register(self) -> None:
         app, s = self.app, self.settings
 
@@ -97,7 +105,7 @@ class WorkerRuntime:
                     result = self.ingestor.dead_letter(event.value, event.key, msg.topic, msg.partition, msg.offset,
                                                        "internal_error", f"{type(exc).__name__}: {exc}")
                 if result.dead_letter is not None:
-                    await self.send(s.dlq_topic, event.key or b"", result.dead_letter)
+                    await self.send_dead_letter(event.key, result.dead_letter, msg.offset)
                     continue
                 await self.controller.on_ingest(result)
 
@@ -122,7 +130,10 @@ class WorkerRuntime:
                     continue
                 if event.message.offset < self.state.request_floor.get(event.message.partition, 0):
                     continue  # on the log before this worker's group first started: history, already answered
-                await self.rollouts.on_request(record)
+                try:
+                    await self.rollouts.on_request(record)
+                except Exception:  # noqa: BLE001 - a malformed request (say, an A/B test without versions) is refused, not fatal
+                    log.exception("refused the request at %s@%s: %s", event.message.partition, event.message.offset, record)
 
         @app.timer(1.0)
         async def rollouts() -> None:

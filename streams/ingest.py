@@ -54,10 +54,10 @@ class Ingestor:
 
     def ingest(self, value: Any, key: bytes | None, topic: str, partition: int, offset: int, replay: bool = False) -> IngestResult:
         self.state.positions[partition] = offset + 1
+        record = None
         try:
             if isinstance(value, (bytes, bytearray)) and len(value) > self.max_message_bytes:
                 raise Rejected("oversize", f"message of {len(value)} bytes is larger than any valid batch")
-            record = None
             record = self._experiences.decode(value)
             batch = validate_batch(record, known_models=self.dims, max_rows=self.settings.max_batch_rows,
                                    classifiers=self.classifiers)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Awaitable, Callable, Mapping
@@ -44,7 +45,7 @@ class UpdateController:
         # two processes: a drift update starts at once in the second while a pre-empted routine
         # update winds down in the first (it stops at its next iteration)
         self._executor = ProcessPoolExecutor(max_workers=2, mp_context=context, initializer=init_update_process,
-                                             initargs=(self._abort,))
+                                             initargs=(self._abort, os.getpid()))
         self._updates = 0
         self._busy: dict[str, int] = {}  # model id -> updates of it in flight (2 only while one is pre-empted)
         self._running: dict[str, tuple[Cause, int]] = {}  # model id -> (trigger, job number) of the update that counts

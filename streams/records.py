@@ -13,6 +13,8 @@ from typing import Any, Mapping
 from schemas import codec_for
 
 MAX_DEAD_LETTER_MESSAGE = 2000
+MAX_DEAD_LETTER_ORIGINAL = 256 * 1024  # well under any producer's request limit (Kafka's default is 1 MiB)
+MAX_DEAD_LETTER_KEY = 1024
 
 
 class DecisionType(str, Enum):
@@ -96,8 +98,21 @@ def model_version(model_id: str, version: int, parent: int | None, algorithm: st
 
 
 def dead_letter(original: Any, key: bytes | None, topic: str, partition: int, offset: int, kind: str, message: str) -> bytes:
-    """A DeadLetter keeping the original bytes (anything else as its repr), where it came from and why."""
-    body = original if isinstance(original, (bytes, bytearray)) else repr(original).encode()
+    """A DeadLetter keeping the original bytes (anything else as its repr), where it came from and why.
+
+    It always fits in a producer request: an original over ``MAX_DEAD_LETTER_ORIGINAL`` keeps its first
+    bytes with its length and SHA-256 (``truncated``); the source offset finds the whole on the log.
+
+    >>> from schemas import codec_for
+    >>> letter = codec_for("DeadLetter").decode(dead_letter(b"x" * 5_000_000, b"k", "experiences", 0, 7, "too_large", "big"))
+    >>> letter["truncated"], letter["original_length"], len(letter["original"]) == MAX_DEAD_LETTER_ORIGINAL
+    (True, 5000000, True)
+    """
+    body = bytes(original) if isinstance(original, (bytes, bytearray, memoryview)) else repr(original).encode()
+    key = bytes(key) if key is not None else None
     return codec_for("DeadLetter").encode({
-        "original": bytes(body), "original_key": key, "source_topic": topic, "source_partition": partition,
-        "source_offset": offset, "error_kind": kind, "message": message[:MAX_DEAD_LETTER_MESSAGE], "timestamp_ms": now_ms()})
+        "original": body[:MAX_DEAD_LETTER_ORIGINAL], "original_length": len(body),
+        "original_sha256": hashlib.sha256(body).hexdigest(), "truncated": len(body) > MAX_DEAD_LETTER_ORIGINAL,
+        "original_key": key[:MAX_DEAD_LETTER_KEY] if key is not None else None, "source_topic": topic,
+        "source_partition": partition, "source_offset": offset, "error_kind": kind,
+        "message": message[:MAX_DEAD_LETTER_MESSAGE], "timestamp_ms": now_ms()})

@@ -7,7 +7,9 @@ the job to abandon), which the job polls every iteration.
 
 from __future__ import annotations
 
+import os
 import signal
+import threading
 import time
 from dataclasses import dataclass
 from enum import Enum
@@ -63,12 +65,33 @@ class UpdateResult:
     search_figures: dict[str, float] | None = None
 
 
-def init_update_process(abort: Any = None) -> None:
+def init_update_process(abort: Any = None, parent: int | None = None) -> None:
     """Initializer of an update process: Ctrl-C is for the parent, which shuts the pool down; the
-    shared ``abort`` value lets the parent pre-empt a running update (e.g. when a drift arrives)."""
+    shared ``abort`` value lets the parent pre-empt a running update (e.g. when a drift arrives);
+    and the process ends when its parent does, however that ends (SIGKILL included)."""
     global _abort
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _abort = abort
+    die_with_parent(parent)
+
+
+def die_with_parent(parent: int | None = None, every_s: float = 0.5) -> threading.Thread:
+    """Exit this process as soon as its parent is gone (it is then re-parented, so ``getppid``
+    changes). A SIGKILLed worker cannot shut its pool down, and an orphaned update process holds
+    hundreds of MB (and keeps multiprocessing's resource tracker alive) forever. Polling works on
+    every POSIX system, unlike Linux's ``PR_SET_PDEATHSIG``, which also fires when merely the
+    thread that spawned the process ends. Pass the parent's pid as the parent saw it: one that
+    died while this process was still starting is then noticed too."""
+    parent = os.getppid() if parent is None else parent
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        os._exit(1)
+
+    thread = threading.Thread(target=watch, name="die-with-parent", daemon=True)
+    thread.start()
+    return thread
 
 
 def run_update(job: UpdateJob) -> UpdateResult:

@@ -21,7 +21,7 @@ def run_worker(settings: Settings, loglevel: str = "WARNING") -> None:
     import torch
 
     torch.set_num_threads(settings.torch_threads)
-    broker = None
+    broker = runtime = None
     bootstrap = settings.kafka
     if not bootstrap:
         broker = EmbeddedBroker().start()
@@ -43,5 +43,7 @@ def run_worker(settings: Settings, loglevel: str = "WARNING") -> None:
         worker.spinner = None  # Faust's progress spinner writes terminal control codes; a worker's output is a log
         worker.execute_from_commandline()
     finally:
+        if runtime is not None:
+            runtime.controller.close()  # the update processes end with the worker (they also watch for it: SIGKILL)
         if broker:
             broker.stop()

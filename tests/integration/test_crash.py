@@ -2,6 +2,8 @@
 counted exactly once in the learner's accounting, and no version number is published twice."""
 
 import asyncio
+import os
+import signal
 import threading
 import time
 
@@ -72,3 +74,31 @@ def test_sigkill_and_restart_count_each_event_once(broker, worker_factory):
     numbers = [v for _, v in published]
     assert numbers == sorted(numbers)
     del final
+
+
+def _stat(pid: int) -> list[str] | None:
+    """State and parent of a live (not zombie) process, from /proc (this test runs on Linux)."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return fields if fields[0] != "Z" else None
+
+
+def _children(pid: int) -> set[int]:
+    """Every live descendant of ``pid``."""
+    parents = {int(e): int(f[1]) for e in os.listdir("/proc") if e.isdigit() and (f := _stat(int(e)))}
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def test_a_sigkilled_worker_leaves_no_process_behind(broker, worker_factory):
+    worker = worker_factory().start()
+    children = wait_for(lambda: (lambda c: c if len(c) >= 2 else None)(_children(worker.proc.pid)), 60,
+                        "the update processes and the resource tracker")
+    os.kill(worker.proc.pid, signal.SIGKILL)  # the worker alone, not its process group
+    worker.proc.wait(10)
+    wait_for(lambda: not any(_stat(p) for p in children) or None, 15, "the children to end with the worker")

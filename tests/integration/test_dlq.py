@@ -2,6 +2,7 @@
 reasons and original bytes, and every good message is still processed."""
 
 import asyncio
+import hashlib
 import json
 import os
 import subprocess
@@ -66,3 +67,29 @@ def test_bad_messages_go_to_the_dlq_and_good_ones_are_all_processed(broker, work
     assert len(lines) == len(bad) and {line["type"] for line in lines} == {"DeadLetter"}
     assert {line["value"]["original_key"] for line in lines} == {"sine"}
     assert all(len(line["value"]["original"]["sha256"]) == 64 for line in lines)
+
+
+def test_a_5_mb_message_is_dead_lettered_in_brief_and_the_agent_goes_on(broker, worker_factory):
+    worker = worker_factory(METASTREAM_NEW_TASKS_TRIGGER="100000").start()
+    huge = CODEC.encode(make_batch_record("sine", np.zeros((1, 1), "f4"), np.zeros((1, 1), "f4"), ["t"])) + bytes(5_000_000)
+    x = np.linspace(-5, 5, 16, dtype="f4")[:, None]
+
+    async def send():
+        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, acks=1, enable_idempotence=False,
+                                    max_request_size=8_000_000)
+        await producer.start()
+        await producer.send_and_wait("experiences", huge, key=b"sine")
+        await producer.send_and_wait("experiences", CODEC.encode(make_batch_record("sine", x, np.sin(x), ["after"] * 16)), key=b"sine")
+        await producer.stop()
+
+    asyncio.run(send())
+    wait_for(lambda: worker.metrics().get("metastream_experiences_ingested_total") == 16, 60, "the batch after the big one")
+
+    async def read_dlq():
+        return [LETTERS.decode(msg.value) async for msg in read_range(broker.bootstrap, "experiences.dlq")]
+
+    [letter] = wait_for(lambda: asyncio.run(read_dlq()) or None, 30, "the dead letter")
+    assert letter["error_kind"] == "oversize" and letter["truncated"] and letter["original_length"] == len(huge)
+    assert letter["original"] == huge[:len(letter["original"])] and letter["source_offset"] == 0
+    assert letter["original_sha256"] == hashlib.sha256(huge).hexdigest()
+    assert worker.proc.poll() is None

@@ -1,6 +1,7 @@
 """The ingest path on its own (no broker): every kind of bad input becomes a dead letter with its
 reason, good input is buffered once per event id."""
 
+import hashlib
 import math
 
 import numpy as np
@@ -134,3 +135,24 @@ def test_a_worker_serves_a_model_folder_from_its_weights(tmp_path):
     assert state.learner.config["learner"] == config["learner"]
     for a, b in zip(learner.model.state_dict().values(), state.learner.champion.model.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_an_oversized_message_gets_a_dead_letter_that_fits(ingestor):
+    from streams.records import MAX_DEAD_LETTER_ORIGINAL
+
+    huge = b"\xc3\x01" + bytes(5_000_000)
+    result = ingestor.ingest(huge, b"k" * 100_000, "experiences", 3, 42)
+    assert len(result.dead_letter) < MAX_DEAD_LETTER_ORIGINAL + 10_000  # far under a 1 MiB producer request
+    letter = DEAD_LETTERS.decode(result.dead_letter)
+    assert letter["error_kind"] == "oversize" and letter["truncated"] and letter["original_length"] == len(huge)
+    assert letter["original"] == huge[:MAX_DEAD_LETTER_ORIGINAL] and letter["source_offset"] == 42
+    assert letter["original_sha256"] == hashlib.sha256(huge).hexdigest() and len(letter["original_key"]) == 1024
+
+
+def test_a_dead_letter_written_before_v2_still_reads():
+    from schemas import history_schema
+
+    record = {"original": b"abc", "original_key": None, "source_topic": "experiences", "source_partition": 0,
+              "source_offset": 1, "error_kind": "bad_marker", "message": "m", "timestamp_ms": 0}
+    letter = DEAD_LETTERS.decode(DEAD_LETTERS.encode(record, writer_schema=history_schema("DeadLetter", 1)))
+    assert letter["original"] == b"abc" and letter["original_length"] == -1 and not letter["truncated"]
