@@ -12,8 +12,8 @@ would); nothing else it does after injecting a fault.
 | fault | injected | detected by | resolved when |
 | drift | the sine frequency changes (1 <-> 2) | DriftDetected | a drift-triggered version is champion and the clean agents' loss is 5% below its level at the alarm |
 | noisy_agent | a new agent sends random targets | DiagnosisMade noisy_agent | the agent is quarantined and the clean agents' loss is within 5% of before |
-| slow_version | the next version's predictions take 40 ms longer | RolledBack (latency guardrail) or DiagnosisMade slow_inference | the served p95 latency is within 5% of before |
-| bad_version | the next version's reported loss triples | RolledBack (sequential test) | the clean agents' loss is within 5% of before |
+| slow_version | the next version rolled out (the next canary) predicts 40 ms slower | RolledBack (latency guardrail) or DiagnosisMade slow_inference | the served p95 latency is within 5% of before |
+| bad_version | the next version rolled out reports three times the loss | RolledBack (sequential test) | the clean agents' loss is within 5% of before |
 | memory | a burst of 30,000 one-point tasks fills the replay buffer | DiagnosisMade memory_pressure | the buffer is under 80% of its bound (the remedy evicts to half of it) |
 | crash | SIGKILL of the worker | the process is gone | the restarted worker counted every experience sent and the loss is within 5% of before |
 | broker_pause | SIGSTOP of the broker for 8 s | the publisher's sends stall | every experience sent was counted and the loss is within 5% of before |
@@ -56,7 +56,8 @@ class System:
         self.worker: subprocess.Popen | None = None
         self.loss_faults: dict[int, float] = {}
         self.slow_faults: dict[int, float] = {}
-        self.bad_next: tuple[str, float] | None = None  # ("loss" | "slow", amount) for the next version published
+        self.bad_next: tuple[str, float] | None = None  # ("loss" | "slow", amount) for the next version rolled out
+        self.bad_after: int | None = None  # the canary when the fault was injected (not the faulty one)
         self.noisy: set[str] = set()
         self.window: list[tuple[float, float, float, str]] = []  # (time, loss, latency, agent) reported by the fleet
         self.sent = 0
@@ -95,11 +96,12 @@ class System:
             tick = time.monotonic()
             try:
                 await self.sub.poll(5)
-                for m in self.sub.take_arrivals():
-                    if self.bad_next is not None:
-                        kind, amount = self.bad_next
-                        (self.loss_faults if kind == "loss" else self.slow_faults)[m.version] = amount
-                        self.bad_next = None
+                self.sub.take_arrivals()
+                canary = self.sub.aliases["sine"].canary if "sine" in self.sub.aliases else None
+                if self.bad_next is not None and canary is not None and canary != self.bad_after:
+                    kind, amount = self.bad_next  # the fault is in the next version agents are served
+                    (self.loss_faults if kind == "loss" else self.slow_faults)[canary] = amount
+                    self.bad_next = None
                 self.sent += await publish_served_tasks(self.pub, fleet, self.sub, self.rate * 0.1, "sine", agents=40,
                                                         faults=self.loss_faults, slow=self.slow_faults, on_report=self.report)
                 for agent in self.noisy:
@@ -181,8 +183,9 @@ async def episode(system: System, kind: str, k: int, args) -> dict:
         async def detect():
             return [e for e in await events_of(D.DIAGNOSIS_MADE) if "noisy_agent" in e["reason"]]
     elif kind in ("slow_version", "bad_version"):
-        system.bad_next = ("slow", 40.0) if kind == "slow_version" else ("loss", 3.0)
         await system.sub.poll(5)
+        system.bad_after = system.sub.aliases["sine"].canary if "sine" in system.sub.aliases else None
+        system.bad_next = ("slow", 40.0) if kind == "slow_version" else ("loss", 3.0)
 
         async def detect():
             back = [e for e in await events_of(D.ROLLED_BACK) if Cause(e["cause"]) is not Cause.SUPERSEDED]
