@@ -23,7 +23,7 @@ from .ingest import Ingestor
 from .learning import UpdateController
 from .metrics import WorkerMetrics
 from .rebuild import rebuild_state
-from .records import MAX_DEAD_LETTER_KEY, Cause, DecisionType
+from .records import MAX_DEAD_LETTER_KEY, Cause, DecisionType, score_record
 from .rollout.manager import REQUESTS, RolloutManager
 from .settings import Settings
 from .state import WorkerState
@@ -107,6 +107,9 @@ class WorkerRuntime:
                 if result.dead_letter is not None:
                     await self.send_dead_letter(event.key, result.dead_letter, msg.offset)
                     continue
+                if result.scored is not None:  # what the detector was fed, for an exact rebuild after a restart
+                    await self.send(s.scores_topic, result.model_id.encode(),
+                                    score_record(result.model_id, msg.partition, msg.offset, *result.scored))
                 await self.controller.on_ingest(result)
 
         @app.page("/status")

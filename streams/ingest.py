@@ -33,6 +33,7 @@ class IngestResult:
     reason: str | None = None
     trigger: Cause | None = None  # Cause.DRIFT or Cause.NEW_TASKS: an update is due
     oldest_timestamp_ms: int | None = None
+    scored: tuple[list[str], np.ndarray] | None = None  # tasks scored and the losses fed to the detector (a ScoreRecord)
 
 
 class Ingestor:
@@ -52,7 +53,11 @@ class Ingestor:
         self.state.health.note_dead_letter(agent_id)
         return IngestResult(dead_letter=dead_letter(value, key, topic, partition, offset, kind, message), reason=kind)
 
-    def ingest(self, value: Any, key: bytes | None, topic: str, partition: int, offset: int, replay: bool = False) -> IngestResult:
+    def ingest(self, value: Any, key: bytes | None, topic: str, partition: int, offset: int, replay: bool = False,
+               scored: tuple[list[str], np.ndarray] | None = None) -> IngestResult:
+        """Take one experience message. Replaying (``replay=True``), nothing is scored: the losses the
+        live worker fed its detector after this message (``scored``, from its ScoreRecord) are fed
+        again, so detector, eras and probes come out as they were."""
         self.state.positions[partition] = offset + 1
         record = None
         try:
@@ -109,10 +114,15 @@ class Ingestor:
                 task_latencies = np.array([latencies[idx].mean() for idx in groups.values()], "f8")
             state.serving.record(batch.model_version, task_losses, task_latencies,
                                  in_rollout=started is None or at >= started, in_stage=stage is None or at >= stage)
-        result.alarm = self._watch_drift(state, groups, batch.agent_id)
-        result.loss = state.drift.last_loss
+        ready = self._note_ready(state, groups, batch.agent_id, take=not replay)
         if replay:
+            if scored is not None:
+                self._feed(state, scored[1])
             return result
+        if ready:
+            result.scored = self._score(state)
+            result.alarm = self._feed(state, result.scored[1])
+        result.loss = state.drift.last_loss
         if result.alarm is not None:
             self.metrics.drift_alarms.labels(batch.model_id, result.alarm.detector).inc()
             result.trigger = Cause.DRIFT
@@ -122,9 +132,10 @@ class Ingestor:
             result.trigger = Cause.NEW_TASKS
         return result
 
-    def _watch_drift(self, state: ModelState, task_ids, agent_id: str) -> DriftAlarm | None:
-        """Score tasks once they hold enough points (few-shot prequential loss, in groups so the
-        adaptation is batched) and feed each task's loss to the drift detector."""
+    def _note_ready(self, state: ModelState, task_ids, agent_id: str, take: bool = True) -> bool:
+        """Tasks that now hold enough points are scored once: a few become the forgetting guard's
+        probes, the rest queue for scoring while the token bucket allows (``take``). True when a
+        group is ready to score."""
         need = state.learner.points_per_task
         watch, s = state.drift, self.settings
         watch.refill(s.drift_tasks_per_s)
@@ -134,22 +145,29 @@ class Ingestor:
                 if s.guard and state.guard.probes.offer(watch.era, *state.buffer.arrays(tid), task_id=tid):
                     state.buffer.remove(tid)
                     continue
-                if watch.take_token():
+                if take and watch.take_token():
                     watch.pending.append(tid)
                     watch.task_agent[tid] = agent_id
-        if len(watch.pending) < s.drift_group:
-            return None
-        scored = state.learner.fewshot_losses_by_task(state.buffer, watch.pending, s.drift_steps)
+        return len(watch.pending) >= s.drift_group
+
+    def _score(self, state: ModelState) -> tuple[list[str], np.ndarray]:
+        """Few-shot prequential loss of the pending tasks (batched adaptation)."""
+        watch = state.drift
+        scored = state.learner.fewshot_losses_by_task(state.buffer, watch.pending, self.settings.drift_steps)
         for tid, (_, plain) in scored.items():  # who sent what the champion fits badly (a noisy or poisoning agent)
             self.state.health.note_agent_loss(watch.task_agent.get(tid, ""), plain)
-        losses = np.asarray([signal for signal, _ in scored.values()], "f4")
         watch.pending, watch.task_agent = [], {}
-        alarm = None
+        return list(scored), np.asarray([signal for signal, _ in scored.values()], "f4")
+
+    @staticmethod
+    def _feed(state: ModelState, losses: np.ndarray) -> DriftAlarm | None:
+        """Feed each task's loss to the drift detector; an alarm opens a new era."""
+        watch, alarm = state.drift, None
         for loss in losses:
             alarm = watch.monitor.update(float(loss)) or alarm
         if alarm is not None:
             watch.era += 1
-        watch.last_loss = float(losses.mean()) if len(losses) else watch.last_loss
+        watch.last_loss = float(np.mean(losses)) if len(losses) else watch.last_loss
         return alarm
 
     def refresh_gauges(self) -> None:
@@ -162,4 +180,8 @@ class Ingestor:
             self.metrics.buffer_bytes.labels(mid).set(st.buffer.bytes)
             self.metrics.buffer_tasks.labels(mid).set(st.buffer.num_tasks)
             self.metrics.prequential_loss.labels(mid).set(st.drift.monitor.level())
+            self.metrics.drift_observations.labels(mid).set(st.drift.monitor.observations)
+            self.metrics.era.labels(mid).set(st.drift.era)
+            for era, probes in st.guard.probes.tasks.items():
+                self.metrics.guard_probes.labels(mid, str(era)).set(len(probes))
             self.metrics.champion_version.labels(mid).set(st.version)

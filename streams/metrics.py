@@ -35,6 +35,9 @@ class WorkerMetrics:
                                       ["model_id"], registry=r)
         self.score_trend = Gauge("metastream_score_trend", "Relative change of the champion's held-out error over its last updates",
                                  ["model_id"], registry=r)
+        self.drift_observations = Gauge("metastream_drift_observations", "Losses the drift detector has been fed", ["model_id"], registry=r)
+        self.guard_probes = Gauge("metastream_guard_probes", "Held-out probe tasks of the forgetting guard, per era", ["model_id", "era"], registry=r)
+        self.era = Gauge("metastream_era", "Drift alarms so far: the era new tasks belong to", ["model_id"], registry=r)
         self.champion_version = Gauge("metastream_champion_version", "Version number of the current champion", ["model_id"], registry=r)
 
     def serve(self, port: int, addr: str = "127.0.0.1") -> None:

@@ -1,11 +1,15 @@
 """Rebuild a worker's derived state from the log before it consumes: the latest published
 version of each model (read from ``models``, with each era's best score from its ``era_points``),
-and buffers, detectors and de-duplication state (replaying ``experiences`` from the start up to
-the group's committed offsets)."""
+and buffers, detectors, eras, probes and de-duplication state (replaying ``experiences`` from the
+start up to the group's committed offsets, and feeding each detector the losses ``scores`` says
+it was fed after each message: the live scoring depends on the champion of the moment and on
+wall-clock rate limits, which a replay cannot reproduce)."""
 
 from __future__ import annotations
 
 import hashlib
+
+import numpy as np
 
 from .ingest import Ingestor
 from .settings import Settings
@@ -37,10 +41,14 @@ async def rebuild_state(state: WorkerState, ingestor: Ingestor, settings: Settin
     # all again; what it read here is history, not a request to act on
     committed = await committed_offsets(bootstrap, settings.events_topic, settings.app_id)
     state.request_floor = {p: end for p, end in ends.items() if not committed.get(p)}
+    scores = {}  # (partition, offset) of an experience message -> what the detector was fed after it (the last word)
+    for _, rec in await read_records(bootstrap, settings.scores_topic, "ScoreRecord"):
+        scores[rec["source_partition"], rec["source_offset"]] = (rec["task_ids"], np.asarray(rec["losses"], "f4"))
     stops = await committed_offsets(bootstrap, settings.experiences_topic, settings.app_id)
     messages = 0
     async for msg in read_range(bootstrap, settings.experiences_topic, stops):
-        ingestor.ingest(msg.value, msg.key, msg.topic, msg.partition, msg.offset, replay=True)
+        ingestor.ingest(msg.value, msg.key, msg.topic, msg.partition, msg.offset, replay=True,
+                        scored=scores.get((msg.partition, msg.offset)))
         messages += 1
     for model in state.models.values():
         model.new_tasks = 0

@@ -97,6 +97,14 @@ def model_version(model_id: str, version: int, parent: int | None, algorithm: st
     })
 
 
+def score_record(model_id: str, partition: int, offset: int, task_ids: list[str], losses) -> bytes:
+    """A ScoreRecord: the losses fed to a model's drift detector after the experience message at
+    ``partition``/``offset`` (replayed there on restart)."""
+    return codec_for("ScoreRecord").encode({
+        "model_id": model_id, "source_partition": partition, "source_offset": offset, "task_ids": list(task_ids),
+        "losses": [float(v) for v in losses], "timestamp_ms": now_ms()})
+
+
 def dead_letter(original: Any, key: bytes | None, topic: str, partition: int, offset: int, kind: str, message: str) -> bytes:
     """A DeadLetter keeping the original bytes (anything else as its repr), where it came from and why.
 

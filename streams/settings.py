@@ -68,6 +68,7 @@ class Settings:
     models_topic: str = _doc("topic of published ModelVersion records", default="models")
     events_topic: str = _doc("topic of DecisionEvent records (the audit trail)", default="events")
     dlq_topic: str = _doc("dead letters: what could not be used, with the reason", default="experiences.dlq")
+    scores_topic: str = _doc("ScoreRecord: the losses fed to the drift detectors, replayed on restart", default="scores")
     partitions: int = _doc("partitions of the topics the worker creates", default=4)
     metrics_port: int = _doc("Prometheus endpoint port; 0 turns it off", default=9108)
     web_port: int = _doc("port of the status page (/status, Faust's web server); 0 turns it off", default=6066)
@@ -161,7 +162,7 @@ class Settings:
 
     @property
     def topics(self) -> list[str]:
-        return [self.experiences_topic, self.models_topic, self.events_topic, self.dlq_topic]
+        return [self.experiences_topic, self.models_topic, self.events_topic, self.dlq_topic, self.scores_topic]
 
     def dims(self) -> dict[str, tuple[int, int]]:
         return {mid: model_dims(cfg) for mid, cfg in self.models.items()}
