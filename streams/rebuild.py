@@ -19,6 +19,12 @@ from .topics import committed_offsets, read_range, read_records
 
 async def rebuild_state(state: WorkerState, ingestor: Ingestor, settings: Settings, bootstrap: str) -> dict[str, int]:
     """Returns counts of what was replayed."""
+    ends: dict[int, int] = {}
+    for msg, event in await read_records(bootstrap, settings.events_topic, "DecisionEvent"):  # aliases and rollout stages
+        ends[msg.partition] = max(ends.get(msg.partition, 0), msg.offset + 1)
+        model = state.models.get(event["model_id"])
+        if model is not None:
+            model.aliases.apply(event)
     versions = 0
     for _, rec in await read_records(bootstrap, settings.models_topic, "ModelVersion"):
         model = state.models.get(rec["model_id"])
@@ -31,12 +37,10 @@ async def rebuild_state(state: WorkerState, ingestor: Ingestor, settings: Settin
         model.remember(rec["version"], rec["weights"])
         model.guard.record_best({e["era"]: e["points"] for e in rec["era_points"]})
         versions += 1
-    ends: dict[int, int] = {}
-    for msg, event in await read_records(bootstrap, settings.events_topic, "DecisionEvent"):  # aliases and rollout stages
-        ends[msg.partition] = max(ends.get(msg.partition, 0), msg.offset + 1)
-        model = state.models.get(event["model_id"])
-        if model is not None:
-            model.aliases.apply(event)
+    for model in state.models.values():  # the live worker reverted to the champion after rolling the newest back
+        aliases = model.aliases
+        if aliases.champion in model.published and model.version not in {aliases.champion, aliases.canary, aliases.challenger}:
+            model.learner.load_weights(model.published[aliases.champion])
     # operators' requests already on the log: a group that committed none would be handed them
     # all again; what it read here is history, not a request to act on
     committed = await committed_offsets(bootstrap, settings.events_topic, settings.app_id)

@@ -1,4 +1,4 @@
-"""The records a worker writes (ModelVersion, DecisionEvent, DeadLetter) and the typed vocabulary
+"""The records a worker writes (ModelVersion, DecisionEvent, DeadLetter, ScoreRecord) and the typed vocabulary
 of its decisions: code compares :class:`DecisionType` and :class:`Cause`, never the human sentence
 in ``reason``."""
 

@@ -44,9 +44,13 @@ class ModelState:
     last_published: float = field(default_factory=lambda: __import__("time").monotonic())  # when a version last went out
 
     def remember(self, version: int, weights: bytes, keep: int = 8) -> None:
+        """Keep a published version's weights: the newest ``keep``, and those an alias names (a
+        rollback reverts to the champion, however many versions came since)."""
         self.published[version] = weights
+        pinned = {self.aliases.champion, self.aliases.canary, self.aliases.challenger}
         for old in sorted(self.published)[:-keep]:
-            del self.published[old]
+            if old not in pinned:
+                del self.published[old]
 
 
 @dataclass

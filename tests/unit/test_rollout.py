@@ -95,3 +95,17 @@ def test_rollout_stages_are_checked(stages, ok):
     else:
         with pytest.raises(ConfigError, match="ROLLOUT_STAGES"):
             Settings(rollout_stages=stages).rollout_rules()
+
+
+def test_the_champion_s_weights_stay_in_memory_however_many_versions_follow():
+    from streams.settings import Settings
+    from streams.state import WorkerState
+
+    model = WorkerState.from_settings(Settings(metrics_port=0)).models["sine"]
+    model.aliases.champion = 3
+    for version in range(1, 30):
+        model.remember(version, bytes([version]))
+    assert 3 in model.published and sorted(model.published) == [3, *range(22, 30)]
+    model.aliases.champion = 25
+    model.remember(30, b"x")
+    assert 3 not in model.published and 25 in model.published
