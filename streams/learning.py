@@ -38,6 +38,7 @@ class UpdateController:
         self.settings = settings
         self.metrics = metrics
         self.send = send
+        self.signer = settings.signer()  # versions are signed when the worker has a key
         # updates run in a separate process: ingest never stalls, and torch.func (not thread-safe)
         # is never used from two threads of one process
         context = multiprocessing.get_context("spawn")
@@ -250,7 +251,7 @@ class UpdateController:
         state.rejected_streak, state.last_published = 0, time.monotonic()
         await self.send(self.settings.models_topic, state.model_id.encode(), model_version(
             state.model_id, state.version, parent, state.learner.config["algo"], proposal.weights, state.learner.config,
-            metrics, lineage, era_points=proposal.era_scores))
+            metrics, lineage, era_points=proposal.era_scores, signer=self.signer))
         self.metrics.published.labels(state.model_id).inc()
         self.metrics.champion_version.labels(state.model_id).set(state.version)
 

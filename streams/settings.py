@@ -129,6 +129,10 @@ class Settings:
     min_update_gap_s: float = _doc("routine updates of one model start at least this far apart, seconds", default=0.2)
     rebalance_timeout_s: float = _doc("consumer-group rebalance timeout, seconds", default=3.0)
     torch_threads: int = _doc("torch threads of the worker (its models are small)", default=1)
+    signing_key: str = _doc("PEM file of the Ed25519 key the worker signs versions with (`metastream keys generate`); "
+                            "empty: versions go out unsigned", default="")
+    verify_keys: str = _doc("PEM files (comma-separated) of the public keys a subscriber trusts; set, it loads only "
+                            "versions one of them signed", default="")
     models: dict[str, dict[str, Any]] = _doc("JSON: model id -> learner config, a preset's name (sine, digits) or a model folder",
                                              default_factory=lambda: {"sine": sine_model()})
 
@@ -184,6 +188,19 @@ class Settings:
         return RolloutRules(stages=stages, alpha=self.rollout_alpha, margin=self.rollout_margin, min_samples=self.rollout_min_samples,
                             evidence_timeout_s=self.rollout_evidence_timeout_s, latency_ratio=self.rollout_latency_ratio,
                             error_margin=self.rollout_error_margin)
+
+    def signer(self) -> "Signer | None":  # noqa: F821
+        """The worker's :class:`~streams.signing.Signer` (``None`` without a key)."""
+        from .signing import Signer
+
+        return Signer.from_file(self.signing_key) if self.signing_key else None
+
+    def verifier(self) -> "Verifier | None":  # noqa: F821
+        """What a subscriber checks signatures with (``None``: no key set, signatures unchecked)."""
+        from .signing import Verifier
+
+        keys = [k.strip() for k in self.verify_keys.split(",") if k.strip()]
+        return Verifier(keys) if keys else None
 
     def continual_strengths(self, config: dict[str, Any]) -> tuple[float, float]:
         """``(distill, ewc)`` for a model: its config's ``continual`` section wins over the worker's

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Sequence
 
@@ -26,6 +28,7 @@ from schemas import CodecError, codec_for
 
 from .rollout.cohorts import cohort
 from .rollout.state import Aliases
+from .signing import Verifier
 from .topics import TopicReader
 
 
@@ -61,13 +64,16 @@ class LoadedModel:
         return self.learner.predict(adapted, torch.as_tensor(np.asarray(query_x, dtype="f4")))
 
 
-def load_model_version(record: dict[str, Any]) -> LoadedModel:
-    """Verify a ModelVersion record's sha256 and load its safetensors weights into a fresh learner.
-    Raises :class:`IntegrityError` or :class:`UnusableVersion`, saying why."""
+def load_model_version(record: dict[str, Any], verifier: Verifier | None = None) -> LoadedModel:
+    """Verify a ModelVersion record's sha256 (and, with a ``verifier``, its signature) and load its
+    safetensors weights into a fresh learner. Raises :class:`IntegrityError` or
+    :class:`UnusableVersion`, saying why."""
     name = f"{record['model_id']} v{record['version']}"
     digest = hashlib.sha256(record["weights"]).hexdigest()
     if digest != record["sha256"]:
         raise IntegrityError(f"{name}: weights sha256 {digest[:12]}… does not match {record['sha256'][:12]}…")
+    if verifier is not None and (why := verifier.check(record)) is not None:
+        raise IntegrityError(f"{name}: {why}")
     try:
         config = json.loads(record["config_json"])
         learner = build_learner(config)
@@ -89,17 +95,24 @@ class ModelSubscriber:
     of its arm during an A/B test), without one the champion. Before any alias exists (a worker
     without rollouts) it serves the newest version. Duplicates and older versions, which
     at-least-once delivery can bring, are skipped; what fails verification is listed in
-    :attr:`rejected` with the reason."""
+    :attr:`rejected` with the reason (the newest 1,000).
+
+    With ``verify_keys`` (public keys as PEM bytes or files; default ``$METASTREAM_VERIFY_KEYS``) it
+    loads only versions one of those keys signed: unsigned, tampered and foreign-signed versions are
+    rejected."""
 
     def __init__(self, bootstrap: str, topic: str = "models", model_ids: Sequence[str] | None = None, agent_id: str | None = None,
-                 events_topic: str = "events", keep: int = 4) -> None:
+                 events_topic: str = "events", keep: int = 4, verify_keys: Sequence[bytes | str] | None = None) -> None:
         self.bootstrap, self.topic, self.agent_id = bootstrap, topic, agent_id
         self.model_ids = set(model_ids) if model_ids else None
         self.versions: dict[str, dict[int, LoadedModel]] = {}  # loaded versions: the newest ``keep`` and the aliased
         self._records: dict[str, dict[int, dict]] = {}  # every version's record (bounded), loaded when an alias names it
         self.aliases: dict[str, Aliases] = {}
         self.latest_versions: dict[str, LoadedModel] = {}  # what this subscriber serves now, per model id
-        self.rejected: list[str] = []
+        self.rejected: deque[str] = deque(maxlen=1000)
+        if verify_keys is None:
+            verify_keys = [k.strip() for k in os.environ.get("METASTREAM_VERIFY_KEYS", "").split(",") if k.strip()]
+        self.verifier = Verifier(verify_keys) if verify_keys else None
         self.keep = keep
         self._reader = TopicReader(bootstrap, topic)
         self._events = TopicReader(bootstrap, events_topic)
@@ -185,7 +198,7 @@ class ModelSubscriber:
 
     def _load(self, rec: dict) -> LoadedModel | None:
         try:
-            loaded = load_model_version(rec)
+            loaded = load_model_version(rec, self.verifier)
         except (IntegrityError, UnusableVersion) as exc:
             self.rejected.append(str(exc))
             return None

@@ -39,6 +39,10 @@ def run_worker(settings: Settings, loglevel: str = "WARNING") -> None:
         logging.getLogger("metastream").setLevel(loglevel)
         print(f"worker {settings.app_id} consuming {settings.experiences_topic} on {bootstrap}; "
               f"metrics on :{settings.metrics_port or 'off'}", flush=True)
+        signer = runtime.controller.signer
+        print(f"versions signed with key {signer.key_id}" if signer else
+              "versions are UNSIGNED: set METASTREAM_SIGNING_KEY to a key from `metastream keys generate` "
+              "so subscribers can tell them from forgeries", flush=True)
         worker = Worker(runtime.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
         worker.spinner = None  # Faust's progress spinner writes terminal control codes; a worker's output is a log
         worker.execute_from_commandline()
