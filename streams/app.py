@@ -49,8 +49,8 @@ class WorkerRuntime:
             web_port=settings.web_port or 6066,
             web_bind=settings.web_host,
             topic_partitions=settings.partitions,
-            topic_replication_factor=1,
-            producer_acks=1,
+            topic_replication_factor=settings.replication_factor,
+            producer_acks=-1,  # all in-sync replicas (Faust's producer is idempotent only under exactly-once processing)
             consumer_auto_offset_reset="earliest",
             broker_rebalance_timeout=settings.rebalance_timeout_s,
             broker_session_timeout=max(10.0, settings.rebalance_timeout_s * 3),

@@ -65,21 +65,24 @@ class EmbeddedBroker:
         self.stop()
 
 
-async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int) -> None:
-    """Create the topics that do not exist yet (one replica: fine for one broker, set by the
-    operator's Kafka in production)."""
+async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int, replication: int = 1,
+                        min_insync: int = 1) -> None:
+    """Create the topics that do not exist yet, with ``replication`` copies of which ``min_insync``
+    must hold a write (producers use acks=all); one of each on a single broker."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        new = [NewTopic(t, partitions, 1) for t in topics if t not in existing]
+        configs = {"min.insync.replicas": str(min_insync)} if min_insync > 1 else {}
+        new = [NewTopic(t, partitions, replication, topic_configs=configs) for t in topics if t not in existing]
         if new:
             await admin.create_topics(new)
     finally:
         await admin.close()
 
 
-def ensure_topics_sync(bootstrap: str, topics: Iterable[str], partitions: int) -> None:
-    asyncio.run(ensure_topics(bootstrap, list(topics), partitions))
+def ensure_topics_sync(bootstrap: str, topics: Iterable[str], partitions: int, replication: int = 1,
+                       min_insync: int = 1) -> None:
+    asyncio.run(ensure_topics(bootstrap, list(topics), partitions, replication, min_insync))

@@ -38,7 +38,9 @@ class ExperiencePublisher:
         self.sent_messages = 0
 
     async def start(self) -> "ExperiencePublisher":
-        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks=1, enable_idempotence=False, linger_ms=5)
+        from .durability import producer_options
+
+        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=5, **await producer_options(self.bootstrap))
         await self._producer.start()
         return self
 

@@ -70,6 +70,9 @@ class Settings:
     dlq_topic: str = _doc("dead letters: what could not be used, with the reason", default="experiences.dlq")
     scores_topic: str = _doc("ScoreRecord: the losses fed to the drift detectors, replayed on restart", default="scores")
     partitions: int = _doc("partitions of the topics the worker creates", default=4)
+    replication_factor: int = _doc("replicas of each topic the worker creates (3 on a production cluster)", default=1)
+    min_insync_replicas: int = _doc("min.insync.replicas of the topics the worker creates: with acks=all a write "
+                                    "needs this many copies (2 with 3 replicas)", default=1)
     metrics_port: int = _doc("Prometheus endpoint port; 0 turns it off", default=9108)
     web_port: int = _doc("port of the status page (/status, Faust's web server); 0 turns it off", default=6066)
     web_host: str = _doc("address the status page binds (0.0.0.0 in a container)", default="127.0.0.1")

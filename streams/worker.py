@@ -28,7 +28,8 @@ def run_worker(settings: Settings, loglevel: str = "WARNING") -> None:
         bootstrap = broker.bootstrap
         print(f"embedded broker on {bootstrap}", flush=True)
     try:
-        ensure_topics_sync(bootstrap, settings.topics, settings.partitions)
+        ensure_topics_sync(bootstrap, settings.topics, settings.partitions, settings.replication_factor,
+                           settings.min_insync_replicas)
         runtime = WorkerRuntime(settings, bootstrap)
         if settings.metrics_port:
             try:

@@ -16,27 +16,42 @@ def load(path):
 
 
 def test_services_and_their_wiring():
+    """Three KRaft brokers in one quorum, topics with 3 replicas and min.insync.replicas 2, and two
+    workers of one consumer group that know every broker and create topics that way."""
     compose = load("docker-compose.yml")
     services = compose["services"]
-    assert set(services) == {"kafka", "worker", "prometheus", "grafana"}
-    kafka = services["kafka"]["environment"]
-    assert "controller" in kafka["KAFKA_PROCESS_ROLES"] and "KAFKA_ZOOKEEPER_CONNECT" not in kafka  # KRaft
-    internal = [u for u in kafka["KAFKA_ADVERTISED_LISTENERS"].split(",") if u.startswith("INTERNAL://")][0]
-    worker = services["worker"]
-    assert worker["environment"]["METASTREAM_KAFKA"] == internal.removeprefix("INTERNAL://")
-    assert worker["build"] == "."
-    port = int(worker["environment"]["METASTREAM_METRICS_PORT"])
-    assert port == Settings().metrics_port
-    assert f"{port}:{port}" in worker["ports"]
-    assert "--metrics-host" in worker["command"] and "0.0.0.0" in worker["command"]
-    assert worker["command"][:2] == ["metastream", "worker"]
+    brokers = {n: services[f"kafka-{n}"]["environment"] for n in (1, 2, 3)}
+    assert set(services) == {"kafka-1", "kafka-2", "kafka-3", "worker-1", "worker-2", "prometheus", "grafana"}
+    voters = {f"{n}@kafka-{n}:9093" for n in brokers}
+    internal = []
+    for n, kafka in brokers.items():
+        assert "controller" in kafka["KAFKA_PROCESS_ROLES"] and "KAFKA_ZOOKEEPER_CONNECT" not in kafka  # KRaft
+        assert kafka["KAFKA_NODE_ID"] == n and set(kafka["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(",")) == voters
+        assert kafka["KAFKA_DEFAULT_REPLICATION_FACTOR"] == 3 and kafka["KAFKA_MIN_INSYNC_REPLICAS"] == 2
+        assert kafka["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == 3
+        internal += [u.removeprefix("INTERNAL://") for u in kafka["KAFKA_ADVERTISED_LISTENERS"].split(",") if u.startswith("INTERNAL://")]
+    assert len({b["CLUSTER_ID"] for b in brokers.values()}) == 1
+    workers = [services["worker-1"], services["worker-2"]]
+    assert len({w["environment"]["METASTREAM_APP_ID"] for w in workers}) == 1  # one consumer group
+    host_ports = [p.split(":")[0] for w in workers for p in w["ports"]]
+    assert len(host_ports) == len(set(host_ports))
+    for worker in workers:
+        env = worker["environment"]
+        assert set(env["METASTREAM_KAFKA"].split(",")) == set(internal)
+        settings = Settings.from_env({k: str(v) for k, v in env.items()})
+        assert settings.replication_factor == 3 and settings.min_insync_replicas == 2
+        assert worker["build"] == "."
+        port = int(env["METASTREAM_METRICS_PORT"])
+        assert port == Settings().metrics_port and any(p.endswith(f":{port}") for p in worker["ports"])
+        assert "--metrics-host" in worker["command"] and "0.0.0.0" in worker["command"]
+        assert worker["command"][:2] == ["metastream", "worker"]
 
 
-def test_prometheus_scrapes_the_worker_port():
+def test_prometheus_scrapes_both_workers():
     compose = load("docker-compose.yml")
-    port = compose["services"]["worker"]["environment"]["METASTREAM_METRICS_PORT"]
     scrape = load("deploy/prometheus/prometheus.yml")["scrape_configs"][0]
-    assert scrape["static_configs"][0]["targets"] == [f"worker:{port}"]
+    wanted = {f"{name}:{compose['services'][name]['environment']['METASTREAM_METRICS_PORT']}" for name in ("worker-1", "worker-2")}
+    assert set(scrape["static_configs"][0]["targets"]) == wanted
     mounted = compose["services"]["prometheus"]["volumes"][0].split(":")[0]
     assert (ROOT / mounted).is_file()
 
@@ -68,8 +83,9 @@ def test_alerting_rules_watch_metrics_the_worker_exports_and_are_loaded():
     assert "/etc/prometheus/alerts.yml" in load("deploy/prometheus/prometheus.yml")["rule_files"]
     mounts = load("docker-compose.yml")["services"]["prometheus"]["volumes"]
     assert any(m.startswith("./deploy/prometheus/alerts.yml:/etc/prometheus/alerts.yml") for m in mounts)
-    worker = load("docker-compose.yml")["services"]["worker"]
-    assert worker["environment"]["METASTREAM_WEB_HOST"] == "0.0.0.0" and "6066:6066" in worker["ports"]
+    for name in ("worker-1", "worker-2"):
+        worker = load("docker-compose.yml")["services"][name]
+        assert worker["environment"]["METASTREAM_WEB_HOST"] == "0.0.0.0" and any(p.endswith(":6066") for p in worker["ports"])
 
 
 def test_the_worker_image_installs_with_the_torch_pin():
