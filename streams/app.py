@@ -99,7 +99,8 @@ class WorkerRuntime:
             async for event in stream.events():
                 msg = event.message
                 try:
-                    result = self.ingestor.ingest(event.value, event.key, msg.topic, msg.partition, msg.offset)
+                    result = self.ingestor.ingest(event.value, event.key, msg.topic, msg.partition, msg.offset,
+                                                  timestamp_ms=msg.timestamp * 1000 if msg.timestamp else None)
                 except Exception as exc:  # noqa: BLE001 - nothing may stop the agent; keep the message
                     log.exception("ingest failed at %s[%s]@%s", msg.topic, msg.partition, msg.offset)
                     result = self.ingestor.dead_letter(event.value, event.key, msg.topic, msg.partition, msg.offset,

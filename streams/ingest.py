@@ -8,6 +8,7 @@ triggers fire while replaying).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,7 +55,7 @@ class Ingestor:
         return IngestResult(dead_letter=dead_letter(value, key, topic, partition, offset, kind, message), reason=kind)
 
     def ingest(self, value: Any, key: bytes | None, topic: str, partition: int, offset: int, replay: bool = False,
-               scored: tuple[list[str], np.ndarray] | None = None) -> IngestResult:
+               scored: tuple[list[str], np.ndarray] | None = None, timestamp_ms: float | None = None) -> IngestResult:
         """Take one experience message. Replaying (``replay=True``), nothing is scored: the losses the
         live worker fed its detector after this message (``scored``, from its ScoreRecord) are fed
         again, so detector, eras and probes come out as they were."""
@@ -68,6 +69,10 @@ class Ingestor:
                                    classifiers=self.classifiers)
             if self.state.health.quarantine and self.state.health.quarantined(batch.agent_id):
                 raise Rejected("quarantined", f"agent {batch.agent_id!r} is in quarantine: most of the data it sent was unusable")
+            if self.state.quota.enabled:  # on the log's clock: a replay decides the same
+                at = time.time() * 1000 if timestamp_ms is None else timestamp_ms
+                if (why := self.state.quota.admit(batch.agent_id, len(batch), len(value), at)) is not None:
+                    raise Rejected("over_quota", why)
         except (CodecError, Rejected) as exc:
             agent = record.get("agent_id") if isinstance(record, dict) else None
             return self.dead_letter(value, key, topic, partition, offset, exc.kind, str(exc), agent)

@@ -52,7 +52,7 @@ async def rebuild_state(state: WorkerState, ingestor: Ingestor, settings: Settin
     messages = 0
     async for msg in read_range(bootstrap, settings.experiences_topic, stops):
         ingestor.ingest(msg.value, msg.key, msg.topic, msg.partition, msg.offset, replay=True,
-                        scored=scores.get((msg.partition, msg.offset)))
+                        scored=scores.get((msg.partition, msg.offset)), timestamp_ms=msg.timestamp)
         messages += 1
     for model in state.models.values():
         model.new_tasks = 0

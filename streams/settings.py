@@ -132,6 +132,9 @@ class Settings:
     min_update_gap_s: float = _doc("routine updates of one model start at least this far apart, seconds", default=0.2)
     rebalance_timeout_s: float = _doc("consumer-group rebalance timeout, seconds", default=3.0)
     torch_threads: int = _doc("torch threads of the worker (its models are small)", default=1)
+    agent_rows_per_s: float = _doc("ingest quota of each agent, rows per second (bursts of 2 s); over it a message is "
+                                   "dead-lettered as over_quota; 0: no quota", default=0.0)
+    agent_bytes_per_s: float = _doc("ingest quota of each agent, message bytes per second; 0: no quota", default=0.0)
     signing_key: str = _doc("PEM file of the Ed25519 key the worker signs versions with (`metastream keys generate`); "
                             "empty: versions go out unsigned", default="")
     verify_keys: str = _doc("PEM files (comma-separated) of the public keys a subscriber trusts; set, it loads only "

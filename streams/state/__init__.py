@@ -6,7 +6,8 @@ from .drift import DriftAlarm, DriftMonitor, DriftState
 from .guard import GuardState
 from .lineage import Lineage
 from .model import ModelState, WorkerState
+from .quota import AgentQuota
 from .trend import ScoreTrend
 
-__all__ = ["Dedup", "DriftAlarm", "DriftMonitor", "DriftState", "GuardState", "Lineage", "ModelState", "ScoreTrend",
+__all__ = ["AgentQuota", "Dedup", "DriftAlarm", "DriftMonitor", "DriftState", "GuardState", "Lineage", "ModelState", "ScoreTrend",
            "SeenIds", "WorkerState"]

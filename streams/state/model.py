@@ -21,6 +21,7 @@ from .drift import DriftMonitor, DriftState
 from .guard import GuardState
 from .health import Health
 from .lineage import Lineage
+from .quota import AgentQuota
 from .trend import ScoreTrend
 
 
@@ -59,6 +60,7 @@ class WorkerState:
     positions: dict[int, int] = field(default_factory=dict)  # partition of experiences -> next offset to read
     request_floor: dict[int, int] = field(default_factory=dict)  # partition of events -> first offset of a request to act on
     health: Health = field(default_factory=Health)
+    quota: AgentQuota = field(default_factory=AgentQuota)  # per-agent ingest quotas (off by default)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "WorkerState":
@@ -70,7 +72,7 @@ class WorkerState:
                             DriftState(DriftMonitor(settings.drift_detector)), GuardState(ProbeSet(settings.guard_probes)),
                             trend=ScoreTrend(settings.search_window, settings.search_trend))
             for mid, cfg in settings.models.items()
-        })
+        }, quota=AgentQuota(settings.agent_rows_per_s, settings.agent_bytes_per_s))
         for mid, cfg in settings.models.items():
             if cfg.get("checkpoint"):  # a model folder: start from its weights
                 state.models[mid].learner.load_weights((Path(cfg["checkpoint"]) / "model.safetensors").read_bytes())

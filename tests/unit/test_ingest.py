@@ -156,3 +156,20 @@ def test_a_dead_letter_written_before_v2_still_reads():
               "source_offset": 1, "error_kind": "bad_marker", "message": "m", "timestamp_ms": 0}
     letter = DEAD_LETTERS.decode(DEAD_LETTERS.encode(record, writer_schema=history_schema("DeadLetter", 1)))
     assert letter["original"] == b"abc" and letter["original_length"] == -1 and not letter["truncated"]
+
+
+def test_an_agent_over_its_quota_is_dead_lettered_on_the_log_s_clock_and_the_others_are_not():
+    s = Settings(metrics_port=0, agent_rows_per_s=16)
+    ingestor = make_ingestor(s)
+
+    def send(agent, n, t_ms, offset):
+        x = np.linspace(-1, 1, n, dtype="f4")[:, None]
+        value = CODEC.encode(make_batch_record("sine", x, np.sin(x), [f"{agent}-{offset}"] * n, agent_id=agent))
+        return ingestor.ingest(value, b"sine", "experiences", 0, offset, timestamp_ms=t_ms)
+
+    flood = [send("flood", 8, 100 * i, i) for i in range(20)]  # 80 rows/s for 2 s against a quota of 16 (bursts of 32)
+    polite = [send(f"polite-{i}", 8, 100 * i, 100 + i) for i in range(20)]  # each its own agent: all within quota
+    over = [r for r in flood if r.reason == "over_quota"]
+    assert sum(r.accepted for r in flood) == 8 * (20 - len(over)) and 8 * (20 - len(over)) <= 32 + 16 * 2
+    assert "over its quota of 16 rows/s" in DEAD_LETTERS.decode(over[0].dead_letter)["message"]
+    assert all(r.dead_letter is None for r in polite)
