@@ -209,7 +209,8 @@ class UpdateController:
             return False
         score_name = "mse" if state.learner.kind == "regression" else "accuracy"
         figs = {f"candidate_{score_name}": proposal.candidate_score, f"champion_{score_name}": proposal.champion_score,
-                "update_seconds": seconds, "train_tasks": proposal.train_tasks, "heldout_tasks": proposal.heldout_tasks}
+                "update_seconds": seconds, "train_tasks": proposal.train_tasks, "heldout_tasks": proposal.heldout_tasks,
+                "seed": float(number)}  # the update job's number seeds its random draws (the audit shows it)
         margin = self.settings.margin
         if not state.learner.better(proposal.candidate_score, proposal.champion_score, margin):
             self._rejected(model_id)

@@ -1,0 +1,64 @@
+"""``metastream audit MODEL VERSION``: where a version came from, read from the log (parent chain,
+the experience offsets it learned from, config, seed, and the decisions about it)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from .console import UserError, console, emit_json, friendly_errors, on_terminal
+from .stream import bootstrap_from
+
+app = typer.Typer(add_completion=False)
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat(timespec="seconds")
+
+
+@app.command("audit")
+@friendly_errors
+def audit(model: str = typer.Argument(..., help="Model id."), version: int = typer.Argument(..., help="Version number."),
+          kafka: Optional[str] = typer.Option(None, help="Bootstrap servers (default $METASTREAM_KAFKA)."),
+          models_topic: str = typer.Option("models"), events_topic: str = typer.Option("events"),
+          json_out: bool = typer.Option(False, "--json", help="The whole trail as one JSON object.")) -> None:
+    """The lineage of a version: parent chain, experience offset ranges, config, seed, decisions."""
+    import asyncio
+
+    from ..audit import NotOnTheLog, audit_trail
+    from ..topics import read_records
+
+    bootstrap = bootstrap_from(kafka)
+    versions = [rec for _, rec in asyncio.run(read_records(bootstrap, models_topic, "ModelVersion"))]
+    events = [rec for _, rec in asyncio.run(read_records(bootstrap, events_topic, "DecisionEvent"))]
+    try:
+        trail = audit_trail(versions, events, model, version)
+    except NotOnTheLog as exc:
+        raise UserError(f"{exc}; `metastream models ls` lists what is there") from None
+    if json_out or not on_terminal():
+        emit_json(trail)
+        return
+    chain = Table(title=f"{model} v{version}: parent chain" + ("" if trail["chain_complete"] else " (an ancestor is not on the topic)"))
+    for col in ("version", "parent", "created (UTC)", "trigger", "seed", "sha256", "signed by"):
+        chain.add_column(col, no_wrap=True)
+    for link in trail["chain"]:
+        chain.add_row(str(link["version"]), str(link["parent"] or "-"), _iso(link["created_at_ms"]), link["trigger"],
+                      str(link["seed"] if link["seed"] is not None else "-"), link["sha256"][:12] + "…", link["signed_by"] or "unsigned")
+    console.print(chain)
+    ranges = Table(title=f"learned from {trail['messages']} experience messages")
+    for col in ("topic", "partition", "first offset", "last offset"):
+        ranges.add_column(col)
+    for r in trail["lineage"]:
+        ranges.add_row(r["topic"], str(r["partition"]), str(r["start_offset"]), str(r["end_offset"]))
+    console.print(ranges)
+    decisions = Table(title="decisions about it (events)")
+    for col in ("time (UTC)", "decision", "cause", "reason"):
+        decisions.add_column(col)
+    for d in trail["decisions"]:
+        decisions.add_row(_iso(d["at_ms"]), d["type"], d["cause"], d["reason"])
+    console.print(decisions)
+    console.print(f"config: {json.dumps(trail['config'], sort_keys=True)}", highlight=False)
