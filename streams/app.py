@@ -15,6 +15,7 @@ import faust
 
 from schemas import CodecError, codec_for
 
+from .connection import faust_credentials
 from .diagnosis.engine import Diagnoser
 from .diagnosis.remedies import Remedies
 from .diagnosis.rules import load_rules
@@ -44,6 +45,7 @@ class WorkerRuntime:
         self.app = faust.App(
             settings.app_id,
             broker=f"kafka://{bootstrap}",
+            broker_credentials=faust_credentials(),  # METASTREAM_KAFKA_* (TLS, SASL); None: plaintext
             store="memory://",
             web_enabled=settings.web_port > 0,
             web_port=settings.web_port or 6066,

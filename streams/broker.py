@@ -71,7 +71,9 @@ async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int, 
     must hold a write (producers use acks=all); one of each on a single broker."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    from .connection import client_options
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options())
     await admin.start()
     try:
         existing = set(await admin.list_topics())

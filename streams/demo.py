@@ -151,7 +151,10 @@ async def run_demo(duration: float = 100.0, drift_at: float = 0.45, rate: float 
 async def _drive(s, bootstrap, settings, fleet, port, duration, drift_at, rate, worker, console: Console) -> None:
     from aiokafka import AIOKafkaConsumer
 
-    events = AIOKafkaConsumer(settings.events_topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest")
+    from .connection import client_options
+
+    events = AIOKafkaConsumer(settings.events_topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
+                              **client_options())
     await events.start()
     sub = await ModelSubscriber(bootstrap, settings.models_topic).start()
     pub = await ExperiencePublisher(bootstrap, agent_type=f"{s.task}-sim").start()

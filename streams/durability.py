@@ -24,7 +24,9 @@ async def supports_idempotence(bootstrap: str, timeout_s: float = 5.0) -> bool:
     from aiokafka.client import AIOKafkaClient
     from aiokafka.protocol.transaction import InitProducerIdRequest
 
-    client = AIOKafkaClient(bootstrap_servers=bootstrap)
+    from .connection import client_options
+
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, **client_options())
     try:
         await client.bootstrap()
         response = await asyncio.wait_for(client.send(client.get_random_node(), InitProducerIdRequest(None, 60000)), timeout_s)

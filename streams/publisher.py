@@ -38,9 +38,11 @@ class ExperiencePublisher:
         self.sent_messages = 0
 
     async def start(self) -> "ExperiencePublisher":
+        from .connection import client_options
         from .durability import producer_options
 
-        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=5, **await producer_options(self.bootstrap))
+        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=5, **await producer_options(self.bootstrap),
+                                          **client_options())
         await self._producer.start()
         return self
 

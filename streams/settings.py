@@ -70,6 +70,14 @@ class Settings:
     dlq_topic: str = _doc("dead letters: what could not be used, with the reason", default="experiences.dlq")
     scores_topic: str = _doc("ScoreRecord: the losses fed to the drift detectors, replayed on restart", default="scores")
     partitions: int = _doc("partitions of the topics the worker creates", default=4)
+    kafka_security_protocol: str = _doc("PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL: how every Kafka client of metastream "
+                                        "connects", default="PLAINTEXT")
+    kafka_sasl_mechanism: str = _doc("PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (with a SASL_ protocol)", default="PLAIN")
+    kafka_sasl_username: str = _doc("SASL user name", default="")
+    kafka_sasl_password: str = _doc("SASL password (prefer a secret file in the environment over a command line)", default="")
+    kafka_ssl_cafile: str = _doc("CA bundle (PEM) that signed the brokers' certificates; empty: the system's", default="")
+    kafka_ssl_certfile: str = _doc("client certificate (PEM) for mutual TLS", default="")
+    kafka_ssl_keyfile: str = _doc("the client certificate's private key (PEM)", default="")
     replication_factor: int = _doc("replicas of each topic the worker creates (3 on a production cluster)", default=1)
     min_insync_replicas: int = _doc("min.insync.replicas of the topics the worker creates: with acks=all a write "
                                     "needs this many copies (2 with 3 replicas)", default=1)

@@ -12,6 +12,7 @@ from typing import AsyncIterator
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
+from .connection import client_options
 
 
 class TopicNotFound(LookupError):
@@ -28,7 +29,7 @@ class TopicReader:
 
     async def start(self, must_exist: bool = False) -> "TopicReader":
         self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
-                                          auto_offset_reset="earliest")
+                                          auto_offset_reset="earliest", **client_options())
         await self._consumer.start()
         await self._consumer.topics()
         parts = sorted(self._consumer.partitions_for_topic(self.topic) or ())
@@ -98,7 +99,7 @@ async def read_range(bootstrap: str, topic: str, stops: dict[int, int] | None = 
 
 async def committed_offsets(bootstrap: str, topic: str, group: str) -> dict[int, int]:
     """The consumer group's committed offset per partition of ``topic`` (0 where none)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False, **client_options())
     await consumer.start()
     try:
         await consumer.topics()

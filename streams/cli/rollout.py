@@ -34,9 +34,10 @@ def send_request(bootstrap: str, kind, model_id: str, version: int | None, figur
     from ..records import Cause, decision
 
     async def send() -> None:
+        from ..connection import client_options
         from ..durability import producer_options
 
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **await producer_options(bootstrap))
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **await producer_options(bootstrap), **client_options())
         await producer.start()
         try:
             await producer.send_and_wait(topic, decision(kind, Cause.OPERATOR, model_id, "requested by an operator", figures, version),

@@ -1,0 +1,32 @@
+import ssl
+
+import faust
+import pytest
+
+from learners.errors import ConfigError
+from streams.connection import client_options, faust_credentials
+
+
+def test_plaintext_by_default_and_tls_or_sasl_from_the_variables():
+    assert client_options({}) == {} and faust_credentials({}) is None
+    tls = client_options({"METASTREAM_KAFKA_SECURITY_PROTOCOL": "ssl"})
+    assert tls["security_protocol"] == "SSL" and isinstance(tls["ssl_context"], ssl.SSLContext)
+    env = {"METASTREAM_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "METASTREAM_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+           "METASTREAM_KAFKA_SASL_USERNAME": "w", "METASTREAM_KAFKA_SASL_PASSWORD": "p"}
+    both = client_options(env)
+    assert both["sasl_mechanism"] == "SCRAM-SHA-512" and isinstance(both["ssl_context"], ssl.SSLContext)
+    credentials = faust_credentials(env)
+    assert isinstance(credentials, faust.SASLCredentials) and credentials.username == "w" and credentials.ssl_context is not None
+    assert isinstance(faust_credentials({"METASTREAM_KAFKA_SECURITY_PROTOCOL": "SSL"}), faust.SSLCredentials)
+
+
+@pytest.mark.parametrize("env, says", [
+    ({"METASTREAM_KAFKA_SECURITY_PROTOCOL": "TLS"}, "choose one of PLAINTEXT"),
+    ({"METASTREAM_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "METASTREAM_KAFKA_SASL_USERNAME": "w",
+      "METASTREAM_KAFKA_SASL_MECHANISM": "GSSAPI"}, "choose one of PLAIN, SCRAM"),
+    ({"METASTREAM_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT"}, "needs METASTREAM_KAFKA_SASL_USERNAME"),
+    ({"METASTREAM_KAFKA_SECURITY_PROTOCOL": "SSL", "METASTREAM_KAFKA_SSL_CAFILE": "/nonexistent/ca.pem"}, "TLS context"),
+])
+def test_a_wrong_setting_says_what_to_do(env, says):
+    with pytest.raises(ConfigError, match=says):
+        client_options(env)
