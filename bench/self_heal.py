@@ -12,8 +12,8 @@ would); nothing else it does after injecting a fault.
 | fault | injected | detected by | resolved when |
 | drift | the sine frequency changes (1 <-> 2) | DriftDetected | a drift-triggered version is champion and the clean agents' loss is 5% below its level at the alarm |
 | noisy_agent | a new agent sends random targets | DiagnosisMade noisy_agent | the agent is quarantined and the clean agents' loss is within 5% of before |
-| slow_version | the next version rolled out (the next canary) predicts 40 ms slower | RolledBack (latency guardrail) or DiagnosisMade slow_inference | the served p95 latency is within 5% of before |
-| bad_version | the next version rolled out reports three times the loss | RolledBack (sequential test) | the clean agents' loss is within 5% of before |
+| slow_version | the next version rolled out (the next canary) predicts 40 ms slower | its RolledBack (latency guardrail), or DiagnosisMade slow_inference while it is champion | it is no longer served and the served p95 latency is within 5% of before |
+| bad_version | the next version rolled out reports three times the loss | its RolledBack (sequential test) | it is no longer served and the clean agents' loss is within 5% of before |
 | memory | a burst of 30,000 one-point tasks fills the replay buffer | DiagnosisMade memory_pressure | the buffer is under 80% of its bound (the remedy evicts to half of it) |
 | crash | SIGKILL of the worker | the process is gone | the restarted worker counted every experience sent and the loss is within 5% of before |
 | broker_pause | SIGSTOP of the broker for 8 s | the publisher's sends stall | every experience sent was counted and the loss is within 5% of before |
@@ -58,6 +58,7 @@ class System:
         self.slow_faults: dict[int, float] = {}
         self.bad_next: tuple[str, float] | None = None  # ("loss" | "slow", amount) for the next version rolled out
         self.bad_after: int | None = None  # the canary when the fault was injected (not the faulty one)
+        self.tagged: int | None = None  # the faulty version of the current episode, once it is rolled out
         self.noisy: set[str] = set()
         self.window: list[tuple[float, float, float, str]] = []  # (time, loss, latency, agent) reported by the fleet
         self.sent = 0
@@ -101,7 +102,7 @@ class System:
                 if self.bad_next is not None and canary is not None and canary != self.bad_after:
                     kind, amount = self.bad_next  # the fault is in the next version agents are served
                     (self.loss_faults if kind == "loss" else self.slow_faults)[canary] = amount
-                    self.bad_next = None
+                    self.bad_next, self.tagged = None, canary
                 self.sent += await publish_served_tasks(self.pub, fleet, self.sub, self.rate * 0.1, "sine", agents=40,
                                                         faults=self.loss_faults, slow=self.slow_faults, on_report=self.report)
                 for agent in self.noisy:
@@ -112,6 +113,11 @@ class System:
             except Exception as exc:  # noqa: BLE001 - a broker pause stalls or fails sends; the fleet keeps trying
                 print(f"  fleet: {type(exc).__name__}: {exc}", flush=True)
             await asyncio.sleep(max(0.0, 0.1 - (time.monotonic() - tick)))
+
+    def served_versions(self) -> tuple[int | None, int | None]:
+        """(champion, canary) as the agents' subscriber sees them now."""
+        aliases = self.sub.aliases.get("sine")
+        return (aliases.champion, aliases.canary) if aliases is not None else (None, None)
 
     def report(self, agent: str, version: int, losses, latency_ms: float) -> None:
         now = time.time()
@@ -185,11 +191,16 @@ async def episode(system: System, kind: str, k: int, args) -> dict:
     elif kind in ("slow_version", "bad_version"):
         await system.sub.poll(5)
         system.bad_after = system.sub.aliases["sine"].canary if "sine" in system.sub.aliases else None
+        system.tagged = None
         system.bad_next = ("slow", 40.0) if kind == "slow_version" else ("loss", 3.0)
 
         async def detect():
-            back = [e for e in await events_of(D.ROLLED_BACK) if Cause(e["cause"]) is not Cause.SUPERSEDED]
-            slow = [e for e in await events_of(D.DIAGNOSIS_MADE) if "slow_inference" in e["reason"]]
+            """A rollback of the faulty version itself, or (slow) a slow-inference diagnosis while it is champion."""
+            if system.tagged is None:
+                return []
+            back = [e for e in await events_of(D.ROLLED_BACK) if e["version"] == system.tagged and Cause(e["cause"]) is not Cause.SUPERSEDED]
+            slow = [e for e in await events_of(D.DIAGNOSIS_MADE) if "slow_inference" in e["reason"]
+                    and system.served_versions()[0] == system.tagged]
             return back + slow
     elif kind == "memory":
         from streams.fleet import SineFleet
@@ -230,10 +241,10 @@ async def episode(system: System, kind: str, k: int, args) -> dict:
             return bool(promoted) and within(loss, result.setdefault("alarm_loss", loss), -0.05)
         if kind == "noisy_agent":
             return m.get("metastream_agents_quarantined", 0) >= 1 and within(loss, base_loss)
-        if kind == "slow_version":
-            return within(lat, base_lat) and bool(found)
+        if kind == "slow_version":  # the faulty version no longer served, and the latency back
+            return bool(found) and system.tagged not in system.served_versions() and within(lat, base_lat)
         if kind == "bad_version":
-            return within(loss, base_loss) and bool(found)
+            return bool(found) and system.tagged not in system.served_versions() and within(loss, base_loss)
         if kind == "memory":
             return m.get("metastream_buffer_bytes", 0) < 0.8 * m.get("metastream_buffer_bound_bytes", 1) and bool(found)
         counted = m.get("metastream_experiences_ingested_total", 0) + m.get("metastream_experiences_duplicate_total", 0)
@@ -245,7 +256,14 @@ async def episode(system: System, kind: str, k: int, args) -> dict:
     if resolve_s is not None and result["detected"]:
         result.update(resolved=True, resolve_s=round(time.monotonic() - t0, 2))
     system.noisy.clear()
-    print(f"  detected {result['detected']} ({result['detect_s']} s), resolved {result['resolved']} ({result['resolve_s']} s)",
+    system.slow_faults.pop(system.tagged, None)  # an injection ends with its episode: the next starts clean
+    system.loss_faults.pop(system.tagged, None)
+    system.bad_next = None
+    how = ""
+    if kind in ("slow_version", "bad_version"):
+        how = f"; faulty version v{system.tagged}" + (f", found by {found[0]['event_type']} ({found[0]['cause']})"
+                                                     if isinstance(found, list) and found else "")
+    print(f"  detected {result['detected']} ({result['detect_s']} s), resolved {result['resolved']} ({result['resolve_s']} s){how}",
           flush=True)
     return result
 
