@@ -75,7 +75,10 @@ def search_guarded(config: dict[str, Any], weights: bytes, buffer: TaskReplayBuf
             raise optuna.TrialPruned("too few tasks, or pre-empted")
         if not champion_error:
             champion_error.append(proposal.champion_score if regression else 1 - proposal.champion_score)
-        return proposal.candidate_score if regression else 1 - proposal.candidate_score
+        error = proposal.candidate_score if regression else 1 - proposal.candidate_score
+        if error != error:  # the trial's rates made the candidate diverge: a bad trial, not a failure
+            raise optuna.TrialPruned("diverged (non-finite validation error)")
+        return error
 
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(trials // 2, 1)))
     study.optimize(objective, n_trials=trials)
