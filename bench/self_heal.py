@@ -325,9 +325,11 @@ async def main_async(args) -> dict:
         raise SystemExit(f"unknown fault kinds {sorted(unknown)}; choose from {', '.join(KINDS)}")
     results, info = await run(kinds, args)
     control_s = info["duration_s"] - args.warm_s
-    print(f"\ncontrol: the same system with no fault for {control_s:.0f}s", flush=True)
-    _, control = await run([], args, control=control_s)
-    alarms = false_alarms(control["events"], control["after_ms"])
+    alarms: dict[str, int] = {}
+    if args.control:
+        print(f"\ncontrol: the same system with no fault for {control_s:.0f}s", flush=True)
+        _, control = await run([], args, control=control_s)
+        alarms = false_alarms(control["events"], control["after_ms"])
     rows, per_kind = [], {}
     for kind in kinds:
         mine = [r for r in results if r["kind"] == kind]
@@ -339,10 +341,10 @@ async def main_async(args) -> dict:
                      f"{np.mean(res):.1f}" if res else "-"])
     print_table(f"self-healing: {args.repeats} injections of each fault, {args.rate:.0f} experiences/s; resolution bound "
                 f"{args.resolve_s:.0f}s", ["fault", "detected", "resolved", "time to detect (s)", "time to resolve (s)"], rows)
-    print(f"false alarms in the {control_s:.0f}s control: {alarms}")
+    print(f"false alarms in the {control_s:.0f}s control: {alarms}" if args.control else "no control run (--no-control)")
     total = max(len(results), 1)
     return {"detected_share": sum(r["detected"] for r in results) / total, "resolved_share": sum(r["resolved"] for r in results) / total,
-            "false_alarms": sum(alarms.values()), "false_alarms_by_kind": alarms, "per_fault": per_kind,
+            "false_alarms": sum(alarms.values()) if args.control else None, "false_alarms_by_kind": alarms, "per_fault": per_kind,
             "control_s": round(control_s), "resolve_bound_s": args.resolve_s}
 
 
@@ -355,6 +357,8 @@ def main() -> None:
     ap.add_argument("--resolve-s", type=float, default=120.0)
     ap.add_argument("--warm-s", type=float, default=40.0, help="fault-free start: a champion and its first rollouts")
     ap.add_argument("--settle-s", type=float, default=10.0, help="pause between episodes")
+    ap.add_argument("--control", action=argparse.BooleanOptionalAction, default=True,
+                    help="the fault-free control run of the same length (--no-control: faults only)")
     args = ap.parse_args()
     print_json(asyncio.run(main_async(args)))
 
