@@ -20,7 +20,7 @@ from learners.errors import ConfigError
 
 DEFAULT_RULES = Path(__file__).with_name("rules.json")
 SIGNALS = ("score_trend", "p95_latency_ms", "memory_share", "dlq_per_s", "top_agent_rejected_share", "lag_growth_per_s", "stuck_s",
-           "agent_loss_ratio")
+           "agent_high_loss_share")
 MODEL_SIGNALS = ("score_trend", "p95_latency_ms", "stuck_s")  # per model; the others are the worker's
 
 

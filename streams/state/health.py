@@ -8,6 +8,8 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 
 @dataclass
 class Health:
@@ -46,16 +48,25 @@ class Health:
             if len(self.agent_losses) > 10_000:  # bounded: forget an arbitrary old agent
                 self.agent_losses.pop(next(iter(self.agent_losses)))
 
-    def loss_outlier(self, min_tasks: int = 8) -> tuple[str | None, float, int]:
-        """The agent whose tasks the champion fits worst, its mean loss over the median agent's,
-        and how many of its tasks were scored (agents with fewer than ``min_tasks`` are left out)."""
-        means = {a: sum(v) / len(v) for a, v in self.agent_losses.items() if len(v) >= min_tasks}
-        if len(means) < 3:
-            return None, 1.0, 0
-        ordered = sorted(means.values())
-        median = ordered[len(ordered) // 2]
-        agent = max(means, key=means.get)
-        return agent, means[agent] / max(median, 1e-6), len(self.agent_losses[agent])
+    def loss_outlier(self, min_tasks: int = 20) -> tuple[str | None, float, int]:
+        """The agent whose tasks the champion fits worst: the share of its recent tasks whose loss is
+        above the 90th percentile of every other agent's (about 0.1 for an agent like the others, near 1
+        for one sending noise), and how many of its tasks were scored. A rank statistic, because task
+        losses are heavy-tailed: a mean or even a median over a few tasks of a clean agent can sit
+        several times above the fleet's by chance."""
+        eligible = [a for a, v in self.agent_losses.items() if len(v) >= min_tasks]
+        if len(self.agent_losses) < 3 or not eligible:
+            return None, 0.0, 0
+        pooled = {a: np.asarray(v, "f8") for a, v in self.agent_losses.items()}
+        best, best_share = None, 0.0
+        for agent in eligible:
+            others = np.concatenate([v for a, v in pooled.items() if a != agent])
+            if len(others) < 50:
+                continue
+            share = float(np.mean(pooled[agent] > np.percentile(others, 90)))
+            if share > best_share:
+                best, best_share = agent, share
+        return best, best_share, len(self.agent_losses[best]) if best else 0
 
     def note_lag(self, lag: float) -> None:
         self.lag.append((time.monotonic(), lag))
