@@ -28,6 +28,7 @@ from .records import MAX_DEAD_LETTER_KEY, Cause, DecisionType, score_record
 from .rollout.manager import REQUESTS, RolloutManager
 from .settings import Settings
 from .state import WorkerState
+from .topics import partition_count
 
 log = logging.getLogger("metastream.worker")
 
@@ -83,22 +84,60 @@ class WorkerRuntime:
         except Exception:  # noqa: BLE001
             log.exception("could not send the dead letter of offset %s (%d bytes)", offset, len(letter))
 
+    async def take_assignment(self, assigned: set[int]) -> None:
+        """The group assigned these experiences partitions: keep the models homed on them, drop
+        the others, and rebuild from the log the models this worker gains (all of them the first time)."""
+        s, state = self.settings, self.state
+        try:
+            started = time.perf_counter()
+            first = not state.ownership.assigned_once
+            count = await partition_count(self.bootstrap, s.experiences_topic) or s.partitions
+            previous = set(state.ownership.assigned)
+            gained, lost = state.ownership.assign(assigned, count, s.models)
+            for mid in set(state.models) - state.ownership.owned:
+                del state.models[mid]
+                self.metrics.forget_model(mid)
+            for partition in previous - assigned:
+                state.positions.pop(partition, None)
+                self.metrics.forget_partition(partition)
+            if first:
+                counts = await rebuild_state(state, self.ingestor, s, self.bootstrap, partitions=assigned)
+            elif gained:
+                for mid in gained:
+                    state.models[mid] = state.fresh_model(mid)
+                counts = await rebuild_state(state, self.ingestor, s, self.bootstrap, models=gained, partitions=assigned - previous)
+            else:
+                counts = {}
+            log.info("partitions %s of %s assigned: models %s (gained %s, lost %s); rebuilt in %.2fs: %s", sorted(assigned),
+                     s.experiences_topic, sorted(state.models), sorted(gained), sorted(lost), time.perf_counter() - started, counts)
+        finally:
+            state.ownership.settled.set()
+            if not self.ready.is_set():
+                self.ready.set()
+                self.metrics.ready.set(1)
+
     def _register(self) -> None:
         app, s = self.app, self.settings
 
         @app.task
-        async def rebuild() -> None:
+        async def warm_up() -> None:
             self.controller.warm_up()
-            started = time.perf_counter()
-            counts = await rebuild_state(self.state, self.ingestor, s, self.bootstrap)
-            log.info("rebuilt state from the log in %.2fs: %s", time.perf_counter() - started, counts)
-            self.ready.set()
-            self.metrics.ready.set(1)
+
+        @app.on_partitions_revoked.connect
+        async def on_revoked(sender, revoked, **kwargs) -> None:
+            self.state.ownership.settled.clear()  # until the new assignment is known and rebuilt
+
+        @app.on_partitions_assigned.connect
+        async def on_assigned(sender, assigned, **kwargs) -> None:
+            await self.take_assignment({tp.partition for tp in assigned if tp.topic == s.experiences_topic})
 
         @app.agent(self.topics[s.experiences_topic], name="ingest")
         async def ingest(stream) -> None:
             await self.ready.wait()
+            settled = self.state.ownership.settled
             async for event in stream.events():
+                if not settled.is_set():  # a rebalance: the models this worker gains are being rebuilt
+                    await settled.wait()
                 msg = event.message
                 try:
                     result = self.ingestor.ingest(event.value, event.key, msg.topic, msg.partition, msg.offset,

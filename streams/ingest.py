@@ -19,7 +19,7 @@ from schemas import CodecError, codec_for
 from .metrics import WorkerMetrics
 from .records import Cause, dead_letter
 from .settings import Settings
-from .state import DriftAlarm, ModelState, WorkerState
+from .state import DriftAlarm, ModelState, WorkerState, home_partition
 from .validation import Rejected, validate_batch
 
 
@@ -67,6 +67,10 @@ class Ingestor:
             record = self._experiences.decode(value)
             batch = validate_batch(record, known_models=self.dims, max_rows=self.settings.max_batch_rows,
                                    classifiers=self.classifiers)
+            if batch.model_id not in self.state.models:
+                raise Rejected("not_owned", f"model {batch.model_id!r} is learned by the worker that holds partition "
+                               f"{home_partition(batch.model_id, self.state.ownership.partitions)} of {topic!r}; this message "
+                               f"came on partition {partition}: key experiences by their model id and use Kafka's default partitioner")
             if self.state.health.quarantine and self.state.health.quarantined(batch.agent_id):
                 raise Rejected("quarantined", f"agent {batch.agent_id!r} is in quarantine: most of the data it sent was unusable")
             if self.state.quota.enabled:  # on the log's clock: a replay decides the same
@@ -190,3 +194,4 @@ class Ingestor:
             for era, probes in st.guard.probes.tasks.items():
                 self.metrics.guard_probes.labels(mid, str(era)).set(len(probes))
             self.metrics.champion_version.labels(mid).set(st.version)
+            self.metrics.owned.labels(mid).set(1)

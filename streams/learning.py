@@ -94,6 +94,8 @@ class UpdateController:
         one runs per model, and one more is remembered while it does. A drift alarm pre-empts a
         routine update or a search: that one is told to stop, the drift one starts now."""
         figures = dict(figures)
+        if model_id not in self.state.models:
+            return  # not this worker's model (any more): its owner learns it
         if model_id in self._busy:
             running = self._running.get(model_id)
             if trigger is Cause.DRIFT and running is not None and running[0] is not Cause.DRIFT:
@@ -107,8 +109,8 @@ class UpdateController:
 
     def request_search(self, model_id: str, trigger: Cause, figures: Mapping[str, float]) -> bool:
         """A search, unless one of this model started less than ``search_cooldown_s`` ago."""
-        state = self.state.models[model_id]
-        if time.monotonic() - state.last_search < self.settings.search_cooldown_s:
+        state = self.state.models.get(model_id)
+        if state is None or time.monotonic() - state.last_search < self.settings.search_cooldown_s:
             return False
         state.last_search = time.monotonic()
         self.request(model_id, trigger, figures, Work.SEARCH)
@@ -222,6 +224,10 @@ class UpdateController:
             figs["trigger_search"] = 1.0
         if work is Work.DISTIL:
             figs["distilled"] = 1.0
+        await self.state.ownership.settled.wait()  # during a rebalance, wait to learn whether the model is still ours
+        if self.state.models.get(model_id) is not state:
+            log.info("%s went to another worker while its update ran: the candidate is dropped", model_id)
+            return False
         await self._publish(state, trigger, proposal, figs, lineage, result)
         await decide(DecisionType.VERSION_PUBLISHED, Cause.SEARCH if search else Cause.DISTIL if work is Work.DISTIL else trigger,
                      trigger.value, figs)

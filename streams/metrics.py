@@ -38,7 +38,27 @@ class WorkerMetrics:
         self.drift_observations = Gauge("metastream_drift_observations", "Losses the drift detector has been fed", ["model_id"], registry=r)
         self.guard_probes = Gauge("metastream_guard_probes", "Held-out probe tasks of the forgetting guard, per era", ["model_id", "era"], registry=r)
         self.era = Gauge("metastream_era", "Drift alarms so far: the era new tasks belong to", ["model_id"], registry=r)
+        self.owned = Gauge("metastream_model_owned", "1 for each model id this worker learns and publishes (its partition is assigned here)",
+                           ["model_id"], registry=r)
         self.champion_version = Gauge("metastream_champion_version", "Version number of the current champion", ["model_id"], registry=r)
+
+    def forget_model(self, model_id: str) -> None:
+        """Drop a model's per-model series when the group moves the model to another worker: its
+        owner reports it from then on, so a sum over workers counts each experience once."""
+        for metric in (self.ingested, self.duplicates, self.published, self.versions_rejected, self.buffer_bytes, self.buffer_tasks,
+                       self.prequential_loss, self.champion_latency, self.score_trend, self.drift_observations, self.era,
+                       self.champion_version, self.owned):
+            try:
+                metric.remove(model_id)
+            except KeyError:
+                pass
+
+    def forget_partition(self, partition: int) -> None:
+        """Drop the lag of a partition this worker no longer reads."""
+        try:
+            self.consumer_lag.remove(str(partition))
+        except KeyError:
+            pass
 
     def serve(self, port: int, addr: str = "127.0.0.1") -> None:
         start_http_server(port, addr=addr, registry=self.registry)

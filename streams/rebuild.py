@@ -3,7 +3,10 @@ version of each model (read from ``models``, with each era's best score from its
 and buffers, detectors, eras, probes and de-duplication state (replaying ``experiences`` from the
 start up to the group's committed offsets, and feeding each detector the losses ``scores`` says
 it was fed after each message: the live scoring depends on the champion of the moment and on
-wall-clock rate limits, which a replay cannot reproduce)."""
+wall-clock rate limits, which a replay cannot reproduce).
+
+A worker rebuilds at its first partition assignment, and again for the models it gains when the
+group rebalances (another worker died or left): then only those models, from their partitions."""
 
 from __future__ import annotations
 
@@ -17,17 +20,21 @@ from .state import WorkerState
 from .topics import committed_offsets, read_range, read_records
 
 
-async def rebuild_state(state: WorkerState, ingestor: Ingestor, settings: Settings, bootstrap: str) -> dict[str, int]:
-    """Returns counts of what was replayed."""
+async def rebuild_state(state: WorkerState, ingestor: Ingestor, settings: Settings, bootstrap: str,
+                        models: set[str] | None = None, partitions: set[int] | None = None) -> dict[str, int]:
+    """Rebuild ``models`` (default: all the worker holds, from their initial state) by replaying
+    ``partitions`` of experiences (default: all). Returns counts of what was replayed."""
+    first = models is None
+    models = set(state.models) if models is None else models & set(state.models)
     ends: dict[int, int] = {}
     for msg, event in await read_records(bootstrap, settings.events_topic, "DecisionEvent"):  # aliases and rollout stages
         ends[msg.partition] = max(ends.get(msg.partition, 0), msg.offset + 1)
-        model = state.models.get(event["model_id"])
+        model = state.models.get(event["model_id"]) if event["model_id"] in models else None
         if model is not None:
             model.aliases.apply(event)
     versions = 0
     for _, rec in await read_records(bootstrap, settings.models_topic, "ModelVersion"):
-        model = state.models.get(rec["model_id"])
+        model = state.models.get(rec["model_id"]) if rec["model_id"] in models else None
         if model is None or rec["version"] <= model.version:
             continue
         if hashlib.sha256(rec["weights"]).hexdigest() != rec["sha256"]:
@@ -37,23 +44,28 @@ async def rebuild_state(state: WorkerState, ingestor: Ingestor, settings: Settin
         model.remember(rec["version"], rec["weights"])
         model.guard.record_best({e["era"]: e["points"] for e in rec["era_points"]})
         versions += 1
-    for model in state.models.values():  # the live worker reverted to the champion after rolling the newest back
+    for model in (state.models[m] for m in models):  # the live worker reverted to the champion after rolling the newest back
         aliases = model.aliases
         if aliases.champion in model.published and model.version not in {aliases.champion, aliases.canary, aliases.challenger}:
             model.learner.load_weights(model.published[aliases.champion])
     # operators' requests already on the log: a group that committed none would be handed them
     # all again; what it read here is history, not a request to act on
-    committed = await committed_offsets(bootstrap, settings.events_topic, settings.app_id)
-    state.request_floor = {p: end for p, end in ends.items() if not committed.get(p)}
+    if first:
+        committed = await committed_offsets(bootstrap, settings.events_topic, settings.app_id)
+        state.request_floor = {p: end for p, end in ends.items() if not committed.get(p)}
     scores = {}  # (partition, offset) of an experience message -> what the detector was fed after it (the last word)
     for _, rec in await read_records(bootstrap, settings.scores_topic, "ScoreRecord"):
         scores[rec["source_partition"], rec["source_offset"]] = (rec["task_ids"], np.asarray(rec["losses"], "f4"))
     stops = await committed_offsets(bootstrap, settings.experiences_topic, settings.app_id)
+    if partitions is not None:
+        stops = {p: end for p, end in stops.items() if p in partitions}
     messages = 0
     async for msg in read_range(bootstrap, settings.experiences_topic, stops):
+        if not first and msg.key is not None and msg.key.decode(errors="replace") not in models:
+            continue  # a model this worker already holds, misrouted here: not part of what is rebuilt
         ingestor.ingest(msg.value, msg.key, msg.topic, msg.partition, msg.offset, replay=True,
                         scored=scores.get((msg.partition, msg.offset)), timestamp_ms=msg.timestamp)
         messages += 1
-    for model in state.models.values():
+    for model in (state.models[m] for m in models):
         model.new_tasks = 0
     return {"versions": versions, "messages": messages}

@@ -97,6 +97,12 @@ async def read_range(bootstrap: str, topic: str, stops: dict[int, int] | None = 
             yield msg
 
 
+async def partition_count(bootstrap: str, topic: str) -> int:
+    """How many partitions ``topic`` has (0 when it does not exist)."""
+    async with TopicReader(bootstrap, topic) as reader:
+        return len(reader.partitions)
+
+
 async def committed_offsets(bootstrap: str, topic: str, group: str) -> dict[int, int]:
     """The consumer group's committed offset per partition of ``topic`` (0 where none)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False, **client_options())

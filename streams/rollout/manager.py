@@ -30,10 +30,17 @@ class RolloutManager:
     def __init__(self, models: Mapping, rules: RolloutRules, send: Emit, events_topic: str, enabled: bool = True,
                  revert: Revert | None = None, ab_max_s: float = 600.0) -> None:
         self.rules, self.send, self.events_topic, self.enabled = rules, send, events_topic, enabled
-        self.aliases: dict[str, Aliases] = {m: s.aliases for m, s in models.items()}
-        self.serving: dict[str, ServingStats] = {m: s.serving for m, s in models.items()}
+        self.models = models  # the worker's models, which change when the group moves one to another worker
         self.revert = revert
         self.ab_max_s = ab_max_s
+
+    @property
+    def aliases(self) -> dict[str, Aliases]:
+        return {m: s.aliases for m, s in list(self.models.items())}
+
+    @property
+    def serving(self) -> dict[str, ServingStats]:
+        return {m: s.serving for m, s in list(self.models.items())}
 
     # --- events -------------------------------------------------------------------------------
     async def emit(self, model_id: str, kind: DecisionType, cause: Cause, version: int | None, reason: str,
@@ -92,6 +99,8 @@ class RolloutManager:
         """Judge every running rollout and A/B test once."""
         now = time.time() * 1000
         for model_id, aliases in self.aliases.items():
+            if model_id not in self.models:
+                continue  # moved to another worker while this tick awaited
             if aliases.ab is not None:
                 await self._judge_ab(model_id, aliases, now)
             elif aliases.canary is not None:

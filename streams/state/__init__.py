@@ -6,8 +6,9 @@ from .drift import DriftAlarm, DriftMonitor, DriftState
 from .guard import GuardState
 from .lineage import Lineage
 from .model import ModelState, WorkerState
+from .ownership import Ownership, home_partition
 from .quota import AgentQuota
 from .trend import ScoreTrend
 
-__all__ = ["AgentQuota", "Dedup", "DriftAlarm", "DriftMonitor", "DriftState", "GuardState", "Lineage", "ModelState", "ScoreTrend",
-           "SeenIds", "WorkerState"]
+__all__ = ["AgentQuota", "Dedup", "DriftAlarm", "DriftMonitor", "DriftState", "GuardState", "Lineage", "ModelState", "Ownership", "ScoreTrend",
+           "SeenIds", "WorkerState", "home_partition"]

@@ -21,6 +21,7 @@ from .drift import DriftMonitor, DriftState
 from .guard import GuardState
 from .health import Health
 from .lineage import Lineage
+from .ownership import Ownership
 from .quota import AgentQuota
 from .trend import ScoreTrend
 
@@ -56,27 +57,35 @@ class ModelState:
 
 @dataclass
 class WorkerState:
-    models: dict[str, ModelState]
+    models: dict[str, ModelState]  # the model ids this worker owns (all configured ones until the group assigns partitions)
     positions: dict[int, int] = field(default_factory=dict)  # partition of experiences -> next offset to read
     request_floor: dict[int, int] = field(default_factory=dict)  # partition of events -> first offset of a request to act on
     health: Health = field(default_factory=Health)
     quota: AgentQuota = field(default_factory=AgentQuota)  # per-agent ingest quotas (off by default)
+    ownership: Ownership = field(default_factory=Ownership)
+    settings: Settings | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "WorkerState":
         """Fresh state for every configured model: the learners' initial weights, empty buffers
         (the byte budget shared equally), fresh detectors and probe sets."""
-        per_model_bytes = int(settings.buffer_mb * 2**20 / max(len(settings.models), 1))
-        state = cls({
-            mid: ModelState(mid, OnlineMetaLearner(cfg), TaskReplayBuffer(per_model_bytes, settings.max_points_per_task),
-                            DriftState(DriftMonitor(settings.drift_detector)), GuardState(ProbeSet(settings.guard_probes)),
-                            trend=ScoreTrend(settings.search_window, settings.search_trend))
-            for mid, cfg in settings.models.items()
-        }, quota=AgentQuota(settings.agent_rows_per_s, settings.agent_bytes_per_s))
-        for mid, cfg in settings.models.items():
-            if cfg.get("checkpoint"):  # a model folder: start from its weights
-                state.models[mid].learner.load_weights((Path(cfg["checkpoint"]) / "model.safetensors").read_bytes())
+        state = cls({}, quota=AgentQuota(settings.agent_rows_per_s, settings.agent_bytes_per_s), settings=settings)
+        for mid in settings.models:
+            state.models[mid] = state.fresh_model(mid)
         return state
+
+    def fresh_model(self, model_id: str) -> ModelState:
+        """A model's state as it is before any experience: its configured weights, an empty buffer,
+        a fresh detector and probe set (a worker that gains a model rebuilds it from here)."""
+        s = self.settings
+        cfg = s.models[model_id]
+        per_model_bytes = int(s.buffer_mb * 2**20 / max(len(s.models), 1))
+        model = ModelState(model_id, OnlineMetaLearner(cfg), TaskReplayBuffer(per_model_bytes, s.max_points_per_task),
+                           DriftState(DriftMonitor(s.drift_detector)), GuardState(ProbeSet(s.guard_probes)),
+                           trend=ScoreTrend(s.search_window, s.search_trend))
+        if cfg.get("checkpoint"):  # a model folder: start from its weights
+            model.learner.load_weights((Path(cfg["checkpoint"]) / "model.safetensors").read_bytes())
+        return model
 
     def __getitem__(self, model_id: str) -> ModelState:
         return self.models[model_id]
