@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
-import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from typing import Awaitable, Callable, Mapping
 
 from learners.online import GuardedProposal, GuardPlan, OnlineMetaLearner, UpdatePlan
@@ -22,10 +20,11 @@ from learners.search.spaces import search_space
 
 from .ingest import IngestResult
 from .metrics import WorkerMetrics
+from .recipe import Recipe, recipe_of
 from .records import Cause, DecisionType, decision, model_version, now_ms
 from .settings import Settings
 from .state import ModelState, WorkerState
-from .update_process import Outcome, SearchRequest, UpdateJob, UpdateResult, Work, init_update_process, run_update, warm_up
+from .update_process import Outcome, SearchRequest, UpdateJob, UpdateResult, Work, run_update, update_executor, warm_up
 
 log = logging.getLogger("metastream.learning")
 
@@ -45,8 +44,7 @@ class UpdateController:
         self._abort = context.Value("q", -1, lock=False)  # job number the update process must abandon
         # two processes: a drift update starts at once in the second while a pre-empted routine
         # update winds down in the first (it stops at its next iteration)
-        self._executor = ProcessPoolExecutor(max_workers=2, mp_context=context, initializer=init_update_process,
-                                             initargs=(self._abort, os.getpid()))
+        self._executor = update_executor(2, self._abort)
         self._updates = 0
         self._busy: dict[str, int] = {}  # model id -> updates of it in flight (2 only while one is pre-empted)
         self._running: dict[str, tuple[Cause, int]] = {}  # model id -> (trigger, job number) of the update that counts
@@ -64,6 +62,7 @@ class UpdateController:
                         model_id, champion, state.version)
             return
         state.learner.load_weights(weights)
+        state.weights_version = champion
 
     def warm_up(self) -> None:
         """Start both update processes now (importing torch there takes seconds)."""
@@ -186,6 +185,8 @@ class UpdateController:
         await decide(DecisionType.SEARCH_STARTED if search else DecisionType.UPDATE_STARTED, trigger, trigger.value, figures)
         lineage = state.lineage.ranges()
         job = self.job(state, trigger, number, work)
+        recipe = recipe_of(job, work.value, trigger.value, state.weights_version, self.state.positions, now_ms(),
+                           self.settings.replay_settings())
         state.new_tasks = 0
         started = time.perf_counter()
         result = await asyncio.get_running_loop().run_in_executor(self._executor, run_update, job)
@@ -228,7 +229,7 @@ class UpdateController:
         if self.state.models.get(model_id) is not state:
             log.info("%s went to another worker while its update ran: the candidate is dropped", model_id)
             return False
-        await self._publish(state, trigger, proposal, figs, lineage, result)
+        await self._publish(state, trigger, proposal, figs, lineage, result, recipe)
         await decide(DecisionType.VERSION_PUBLISHED, Cause.SEARCH if search else Cause.DISTIL if work is Work.DISTIL else trigger,
                      trigger.value, figs)
         if self.rollouts is not None:
@@ -243,12 +244,13 @@ class UpdateController:
             self.request_search(state.model_id, Cause.SCORE_TREND, {"error_change": state.trend.fired, "at_ms": now_ms()})
 
     async def _publish(self, state: ModelState, trigger: Cause, proposal: GuardedProposal, figs: dict, lineage: list,
-                       result: UpdateResult) -> None:
+                       result: UpdateResult, recipe: Recipe | None = None) -> None:
         parent = state.version or None
         if result.config is not None:  # a search's winner: its config (rates, continual strengths) goes with it
             state.learner = OnlineMetaLearner(result.config)
         state.learner.load_weights(proposal.weights)
         state.version += 1
+        state.weights_version = state.version
         metrics = {**figs, "trigger_drift": float(trigger is Cause.DRIFT)}
         state.guard.record_best(proposal.era_scores)
         if state.drift.first_drift_ms is not None:
@@ -258,7 +260,7 @@ class UpdateController:
         state.rejected_streak, state.last_published = 0, time.monotonic()
         await self.send(self.settings.models_topic, state.model_id.encode(), model_version(
             state.model_id, state.version, parent, state.learner.config["algo"], proposal.weights, state.learner.config,
-            metrics, lineage, era_points=proposal.era_scores, signer=self.signer))
+            metrics, lineage, era_points=proposal.era_scores, signer=self.signer, recipe=recipe.to_json() if recipe else ""))
         self.metrics.published.labels(state.model_id).inc()
         self.metrics.champion_version.labels(state.model_id).set(state.version)
 

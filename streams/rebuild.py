@@ -1,9 +1,8 @@
 """Rebuild a worker's derived state from the log before it consumes: the latest published
 version of each model (read from ``models``, with each era's best score from its ``era_points``),
 and buffers, detectors, eras, probes and de-duplication state (replaying ``experiences`` from the
-start up to the group's committed offsets, and feeding each detector the losses ``scores`` says
-it was fed after each message: the live scoring depends on the champion of the moment and on
-wall-clock rate limits, which a replay cannot reproduce).
+start up to the group's committed offsets through the ingest path, with the scores and buffer
+shrinks the log recorded: ``log_replay.py``).
 
 A worker rebuilds at its first partition assignment, and again for the models it gains when the
 group rebalances (another worker died or left): then only those models, from their partitions."""
@@ -12,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 
-import numpy as np
 
 from .ingest import Ingestor
 from .settings import Settings
 from .state import WorkerState
-from .topics import committed_offsets, read_range, read_records
+from .log_replay import ScoreLog, replay_experiences, shrinks_from
+from .topics import committed_offsets, read_records
 
 
 async def rebuild_state(state: WorkerState, ingestor: Ingestor, settings: Settings, bootstrap: str,
@@ -27,7 +26,9 @@ async def rebuild_state(state: WorkerState, ingestor: Ingestor, settings: Settin
     first = models is None
     models = set(state.models) if models is None else models & set(state.models)
     ends: dict[int, int] = {}
+    events = []
     for msg, event in await read_records(bootstrap, settings.events_topic, "DecisionEvent"):  # aliases and rollout stages
+        events.append(event)
         ends[msg.partition] = max(ends.get(msg.partition, 0), msg.offset + 1)
         model = state.models.get(event["model_id"]) if event["model_id"] in models else None
         if model is not None:
@@ -40,7 +41,7 @@ async def rebuild_state(state: WorkerState, ingestor: Ingestor, settings: Settin
         if hashlib.sha256(rec["weights"]).hexdigest() != rec["sha256"]:
             continue  # never load what does not match its hash
         model.learner.load_weights(rec["weights"])
-        model.version = rec["version"]
+        model.version = model.weights_version = rec["version"]
         model.remember(rec["version"], rec["weights"])
         model.guard.record_best({e["era"]: e["points"] for e in rec["era_points"]})
         versions += 1
@@ -48,24 +49,19 @@ async def rebuild_state(state: WorkerState, ingestor: Ingestor, settings: Settin
         aliases = model.aliases
         if aliases.champion in model.published and model.version not in {aliases.champion, aliases.canary, aliases.challenger}:
             model.learner.load_weights(model.published[aliases.champion])
+            model.weights_version = aliases.champion
     # operators' requests already on the log: a group that committed none would be handed them
     # all again; what it read here is history, not a request to act on
     if first:
         committed = await committed_offsets(bootstrap, settings.events_topic, settings.app_id)
         state.request_floor = {p: end for p, end in ends.items() if not committed.get(p)}
-    scores = {}  # (partition, offset) of an experience message -> what the detector was fed after it (the last word)
-    for _, rec in await read_records(bootstrap, settings.scores_topic, "ScoreRecord"):
-        scores[rec["source_partition"], rec["source_offset"]] = (rec["task_ids"], np.asarray(rec["losses"], "f4"))
+    scores = await ScoreLog.read(bootstrap, settings.scores_topic)
     stops = await committed_offsets(bootstrap, settings.experiences_topic, settings.app_id)
     if partitions is not None:
         stops = {p: end for p, end in stops.items() if p in partitions}
-    messages = 0
-    async for msg in read_range(bootstrap, settings.experiences_topic, stops):
-        if not first and msg.key is not None and msg.key.decode(errors="replace") not in models:
-            continue  # a model this worker already holds, misrouted here: not part of what is rebuilt
-        ingestor.ingest(msg.value, msg.key, msg.topic, msg.partition, msg.offset, replay=True,
-                        scored=scores.get((msg.partition, msg.offset)), timestamp_ms=msg.timestamp)
-        messages += 1
+    # a model this worker already holds, misrouted onto a partition it gains, is not part of what is rebuilt
+    messages = await replay_experiences(state, ingestor, bootstrap, settings.experiences_topic, stops, scores,
+                                        shrinks_from(events), models, only_keys=not first)
     for model in (state.models[m] for m in models):
         model.new_tasks = 0
     return {"versions": versions, "messages": messages}

@@ -87,7 +87,7 @@ def decision(event_type: DecisionType, cause: Cause, model_id: str, reason: str,
 
 def model_version(model_id: str, version: int, parent: int | None, algorithm: str, weights: bytes, config: dict[str, Any],
                   metrics: Mapping[str, float], lineage: list[dict[str, Any]], era_points: Mapping[int, float] | None = None,
-                  stage: str = "PRODUCTION", signer: Any = None) -> bytes:
+                  stage: str = "PRODUCTION", signer: Any = None, recipe: str = "") -> bytes:
     """A ModelVersion; signed when a :class:`~streams.signing.Signer` is given."""
     record = {
         "model_id": model_id, "version": version, "parent_version": parent, "algorithm": algorithm,
@@ -95,7 +95,7 @@ def model_version(model_id: str, version: int, parent: int | None, algorithm: st
         "config_json": json.dumps(config, sort_keys=True), "metrics": {k: float(v) for k, v in metrics.items()},
         "lineage": lineage, "rollout_stage": stage,
         "era_points": [{"era": int(e), "points": float(p)} for e, p in sorted((era_points or {}).items())],
-        "signature": b"", "key_id": "",
+        "signature": b"", "key_id": "", "recipe_json": recipe,
     }
     if signer is not None:
         record.update(signer.sign(record))

@@ -203,6 +203,13 @@ class Settings:
                             evidence_timeout_s=self.rollout_evidence_timeout_s, latency_ratio=self.rollout_latency_ratio,
                             error_margin=self.rollout_error_margin)
 
+    REPLAY_FIELDS = ("guard", "guard_probes", "drift_detector", "max_batch_rows", "max_points_per_task", "agent_rows_per_s",
+                     "agent_bytes_per_s")
+
+    def replay_settings(self) -> dict[str, Any]:
+        """The settings that decide what the ingest path puts in a buffer (a version records them)."""
+        return {name: getattr(self, name) for name in self.REPLAY_FIELDS}
+
     def signer(self) -> "Signer | None":  # noqa: F821
         """The worker's :class:`~streams.signing.Signer` (``None`` without a key)."""
         from .signing import Signer

@@ -7,13 +7,18 @@ the job to abandon), which the job polls every iteration.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import random
 import signal
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
+
+import numpy as np
 
 from learners.online import GuardedProposal, GuardPlan, OnlineMetaLearner, TaskReplayBuffer, UpdatePlan, propose_guarded
 
@@ -65,6 +70,17 @@ class UpdateResult:
     search_figures: dict[str, float] | None = None
 
 
+def update_executor(processes: int, abort: Any = None) -> ProcessPoolExecutor:
+    """Update processes (spawned: torch and fork do not mix) whose results depend on their inputs
+    alone: MKL's conditional numerical reproducibility is set to strict, so a GEMM gives the same
+    bits whatever the alignment of the memory it is handed (without it, a job re-run by an audit
+    in another process differed in the last bits now and then)."""
+    os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")  # read by MKL when a spawned process first calls it
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=processes, mp_context=context, initializer=init_update_process,
+                               initargs=(abort, os.getpid()))
+
+
 def init_update_process(abort: Any = None, parent: int | None = None) -> None:
     """Initializer of an update process: Ctrl-C is for the parent, which shuts the pool down; the
     shared ``abort`` value lets the parent pre-empt a running update (e.g. when a drift arrives);
@@ -99,6 +115,11 @@ def run_update(job: UpdateJob) -> UpdateResult:
     import torch
 
     torch.set_num_threads(1)
+    # whatever draws from the global generators (dropout, say) draws the same in any process: an
+    # audit re-runs this job in another process and must get the same bytes
+    torch.manual_seed(job.number)
+    np.random.seed(job.number % 2**32)
+    random.seed(job.number)
     learner = OnlineMetaLearner(job.config, seed=job.number)
     learner.load_weights(job.weights)
     abort = _abort

@@ -107,6 +107,26 @@ class TaskReplayBuffer:
     def tasks_with(self, min_points: int) -> list[str]:
         return [k for k in self.task_ids() if self._tasks[k].n >= min_points]
 
+    def digest(self) -> str:
+        """SHA-256 of what an update reads: task ids in order, their points, and the state of the
+        random generator (an audit compares a rebuilt buffer with the one the update saw).
+
+        >>> import numpy as np
+        >>> a, b = TaskReplayBuffer(10_000), TaskReplayBuffer(10_000)
+        >>> for buf in (a, b): buf.add("t", np.zeros((2, 1), "f4"), np.ones((2, 1), "f4"))
+        >>> a.digest() == b.digest()
+        True
+        """
+        import hashlib
+
+        h = hashlib.sha256(repr((self.max_bytes, self.max_points_per_task, self._rng.bit_generator.state["state"])).encode())
+        for tid in self.task_ids():
+            t = self._tasks[tid]
+            h.update(f"{tid}\0{t.n}\0{t.seen}\0".encode())
+            h.update(t.x[: t.n].tobytes())
+            h.update(t.y[: t.n].tobytes())
+        return h.hexdigest()
+
     def snapshot(self) -> "TaskReplayBuffer":
         """An independent copy (a learner in another process reads a buffer nobody writes to); it is
         a whole buffer: points can be added to it like to the original.

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from typing import Awaitable, Callable
 
+from ..log_replay import shrink_figures
 from ..records import Cause, DecisionType, decision
 from ..settings import Settings
 from ..state import WorkerState
@@ -31,11 +32,11 @@ class Remedies:
                                                                   f"{d.rule.name}: {d.rule.why}", figures))
         if self.metrics is not None:
             self.metrics.diagnoses.labels(d.rule.name, action.value).inc()
-        done = await self._do(d, action)
+        done = await self._do(d, action, figures)
         await self.send(self.settings.events_topic, key, decision(DecisionType.REMEDIATION_TAKEN, cause, d.model_id or "",
                                                                   done, figures))
 
-    async def _do(self, d: Diagnosis, action: Action) -> str:
+    async def _do(self, d: Diagnosis, action: Action, figures: dict[str, float]) -> str:
         models = [d.model_id] if d.model_id else list(self.state.models)
         trigger = TRIGGER.get(d.rule.name, Cause.OTHER)
         if action is Action.SEARCH:
@@ -51,6 +52,7 @@ class Remedies:
             return f"a student at {self.settings.distil_factor:g}x width distilled for {', '.join(models)}"
         if action is Action.SHRINK:
             freed = 0
+            figures.update(shrink_figures(self.state.positions))  # where on the log: a replay shrinks at the same point
             for m in self.state.models.values():
                 before = m.buffer.bytes
                 m.buffer.evict_to(m.buffer.max_bytes // 2)

@@ -35,7 +35,8 @@ class ModelState:
     guard: GuardState
     dedup: Dedup = field(default_factory=Dedup)
     lineage: Lineage = field(default_factory=Lineage)
-    version: int = 0  # the champion's version number (0: none published yet)
+    version: int = 0  # the newest version number published (0: none yet)
+    weights_version: int = 0  # the version whose weights the learner holds (0: its configured initial weights)
     new_tasks: int = 0  # tasks first seen since the last update started
     trend: ScoreTrend = field(default_factory=ScoreTrend)
     last_search: float = -float("inf")  # time.monotonic() when the last search started
