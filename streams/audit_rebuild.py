@@ -120,6 +120,11 @@ async def rebuild_version(bootstrap: str, model_id: str, version: int, settings:
         return _done(report, started)
     report.rebuilt_sha256 = hashlib.sha256(result.proposal.weights).hexdigest()
     report.identical = report.rebuilt_sha256 == report.expected_sha256
+    proposal, figures = result.proposal, record["metrics"]
+    for name, value in (("champion", proposal.champion_score), ("candidate", proposal.candidate_score)):
+        recorded = figures.get(f"{name}_mse", figures.get(f"{name}_accuracy"))
+        if recorded is not None and float(recorded) != float(value):
+            report.differences.append(f"the {name}'s held-out score differs: {value!r} rebuilt, {recorded!r} recorded")
     if not report.identical and not report.differences:
         report.differences.append("every input matched the recipe, yet the update computes other weights than those published "
                                   "(weights altered after the update, or a kernel that is not deterministic here)")

@@ -9,6 +9,7 @@ only delay the answer to the drift) and trains mostly on the newest tasks."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import multiprocessing
 import time
@@ -162,7 +163,9 @@ class UpdateController:
             plan = UpdatePlan(plan.iterations, plan.meta_batch, plan.heldout, plan.recent, float(own_share))
         if s.guard:
             distill, ewc = s.continual_strengths(state.learner.config)
-            guard = GuardPlan(state.guard.probes, dict(state.guard.best), s.guard_max_drop, distill, ewc,
+            # copies of what ingest goes on changing: the job is pickled for the update process by a
+            # feeder thread some time after it is submitted, and must be the job the recipe describes
+            guard = GuardPlan(copy.deepcopy(state.guard.probes), dict(state.guard.best), s.guard_max_drop, distill, ewc,
                               state.guard.old_tasks(snapshot.task_ids(), state.drift.era), state.drift.era)
         request = None
         if work is Work.SEARCH:
@@ -170,7 +173,7 @@ class UpdateController:
             if not s.guard:  # without the guard there is no distillation or EWC to tune
                 space = {k: v for k, v in space.items() if k not in ("ewc", "distill")}
             request = SearchRequest(space, s.search_trials, s.search_iterations)
-        return UpdateJob(number, state.learner.config, state.learner.weights_bytes(), snapshot, plan, guard, request,
+        return UpdateJob(number, copy.deepcopy(state.learner.config), state.learner.weights_bytes(), snapshot, plan, guard, request,
                          s.distil_factor if work is Work.DISTIL else None)
 
     async def update(self, model_id: str, trigger: Cause, figures: Mapping[str, float], number: int,

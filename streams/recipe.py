@@ -64,7 +64,10 @@ class Recipe:
         if self.guard is not None:
             g = self.guard
             guard = GuardPlan(probes, dict(g["best"]), g["max_drop"], g["distill"], g["ewc"], old_tasks, era)
-        search = SearchRequest(**self.search) if self.search is not None else None
+        search = None
+        if self.search is not None:
+            search = SearchRequest({name: spec for name, spec in self.search["space"]}, self.search["trials"],
+                                   self.search["trial_iterations"])
         return UpdateJob(self.job, self.config, weights, buffer, UpdatePlan(*self.plan), guard, search, self.distil_factor)
 
 
@@ -77,7 +80,9 @@ def recipe_of(job: UpdateJob, work: str, trigger: str, weights_from: int, positi
         guard = {"max_drop": g.max_drop, "distill": g.distill, "ewc": g.ewc, "best": dict(g.best), "era": g.current_era}
     search = None
     if job.search is not None:
-        search = {"space": job.search.space, "trials": job.search.trials, "trial_iterations": job.search.trial_iterations}
+        # the space as ordered pairs: the order parameters are suggested in decides what a seeded sampler draws
+        search = {"space": [[name, spec] for name, spec in job.search.space.items()], "trials": job.search.trials,
+                  "trial_iterations": job.search.trial_iterations}
     p = job.plan
     return Recipe(job.number, work, trigger, job.config, weights_from, hashlib.sha256(job.weights).hexdigest(),
                   [p.iterations, p.meta_batch, p.heldout, p.recent, p.recent_share], guard, search, job.distil_factor,
