@@ -72,6 +72,7 @@ class Soak:
         self.metrics_port = free_port()
         self.worker: subprocess.Popen | None = None
         self.started = time.monotonic()
+        self.started_wall = time.time()
         self.sent = 0  # experiences published (each with a fresh event id)
         self.rss: list[tuple[float, float]] = []  # (seconds since start, MiB)
         self.faults: list[tuple[float, str]] = []  # (seconds since start, "kill" | "pause")
@@ -189,7 +190,7 @@ async def run(args) -> dict:
         await ensure_topics(soak.broker.bootstrap, Settings().topics, 2)
         soak.start_worker()
         await soak.wait_ready()
-        soak.started = time.monotonic()
+        soak.started, soak.started_wall = time.monotonic(), time.time()
         end = args.minutes * 60
         await asyncio.gather(soak.publish(end), soak.faults_loop(end), soak.sample_rss(end), progress(soak, end))
         batches = codec_for("ExperienceBatch")
@@ -198,6 +199,7 @@ async def run(args) -> dict:
             on_topic.update(batches.decode(msg.value)["event_ids"])
         counted = await settle(soak, len(on_topic), 600)
         versions = [rec for _, rec in await read_records(soak.broker.bootstrap, "models", "ModelVersion")]
+        events = [rec for _, rec in await read_records(soak.broker.bootstrap, "events", "DecisionEvent")]
     finally:
         soak.stop()
     pairs = [(v["model_id"], v["version"]) for v in versions]
@@ -213,6 +215,7 @@ async def run(args) -> dict:
     last = [mb for t, mb in soak.rss if t >= args.minutes * 60 - 300]
     growth = float(np.mean(last) - np.mean(first)) if first and last else float("nan")
     plot_rss(soak, Path(args.plot))
+    print_decisions(soak, events)
     result = {
         "minutes": args.minutes, "rate": args.rate, "sent": soak.sent, "on_topic": len(on_topic), "counted": int(counted),
         "lost_on_topic": max(0, soak.sent - len(on_topic)), "lost": max(0, len(on_topic) - int(counted)),
@@ -225,6 +228,24 @@ async def run(args) -> dict:
         "rss_growth_mb": growth, "publisher_stalls": soak.stalls,
     }
     return result
+
+
+def print_decisions(soak: Soak, events: list[dict]) -> None:
+    """What each worker incarnation decided (between two SIGKILLs): a restart must not stop learning."""
+    kills = [soak.started_wall + t for t, kind in soak.faults if kind == "kill"]
+    bounds = [soak.started_wall] + kills + [float("inf")]
+    rows = []
+    for k in range(len(bounds) - 1):
+        mine = [e for e in events if bounds[k] * 1000 <= e["timestamp_ms"] < bounds[k + 1] * 1000]
+        count = lambda kind, cause=None: sum(e["event_type"] == kind and (cause is None or e["cause"] == cause) for e in mine)  # noqa: E731
+        rejected = {}
+        for e in mine:
+            if e["event_type"] == "VersionRejected":
+                rejected[e["cause"]] = rejected.get(e["cause"], 0) + 1
+        rows.append([k + 1, count("UpdateStarted"), count("VersionPublished"), count("DriftDetected"),
+                     ", ".join(f"{c} {n}" for c, n in sorted(rejected.items())) or "-"])
+    print_table("Decisions per worker incarnation (split at each SIGKILL)",
+                ["incarnation", "updates started", "published", "drift alarms", "rejected (by cause)"], rows)
 
 
 async def progress(soak: Soak, end: float) -> None:
