@@ -97,7 +97,7 @@ def test_a_drift_alarm_preempts_a_routine_update_and_starts_at_once():
     from streams.settings import Settings
 
     async def scenario():
-        controller = UpdateController(SimpleNamespace(models={}), Settings(min_update_gap_s=0.0), None, send=None)
+        controller = UpdateController(SimpleNamespace(models={"m": object()}), Settings(min_update_gap_s=0.0), None, send=None)
         release = asyncio.Event()
         started = []
 
@@ -118,6 +118,9 @@ def test_a_drift_alarm_preempts_a_routine_update_and_starts_at_once():
             release.set()
             await asyncio.sleep(0.05)
             assert started[-1][0] == "new_tasks" and len(started) == 3  # the remembered one ran after both ended
+            controller.request("elsewhere", Cause.DRIFT, {})  # a model another worker holds: not this one's to learn
+            await asyncio.sleep(0.01)
+            assert len(started) == 3
         finally:
             release.set()
             controller.close()
