@@ -43,6 +43,9 @@ class WorkerRuntime:
         self.state = WorkerState.from_settings(settings)
         self.ingestor = Ingestor(self.state, settings, self.metrics)
         self.ready = asyncio.Event()
+        self._assignment_lock = asyncio.Lock()
+        self._pending_assignments = 0
+        self._assignment_tasks: set[asyncio.Task] = set()
         self.app = faust.App(
             settings.app_id,
             broker=f"kafka://{bootstrap}",
@@ -86,35 +89,44 @@ class WorkerRuntime:
 
     async def take_assignment(self, assigned: set[int]) -> None:
         """The group assigned these experiences partitions: keep the models homed on them, drop
-        the others, and rebuild from the log the models this worker gains (all of them the first time)."""
-        s, state = self.settings, self.state
+        the others, and rebuild from the log the models this worker gains (all of them the first
+        time). Assignments are taken one after the other; ingest waits until none is pending."""
         try:
-            started = time.perf_counter()
-            first = not state.ownership.assigned_once
-            count = await partition_count(self.bootstrap, s.experiences_topic) or s.partitions
-            previous = set(state.ownership.assigned)
-            gained, lost = state.ownership.assign(assigned, count, s.models)
-            for mid in set(state.models) - state.ownership.owned:
-                del state.models[mid]
-                self.metrics.forget_model(mid)
-            for partition in previous - assigned:
-                state.positions.pop(partition, None)
-                self.metrics.forget_partition(partition)
-            if first:
-                counts = await rebuild_state(state, self.ingestor, s, self.bootstrap, partitions=assigned)
-            elif gained:
-                for mid in gained:
-                    state.models[mid] = state.fresh_model(mid)
-                counts = await rebuild_state(state, self.ingestor, s, self.bootstrap, models=gained, partitions=assigned - previous)
-            else:
-                counts = {}
-            log.info("partitions %s of %s assigned: models %s (gained %s, lost %s); rebuilt in %.2fs: %s", sorted(assigned),
-                     s.experiences_topic, sorted(state.models), sorted(gained), sorted(lost), time.perf_counter() - started, counts)
+            async with self._assignment_lock:
+                await self._take_assignment(assigned)
+        except Exception:  # noqa: BLE001 - logged; the worker reads on with what it has
+            log.exception("rebuilding the models of partitions %s failed", sorted(assigned))
         finally:
-            state.ownership.settled.set()
+            self._pending_assignments -= 1
+            if not self._pending_assignments:  # no newer assignment waits: ingest may read on
+                self.state.ownership.settled.set()
             if not self.ready.is_set():
                 self.ready.set()
                 self.metrics.ready.set(1)
+
+    async def _take_assignment(self, assigned: set[int]) -> None:
+        s, state = self.settings, self.state
+        started = time.perf_counter()
+        first = not state.ownership.assigned_once
+        count = await partition_count(self.bootstrap, s.experiences_topic) or s.partitions
+        previous = set(state.ownership.assigned)
+        gained, lost = state.ownership.assign(assigned, count, s.models)
+        for mid in set(state.models) - state.ownership.owned:
+            del state.models[mid]
+            self.metrics.forget_model(mid)
+        for partition in previous - assigned:
+            state.positions.pop(partition, None)
+            self.metrics.forget_partition(partition)
+        if first:
+            counts = await rebuild_state(state, self.ingestor, s, self.bootstrap, partitions=assigned)
+        elif gained:
+            for mid in gained:
+                state.models[mid] = state.fresh_model(mid)
+            counts = await rebuild_state(state, self.ingestor, s, self.bootstrap, models=gained, partitions=assigned - previous)
+        else:
+            counts = {}
+        log.info("partitions %s of %s assigned: models %s (gained %s, lost %s); rebuilt in %.2fs: %s", sorted(assigned),
+                 s.experiences_topic, sorted(state.models), sorted(gained), sorted(lost), time.perf_counter() - started, counts)
 
     def _register(self) -> None:
         app, s = self.app, self.settings
@@ -129,7 +141,13 @@ class WorkerRuntime:
 
         @app.on_partitions_assigned.connect
         async def on_assigned(sender, assigned, **kwargs) -> None:
-            await self.take_assignment({tp.partition for tp in assigned if tp.topic == s.experiences_topic})
+            # the rebuild runs beside the group protocol, not inside its callback: replaying a long
+            # log takes longer than the session timeout, and the group would evict this worker
+            self._pending_assignments += 1
+            self.state.ownership.settled.clear()
+            task = asyncio.ensure_future(self.take_assignment({tp.partition for tp in assigned if tp.topic == s.experiences_topic}))
+            self._assignment_tasks.add(task)
+            task.add_done_callback(self._assignment_tasks.discard)
 
         @app.agent(self.topics[s.experiences_topic], name="ingest")
         async def ingest(stream) -> None:
