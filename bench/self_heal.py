@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _worker import stop_worker  # noqa: E402
 from _table import print_json, print_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -140,12 +141,7 @@ class System:
         return [rec for _, rec in await read_records(self.broker.bootstrap, "events", "DecisionEvent")]
 
     def stop(self) -> None:
-        if self.worker is not None and self.worker.poll() is None:
-            os.killpg(self.worker.pid, signal.SIGTERM)
-            try:
-                self.worker.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.worker.pid, signal.SIGKILL)
+        stop_worker(self.worker)
         self.broker.stop()
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _worker import stop_worker  # noqa: E402
 from _table import machine, print_json, print_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -153,12 +154,7 @@ class Soak:
             await asyncio.sleep(5.0)
 
     def stop(self) -> None:
-        if self.worker is not None and self.worker.poll() is None:
-            os.killpg(self.worker.pid, signal.SIGTERM)
-            try:
-                self.worker.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.worker.pid, signal.SIGKILL)
+        stop_worker(self.worker)
         self.broker.stop()
 
 
