@@ -28,7 +28,12 @@ def _cli(bootstrap: str, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_every_version_of_a_run_rebuilds_byte_identical(broker, worker_factory):
-    worker = worker_factory().start()
+    # The guard keeps its probes, anchors, distillation and EWC, but lets every candidate through:
+    # whether a small MLP can learn the drifted sines without losing 3 points of the old ones
+    # depends on which tasks each update happened to draw (the machine's speed decides that), and
+    # this test is about rebuilding versions, not about how often the guard rejects them
+    # (tests/integration/test_forgetting.py is).
+    worker = worker_factory(METASTREAM_GUARD_MAX_DROP="100").start()
     fleet = SineFleet(seed=5)
     publish_rounds(broker.bootstrap, fleet, "sine", rounds=24, drift_from=12)
 
@@ -39,8 +44,7 @@ def test_every_version_of_a_run_rebuilds_byte_identical(broker, worker_factory):
         guard = json.loads(v["recipe_json"])["guard"]
         return guard["era"] if guard else 0
 
-    # after the drift alarm, versions learn era 1 with the guard's probes and anchors of era 0 (the
-    # guard may reject the first candidates: the fleet goes on until one passes)
+    # after the drift alarm, versions learn era 1 with the guard's probes and anchors of era 0
     for _ in range(8):
         if any(era(v) >= 1 for v in versions()):
             break
