@@ -57,13 +57,9 @@ class UpdateController:
     def revert(self, model_id: str, champion: int | None) -> None:
         """After a rollback: the worker learns on from the champion, not from the version rolled back."""
         state = self.state.models[model_id]
-        weights = state.published.get(champion) if champion is not None else None
-        if weights is None:
+        if champion is None or not state.load_version(champion):
             log.warning("rolled back %s but the weights of its champion v%s are not in memory: learning goes on from v%s",
                         model_id, champion, state.version)
-            return
-        state.learner.load_weights(weights)
-        state.weights_version = champion
 
     def warm_up(self) -> None:
         """Start both update processes now (importing torch there takes seconds)."""
@@ -259,7 +255,7 @@ class UpdateController:
         if state.drift.first_drift_ms is not None:
             metrics["drift_first_event_ms"] = float(state.drift.first_drift_ms)
             state.drift.first_drift_ms = None
-        state.remember(state.version, proposal.weights)
+        state.remember(state.version, proposal.weights, state.learner.config)
         state.rejected_streak, state.last_published = 0, time.monotonic()
         await self.send(self.settings.models_topic, state.model_id.encode(), model_version(
             state.model_id, state.version, parent, state.learner.config["algo"], proposal.weights, state.learner.config,

@@ -10,13 +10,17 @@ group rebalances (another worker died or left): then only those models, from the
 from __future__ import annotations
 
 import hashlib
-
+import json
+import logging
+from typing import Any
 
 from .ingest import Ingestor
 from .settings import Settings
-from .state import WorkerState
+from .state import ModelState, WorkerState
 from .log_replay import ScoreLog, replay_experiences, shrinks_from
 from .topics import committed_offsets, read_records
+
+log = logging.getLogger("metastream.rebuild")
 
 
 async def rebuild_state(state: WorkerState, ingestor: Ingestor, settings: Settings, bootstrap: str,
@@ -40,16 +44,12 @@ async def rebuild_state(state: WorkerState, ingestor: Ingestor, settings: Settin
             continue
         if hashlib.sha256(rec["weights"]).hexdigest() != rec["sha256"]:
             continue  # never load what does not match its hash
-        model.learner.load_weights(rec["weights"])
-        model.version = model.weights_version = rec["version"]
-        model.remember(rec["version"], rec["weights"])
+        model.remember(rec["version"], rec["weights"], _config(rec))
+        model.version = rec["version"]
         model.guard.record_best({e["era"]: e["points"] for e in rec["era_points"]})
         versions += 1
-    for model in (state.models[m] for m in models):  # the live worker reverted to the champion after rolling the newest back
-        aliases = model.aliases
-        if aliases.champion in model.published and model.version not in {aliases.champion, aliases.canary, aliases.challenger}:
-            model.learner.load_weights(model.published[aliases.champion])
-            model.weights_version = aliases.champion
+    for model in (state.models[m] for m in models):
+        _learn_on_from(model)
     # operators' requests already on the log: a group that committed none would be handed them
     # all again; what it read here is history, not a request to act on
     if first:
@@ -65,3 +65,29 @@ async def rebuild_state(state: WorkerState, ingestor: Ingestor, settings: Settin
     for model in (state.models[m] for m in models):
         model.new_tasks = 0
     return {"versions": versions, "messages": messages}
+
+
+def _config(rec: dict[str, Any]) -> dict[str, Any] | None:
+    """The learner config a version was published with (None when its record holds none)."""
+    try:
+        config = json.loads(rec["config_json"])
+    except (TypeError, ValueError):
+        return None
+    return config if isinstance(config, dict) and config else None
+
+
+def _learn_on_from(model: ModelState) -> None:
+    """Load the version the live worker learned on from: the newest, or the champion when the
+    newest was rolled back; with its own config. A version that does not load is skipped for
+    the one before it (the version number still counts on from the newest)."""
+    aliases = model.aliases
+    first = model.version
+    if aliases.champion in model.published and model.version not in {aliases.champion, aliases.canary, aliases.challenger}:
+        first = aliases.champion  # the live worker reverted to the champion after rolling the newest back
+    for version in [first, *sorted((v for v in model.published if v != first), reverse=True)]:
+        try:
+            if model.load_version(version):
+                return
+        except Exception as exc:  # noqa: BLE001 - a record from the log must not stop the worker
+            log.warning("%s v%s does not load (%s: %s): trying the version before it", model.model_id, version,
+                        type(exc).__name__, exc)

@@ -8,8 +8,10 @@ and the rebuild, which are the only code that changes it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from learners.online import OnlineMetaLearner, ProbeSet, TaskReplayBuffer
 
@@ -24,6 +26,20 @@ from .lineage import Lineage
 from .ownership import Ownership
 from .quota import AgentQuota
 from .trend import ScoreTrend
+
+
+@dataclass(frozen=True)
+class Published:
+    """A published version as the worker keeps it to go back to: its weights and the learner
+    config they belong to (a search's winner changes rates, strengths, even the architecture)."""
+
+    weights: bytes
+    config: dict[str, Any] | None = None  # None: the model's configured learner
+
+
+def same_config(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Equal as JSON (a config read back from a record has lists where the live one had tuples)."""
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
 
 
 @dataclass
@@ -42,18 +58,31 @@ class ModelState:
     last_search: float = -float("inf")  # time.monotonic() when the last search started
     aliases: Aliases = field(default_factory=Aliases)  # champion, canary, challenger (rebuilt from the events on the log)
     serving: ServingStats = field(default_factory=ServingStats)  # the agents' reported losses per version
-    published: dict[int, bytes] = field(default_factory=dict)  # weights of the latest published versions (to go back to)
+    published: dict[int, Published] = field(default_factory=dict)  # the latest published versions (to go back to)
     rejected_streak: int = 0  # candidates rejected in a row
     last_published: float = field(default_factory=lambda: __import__("time").monotonic())  # when a version last went out
 
-    def remember(self, version: int, weights: bytes, keep: int = 8) -> None:
-        """Keep a published version's weights: the newest ``keep``, and those an alias names (a
-        rollback reverts to the champion, however many versions came since)."""
-        self.published[version] = weights
+    def remember(self, version: int, weights: bytes, config: dict[str, Any] | None = None, keep: int = 8) -> None:
+        """Keep a published version's weights and config: the newest ``keep``, and those an alias
+        names (a rollback reverts to the champion, however many versions came since)."""
+        self.published[version] = Published(weights, config)
         pinned = {self.aliases.champion, self.aliases.canary, self.aliases.challenger}
         for old in sorted(self.published)[:-keep]:
             if old not in pinned:
                 del self.published[old]
+
+    def load_version(self, version: int) -> bool:
+        """Learn on from a remembered published version: its weights in a learner of its own config
+        (False when it is not remembered). Loading a searched version's weights into the configured
+        learner would score and train them with rates they were not meta-learned for."""
+        kept = self.published.get(version)
+        if kept is None:
+            return False
+        if kept.config is not None and not same_config(kept.config, self.learner.config):
+            self.learner = OnlineMetaLearner(kept.config)
+        self.learner.load_weights(kept.weights)
+        self.weights_version = version
+        return True
 
 
 @dataclass

@@ -1,0 +1,69 @@
+"""A model's state going back to a published version: its weights in a learner of its own config.
+A search's winner changes the learner config (rates, strengths, width); a restarted worker that
+loaded such weights into the configured learner scored every candidate against a champion it
+could no longer adapt, and its forgetting guard rejected them all."""
+
+import copy
+
+import pytest
+
+
+@pytest.fixture
+def model():
+    from streams.settings import Settings
+    from streams.state import WorkerState
+
+    return WorkerState.from_settings(Settings(metrics_port=0)).models["sine"]
+
+
+def _searched(config: dict) -> dict:
+    searched = copy.deepcopy(config)
+    searched["learner"]["inner_lr"] = float(searched["learner"].get("inner_lr", 0.01)) * 3
+    searched["backbone"]["hidden"] = 17  # another width: its weights do not fit the configured learner
+    return searched
+
+
+def test_a_searched_version_loads_into_a_learner_of_its_own_config(model):
+    from learners.online import OnlineMetaLearner
+
+    searched = _searched(model.learner.config)
+    weights = OnlineMetaLearner(searched, seed=3).weights_bytes()
+    with pytest.raises(Exception):  # the reason for the fix: the configured learner cannot take them
+        OnlineMetaLearner(model.learner.config).load_weights(weights)
+    model.remember(1, weights, searched)
+    assert model.load_version(1)
+    assert model.learner.config["backbone"]["hidden"] == 17 and model.weights_version == 1
+    assert model.learner.weights_bytes() == weights
+
+
+def test_a_version_of_the_configured_config_keeps_the_learner(model):
+    learner = model.learner
+    weights = learner.weights_bytes()
+    model.remember(1, weights, copy.deepcopy(learner.config))
+    assert model.load_version(1) and model.learner is learner
+    assert not model.load_version(2)  # never published: nothing changes
+    assert model.weights_version == 1
+
+
+def test_rebuild_learns_on_from_the_champion_after_a_rollback_with_its_config(model):
+    from learners.online import OnlineMetaLearner
+    from streams.rebuild import _learn_on_from
+
+    base = copy.deepcopy(model.learner.config)
+    searched = _searched(base)
+    model.remember(1, OnlineMetaLearner(searched, seed=1).weights_bytes(), searched)
+    model.remember(2, OnlineMetaLearner(base, seed=2).weights_bytes(), base)
+    model.version, model.aliases.champion = 2, 1  # v2 was rolled back: the live worker went back to v1
+    _learn_on_from(model)
+    assert model.weights_version == 1 and model.learner.config["backbone"]["hidden"] == 17
+
+
+def test_rebuild_skips_a_version_that_does_not_load(model):
+    from streams.rebuild import _learn_on_from
+
+    good = model.learner.weights_bytes()
+    model.remember(1, good, copy.deepcopy(model.learner.config))
+    model.remember(2, b"not safetensors", copy.deepcopy(model.learner.config))
+    model.version = 2
+    _learn_on_from(model)
+    assert model.weights_version == 1 and model.version == 2  # numbering goes on from the newest
