@@ -12,10 +12,11 @@ Measured:
   ``double_counted`` = more;
 - ``duplicate_versions``: (model, version) pairs published more than once on ``models``;
 - drift-to-version latency: from each drift to the first drift-triggered version published after it;
+- learning across restarts: ``versions_after_first_kill``, and each incarnation's decisions;
 - worker memory: RSS of the worker and its children every 5 s, as a PNG; ``rss_growth_mb`` is the
   mean over the last 5 minutes minus the mean over the first 5 minutes after ``--warm-up-s``.
 
-    python bench/soak.py [--minutes 20] [--rate 3000] [--kill-every 240] [--pause-every 300]
+    python bench/soak.py [--minutes 20] [--rate 3000] [--kill-every 240] [--pause-every 300] [--snapshot-every 60]
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -80,13 +83,15 @@ class Soak:
         self.drifts_ms: list[int] = []
         self.restarts: list[float] = []  # seconds from a restart to ready
         self.stalls = 0
+        self.snapshot_dir = tempfile.mkdtemp(prefix="metastream-soak-snapshots-")
 
     def t(self) -> float:
         return time.monotonic() - self.started
 
     def start_worker(self) -> None:
         env = dict(os.environ, METASTREAM_KAFKA=self.broker.bootstrap, METASTREAM_METRICS_PORT=str(self.metrics_port),
-                   METASTREAM_WEB_PORT="0", PYTHONPATH=str(ROOT), **WORKER_ENV)
+                   METASTREAM_WEB_PORT="0", PYTHONPATH=str(ROOT), METASTREAM_SNAPSHOT_DIR=self.snapshot_dir,
+                   METASTREAM_SNAPSHOT_EVERY_S=str(self.args.snapshot_every), **WORKER_ENV)
         log = open(ROOT / "runs" / "soak-worker.log", "a") if (ROOT / "runs").is_dir() else subprocess.DEVNULL
         self.worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env, stdout=log,
                                        stderr=subprocess.STDOUT, start_new_session=True)
@@ -156,6 +161,7 @@ class Soak:
     def stop(self) -> None:
         stop_worker(self.worker)
         self.broker.stop()
+        shutil.rmtree(self.snapshot_dir, ignore_errors=True)
 
 
 async def settle(soak: Soak, expected: int, timeout: float) -> float:
@@ -199,6 +205,8 @@ async def run(args) -> dict:
     finally:
         soak.stop()
     pairs = [(v["model_id"], v["version"]) for v in versions]
+    kills = [t for t, kind in soak.faults if kind == "kill"]
+    first_kill_ms = (soak.started_wall + kills[0]) * 1000 if kills else float("inf")
     latencies = []
     for k, t0 in enumerate(soak.drifts_ms):
         t1 = soak.drifts_ms[k + 1] if k + 1 < len(soak.drifts_ms) else float("inf")
@@ -222,6 +230,9 @@ async def run(args) -> dict:
         "p95_drift_to_version_s": float(np.percentile(answered, 95)) if answered else None,
         "rss_first_mb": float(np.mean(first)) if first else None, "rss_last_mb": float(np.mean(last)) if last else None,
         "rss_growth_mb": growth, "publisher_stalls": soak.stalls,
+        # a restart must not stop learning: versions the restarted workers published
+        "versions_after_first_kill": sum(v["created_at_ms"] >= first_kill_ms for v in versions),
+        "snapshot_every_s": args.snapshot_every,
     }
     return result
 
@@ -287,6 +298,8 @@ def main() -> None:
     ap.add_argument("--pause-s", type=float, default=8.0, help="how long the broker stays SIGSTOPped")
     ap.add_argument("--drift-every", type=float, default=150.0, help="seconds between drifts of the fleet")
     ap.add_argument("--warm-up-s", type=float, default=120.0)
+    ap.add_argument("--snapshot-every", type=float, default=60.0,
+                    help="seconds between the worker's snapshots of its state (0: a restart replays the whole log)")
     ap.add_argument("--plot", default=str(ROOT / "docs" / "soak_rss.png"))
     args = ap.parse_args()
     print(f"soak: {args.minutes:g} min at {args.rate:,.0f} experiences/s on {machine()}", flush=True)

@@ -28,7 +28,8 @@ from .records import MAX_DEAD_LETTER_KEY, Cause, DecisionType, score_record
 from .rollout.manager import REQUESTS, RolloutManager
 from .settings import Settings
 from .state import WorkerState
-from .topics import partition_count
+from .snapshots import SnapshotStore, capture, read_anchors
+from .topics import end_offsets, partition_count
 
 log = logging.getLogger("metastream.worker")
 
@@ -46,6 +47,8 @@ class WorkerRuntime:
         self._assignment_lock = asyncio.Lock()
         self._pending_assignments = 0
         self._assignment_tasks: set[asyncio.Task] = set()
+        # read at a rebuild even when this worker takes none (METASTREAM_SNAPSHOT_EVERY_S=0)
+        self.snapshots = SnapshotStore(settings.snapshot_dir or f"{settings.app_id}-data/snapshots", settings.app_id)
         self.app = faust.App(
             settings.app_id,
             broker=f"kafka://{bootstrap}",
@@ -118,15 +121,39 @@ class WorkerRuntime:
             state.positions.pop(partition, None)
             self.metrics.forget_partition(partition)
         if first:
-            counts = await rebuild_state(state, self.ingestor, s, self.bootstrap, partitions=assigned)
+            counts = await rebuild_state(state, self.ingestor, s, self.bootstrap, partitions=assigned, snapshots=self.snapshots)
         elif gained:
             for mid in gained:
                 state.models[mid] = state.fresh_model(mid)
-            counts = await rebuild_state(state, self.ingestor, s, self.bootstrap, models=gained, partitions=assigned - previous)
+            counts = await rebuild_state(state, self.ingestor, s, self.bootstrap, models=gained, partitions=assigned - previous,
+                                         snapshots=self.snapshots)
         else:
             counts = {}
+        seconds = time.perf_counter() - started
+        if counts:
+            self.metrics.rebuild_seconds.set(seconds)
+            self.metrics.rebuild_messages.set(counts["messages"])
+            self.metrics.rebuild_from_snapshot.set(counts["from_snapshot"])
         log.info("partitions %s of %s assigned: models %s (gained %s, lost %s); rebuilt in %.2fs: %s", sorted(assigned),
-                 s.experiences_topic, sorted(state.models), sorted(gained), sorted(lost), time.perf_counter() - started, counts)
+                 s.experiences_topic, sorted(state.models), sorted(gained), sorted(lost), seconds, counts)
+
+    async def take_snapshot(self) -> None:
+        """Snapshot the derived state of the partitions this worker holds (``snapshots.py``), between
+        two ingested messages; never during a rebalance."""
+        state, s = self.state, self.settings
+        if not self.ready.is_set() or self._pending_assignments or not state.ownership.assigned:
+            return
+        score_starts = await end_offsets(self.bootstrap, s.scores_topic)  # before the capture: see snapshots.py
+        if self._pending_assignments or not state.ownership.settled.is_set():
+            return
+        started = time.perf_counter()
+        snapshot = capture(state, state.ownership.assigned, score_starts, s)
+        captured = time.perf_counter() - started
+        snapshot.anchors = await read_anchors(self.bootstrap, s.experiences_topic, snapshot.positions)
+        path = await asyncio.get_running_loop().run_in_executor(None, self.snapshots.save, snapshot)
+        self.metrics.snapshots.inc()
+        log.info("snapshot %s: %.1f MiB, captured in %.2fs (ingest paused), written in %.2fs", path, len(snapshot.state) / 2**20,
+                 captured, time.perf_counter() - started - captured)
 
     def _register(self) -> None:
         app, s = self.app, self.settings
@@ -197,6 +224,14 @@ class WorkerRuntime:
                     await self.rollouts.on_request(record)
                 except Exception:  # noqa: BLE001 - a malformed request (say, an A/B test without versions) is refused, not fatal
                     log.exception("refused the request at %s@%s: %s", event.message.partition, event.message.offset, record)
+
+        if s.snapshot_every_s > 0:
+            @app.timer(s.snapshot_every_s)
+            async def snapshot() -> None:
+                try:
+                    await self.take_snapshot()
+                except Exception:  # noqa: BLE001 - a snapshot only saves replay time; the worker goes on
+                    log.exception("taking a snapshot failed")
 
         @app.timer(1.0)
         async def rollouts() -> None:

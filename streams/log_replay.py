@@ -67,8 +67,8 @@ class ScoreLog:
                 (rec["timestamp_ms"], rec["task_ids"], np.asarray(rec["losses"], "f4")))
 
     @classmethod
-    async def read(cls, bootstrap: str, topic: str) -> "ScoreLog":
-        return cls([rec for _, rec in await read_records(bootstrap, topic, "ScoreRecord")])
+    async def read(cls, bootstrap: str, topic: str, first: dict[int, int] | None = None) -> "ScoreLog":
+        return cls([rec for _, rec in await read_records(bootstrap, topic, "ScoreRecord", first=first)])
 
     def at(self, partition: int, offset: int, until_ms: int | None = None) -> tuple[list[str], np.ndarray] | None:
         """The losses fed after that message: the last word, or the last one written by ``until_ms``."""
@@ -80,14 +80,15 @@ class ScoreLog:
 
 async def replay_experiences(state: WorkerState, ingestor: Ingestor, bootstrap: str, topic: str, stops: dict[int, int],
                              scores: ScoreLog, shrinks: list[Shrink], models: set[str], only_keys: bool = False,
-                             until_ms: int | None = None) -> int:
-    """Ingest (``replay=True``) every message of ``topic`` before ``stops``, applying each shrink of
+                             until_ms: int | None = None, starts: dict[int, int] | None = None) -> int:
+    """Ingest (``replay=True``) every message of ``topic`` from ``starts`` (default: the beginning;
+    a snapshot's positions) before ``stops``, applying each shrink of
     ``models`` where it happened; ``only_keys`` skips messages keyed by another model. Shrinks made
     after the last message but before the stops (and, given ``until_ms``, before that time) are
     applied at the end. Returns the messages replayed."""
     pending = {m: [s for s in shrinks if s.applies_to(m) and (until_ms is None or s.at_ms < until_ms)] for m in models}
     messages = 0
-    async for msg in read_range(bootstrap, topic, stops):
+    async for msg in read_range(bootstrap, topic, stops, first=starts):
         key = msg.key.decode(errors="replace") if msg.key is not None else None
         if only_keys and key not in models:
             continue

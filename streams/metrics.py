@@ -41,6 +41,11 @@ class WorkerMetrics:
         self.owned = Gauge("metastream_model_owned", "1 for each model id this worker learns and publishes (its partition is assigned here)",
                            ["model_id"], registry=r)
         self.champion_version = Gauge("metastream_champion_version", "Version number of the current champion", ["model_id"], registry=r)
+        self.rebuild_seconds = Gauge("metastream_rebuild_seconds", "How long the last rebuild of state from the log took", registry=r)
+        self.rebuild_messages = Gauge("metastream_rebuild_messages", "Experience messages the last rebuild replayed", registry=r)
+        self.rebuild_from_snapshot = Gauge("metastream_rebuild_from_snapshot", "1 when the last rebuild started from a snapshot",
+                                           registry=r)
+        self.snapshots = Counter("metastream_snapshots_total", "Snapshots of the derived state written", registry=r)
 
     def forget_model(self, model_id: str) -> None:
         """Drop a model's per-model series when the group moves the model to another worker: its

@@ -1,8 +1,9 @@
 """Rebuild a worker's derived state from the log before it consumes: the latest published
 version of each model (read from ``models``, with each era's best score from its ``era_points``),
-and buffers, detectors, eras, probes and de-duplication state (replaying ``experiences`` from the
-start up to the group's committed offsets through the ingest path, with the scores and buffer
-shrinks the log recorded: ``log_replay.py``).
+and buffers, detectors, eras, probes and de-duplication state (replaying ``experiences`` up to
+the group's committed offsets through the ingest path, with the scores and buffer shrinks the log
+recorded: ``log_replay.py``), from the start or from the newest snapshot the log still agrees
+with (``snapshots.py``).
 
 A worker rebuilds at its first partition assignment, and again for the models it gains when the
 group rebalances (another worker died or left): then only those models, from their partitions."""
@@ -18,17 +19,30 @@ from .ingest import Ingestor
 from .settings import Settings
 from .state import ModelState, WorkerState
 from .log_replay import ScoreLog, replay_experiences, shrinks_from
+from .snapshots import SnapshotStore, restore
 from .topics import committed_offsets, read_records
 
 log = logging.getLogger("metastream.rebuild")
 
 
 async def rebuild_state(state: WorkerState, ingestor: Ingestor, settings: Settings, bootstrap: str,
-                        models: set[str] | None = None, partitions: set[int] | None = None) -> dict[str, int]:
+                        models: set[str] | None = None, partitions: set[int] | None = None,
+                        snapshots: SnapshotStore | None = None) -> dict[str, int]:
     """Rebuild ``models`` (default: all the worker holds, from their initial state) by replaying
-    ``partitions`` of experiences (default: all). Returns counts of what was replayed."""
+    ``partitions`` of experiences (default: all), from the newest usable snapshot in ``snapshots``
+    if there is one. Returns counts of what was replayed."""
     first = models is None
     models = set(state.models) if models is None else models & set(state.models)
+    stops = await committed_offsets(bootstrap, settings.experiences_topic, settings.app_id)
+    if partitions is not None:
+        stops = {p: end for p, end in stops.items() if p in partitions}
+    snapshot = None
+    if snapshots is not None and (first or not state.quota.enabled):  # quotas are the worker's: whole only
+        snapshot = await snapshots.usable(set(stops), stops, settings, bootstrap)
+    if snapshot is not None:
+        for mid in restore(state, snapshot, models, first):
+            ingestor.metrics.ingested.labels(mid).inc(state.models[mid].dedup.counted)
+            ingestor.metrics.duplicates.labels(mid).inc(state.models[mid].dedup.duplicates)
     ends: dict[int, int] = {}
     events = []
     for msg, event in await read_records(bootstrap, settings.events_topic, "DecisionEvent"):  # aliases and rollout stages
@@ -55,16 +69,14 @@ async def rebuild_state(state: WorkerState, ingestor: Ingestor, settings: Settin
     if first:
         committed = await committed_offsets(bootstrap, settings.events_topic, settings.app_id)
         state.request_floor = {p: end for p, end in ends.items() if not committed.get(p)}
-    scores = await ScoreLog.read(bootstrap, settings.scores_topic)
-    stops = await committed_offsets(bootstrap, settings.experiences_topic, settings.app_id)
-    if partitions is not None:
-        stops = {p: end for p, end in stops.items() if p in partitions}
+    scores = await ScoreLog.read(bootstrap, settings.scores_topic, first=snapshot.score_starts if snapshot else None)
+    shrinks = [s for s in shrinks_from(events) if snapshot is None or s.at_ms > snapshot.taken_ms]  # the rest it holds
     # a model this worker already holds, misrouted onto a partition it gains, is not part of what is rebuilt
     messages = await replay_experiences(state, ingestor, bootstrap, settings.experiences_topic, stops, scores,
-                                        shrinks_from(events), models, only_keys=not first)
+                                        shrinks, models, only_keys=not first, starts=snapshot.positions if snapshot else None)
     for model in (state.models[m] for m in models):
         model.new_tasks = 0
-    return {"versions": versions, "messages": messages}
+    return {"versions": versions, "messages": messages, "from_snapshot": int(snapshot is not None)}
 
 
 def _config(rec: dict[str, Any]) -> dict[str, Any] | None:

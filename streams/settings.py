@@ -94,6 +94,10 @@ class Settings:
     drift_tasks_per_s: float = _doc("most tasks scored per second (a sample at high rates)", default=200.0)
     new_tasks_trigger: int = _doc("meta-update after this many new tasks", default=200)
     schedule_s: float = _doc("meta-update at least this often, seconds (0: never on a timer)", default=0.0)
+    snapshot_every_s: float = _doc("snapshot the derived state this often, seconds, so a restart replays only the log "
+                                   "since (0: takes none, still starts from one found)", default=60.0)
+    snapshot_dir: str = _doc("where snapshots are kept (a volume in a container); empty: APP_ID-data/snapshots in "
+                             "the working directory", default="")
     update_iterations: int = _doc("meta-iterations of a routine update", default=150)
     update_meta_batch: int = _doc("tasks per meta-iteration", default=16)
     update_recent: int = _doc("a routine update draws part of each meta-batch from this many newest tasks", default=64)

@@ -53,11 +53,13 @@ class TopicReader:
     async def __aexit__(self, *exc) -> None:
         await self.stop()
 
-    async def seek(self, first: int) -> None:
-        """Start every partition at ``first`` (or its earliest offset, if that is later)."""
+    async def seek(self, first: int | dict[int, int]) -> None:
+        """Start every partition at ``first`` (or per partition, ``{partition: offset}``; a partition
+        not named starts at its beginning), or at its earliest offset if that is later."""
         starts = await self._consumer.beginning_offsets(self.partitions)
         for tp in self.partitions:
-            self._consumer.seek(tp, max(first, starts[tp]))
+            wanted = first.get(tp.partition, 0) if isinstance(first, dict) else first
+            self._consumer.seek(tp, max(wanted, starts[tp]))
 
     async def poll(self, timeout_ms: int = 200, max_records: int = 2000) -> list[ConsumerRecord]:
         """Whatever has arrived on any partition within ``timeout_ms``."""
@@ -88,13 +90,25 @@ class TopicReader:
 
 
 async def read_range(bootstrap: str, topic: str, stops: dict[int, int] | None = None, idle_ms: int = 600,
-                     first: int | None = None, partition: int | None = None) -> AsyncIterator[ConsumerRecord]:
-    """Messages of ``topic`` from ``first`` (default: the beginning) up to ``stops`` or until idle."""
+                     first: int | dict[int, int] | None = None, partition: int | None = None) -> AsyncIterator[ConsumerRecord]:
+    """Messages of ``topic`` from ``first`` (an offset, or one per partition; default: the
+    beginning) up to ``stops`` or until idle."""
+    if isinstance(first, dict) and stops is not None:  # nothing to read where a partition starts at its stop
+        stops = {p: (o if o > first.get(p, 0) else 0) for p, o in stops.items()}
     async with TopicReader(bootstrap, topic, partition) as reader:
         if first is not None:
             await reader.seek(first)
         async for msg in reader.read(stops, idle_ms):
             yield msg
+
+
+async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    """The next offset to be written, per partition of ``topic``."""
+    async with TopicReader(bootstrap, topic) as reader:
+        if not reader.partitions:
+            return {}
+        ends = await reader._consumer.end_offsets(reader.partitions)
+        return {tp.partition: offset for tp, offset in ends.items()}
 
 
 async def partition_count(bootstrap: str, topic: str) -> int:
@@ -117,13 +131,14 @@ async def committed_offsets(bootstrap: str, topic: str, group: str) -> dict[int,
         await consumer.stop()
 
 
-async def read_records(bootstrap: str, topic: str, record_type: str, idle_ms: int = 600) -> list[tuple[ConsumerRecord, dict]]:
+async def read_records(bootstrap: str, topic: str, record_type: str, idle_ms: int = 600,
+                       first: dict[int, int] | None = None) -> list[tuple[ConsumerRecord, dict]]:
     """Every record of ``record_type`` on ``topic`` now, decoded, with its message; a message that
     does not decode as that type is skipped (a reader never loads what it cannot read)."""
     from schemas import CodecError, codec_for
 
     codec, out = codec_for(record_type), []
-    async for msg in read_range(bootstrap, topic, idle_ms=idle_ms):
+    async for msg in read_range(bootstrap, topic, idle_ms=idle_ms, first=first):
         try:
             out.append((msg, codec.decode(msg.value)))
         except CodecError:

@@ -110,7 +110,7 @@ def worker_factory(broker, tmp_path):
 
     def make(**env) -> WorkerProcess:
         defaults = {"METASTREAM_NEW_TASKS_TRIGGER": "30", "METASTREAM_UPDATE_ITERATIONS": "40",
-                    "METASTREAM_APP_ID": "metastream-test"}
+                    "METASTREAM_APP_ID": "metastream-test", "METASTREAM_SNAPSHOT_DIR": str(tmp_path / "snapshots")}
         w = WorkerProcess(broker.bootstrap, tmp_path / f"worker{len(started)}.log", **{**defaults, **env})
         started.append(w)
         return w

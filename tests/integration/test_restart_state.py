@@ -1,10 +1,13 @@
 """A restart changes no decision: a worker SIGKILLed after a drift comes back with the same drift
 detector (observations fed), the same era and the same forgetting-guard probes per era, rebuilt
-from the log (experiences, plus the losses the detector was fed, on ``scores``)."""
+from the log (experiences, plus the losses the detector was fed, on ``scores``), whether it
+replays the whole log or starts from a snapshot of its state and replays only what came after."""
 
+import asyncio
 import time
 
 from streams.fleet import SineFleet
+from streams.topics import end_offsets
 
 from .conftest import publish_rounds, wait_for
 
@@ -22,15 +25,48 @@ def _settled(worker) -> dict[str, float] | None:
     return first if first == _state(worker.metrics()) else None
 
 
-def test_a_restart_rebuilds_detector_eras_and_probes_exactly(broker, worker_factory):
-    first = worker_factory().start()
+def _drifted_worker(broker, worker_factory, **env):
+    worker = worker_factory(**env).start()
     publish_rounds(broker.bootstrap, SineFleet(seed=5), "sine", rounds=24, drift_from=12)
-    wait_for(lambda: first.metrics().get("metastream_era", 0) >= 1, 60, "a drift alarm (era 1)")
-    before = wait_for(lambda: _settled(first), 60, "the worker to settle")
-    time.sleep(2)  # offsets committed (every second), score records flushed
-    first.kill()
+    wait_for(lambda: worker.metrics().get("metastream_era", 0) >= 1, 60, "a drift alarm (era 1)")
+    before = wait_for(lambda: _settled(worker), 60, "the worker to settle")
     assert before["metastream_drift_observations"] > 100, before
     assert any(k.startswith("metastream_guard_probes") and 'era="1"' in k for k in before), before
-    second = worker_factory().start()
+    return worker, before
+
+
+def test_a_restart_rebuilds_detector_eras_and_probes_exactly(broker, worker_factory):
+    first, before = _drifted_worker(broker, worker_factory, METASTREAM_SNAPSHOT_EVERY_S="0")
+    time.sleep(2)  # offsets committed (every second), score records flushed
+    first.kill()
+    second = worker_factory(METASTREAM_SNAPSHOT_EVERY_S="0").start()
     after = wait_for(lambda: _settled(second), 60, "the restarted worker to settle")
     assert after == before
+    assert second.metrics()["metastream_rebuild_from_snapshot"] == 0  # no snapshot was taken: the whole log
+
+
+def test_a_restart_from_a_snapshot_replays_only_what_came_after_it_and_rebuilds_the_same(broker, worker_factory):
+    first, before = _drifted_worker(broker, worker_factory, METASTREAM_SNAPSHOT_EVERY_S="1")
+    taken = first.metrics().get("metastream_snapshots_total", 0)
+    wait_for(lambda: first.metrics().get("metastream_snapshots_total", 0) > taken + 1, 30, "a snapshot of the settled state")
+    time.sleep(2)
+    first.kill()
+
+    # the second worker takes no snapshot of its own: it starts from the first one's, then learns on
+    second = worker_factory(METASTREAM_SNAPSHOT_EVERY_S="0").start()
+    assert wait_for(lambda: _settled(second), 60, "the second worker to settle") == before
+    assert second.metrics()["metastream_rebuild_from_snapshot"] == 1
+    assert second.metrics()["metastream_rebuild_messages"] == 0  # the snapshot held everything committed
+    ends = asyncio.run(end_offsets(broker.bootstrap, "experiences"))
+    publish_rounds(broker.bootstrap, SineFleet(seed=6), "sine", rounds=3, drift_from=0)
+    written = sum(asyncio.run(end_offsets(broker.bootstrap, "experiences")).values()) - sum(ends.values())
+    later = wait_for(lambda: _settled(second), 60, "the second worker to settle again")
+    assert later["metastream_drift_observations"] > before["metastream_drift_observations"]
+    time.sleep(2)
+    second.kill()
+
+    # the third starts from the same snapshot and replays the three rounds' messages after it
+    third = worker_factory(METASTREAM_SNAPSHOT_EVERY_S="0").start()
+    assert wait_for(lambda: _settled(third), 60, "the third worker to settle") == later
+    assert third.metrics()["metastream_rebuild_from_snapshot"] == 1
+    assert third.metrics()["metastream_rebuild_messages"] == written > 0
