@@ -93,7 +93,7 @@ class Soak:
                    METASTREAM_WEB_PORT="0", PYTHONPATH=str(ROOT), METASTREAM_SNAPSHOT_DIR=self.snapshot_dir,
                    METASTREAM_SNAPSHOT_EVERY_S=str(self.args.snapshot_every), **WORKER_ENV)
         log = open(ROOT / "runs" / "soak-worker.log", "a") if (ROOT / "runs").is_dir() else subprocess.DEVNULL
-        self.worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env, stdout=log,
+        self.worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker", "--loglevel", "INFO"], env=env, stdout=log,
                                        stderr=subprocess.STDOUT, start_new_session=True)
 
     async def wait_ready(self, timeout: float = 600) -> float:
