@@ -247,7 +247,7 @@ class WorkerRuntime:
                 signals, context = gather(self.state, s)
                 fired = self.diagnoser.evaluate(signals, time.monotonic(), context)
                 self.state.health.active = {k: d.to_dict() for k, d in self.diagnoser.in_force.items()}
-                self.metrics.quarantined.set(len(self.state.health.quarantine))
+                self.metrics.quarantined.set(self.state.health.in_quarantine())
                 for diagnosis in fired:
                     await self.remedies.act(diagnosis)
 

@@ -23,7 +23,7 @@ from learners.online import OnlineMetaLearner, TaskReplayBuffer
 
 from .audit import NotOnTheLog
 from .ingest import Ingestor
-from .log_replay import ScoreLog, replay_experiences, shrinks_from
+from .log_replay import ScoreLog, quarantines_from, replay_experiences, shrinks_from
 from .metrics import WorkerMetrics
 from .recipe import Recipe, probes_digest, tasks_digest
 from .settings import Settings
@@ -93,7 +93,8 @@ async def rebuild_version(bootstrap: str, model_id: str, version: int, settings:
     stops = {r["partition"]: min(r["end_offset"] + 1, recipe.positions.get(r["partition"], r["end_offset"] + 1))
              for r in record["lineage"] if r["topic"] == settings.experiences_topic}
     report.messages = await replay_experiences(state, ingestor, bootstrap, settings.experiences_topic, stops, scores,
-                                               shrinks_from(events), {model_id}, only_keys=True, until_ms=recipe.at_ms)
+                                               shrinks_from(events), {model_id}, only_keys=True, until_ms=recipe.at_ms,
+                                               quarantines=quarantines_from(events))
     snapshot = model.buffer.snapshot()
     if snapshot.digest() != recipe.buffer["sha256"]:
         report.differences.append(f"the rebuilt replay buffer ({snapshot.num_tasks} tasks) differs from the one the update read")

@@ -71,10 +71,10 @@ class Ingestor:
                 raise Rejected("not_owned", f"model {batch.model_id!r} is learned by the worker that holds partition "
                                f"{home_partition(batch.model_id, self.state.ownership.partitions)} of {topic!r}; this message "
                                f"came on partition {partition}: key experiences by their model id and use Kafka's default partitioner")
-            if self.state.health.quarantine and self.state.health.quarantined(batch.agent_id):
+            at = time.time() * 1000 if timestamp_ms is None else timestamp_ms  # the log's clock: a replay decides the same
+            if self.state.health.quarantine and self.state.health.quarantined(batch.agent_id, partition, offset, at):
                 raise Rejected("quarantined", f"agent {batch.agent_id!r} is in quarantine: most of the data it sent was unusable")
-            if self.state.quota.enabled:  # on the log's clock: a replay decides the same
-                at = time.time() * 1000 if timestamp_ms is None else timestamp_ms
+            if self.state.quota.enabled:
                 if (why := self.state.quota.admit(batch.agent_id, len(batch), len(value), at)) is not None:
                     raise Rejected("over_quota", why)
         except (CodecError, Rejected) as exc:

@@ -20,9 +20,11 @@ import numpy as np
 from .ingest import Ingestor
 from .records import Cause, DecisionType
 from .state import WorkerState
+from .state.health import Quarantine
 from .topics import read_range, read_records
 
-SHRINK_AT = "at_partition_"  # figures of a shrink's RemediationTaken: the next offset per partition when it happened
+SHRINK_AT = "at_partition_"  # figures of a shrink's (or quarantine's) RemediationTaken: the next offset per partition then
+RELEASE_MS = "release_ms"  # figure of a quarantine's RemediationTaken: when it ends, on the messages' clock
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,18 @@ def shrinks_from(events: list[dict[str, Any]]) -> list[Shrink]:
     return sorted(out, key=lambda s: s.at_ms)
 
 
+def quarantines_from(events: list[dict[str, Any]]) -> list[tuple[str, Quarantine, int]]:
+    """``(agent, quarantine, at_ms)`` of every quarantine on ``events`` that names its agent and
+    where it began (records before DecisionEvent v3 did not: those cannot be re-applied)."""
+    out = []
+    for e in events:
+        if (e["event_type"] == DecisionType.REMEDIATION_TAKEN.value and e["cause"] == Cause.QUARANTINE.value
+                and e.get("agent_id") and RELEASE_MS in e["figures"]):
+            positions = {int(k[len(SHRINK_AT):]): int(v) for k, v in e["figures"].items() if k.startswith(SHRINK_AT)}
+            out.append((e["agent_id"], Quarantine(positions, e["figures"][RELEASE_MS]), e["timestamp_ms"]))
+    return out
+
+
 class ScoreLog:
     """The ``scores`` topic: per experience message, what the detector was fed after it; when a
     message was scored twice (a worker re-read it after a crash), the word in force at a time."""
@@ -80,12 +94,17 @@ class ScoreLog:
 
 async def replay_experiences(state: WorkerState, ingestor: Ingestor, bootstrap: str, topic: str, stops: dict[int, int],
                              scores: ScoreLog, shrinks: list[Shrink], models: set[str], only_keys: bool = False,
-                             until_ms: int | None = None, starts: dict[int, int] | None = None) -> int:
+                             until_ms: int | None = None, starts: dict[int, int] | None = None,
+                             quarantines: list[tuple[str, Quarantine, int]] = ()) -> int:
     """Ingest (``replay=True``) every message of ``topic`` from ``starts`` (default: the beginning;
     a snapshot's positions) before ``stops``, applying each shrink of
     ``models`` where it happened; ``only_keys`` skips messages keyed by another model. Shrinks made
     after the last message but before the stops (and, given ``until_ms``, before that time) are
-    applied at the end. Returns the messages replayed."""
+    applied at the end. The ``quarantines`` made (before ``until_ms``) refuse the messages they
+    covered, wherever they fall in the replay. Returns the messages replayed."""
+    for agent, q, at_ms in quarantines:
+        if until_ms is None or at_ms < until_ms:
+            state.health.add_quarantine(agent, q)
     pending = {m: [s for s in shrinks if s.applies_to(m) and (until_ms is None or s.at_ms < until_ms)] for m in models}
     messages = 0
     async for msg in read_range(bootstrap, topic, stops, first=starts):

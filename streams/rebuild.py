@@ -18,7 +18,7 @@ from typing import Any
 from .ingest import Ingestor
 from .settings import Settings
 from .state import ModelState, WorkerState
-from .log_replay import ScoreLog, replay_experiences, shrinks_from
+from .log_replay import ScoreLog, quarantines_from, replay_experiences, shrinks_from
 from .snapshots import SnapshotStore, restore
 from .topics import committed_offsets, read_records
 
@@ -73,7 +73,8 @@ async def rebuild_state(state: WorkerState, ingestor: Ingestor, settings: Settin
     shrinks = [s for s in shrinks_from(events) if snapshot is None or s.at_ms > snapshot.taken_ms]  # the rest it holds
     # a model this worker already holds, misrouted onto a partition it gains, is not part of what is rebuilt
     messages = await replay_experiences(state, ingestor, bootstrap, settings.experiences_topic, stops, scores,
-                                        shrinks, models, only_keys=not first, starts=snapshot.positions if snapshot else None)
+                                        shrinks, models, only_keys=not first, starts=snapshot.positions if snapshot else None,
+                                        quarantines=quarantines_from(events))
     for model in (state.models[m] for m in models):
         model.new_tasks = 0
     return {"versions": versions, "messages": messages, "from_snapshot": int(snapshot is not None)}

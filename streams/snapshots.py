@@ -60,7 +60,7 @@ class Snapshot:
     score_starts: dict[int, int]  # scores partition -> its end just before the snapshot was taken
     taken_ms: int
     fingerprint: str
-    state: bytes  # pickled {"models": {id: {part: value}}, "quota": ..., "quarantine": {agent: wall-clock release}}
+    state: bytes  # pickled {"models": {id: {part: value}}, "quota": ..., "quarantine": {agent: [Quarantine]}}
     anchors: dict[int, str] = field(default_factory=dict)  # partition -> anchor_of the message before its position
 
     @property
@@ -71,12 +71,11 @@ class Snapshot:
 def capture(state: WorkerState, partitions: set[int], score_starts: dict[int, int], settings: Settings) -> Snapshot:
     """The state now, frozen (pickled at once: ingest goes on changing it). Synchronous, so it
     falls between two ingested messages."""
-    now_mono, now_wall = time.monotonic(), time.time()
-    quarantine = {agent: now_wall + (until - now_mono) for agent, until in state.health.quarantine.items()}
     models = {mid: {part: getattr(model, part) for part in PARTS} for mid, model in state.models.items()}
-    blob = pickle.dumps({"models": models, "quota": state.quota, "quarantine": quarantine}, protocol=pickle.HIGHEST_PROTOCOL)
+    blob = pickle.dumps({"models": models, "quota": state.quota, "quarantine": state.health.quarantine},
+                        protocol=pickle.HIGHEST_PROTOCOL)
     positions = {p: state.positions[p] for p in sorted(partitions) if p in state.positions}
-    return Snapshot(tuple(sorted(partitions)), positions, dict(score_starts), int(now_wall * 1000), fingerprint(settings), blob)
+    return Snapshot(tuple(sorted(partitions)), positions, dict(score_starts), int(time.time() * 1000), fingerprint(settings), blob)
 
 
 async def read_anchors(bootstrap: str, topic: str, positions: dict[int, int]) -> dict[int, str]:
@@ -164,8 +163,8 @@ def restore(state: WorkerState, snapshot: Snapshot, models: set[str], first: boo
         restored.add(mid)
     if first:
         state.quota = data["quota"]
-        now_mono, now_wall = time.monotonic(), time.time()
-        state.health.quarantine.update({agent: now_mono + (release - now_wall)
-                                        for agent, release in data["quarantine"].items() if release > now_wall})
+        for agent, spells in data["quarantine"].items():  # on the log's clock: they mean the same here
+            for q in spells:
+                state.health.add_quarantine(agent, q)
     state.positions.update(snapshot.positions)
     return restored

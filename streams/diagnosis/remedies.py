@@ -5,13 +5,13 @@ bound; the quarantine the ingest path honours)."""
 
 from __future__ import annotations
 
-import time
 from typing import Awaitable, Callable
 
-from ..log_replay import shrink_figures
-from ..records import Cause, DecisionType, decision
+from ..log_replay import RELEASE_MS, shrink_figures
+from ..records import Cause, DecisionType, decision, now_ms
 from ..settings import Settings
 from ..state import WorkerState
+from ..state.health import Quarantine
 from .engine import Diagnosis
 from .rules import Action
 
@@ -28,13 +28,14 @@ class Remedies:
         cause = Cause(action.value) if action is not Action.SEARCH else Cause.SEARCH
         key = (d.model_id or "").encode()
         figures = {"value": d.value, "bound": d.rule.bound}
+        agent = d.context.get(d.rule.context_agent) or None if action is Action.QUARANTINE else None
         await self.send(self.settings.events_topic, key, decision(DecisionType.DIAGNOSIS_MADE, cause, d.model_id or "",
-                                                                  f"{d.rule.name}: {d.rule.why}", figures))
+                                                                  f"{d.rule.name}: {d.rule.why}", figures, agent_id=agent))
         if self.metrics is not None:
             self.metrics.diagnoses.labels(d.rule.name, action.value).inc()
         done = await self._do(d, action, figures)
         await self.send(self.settings.events_topic, key, decision(DecisionType.REMEDIATION_TAKEN, cause, d.model_id or "",
-                                                                  done, figures))
+                                                                  done, figures, agent_id=agent))
 
     async def _do(self, d: Diagnosis, action: Action, figures: dict[str, float]) -> str:
         models = [d.model_id] if d.model_id else list(self.state.models)
@@ -62,6 +63,10 @@ class Remedies:
             agent = d.context.get(d.rule.context_agent)
             if not agent:
                 return "no agent to quarantine (the rejected data named none)"
-            self.state.health.quarantine[agent] = time.monotonic() + self.settings.quarantine_s
+            # where on the log and until when on its clock: a replay refuses the same messages
+            release_ms = now_ms() + self.settings.quarantine_s * 1000
+            self.state.health.add_quarantine(agent, Quarantine(dict(self.state.positions), release_ms))
+            figures.update(shrink_figures(self.state.positions))
+            figures[RELEASE_MS] = release_ms
             return f"agent {agent} quarantined for {self.settings.quarantine_s:.0f}s: its experiences go to the dead-letter topic"
         return "alert raised for a person"

@@ -11,12 +11,30 @@ from typing import Any
 import numpy as np
 
 
+@dataclass(frozen=True)
+class Quarantine:
+    """An agent's experiences refused from where the worker stood on the log when it was
+    quarantined (``positions``: partition -> next offset) until ``release_ms`` on the messages'
+    own clock: a replay of the log (a restart, an audit) refuses exactly the same messages.
+
+    >>> q = Quarantine({0: 10}, release_ms=5_000)
+    >>> q.covers(0, 9, 1_000), q.covers(0, 10, 1_000), q.covers(0, 10, 5_000), q.covers(1, 0, 1_000)
+    (False, True, False, True)
+    """
+
+    positions: dict[int, int]
+    release_ms: float
+
+    def covers(self, partition: int, offset: int, at_ms: float) -> bool:
+        return offset >= self.positions.get(partition, 0) and at_ms < self.release_ms
+
+
 @dataclass
 class Health:
     window_s: float = 30.0
     dead_letters: deque = field(default_factory=lambda: deque(maxlen=100_000))  # (monotonic time, agent id or "")
     lag: deque = field(default_factory=lambda: deque(maxlen=600))  # (monotonic time, total consumer lag)
-    quarantine: dict[str, float] = field(default_factory=dict)  # agent id -> monotonic time it is released
+    quarantine: dict[str, list[Quarantine]] = field(default_factory=dict)  # agent id -> its quarantines
     active: dict[tuple[str, str | None], dict[str, Any]] = field(default_factory=dict)  # (rule, model) -> diagnosis
     decisions: deque = field(default_factory=lambda: deque(maxlen=40))  # recent DecisionEvent records, newest last
     agent_losses: dict[str, deque] = field(default_factory=dict)  # agent -> its tasks' recent few-shot losses
@@ -78,11 +96,25 @@ class Health:
             return 0.0
         return (samples[-1][1] - samples[0][1]) / (samples[-1][0] - samples[0][0])
 
-    def quarantined(self, agent_id: str) -> bool:
-        until = self.quarantine.get(agent_id)
-        if until is None:
+    def add_quarantine(self, agent_id: str, q: Quarantine) -> None:
+        spells = self.quarantine.setdefault(agent_id, [])
+        if q not in spells:
+            spells.append(q)
+
+    def quarantined(self, agent_id: str, partition: int = 0, offset: int = 2**62, at_ms: float | None = None) -> bool:
+        """Whether ``agent_id``'s message at ``partition``/``offset``, stamped ``at_ms`` (default:
+        now), falls in one of its quarantines."""
+        spells = self.quarantine.get(agent_id)
+        if not spells:
             return False
-        if time.monotonic() >= until:
-            del self.quarantine[agent_id]
-            return False
-        return True
+        at = time.time() * 1000 if at_ms is None else at_ms
+        return any(q.covers(partition, offset, at) for q in spells)
+
+    def in_quarantine(self, now_ms: float | None = None) -> int:
+        """Agents in quarantine now; forgets spells that are over."""
+        now = time.time() * 1000 if now_ms is None else now_ms
+        for agent in list(self.quarantine):
+            self.quarantine[agent] = [q for q in self.quarantine[agent] if q.release_ms > now]
+            if not self.quarantine[agent]:
+                del self.quarantine[agent]
+        return len(self.quarantine)

@@ -1,8 +1,10 @@
 """Self-diagnosis on the embedded broker: an agent that sends mostly unusable data is diagnosed,
 quarantined (its experiences go to the dead-letter topic with that reason) and named in events,
-while the other agents' experiences are still learned from."""
+while the other agents' experiences are still learned from; a worker restarted after a SIGKILL
+still refuses it, and refused the same messages while it rebuilt."""
 
 import asyncio
+import time
 
 import numpy as np
 
@@ -37,7 +39,7 @@ def test_an_agent_sending_bad_data_is_quarantined_and_named(broker, worker_facto
         return [rec for _, rec in asyncio.run(read_records(broker.bootstrap, "events", "DecisionEvent"))]
 
     taken = wait_for(lambda: [e for e in events() if e["event_type"] == DecisionType.REMEDIATION_TAKEN], 30, "a remedy")
-    assert "mallory" in taken[0]["reason"]
+    assert "mallory" in taken[0]["reason"] and taken[0]["agent_id"] == "mallory"
     assert any(e["event_type"] == DecisionType.DIAGNOSIS_MADE and "poisoning_agent" in e["reason"] for e in events())
 
     async def both() -> None:  # now mallory's well-formed data is refused, alice's is learned from
@@ -47,9 +49,24 @@ def test_an_agent_sending_bad_data_is_quarantined_and_named(broker, worker_facto
                 tid, x, y = fleet.sample_task()
                 await pub.publish("sine", x, y, [tid] * len(x))
 
+    def refused() -> list:
+        return [l for _, l in asyncio.run(read_records(broker.bootstrap, "experiences.dlq", "DeadLetter"))
+                if l["error_kind"] == "quarantined"]
+
     asyncio.run(both())
     wait_for(lambda: worker.metrics().get("metastream_experiences_ingested_total") == 40, 30, "alice's experiences")
-    letters = wait_for(lambda: [l for _, l in asyncio.run(read_records(broker.bootstrap, "experiences.dlq", "DeadLetter"))
-                                if l["error_kind"] == "quarantined"], 30, "mallory's refused batch")
+    letters = wait_for(refused, 30, "mallory's refused batch")
     assert "mallory" in letters[0]["message"]
     assert worker.metrics().get("metastream_agents_quarantined") == 1.0
+
+    # a restart rebuilds the quarantine from the log: the replay refuses mallory's batch again
+    # (alice's count is what it was) and mallory's next batch is refused as well
+
+    time.sleep(2)  # offsets committed
+    worker.kill()
+    again = worker_factory(METASTREAM_NEW_TASKS_TRIGGER="100000", METASTREAM_DIAGNOSE_EVERY_S="1").start()
+    wait_for(lambda: again.metrics().get("metastream_experiences_ingested_total") == 40, 30, "the rebuilt count")
+    wait_for(lambda: again.metrics().get("metastream_agents_quarantined") == 1.0, 30, "the quarantine rebuilt")
+    asyncio.run(both())
+    wait_for(lambda: again.metrics().get("metastream_experiences_ingested_total") == 80, 30, "alice's second batch")
+    wait_for(lambda: len(refused()) == 2, 30, "mallory's second batch refused")

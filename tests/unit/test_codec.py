@@ -65,7 +65,7 @@ def test_any_record_is_decoded_by_the_type_its_fingerprint_names():
     from schemas import decode_any
 
     event = {"event_type": "RolledBack", "model_id": "m", "version": 1, "timestamp_ms": 0, "reason": "r", "figures": {},
-             "cause": "other"}
+             "cause": "other", "agent_id": None}
     for name, rec in (("ExperienceBatch", _batch()), ("DecisionEvent", event)):
         assert decode_any(AvroCodec(name).encode(rec)) == (name, rec)
     with pytest.raises(UnknownFingerprint):
@@ -76,7 +76,10 @@ def test_records_of_the_first_model_version_and_decision_schemas_still_read():
     old_event = {"event_type": "VersionRejected", "model_id": "m", "version": 3, "timestamp_ms": 5, "reason": "r",
                  "figures": {"x": 1.0}}
     codec = AvroCodec("DecisionEvent")
-    assert codec.decode(codec.encode(old_event, writer_schema=history_schema("DecisionEvent", 1))) == {**old_event, "cause": "other"}
+    assert codec.decode(codec.encode(old_event, writer_schema=history_schema("DecisionEvent", 1))) == {**old_event, "cause": "other",
+                                                                                                        "agent_id": None}
+    v2_event = {**old_event, "cause": "quarantine"}  # before agent_id (v3): read with none
+    assert codec.decode(codec.encode(v2_event, writer_schema=history_schema("DecisionEvent", 2))) == {**v2_event, "agent_id": None}
     old_version = {"model_id": "m", "version": 1, "parent_version": None, "algorithm": "fomaml", "created_at_ms": 1,
                    "weights": b"w", "sha256": "s", "config_json": "{}", "metrics": {"era_0_points": 90.0}, "lineage": [],
                    "rollout_stage": "PRODUCTION"}

@@ -19,6 +19,7 @@ def settings():
 
 def _worked_state(settings):
     from streams.state import WorkerState
+    from streams.state.health import Quarantine
 
     state = WorkerState.from_settings(settings)
     model = state.models["sine"]
@@ -34,7 +35,7 @@ def _worked_state(settings):
     model.guard.record_best({0: 61.5})
     model.new_tasks = 7
     state.positions = {0: 12, 1: 3}
-    state.health.quarantine["flooder"] = time.monotonic() + 100
+    state.health.add_quarantine("flooder", Quarantine({0: 5}, time.time() * 1000 + 100_000))
     return state
 
 
@@ -57,7 +58,7 @@ def test_what_ingest_built_comes_back_whole(settings, tmp_path):
     assert b.guard.best == {0: 61.5} and "p0" in b.guard.probes.ids and b.new_tasks == 7
     assert b.lineage.ranges() == a.lineage.ranges()
     assert fresh.positions == {0: 12, 1: 3} and snapshot.score_starts == {0: 40}
-    assert fresh.health.quarantined("flooder")  # released on the wall clock, not the dead process's monotonic one
+    assert fresh.health.quarantined("flooder", 0, 5) and not fresh.health.quarantined("flooder", 0, 4)
 
 
 def test_a_later_change_to_the_state_is_not_in_the_snapshot(settings):
