@@ -144,3 +144,33 @@ class TaskReplayBuffer:
         clone._tasks = {k: _Task(t.x.copy(), t.y.copy(), t.n, t.seen, t.order) for k, t in self._tasks.items()}
         clone._tasks_seen, clone.bytes = self._tasks_seen, self.bytes
         return clone
+
+    def __getstate__(self) -> dict:
+        """Pickled as a few stacked arrays rather than two small arrays per task: a worker's
+        snapshot and every update job pickle the buffer, and 100,000 small objects take a second.
+
+        >>> import pickle, numpy as np
+        >>> buf = TaskReplayBuffer(max_bytes=10_000, max_points_per_task=4)
+        >>> buf.add("a", np.zeros((2, 1), "f4"), np.ones((2, 1), "f4")); buf.add("b", np.ones((3, 1), "f4"), np.ones((3, 1), "f4"))
+        >>> pickle.loads(pickle.dumps(buf)).digest() == buf.digest()
+        True
+        """
+        state = {k: v for k, v in self.__dict__.items() if k != "_tasks"}
+        tasks = list(self._tasks.values())
+        try:
+            stacked = (np.stack([t.x for t in tasks]), np.stack([t.y for t in tasks])) if tasks else None
+        except ValueError:  # tasks of different widths: each task as it is
+            stacked = None
+        if stacked is None:
+            state["_tasks"] = self._tasks
+            return state
+        state["_stacked"] = (list(self._tasks), *stacked, np.array([(t.n, t.seen, t.order) for t in tasks], "i8"))
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        stacked = state.pop("_stacked", None)
+        self.__dict__.update(state)
+        if stacked is not None:
+            ids, xs, ys, counts = stacked
+            self._tasks = {tid: _Task(xs[i].copy(), ys[i].copy(), int(counts[i, 0]), int(counts[i, 1]), int(counts[i, 2]))
+                           for i, tid in enumerate(ids)}
