@@ -70,5 +70,12 @@ def era_scores(learner: MetaLearner, batches: dict[int, TaskBatch]) -> dict[int,
 
 
 def check_forgetting(candidate: dict[int, float], best: dict[int, float], max_drop: float) -> dict[int, float]:
-    """Eras whose score fell more than ``max_drop`` points below their best: ``{era: drop}``."""
-    return {era: round(best[era] - s, 6) for era, s in candidate.items() if era in best and best[era] - s > max_drop}
+    """Eras whose score fell more than ``max_drop`` points below their best: ``{era: drop}``. A
+    score that is not a number (the candidate's outputs diverged) counts as an infinite drop: a
+    comparison with NaN is false, and the guard must fail closed, not open.
+
+    >>> check_forgetting({0: float("nan")}, {0: 60.0}, max_drop=3.0)
+    {0: inf}
+    """
+    return {era: (round(best[era] - s, 6) if s == s else float("inf")) for era, s in candidate.items()
+            if era in best and (s != s or best[era] - s > max_drop)}
