@@ -110,7 +110,7 @@ class Settings:
                          "(regression: relative MSE; classification: absolute accuracy)", default=0.05)
     guard: bool = _doc("the forgetting guard; 0 turns it off (and distillation and EWC with it)", default=True)
     guard_max_drop: float = _doc("points an old era may lose before a candidate is redone or rejected "
-                                 "(the promise is 5; 2 are left for the probes' sampling error)", default=3.0)
+                                 "(the promise is 5 on fresh tasks; 3 are left for the probes' sampling error and reuse)", default=2.0)
     guard_probes: int = _doc("held-out probe tasks kept per era", default=64)
     distill: float = _doc("weight of the step keeping a candidate close to its parent on old tasks", default=1.0)
     ewc: float = _doc("EWC strength in that step (Fisher of the parent on old eras' tasks); 0 turns it off", default=1.0)
