@@ -69,4 +69,6 @@ def test_a_restart_from_a_snapshot_replays_only_what_came_after_it_and_rebuilds_
     third = worker_factory(METASTREAM_SNAPSHOT_EVERY_S="0").start()
     assert wait_for(lambda: _settled(third), 60, "the third worker to settle") == later
     assert third.metrics()["metastream_rebuild_from_snapshot"] == 1
-    assert third.metrics()["metastream_rebuild_messages"] == written > 0
+    # it replays up to the group's committed offsets (the last few may not have been committed when
+    # the second was killed: the third then reads them live, and its state above is the same)
+    assert 0 < third.metrics()["metastream_rebuild_messages"] <= written
