@@ -48,11 +48,16 @@ def shrink_figures(positions: dict[int, int]) -> dict[str, float]:
     return {f"{SHRINK_AT}{p}": float(o) for p, o in positions.items()}
 
 
+def positions_of(figures: dict[str, float]) -> dict[int, int]:
+    """The log positions a shrink's or quarantine's figures recorded (``shrink_figures`` read back)."""
+    return {int(k[len(SHRINK_AT):]): int(v) for k, v in figures.items() if k.startswith(SHRINK_AT)}
+
+
 def shrinks_from(events: list[dict[str, Any]]) -> list[Shrink]:
     out = []
     for e in events:
         if e["event_type"] == DecisionType.REMEDIATION_TAKEN.value and e["cause"] == Cause.SHRINK.value:
-            positions = {int(k[len(SHRINK_AT):]): int(v) for k, v in e["figures"].items() if k.startswith(SHRINK_AT)}
+            positions = positions_of(e["figures"])
             if positions:
                 out.append(Shrink(e["model_id"], positions, e["timestamp_ms"]))
     return sorted(out, key=lambda s: s.at_ms)
@@ -65,8 +70,7 @@ def quarantines_from(events: list[dict[str, Any]]) -> list[tuple[str, Quarantine
     for e in events:
         if (e["event_type"] == DecisionType.REMEDIATION_TAKEN.value and e["cause"] == Cause.QUARANTINE.value
                 and e.get("agent_id") and RELEASE_MS in e["figures"]):
-            positions = {int(k[len(SHRINK_AT):]): int(v) for k, v in e["figures"].items() if k.startswith(SHRINK_AT)}
-            out.append((e["agent_id"], Quarantine(positions, e["figures"][RELEASE_MS]), e["timestamp_ms"]))
+            out.append((e["agent_id"], Quarantine(positions_of(e["figures"]), e["figures"][RELEASE_MS]), e["timestamp_ms"]))
     return out
 
 
