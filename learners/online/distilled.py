@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ..registry import merge
-from .guard import check_forgetting, era_scores
+from .guard import check_forgetting, era_scores, guard_reference
 from .guarded import GuardedProposal, GuardPlan, UpdatePlan
 from .learner import OnlineMetaLearner, heldout_split
 from .replay import TaskReplayBuffer
@@ -83,7 +83,7 @@ def distil_student(config: dict[str, Any], weights: bytes, buffer: TaskReplayBuf
         champion = era_scores(teacher.champion, probes)
         best = {e: max(guard.best.get(e, -float("inf")), s) for e, s in champion.items()}
         scores = era_scores(proposal.learner, student.probe_batches(guard.probes))
-        forgot = check_forgetting(scores, {e: b for e, b in best.items() if e < guard.current_era}, guard.max_drop)
+        forgot = check_forgetting(scores, guard_reference(guard.best, champion, guard.current_era), guard.max_drop)
         figures = dict(champion_era_scores=champion, best_era_scores=best, era_scores=scores, first_forgetting=forgot,
                        forgetting=forgot)
     return GuardedProposal(student.weights_bytes(proposal.learner), proposal.candidate_score, champion_score,

@@ -69,6 +69,21 @@ def era_scores(learner: MetaLearner, batches: dict[int, TaskBatch]) -> dict[int,
     return {era: score_points(learner, b) for era, b in batches.items()}
 
 
+def guard_reference(best: dict[int, float], champion: dict[int, float], current_era: int) -> dict[int, float]:
+    """What a candidate's era scores are checked against: an old era, its best under any published
+    version (the champion's score now included); the era being learned, the champion's score now.
+    The era being learned is guarded against its parent, not its best: its probe set may still be
+    growing, so a best from fewer probes is not comparable; and a drift the detector has not yet
+    called (the new regime still counted in this era) must not wipe out what the era knew.
+
+    >>> guard_reference({0: 70.0, 1: 50.0}, {0: 68.0, 1: 45.0}, current_era=1)
+    {0: 70.0, 1: 45.0}
+    """
+    ref = {e: max(best.get(e, -float("inf")), s) for e, s in champion.items() if e < current_era}
+    ref.update({e: s for e, s in champion.items() if e >= current_era})
+    return ref
+
+
 def check_forgetting(candidate: dict[int, float], best: dict[int, float], max_drop: float) -> dict[int, float]:
     """Eras whose score fell more than ``max_drop`` points below their best: ``{era: drop}``. A
     score that is not a number (the candidate's outputs diverged) counts as an infinite drop: a

@@ -1,5 +1,5 @@
 """One guarded update: propose a candidate, score it on every era's probes, and if it forgets an
-old era, redo it once with more replay and stronger distillation and EWC.
+era, redo it once with more replay and stronger distillation and EWC.
 
 Plain data in (:class:`UpdatePlan`, :class:`GuardPlan`), plain data out (:class:`GuardedProposal`),
 so the stream worker can run it in another process; this module knows nothing of processes.
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .guard import ProbeSet, check_forgetting, era_scores
+from .guard import ProbeSet, check_forgetting, era_scores, guard_reference
 from .learner import OnlineMetaLearner
 from .replay import TaskReplayBuffer
 
@@ -43,6 +43,8 @@ class GuardPlan:
     ewc: float
     old_tasks: list[str]
     current_era: int
+    parent: dict[int, float] = field(default_factory=dict)  # the champion's era scores in its own config (set by a search,
+    # whose candidates run in the winner's config: the champion scored in that one is not what was published)
 
 
 @dataclass
@@ -85,11 +87,11 @@ def propose_guarded(learner: OnlineMetaLearner, buffer: TaskReplayBuffer, plan: 
     figures: dict = {}
     if guard is not None:
         probes = learner.probe_batches(guard.probes)
-        champion = era_scores(learner.champion, probes)
+        champion = {**era_scores(learner.champion, probes), **guard.parent}
         best = {e: max(guard.best.get(e, -float("inf")), s) for e, s in champion.items()}
-        old_best = {e: b for e, b in best.items() if e < guard.current_era}  # the era being learned is not "old"
+        reference = guard_reference(guard.best, champion, guard.current_era)
         scores = era_scores(proposal.learner, probes)
-        forgot = check_forgetting(scores, old_best, guard.max_drop)
+        forgot = check_forgetting(scores, reference, guard.max_drop)
         figures.update(champion_era_scores=champion, best_era_scores=best, era_scores=scores)
         if forgot:
             figures["first_forgetting"] = forgot
@@ -100,6 +102,6 @@ def propose_guarded(learner: OnlineMetaLearner, buffer: TaskReplayBuffer, plan: 
             if proposal is None:
                 return None
             figures["era_scores"] = era_scores(proposal.learner, probes)
-            figures["forgetting"] = check_forgetting(figures["era_scores"], old_best, guard.max_drop)
+            figures["forgetting"] = check_forgetting(figures["era_scores"], reference, guard.max_drop)
     return GuardedProposal(learner.weights_bytes(proposal.learner), proposal.candidate_score, proposal.champion_score,
                            proposal.train_tasks, proposal.heldout_tasks, **figures)

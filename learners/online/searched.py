@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from ..search.space import SearchSpace
 from ..search.spaces import apply_params
+from .guard import era_scores
 from .guarded import GuardedProposal, GuardPlan, UpdatePlan, propose_guarded
 from .learner import OnlineMetaLearner, heldout_split
 from .replay import TaskReplayBuffer
@@ -88,6 +89,9 @@ def search_guarded(config: dict[str, Any], weights: bytes, buffer: TaskReplayBuf
     params = dict(study.best_params)
     winner_config = apply_params(config, params)
     winner_plan, winner_guard = _plans(winner_config, plan, guard)
+    if winner_guard is not None:  # the era being learned is guarded against the champion as published, in its own config
+        champion.load_weights(weights)
+        winner_guard = dataclasses.replace(winner_guard, parent=era_scores(champion.champion, champion.probe_batches(guard.probes)))
     winner = OnlineMetaLearner(winner_config, seed=seed)
     winner.load_weights(weights)
     proposal = propose_guarded(winner, buffer, winner_plan, winner_guard, should_stop)
