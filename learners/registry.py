@@ -82,7 +82,7 @@ def default_config(task: str, algo: str) -> dict[str, Any]:
         if algo == "reptile":
             learner.update(inner_lr=0.1, inner_steps=5, meta_lr=0.5, test_steps=10)
         if algo in HEAD_ONLY:  # the inner loop touches one linear layer: more, cheaper steps
-            learner.update(inner_lr=HEAD_ONLY[algo], inner_steps=5, test_steps=10, chunk_size=None)
+            learner.update(inner_lr=HEAD_ONLY[algo], inner_steps=5, test_steps=10, chunk_size=4)
         meta_batch = 16 if algo != "reptile" else 8
     return {
         "algo": algo,
