@@ -34,7 +34,7 @@ from _table import machine, print_json, print_table  # noqa: E402
 
 from learners.checkpoint import load_checkpoint  # noqa: E402
 from learners.evaluation import evaluate_learner  # noqa: E402
-from learners.folds import FOLDS, validate_recipe  # noqa: E402
+from learners.folds import FOLDS, TTA_COPIES, validate_recipe  # noqa: E402
 from learners.oneshot import make_dev_runs, read_runs, score_runs  # noqa: E402
 from learners.registry import build_tasks, default_config, is_metric, merge  # noqa: E402
 from learners.run import train_run  # noqa: E402
@@ -44,9 +44,9 @@ from learners.tasks import load_omniglot_background, read_background  # noqa: E4
 RECIPES: dict[str, dict] = {
     "defaults": {},
     "px32-60way": {"image_size": 32, "ways": 60},  # Snell et al.'s training episodes, 32-pixel images
-    "px32-60way-tta": {"image_size": 32, "ways": 60, "tta": 4},
-    "tta": {"tta": 4},
-}
+    "px32": {"image_size": 32},
+    "60way": {"ways": 60},
+}  # test-time augmentation needs no retraining: every fold's model is scored with and without it
 
 
 def recipe_config(name: str) -> dict:
@@ -59,17 +59,21 @@ def part_folds(args) -> dict:
     rows, result = [], {}
     for i, name in enumerate(args.recipes.split(",")):
         def show(f, name=name):
-            print(f"  {name} without {'+'.join(f.held)}: {100 * f.error_rate:.2f}% error ({f.iterations} it, {f.seconds}s)", flush=True)
+            tta = "" if f.error_rate_tta is None else f", {100 * f.error_rate_tta:.2f}% with TTA"
+            print(f"  {name} without {'+'.join(f.held)}: {100 * f.error_rate:.2f}% error{tta} ({f.iterations} it, {f.seconds}s)",
+                  flush=True)
         summary = validate_recipe(recipe_config(name), args.fold_minutes * 60, FOLDS[: args.folds], runs=args.runs_per_fold,
                                   on_fold=show)
+        tta = summary.mean_error_tta
         rows.append([name, f"{100 * summary.mean_error:.2f}%", f"± {100 * summary.spread:.2f}",
                      " / ".join(f"{100 * f.error_rate:.1f}" for f in summary.folds),
-                     " / ".join(str(f.iterations) for f in summary.folds)])
+                     "-" if tta is None else f"{100 * tta:.2f}%", " / ".join(str(f.iterations) for f in summary.folds)])
         result.setdefault("fold_error", summary.mean_error)
         result[f"fold_error_{name}"] = summary.mean_error
         result[f"fold_spread_{name}"] = summary.spread
+        result[f"fold_error_tta_{name}"] = tta
     print_table(f"Leave-alphabets-out 20-way one-shot error, {args.fold_minutes:g} min per fold ({machine()})",
-                ["recipe", "mean error", "sd over folds", "per fold (%)", "iterations"], rows)
+                ["recipe", "mean error", "sd over folds", "per fold (%)", f"with TTA ({TTA_COPIES} copies)", "iterations"], rows)
     return result
 
 

@@ -27,6 +27,7 @@ from .settings import resolve_device
 from .tasks import load_omniglot_background, read_background
 
 BACKGROUND_ALPHABETS = ("Balinese", "Early_Aramaic", "Greek", "Japanese_(katakana)", "Korean", "Latin", "Sanskrit", "Tagalog")
+TTA_COPIES = 4  # distorted copies averaged into each embedding when a fold is scored with test-time augmentation
 FOLDS: tuple[tuple[str, str], ...] = (
     ("Balinese", "Tagalog"),
     ("Early_Aramaic", "Sanskrit"),
@@ -51,6 +52,7 @@ class FoldResult:
     items: int
     iterations: int
     seconds: float
+    error_rate_tta: float | None = None  # the same model scored with test-time augmentation (metric learners)
 
 
 @dataclass(frozen=True)
@@ -62,15 +64,21 @@ class FoldSummary:
         return statistics.fmean(f.error_rate for f in self.folds)
 
     @property
+    def mean_error_tta(self) -> float | None:
+        rates = [f.error_rate_tta for f in self.folds]
+        return statistics.fmean(rates) if rates and None not in rates else None
+
+    @property
     def spread(self) -> float:
         """Standard deviation of the error over folds (0 with one fold)."""
         return statistics.stdev(f.error_rate for f in self.folds) if len(self.folds) > 1 else 0.0
 
 
 def run_fold(config: dict[str, Any], held: tuple[str, ...], budget_s: float, runs: int = 20, seed: int = 0,
-             device: str = "auto", root: str | None = None) -> FoldResult:
+             device: str = "auto", root: str | None = None, tta: int = 0) -> FoldResult:
     """Meta-train ``config`` without the ``held`` alphabets for ``budget_s`` seconds, then score
-    ``runs`` Lake-layout 20-way runs drawn from them."""
+    ``runs`` Lake-layout 20-way runs drawn from them; a metric learner is also scored with ``tta``
+    (default :data:`TTA_COPIES`) test-time augmented copies averaged into each embedding."""
     from .run import train_run  # a run needs the registry; this module's constants do not
 
     cfg = fold_config(config, held)
@@ -79,8 +87,14 @@ def run_fold(config: dict[str, Any], held: tuple[str, ...], budget_s: float, run
     chars = load_omniglot_background(root, int(cfg["task"]["image_size"])).subset_alphabets(held)
     with tempfile.TemporaryDirectory(prefix="fold-runs-") as tmp:
         make_dev_runs(chars, read_background(root), tmp, runs=runs, seed=seed)
-        scored = score_runs(learner, read_runs(Path(tmp)), int(cfg["task"]["image_size"]), device=dev)
-    return FoldResult(tuple(held), scored["error_rate"], scored["items"], result.iterations, round(result.seconds, 1))
+        runs_read = read_runs(Path(tmp))
+        scored = score_runs(learner, runs_read, int(cfg["task"]["image_size"]), device=dev)
+        with_tta = None
+        if hasattr(learner, "tta"):  # test-time augmentation needs no retraining: score the same model with it
+            own, learner.tta = learner.tta, tta or TTA_COPIES
+            with_tta = score_runs(learner, runs_read, int(cfg["task"]["image_size"]), device=dev)["error_rate"]
+            learner.tta = own
+    return FoldResult(tuple(held), scored["error_rate"], scored["items"], result.iterations, round(result.seconds, 1), with_tta)
 
 
 def validate_recipe(config: dict[str, Any], budget_s: float, folds: tuple[tuple[str, str], ...] = FOLDS, runs: int = 20,

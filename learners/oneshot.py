@@ -78,7 +78,7 @@ def score_runs(learner: MetaLearner, runs: list[OneShotRun], image_size: int, st
         y = torch.tensor(run.labels, device=device)
         if hasattr(learner.model, "head") and learner.model.head is not None and learner.model.head.out_features != len(run.training):
             raise ConfigError(f"this model's head is {learner.model.head.out_features}-way but {run.name} is "
-                             f"{len(run.training)}-way: meta-train with --ways {len(run.training)}, or use protonet/matching")
+                             f"{len(run.training)}-way: meta-train with --ways {len(run.training)}, or use protonet, matching or protomaml")
         pred = learner.predict(learner.adapt(sx, sy, steps), qx).argmax(-1)
         errors = int((pred != y).sum())
         per_run[run.name] = errors / len(run.test)

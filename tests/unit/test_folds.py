@@ -23,6 +23,7 @@ def test_a_short_fold_scores_runs_of_its_held_out_alphabets():
     assert [f.held for f in summary.folds] == list(FOLDS[:2]) and folds == summary.folds
     for f in summary.folds:
         assert f.items == 40 and 0.0 <= f.error_rate < 0.95 and f.iterations > 0  # 20-way chance is 95% error
+        assert f.error_rate_tta is not None and 0.0 <= f.error_rate_tta <= 1.0  # the same model, with TTA
     assert summary.spread >= 0 and min(f.error_rate for f in folds) <= summary.mean_error <= max(f.error_rate for f in folds)
     again = run_fold(config, FOLDS[0], budget_s=2.0, runs=2, device="cpu")
     assert again.items == 40
