@@ -34,6 +34,8 @@ def test_protonet_oneshot_runs(cli, tmp_path):
     result = json.loads(cli("eval-oneshot", "--runs", runs, "--model", model, "--json").stdout)
     assert 0.0 <= result["error_rate"] < 0.95  # chance is 0.95 for 20-way
     assert set(result["runs"]) == {"run01", "run02", "run03"}
+    plain = json.loads(cli("eval-oneshot", "--runs", runs, "--model", model, "--tta", "0", "--json").stdout)
+    assert plain["items"] == result["items"]  # augmentation on by default, off with --tta 0: same runs scored
     table = cli("eval-oneshot", "--runs", runs, "--model", model).stderr
     assert "run01" in table and "all" in table
 
