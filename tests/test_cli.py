@@ -5,7 +5,7 @@ import json
 import pytest
 
 COMMANDS = ["meta-train", "evaluate", "eval-oneshot", "make-dev-runs", "plot", "quickstart", "broker", "worker", "up", "settings",
-            "models", "replay", "demo", "continual-bench", "tune"]
+            "models", "replay", "demo", "continual-bench", "tune", "automl"]
 
 
 def test_every_command_has_help(cli):
@@ -174,3 +174,39 @@ def test_two_processes_add_their_trials_to_one_study(cli_env, tmp_path):
         assert proc.returncode == 0, err.decode()[-2000:]
     study = optuna.load_study(study_name="shared", storage=make_storage(storage))
     assert len(study.trials) == 6 and sorted(t.number for t in study.trials) == list(range(6))
+
+
+def test_automl_on_a_real_table(cli, tmp_path):
+    """River's Phishing data written as a CSV with gaps and a text column, as an agent's log would be."""
+    import csv
+
+    from river import datasets
+
+    from learners.tabular.model import TabularModel
+
+    rows = list(datasets.Phishing())
+    path = tmp_path / "phishing.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(list(rows[0][0]) + ["site", "label"])
+        for i, (x, y) in enumerate(rows):
+            values = ["" if i % 17 == 0 and k == "age_of_domain" else v for k, v in x.items()]
+            writer.writerow(values + [("old", "new", "")[i % 3], "phish" if y else "ok"])
+    out = tmp_path / "auto"
+    summary = json.loads(cli("automl", path, "--target", "label", "--out", out, "--json").stdout)
+    assert summary["holdout_score"] > 0.8 and summary["learner"]
+    assert (out / "leaderboard.json").is_file()
+    model = TabularModel.load(out)
+    assert "site=new" in model.names and "age_of_domain" in model.names
+    assert set(model.predict_records([{**rows[0][0], "site": "old"}, {"site": "new"}])) <= {"phish", "ok"}
+    table = cli("automl", path, "--target", "label", "--out", tmp_path / "again").stderr
+    assert "feature importance" in table and "chose" in table
+
+
+def test_automl_errors_say_what_to_do(cli, tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a,b\n1,2\n")
+    proc = cli("automl", path, "--target", "label", check=False)
+    assert proc.returncode == 2 and "no column 'label'" in proc.stderr and "Traceback" not in proc.stderr
+    proc = cli("automl", tmp_path / "missing.csv", "--target", "y", check=False)
+    assert proc.returncode == 2 and "CSV or Parquet" in proc.stderr

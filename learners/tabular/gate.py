@@ -1,7 +1,8 @@
 """Choose the feature pipeline: each step is tried in turn on top of those already kept and is kept
-only when it raises the held-out score of a probe learner (the default learner, trained on the
-earlier rows, scored on the later ones, as a stream would be). A step that does not help is left
-out, which is why feature engineering cannot cost more than noise.
+only when it raises the held-out score of a probe learner by more than :data:`MARGIN`. The probe is
+the default learner, run test-then-train over the rows as a stream would run it (every row after a
+short burn-in is held out once, before it is learned), with two seeds; a step that does not clearly
+help is left out, which is why feature engineering cannot cost more than noise.
 
 >>> import numpy as np
 >>> gen = np.random.default_rng(0)
@@ -22,10 +23,13 @@ import numpy as np
 from .candidates import DEFAULT_LEARNER, CandidateSpec
 from .importance import permutation_importance, score
 from .pipeline import FeaturePipeline, Step
+from .prequential import prequential
 
 ORDER = (Step.STANDARDISE, Step.LOG, Step.MISSING, Step.PRODUCTS, Step.SELECT)
 TOP_FOR_PRODUCTS = 4  # products of every pair among this many most important features
 KEEP_ABOVE = 0.001  # a feature survives selection when shuffling it costs more than this
+MARGIN = 0.0025  # a step must raise the probe's score by more than this (a quarter point) to be kept
+PROBE_SEEDS = 2
 
 
 @dataclass(frozen=True)
@@ -43,27 +47,29 @@ class GateReport:
     importance: np.ndarray  # of the chosen pipeline's output features, on the held-out rows
 
 
-def _probe(pipeline: FeaturePipeline, X_train, y_train, X_hold, y_hold, classes: int, seed: int,
-           probe: CandidateSpec, epochs: int = 2):
-    model = probe.build(pipeline.width, classes, seed)
-    Z = pipeline.transform(X_train)
-    for _ in range(epochs):
-        model.learn_many(Z, y_train)
-    Zh = pipeline.transform(X_hold)
-    return model, score(model, Zh, y_hold), Zh
+def _probe(pipeline: FeaturePipeline, X, y, burn_in: int, classes: int, seed: int, probe: CandidateSpec):
+    """Mean test-then-train score over rows ``burn_in:`` for :data:`PROBE_SEEDS` seeds; the last
+    model and the held-out rows' features (for importance)."""
+    Z = pipeline.transform(X)
+    scores = []
+    for s in range(seed, seed + PROBE_SEEDS):
+        model = probe.build(pipeline.width, classes, s)
+        scores.append(prequential(model, Z, y, burn_in))
+    return model, float(np.mean(scores)), Z[burn_in:]
 
 
-def choose_pipeline(X: np.ndarray, y: np.ndarray, classes: int, seed: int = 0, holdout: float = 0.3,
+def choose_pipeline(X: np.ndarray, y: np.ndarray, classes: int, seed: int = 0, burn_in: float = 0.2,
                     probe: CandidateSpec = DEFAULT_LEARNER) -> GateReport:
-    """Greedy forward selection of steps in :data:`ORDER` on ``X``'s rows (earlier rows train the
-    probe, the last ``holdout`` share scores it); ``classes`` 0 means regression."""
+    """Greedy forward selection of steps in :data:`ORDER` on ``X``'s rows (the first ``burn_in``
+    share only trains the probe; every later row is scored before it is learned); ``classes`` 0
+    means regression. Statistics are fitted on all the rows, as the stream's would be by then."""
     X = np.asarray(X, np.float32)
-    cut = max(1, int(len(X) * (1 - holdout)))
-    Xt, yt, Xh, yh = X[:cut], y[:cut], X[cut:], y[cut:]
+    start = max(1, int(len(X) * burn_in))
+    yh = y[start:]
     kept: list[Step] = []
     pairs = keep = None
-    pipe = FeaturePipeline.fit(Xt, ())
-    model, best, Zh = _probe(pipe, Xt, yt, Xh, yh, classes, seed, probe)
+    pipe = FeaturePipeline.fit(X, ())
+    model, best, Zh = _probe(pipe, X, y, start, classes, seed, probe)
     trials = []
     for step in ORDER:
         if step is Step.MISSING and not np.isnan(X).any():
@@ -80,10 +86,10 @@ def choose_pipeline(X: np.ndarray, y: np.ndarray, classes: int, seed: int = 0, h
                 try_keep = importance > KEEP_ABOVE
                 if try_keep.all() or not try_keep.any():
                     continue
-        candidate = FeaturePipeline.fit(Xt, tuple(kept + [step]), try_pairs, try_keep)
-        cand_model, got, cand_Zh = _probe(candidate, Xt, yt, Xh, yh, classes, seed, probe)
-        trials.append(StepTrial(step, best, got, got > best))
-        if got > best:
+        candidate = FeaturePipeline.fit(X, tuple(kept + [step]), try_pairs, try_keep)
+        cand_model, got, cand_Zh = _probe(candidate, X, y, start, classes, seed, probe)
+        trials.append(StepTrial(step, best, got, got > best + MARGIN))
+        if got > best + MARGIN:
             kept.append(step)
             pairs, keep, pipe, model, best, Zh = try_pairs, try_keep, candidate, cand_model, got, cand_Zh
     final = FeaturePipeline.fit(X, tuple(kept), pairs, keep)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+LIMIT = 1e12  # larger magnitudes are capped: their squares must stay finite in the running variance
 SKEW_THRESHOLD = 1.0  # |skewness| above which a column gets the signed log
 
 
@@ -38,10 +39,12 @@ class Step(str, enum.Enum):
 
 def skewed_columns(X: np.ndarray) -> np.ndarray:
     """Columns whose sample skewness exceeds :data:`SKEW_THRESHOLD` in absolute value."""
-    mean = np.nanmean(X, 0)
-    std = np.nanstd(X, 0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        skew = np.nanmean(((X - mean) / np.where(std > 0, std, 1)) ** 3, 0)
+    X = np.clip(np.where(np.isfinite(X), X, np.nan), -LIMIT, LIMIT).astype(np.float64)
+    seen = (~np.isnan(X)).sum(0)
+    mean = np.nansum(X, 0) / np.maximum(seen, 1)
+    std = np.sqrt(np.nansum((X - mean) ** 2, 0) / np.maximum(seen, 1))
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        skew = np.nansum(((X - mean) / np.where(std > 0, std, 1)) ** 3, 0) / np.maximum(seen, 1)
     return np.nan_to_num(np.abs(skew)) > SKEW_THRESHOLD
 
 
@@ -79,20 +82,22 @@ class FeaturePipeline:
         return p
 
     def _base(self, X: np.ndarray) -> np.ndarray:
-        """Log and missing indicators: the features the running statistics describe."""
-        X = np.asarray(X, np.float32)
+        """Log and missing indicators: the features the running statistics describe. An infinite
+        value counts as missing and magnitudes are capped at :data:`LIMIT`, so one hostile row
+        cannot poison the running statistics for every row after it."""
+        X = np.asarray(X, np.float64)
         if X.ndim != 2 or X.shape[1] != self.inputs:
             raise ValueError(f"expected rows of {self.inputs} features, got shape {X.shape}")
+        X = np.clip(np.where(np.isfinite(X), X, np.nan), -LIMIT, LIMIT)
         if self.log_cols.any():
-            X = X.copy()
             X[:, self.log_cols] = np.sign(X[:, self.log_cols]) * np.log1p(np.abs(X[:, self.log_cols]))
         if len(self.missing_cols):
-            X = np.concatenate([X, np.isnan(X[:, self.missing_cols]).astype(np.float32)], 1)
+            X = np.concatenate([X, np.isnan(X[:, self.missing_cols]).astype(np.float64)], 1)
         return X
 
     def update(self, X: np.ndarray) -> None:
         """Fold rows into the running mean and variance (missing values are skipped)."""
-        B = self._base(X).astype(np.float64)
+        B = self._base(X)
         seen = ~np.isnan(B)
         n = seen.sum(0)
         if not n.any():
@@ -108,7 +113,7 @@ class FeaturePipeline:
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         B = self._base(X)
-        B = np.where(np.isnan(B), self.mean.astype(np.float32), B)
+        B = np.where(np.isnan(B), self.mean, B)
         if Step.STANDARDISE in self.steps:
             std = np.sqrt(self.m2 / np.maximum(self.count - 1, 1))
             B = (B - self.mean) / np.where(std > 1e-8, std, 1.0)
