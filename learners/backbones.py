@@ -95,15 +95,20 @@ IMAGE_BACKBONES = ("conv4", "cell", "genome")
 
 
 def build_backbone(spec: dict[str, Any]) -> nn.Module:
-    """``{"name": "mlp", ...}`` or ``{"name": "conv4", ...}`` to a fresh module."""
+    """``{"name": "mlp", ...}``, ``{"name": "conv4", ...}`` or ``{"name": "tabular", ...}`` (an MLP
+    behind a standardiser that takes missing values) to a fresh module."""
     spec = dict(spec)
     name = spec.pop("name")
     if name == "mlp":
         return MLP(**spec)
     if name == "conv4":
         return Conv4(**spec)
+    if name == "tabular":
+        from .tabular.standardiser import tabular_backbone
+
+        return tabular_backbone(**spec)
     if name in SEARCHED:
         from .cells import build_searched
 
         return build_searched({"name": name, **spec})
-    raise ConfigError(f"unknown backbone {name!r}; choose 'mlp', 'conv4' or a searched one ({', '.join(SEARCHED)})")
+    raise ConfigError(f"unknown backbone {name!r}; choose 'mlp', 'conv4', 'tabular' or a searched one ({', '.join(SEARCHED)})")

@@ -44,6 +44,7 @@ class Ingestor:
         self.metrics = metrics
         self.dims = settings.dims()
         self.classifiers = settings.classifiers()
+        self.missing_ok = settings.missing_ok()
         widest = max((f + 3 * t for f, t in self.dims.values()), default=1)  # features, targets, predictions, losses
         self.max_message_bytes = settings.max_batch_rows * max(widest, 64) * 4 + 2**20
         self._experiences = codec_for("ExperienceBatch")
@@ -66,7 +67,7 @@ class Ingestor:
                 raise Rejected("oversize", f"message of {len(value)} bytes is larger than any valid batch")
             record = self._experiences.decode(value)
             batch = validate_batch(record, known_models=self.dims, max_rows=self.settings.max_batch_rows,
-                                   classifiers=self.classifiers)
+                                   classifiers=self.classifiers, missing_ok=self.missing_ok)
             if batch.model_id not in self.state.models:
                 raise Rejected("not_owned", f"model {batch.model_id!r} is learned by the worker that holds partition "
                                f"{home_partition(batch.model_id, self.state.ownership.partitions)} of {topic!r}; this message "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from learners.errors import ConfigError
 from learners.registry import default_config
 
 DIGIT_IMAGE_SIZE = 14  # the digits stream's MNIST images, 2x2-pooled
@@ -30,7 +31,27 @@ def digits_model(ways: int = 5, shots: int = 1) -> dict[str, Any]:
             "learner": {"meta_lr": 1e-3}, "meta_batch": 16, "seed": 0, "continual": {"ewc": 0.0}}
 
 
+def tabular_model(features: int, ways: int = 5, shots: int = 5, missing: bool = True) -> dict[str, Any]:
+    """A Prototypical network for few-shot tasks over rows of ``features`` numbers (an agent's or
+    project's own small labelled set): an MLP behind a standardiser that imputes gaps (NaN) and
+    flags them, whose statistics the worker refits on its buffer and ships with every version
+    (``learners/tabular/standardiser.py``). On ImageSegments, 5-way 5-shot over held-out rows, this
+    learner reached 97% where softmax regression on the same 5 shots reached 84%
+    (``python bench/automl.py --part fewshot``)."""
+    if not isinstance(features, int) or features <= 0:
+        raise ConfigError(f"a tabular model needs its number of features (a positive integer), got {features!r}")
+    return {"algo": "protonet", "task": {"name": "tabular", "features": features, "ways": ways, "shots": shots, "queries": shots},
+            "backbone": {"name": "tabular", "inputs": features, "hidden": 64, "layers": 2, "outputs": 64, "missing": missing},
+            "learner": {"meta_lr": 1e-3}, "meta_batch": 16, "seed": 0, "continual": {"ewc": 0.0}}
+
+
 PRESETS = {"sine": sine_model, "digits": digits_model}
+PARAMETRISED = {"tabular": tabular_model}  # presets that need arguments: {"preset": "tabular", "features": 18}
+
+
+def missing_ok(config: dict[str, Any]) -> bool:
+    """Whether a model takes missing feature values (NaN): its backbone imputes them."""
+    return config.get("backbone", {}).get("name") == "tabular"
 
 
 def model_presets() -> dict[str, dict[str, Any]]:
@@ -42,5 +63,7 @@ def model_dims(config: dict[str, Any]) -> tuple[int, int]:
     """(feature_dim, target_dim) of the experiences a model learns from."""
     if config["task"]["name"] == "sine":
         return 1, 1
+    if config["task"]["name"] == "tabular":
+        return int(config["task"]["features"]), 1
     size = config["task"].get("image_size", 28)
     return size * size, 1

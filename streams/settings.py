@@ -15,8 +15,9 @@ from typing import Any
 
 from learners.errors import ConfigError
 from learners.registry import task_kind
+from learners.tasks.split import points_needed
 
-from .presets import model_dims, model_presets, sine_model
+from .presets import PARAMETRISED, missing_ok, model_dims, model_presets, sine_model
 
 ENV_PREFIX = "METASTREAM_"
 FALSE_WORDS = ("0", "false", "no", "off")
@@ -34,6 +35,18 @@ def model_folder(path: str) -> dict[str, Any] | None:
         return None
     config = json.loads((folder / "config.json").read_text())["config"]
     return {**config, "checkpoint": str(folder.resolve())}
+
+
+def parametrised_preset(mid: str, cfg: dict[str, Any]) -> dict[str, Any]:
+    """``{"preset": "tabular", "features": 18, "ways": 5}`` to that preset's config."""
+    args = {k: v for k, v in cfg.items() if k != "preset"}
+    make = PARAMETRISED.get(cfg["preset"])
+    if make is None:
+        raise ConfigError(f"model {mid!r}: no preset {cfg['preset']!r} takes arguments; choose from {', '.join(PARAMETRISED)}")
+    try:
+        return make(**args)
+    except TypeError as exc:
+        raise ConfigError(f"model {mid!r}: {exc} (e.g. {{\"preset\": \"tabular\", \"features\": 18}})") from None
 
 
 def parse_models(text: str) -> dict[str, dict[str, Any]]:
@@ -54,6 +67,8 @@ def parse_models(text: str) -> dict[str, dict[str, Any]]:
                 raise ConfigError(f"model {mid!r}: {cfg!r} is neither a preset ({', '.join(presets)}) nor a model folder "
                                   "(config.json and model.safetensors, as meta-train, tune and nas write)")
             cfg = presets[cfg] if folder is None else folder
+        elif isinstance(cfg, dict) and "preset" in cfg:
+            cfg = parametrised_preset(mid, cfg)
         if not isinstance(cfg, dict) or not {"algo", "task", "backbone"} <= set(cfg):
             raise ConfigError(f"model {mid!r}: a config needs algo, task and backbone (or name a preset: {', '.join(presets)})")
         models[mid] = cfg
@@ -167,7 +182,19 @@ class Settings:
         for k, v in overrides.items():
             if v is not None:
                 setattr(s, k, v)
+        s.check_task_sizes()
         return s
+
+    def check_task_sizes(self) -> None:
+        """A model whose tasks need more points than a buffered task keeps could never update:
+        say so at start, with the setting to raise."""
+        for mid, cfg in self.models.items():
+            task = cfg["task"]
+            need = points_needed(int(task.get("shots", 1)), task_kind(cfg), int(task.get("ways", 1)))
+            if need > self.max_points_per_task:
+                raise ConfigError(f"model {mid!r} needs {need} points per task (support and query: 2 x shots per class) but a "
+                                  f"buffered task keeps {self.max_points_per_task}: set {ENV_PREFIX}MAX_POINTS_PER_TASK={need} "
+                                  "or lower its shots")
 
     @classmethod
     def describe(cls) -> list[tuple[str, str, str]]:
@@ -188,6 +215,10 @@ class Settings:
 
     def dims(self) -> dict[str, tuple[int, int]]:
         return {mid: model_dims(cfg) for mid, cfg in self.models.items()}
+
+    def missing_ok(self) -> frozenset[str]:
+        """Model ids whose features may have gaps (NaN): their backbone imputes them."""
+        return frozenset(mid for mid, cfg in self.models.items() if missing_ok(cfg))
 
     def classifiers(self) -> frozenset[str]:
         """Model ids whose targets are class labels."""

@@ -23,9 +23,11 @@ def _matrix(raw: bytes, rows: int, cols: int, name: str) -> np.ndarray:
 
 
 def validate_batch(record: dict, *, known_models: dict[str, tuple[int, int]], max_rows: int,
-                   classifiers: frozenset[str] | set[str] = frozenset()) -> ExperienceColumns:
+                   classifiers: frozenset[str] | set[str] = frozenset(),
+                   missing_ok: frozenset[str] | set[str] = frozenset()) -> ExperienceColumns:
     """``known_models`` maps model id to its (feature_dim, target_dim); the targets of the models
-    in ``classifiers`` are class labels, which must be whole numbers."""
+    in ``classifiers`` are class labels, which must be whole numbers; the features of the models in
+    ``missing_ok`` may be NaN (a missing value), never infinite."""
     model_id = record["model_id"]
     if model_id not in known_models:
         raise Rejected("unknown_model", f"unknown model id {model_id!r}; known: {sorted(known_models)}")
@@ -51,8 +53,10 @@ def validate_batch(record: dict, *, known_models: dict[str, tuple[int, int]], ma
         raise Rejected("bad_version", f"model_version must be a published version number (>= 1) or null, got {version}")
     if latencies is not None and not (np.isfinite(latencies).all() and (latencies >= 0).all()):
         raise Rejected("non_finite", "latencies must be finite and >= 0 (ms)")
-    if not (np.isfinite(features).all() and np.isfinite(targets).all()):
-        raise Rejected("non_finite", "features or targets hold NaN or infinity")
+    usable = np.isfinite(features) | np.isnan(features) if model_id in missing_ok else np.isfinite(features)
+    if not (usable.all() and np.isfinite(targets).all()):
+        raise Rejected("non_finite", "features hold infinity, or targets NaN or infinity" if model_id in missing_ok
+                       else "features or targets hold NaN or infinity")
     if model_id in classifiers and not (np.all(targets == np.round(targets)) and np.all(np.abs(targets) < 2**24)):
         raise Rejected("bad_label", f"model {model_id} classifies: its targets must be whole-number class labels "
                                     f"(below 2^24), got e.g. {targets[targets != np.round(targets)][:3].tolist() or targets.max()}")

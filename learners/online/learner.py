@@ -23,6 +23,7 @@ from ..backbones import IMAGE_BACKBONES
 from ..base import MetaLearner, task_score
 from ..continual.ewc import EWC
 from ..registry import build_learner, is_metric, task_kind
+from ..tabular.standardiser import has_standardiser, refit_standardisers
 from ..tasks.base import TaskBatch
 from ..tasks.split import points_needed, split_task
 from .guard import ProbeSet
@@ -197,6 +198,8 @@ class OnlineMetaLearner:
         latest = train[-recent:]
         candidate = copy.deepcopy(self.champion)
         candidate.optimizer = type(self.champion.optimizer)(candidate.model.parameters(), **self.champion.optimizer.defaults)
+        if has_standardiser(candidate.model):  # tabular: the statistics follow the buffer's rows
+            refit_standardisers(candidate.model, np.concatenate([buffer.arrays(t)[0] for t in train]))
         candidate.model.train()
         n_recent = min(max(round(meta_batch * recent_share), 1), meta_batch)
         parent = self.champion.model

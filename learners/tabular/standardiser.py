@@ -1,0 +1,88 @@
+"""The feature pipeline inside a network, for tabular meta-learners in the workers: the first layer
+imputes missing values (NaN) with the column mean, standardises each column and appends a
+missing-value indicator per column. Its statistics are buffers, so they travel in the version's
+safetensors with the weights and every consumer applies them by running the model: nobody
+re-implements preprocessing. The worker refits them on the replay buffer's rows at each update
+(:func:`refit_standardisers`).
+
+>>> import numpy as np, torch
+>>> net = tabular_backbone(inputs=2, hidden=8, layers=1, outputs=4)
+>>> refit_standardisers(net, np.array([[1.0, 100.0], [3.0, np.nan], [5.0, 300.0]], np.float32))
+True
+>>> net[0](torch.tensor([[3.0, float("nan")]])).tolist()
+[[0.0, 0.0, 0.0, 1.0]]
+>>> net(torch.tensor([[3.0, float("nan")]])).shape
+torch.Size([1, 4])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..backbones import MLP
+
+Z_LIMIT = 1e3  # standardised values are capped: one absurd value cannot swamp an embedding
+
+
+class FeatureStandardiser(nn.Module):
+    def __init__(self, features: int, missing: bool = True) -> None:
+        super().__init__()
+        self.features, self.missing = features, missing
+        self.register_buffer("mean", torch.zeros(features))
+        self.register_buffer("std", torch.ones(features))
+        self.register_buffer("count", torch.zeros(()))
+
+    @property
+    def width(self) -> int:
+        return self.features * (2 if self.missing else 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gap = ~torch.isfinite(x)
+        z = ((torch.where(gap, self.mean, x) - self.mean) / self.std).clamp(-Z_LIMIT, Z_LIMIT)
+        return torch.cat([z, gap.to(z.dtype)], -1) if self.missing else z
+
+    @torch.no_grad()
+    def refit(self, rows: np.ndarray) -> None:
+        """Statistics of ``rows`` (NaN and infinities are gaps); a column with no value keeps 0 / 1."""
+        X = np.asarray(rows, np.float64).reshape(-1, self.features)
+        X = np.where(np.isfinite(X), X, np.nan)
+        seen = (~np.isnan(X)).sum(0)
+        mean = np.where(seen > 0, np.nansum(X, 0) / np.maximum(seen, 1), 0.0)
+        var = np.nansum((X - mean) ** 2, 0) / np.maximum(seen - 1, 1)
+        std = np.sqrt(var)
+        self.mean.copy_(torch.as_tensor(mean, dtype=self.mean.dtype))
+        self.std.copy_(torch.as_tensor(np.where(std > 1e-8, std, 1.0), dtype=self.std.dtype))
+        self.count.fill_(float(len(X)))
+
+
+def tabular_backbone(inputs: int, hidden: int = 64, layers: int = 2, outputs: int = 64, missing: bool = True,
+                     dropout: float = 0.0) -> nn.Sequential:
+    """A :class:`FeatureStandardiser` followed by an MLP over its outputs."""
+    first = FeatureStandardiser(inputs, missing)
+    return nn.Sequential(first, MLP(hidden, layers, first.width, outputs, dropout))
+
+
+def has_standardiser(model: nn.Module) -> bool:
+    return any(isinstance(m, FeatureStandardiser) for m in model.modules())
+
+
+def refit_standardisers(model: nn.Module, rows: np.ndarray) -> bool:
+    """Refit every standardiser in ``model`` on ``rows``; whether there was one."""
+    found = False
+    for module in model.modules():
+        if isinstance(module, FeatureStandardiser):
+            module.refit(rows)
+            found = True
+    return found
+
+
+def pipeline_summary(model: nn.Module, names: list[str] | None = None) -> list[dict]:
+    """Per input column: the mean and spread the model standardises with (for ``models show``)."""
+    for module in model.modules():
+        if isinstance(module, FeatureStandardiser):
+            names = names or [f"x{i}" for i in range(module.features)]
+            return [{"feature": n, "mean": float(m), "std": float(s), "missing_indicator": module.missing}
+                    for n, m, s in zip(names, module.mean.tolist(), module.std.tolist())]
+    return []
