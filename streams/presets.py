@@ -31,7 +31,8 @@ def digits_model(ways: int = 5, shots: int = 1) -> dict[str, Any]:
             "learner": {"meta_lr": 1e-3}, "meta_batch": 16, "seed": 0, "continual": {"ewc": 0.0}}
 
 
-def tabular_model(features: int, ways: int = 5, shots: int = 5, missing: bool = True) -> dict[str, Any]:
+def tabular_model(features: int, ways: int = 5, shots: int = 5, missing: bool = True,
+                  names: list[str] | None = None) -> dict[str, Any]:
     """A Prototypical network for few-shot tasks over rows of ``features`` numbers (an agent's or
     project's own small labelled set): an MLP behind a standardiser that imputes gaps (NaN) and
     flags them, whose statistics the worker refits on its buffer and ships with every version
@@ -40,7 +41,12 @@ def tabular_model(features: int, ways: int = 5, shots: int = 5, missing: bool = 
     (``python bench/automl.py --part fewshot``)."""
     if not isinstance(features, int) or features <= 0:
         raise ConfigError(f"a tabular model needs its number of features (a positive integer), got {features!r}")
-    return {"algo": "protonet", "task": {"name": "tabular", "features": features, "ways": ways, "shots": shots, "queries": shots},
+    if names is not None and len(names) != features:
+        raise ConfigError(f"a tabular model with {features} features needs {features} names, got {len(names)}")
+    task = {"name": "tabular", "features": features, "ways": ways, "shots": shots, "queries": shots}
+    if names is not None:
+        task["names"] = [str(n) for n in names]  # for 'metastream models show'
+    return {"algo": "protonet", "task": task,
             "backbone": {"name": "tabular", "inputs": features, "hidden": 64, "layers": 2, "outputs": 64, "missing": missing},
             "learner": {"meta_lr": 1e-3}, "meta_batch": 16, "seed": 0, "continual": {"ewc": 0.0}}
 

@@ -47,8 +47,9 @@ class OnlineSelector:
     gets update compute. ``eliminate=False`` trains every candidate on every row."""
 
     def __init__(self, models: Sequence[OnlineModel], window: int = 500, margin: float = 0.01,
-                 eliminate: bool = True, champion: int = 0) -> None:
+                 eliminate: bool = True, champion: int = 0, min_rows: int | None = None) -> None:
         self.models = list(models)
+        self.min_rows = window // 2 if min_rows is None else min_rows  # rows scored before any decision
         self.window, self.margin, self.eliminate = window, margin, eliminate
         self.champion = champion
         self.scores = [utils.Rolling(stats.Mean, window_size=window) for _ in self.models]
@@ -97,10 +98,10 @@ class OnlineSelector:
         return self._decide()
 
     def _decide(self) -> Switch | None:
-        if self.row < self.window // 2:
+        if self.row < self.min_rows:
             return None
         n = min(self.paired, self.window)
-        if self.eliminate and n >= self.window // 2:
+        if self.eliminate and n >= self.min_rows:
             for i in range(len(self.models)):
                 if i != self.champion and self.learning[i]:
                     sd = math.sqrt(max(self.gaps[i].get(), 0.0) / n)

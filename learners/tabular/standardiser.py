@@ -78,11 +78,15 @@ def refit_standardisers(model: nn.Module, rows: np.ndarray) -> bool:
     return found
 
 
-def pipeline_summary(model: nn.Module, names: list[str] | None = None) -> list[dict]:
-    """Per input column: the mean and spread the model standardises with (for ``models show``)."""
-    for module in model.modules():
-        if isinstance(module, FeatureStandardiser):
-            names = names or [f"x{i}" for i in range(module.features)]
-            return [{"feature": n, "mean": float(m), "std": float(s), "missing_indicator": module.missing}
-                    for n, m, s in zip(names, module.mean.tolist(), module.std.tolist())]
-    return []
+def pipeline_summary(weights: bytes, config: dict) -> list[dict]:
+    """Per input column of a tabular version: the mean and spread it standardises with, and whether
+    a gap is flagged (``metastream models show``); empty for any other model."""
+    backbone = config.get("backbone", {})
+    if backbone.get("name") != "tabular":
+        return []
+    from safetensors.numpy import load
+
+    arrays = load(weights)
+    names = config["task"].get("names") or [f"x{i}" for i in range(len(arrays["0.mean"]))]
+    return [{"feature": n, "mean": round(float(m), 6), "std": round(float(s), 6), "missing_indicator": bool(backbone.get("missing", True))}
+            for n, m, s in zip(names, arrays["0.mean"].tolist(), arrays["0.std"].tolist())]

@@ -62,7 +62,10 @@ def models_ls(kafka: Optional[str] = typer.Option(None, help="Bootstrap servers 
 def models_show(model_id: str = typer.Argument(...), version: Optional[int] = typer.Option(None, help="Default: the latest."),
                 kafka: Optional[str] = typer.Option(None), topic: str = typer.Option("models"),
                 save: Optional[Path] = typer.Option(None, help="Write the weights to this .safetensors file.")) -> None:
-    """One version's metadata, metrics and lineage as JSON (weights summarised, or saved with --save)."""
+    """One version's metadata, metrics and lineage as JSON (weights summarised, or saved with --save);
+    a tabular version also shows its pipeline: each feature's mean and spread, and gap flags."""
+    from learners.tabular.standardiser import pipeline_summary
+
     versions = [r for r in read_versions(bootstrap_from(kafka), topic) if r["model_id"] == model_id]
     if version is not None:
         versions = [r for r in versions if r["version"] == version]
@@ -74,4 +77,6 @@ def models_show(model_id: str = typer.Argument(...), version: Optional[int] = ty
     out = {k: v for k, v in rec.items() if k not in ("weights",)}
     out["weights_bytes"] = len(rec["weights"])
     out["config"] = json.loads(out.pop("config_json"))
+    if pipeline := pipeline_summary(rec["weights"], out["config"]):
+        out["pipeline"] = pipeline
     print(json.dumps(out, indent=2, sort_keys=True, default=str))

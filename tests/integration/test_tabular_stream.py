@@ -55,9 +55,9 @@ async def _read(bootstrap: str, topic: str):
     return [msg async for msg in read_range(bootstrap, topic)]
 
 
-def test_tabular_model_learns_from_rows_with_gaps_and_ships_its_standardisation(broker, worker_factory):
+def test_tabular_model_learns_from_rows_with_gaps_and_ships_its_standardisation(broker, worker_factory, cli):
     streamed, held_out = _halves()
-    model = {"segment": {"preset": "tabular", "features": 18, "ways": 5, "shots": 5}}
+    model = {"segment": {"preset": "tabular", "features": 18, "ways": 5, "shots": 5, "names": list(streamed.names)}}
     worker = worker_factory(METASTREAM_MODELS=json.dumps(model), METASTREAM_NEW_TASKS_TRIGGER="30",
                             METASTREAM_UPDATE_ITERATIONS="60", METASTREAM_MAX_POINTS_PER_TASK="50").start()
     publish_rounds(broker.bootstrap, TabularFleet(streamed, 5, PER_CLASS, missing=0.1, seed=3), "segment",
@@ -80,3 +80,5 @@ def test_tabular_model_learns_from_rows_with_gaps_and_ships_its_standardisation(
     scores = [score_points(m.learner, fresh) for m in loaded]
     assert scores[-1] > 90, scores  # 5-way: chance is 20; measured 95.1 (the first version: 81.9)
     assert scores[-1] > scores[0], scores
+    shown = json.loads(cli("models", "show", "segment", "--kafka", broker.bootstrap).stdout)
+    assert [p["feature"] for p in shown["pipeline"]] == list(streamed.names) and shown["pipeline"][0]["std"] > 0
