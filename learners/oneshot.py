@@ -117,4 +117,5 @@ def make_dev_runs(charset_sources: CharacterSet, raw_images: dict[str, list[byte
             (rd / "test" / f"item{m:02d}.png").write_bytes(drawers[pick[1]])
             lines.append((m, f"{rd.name}/test/item{m:02d}.png {rd.name}/training/class{k:02d}.png"))
         (rd / "class_labels.txt").write_text("\n".join(l for _, l in sorted(lines)) + "\n")
+    (out / "alphabets.txt").write_text("\n".join(sorted(set(alphabets))) + "\n")  # eval-oneshot checks they were held out
     return out

@@ -164,6 +164,7 @@ def build_tasks(config: dict[str, Any], split: str = "train", ways: int | None =
                         t.get("within_alphabet", False) if within_alphabet is None else within_alphabet,
                         Affine() if t.get("augment") else None)
     if val is None:
-        raise ConfigError("this config holds out no meta-validation alphabets (val_alphabets is empty)")
+        raise ConfigError("this model learned every background alphabet, so none is left to evaluate on: meta-train it "
+                          "with --val-alphabets Balinese,Early_Aramaic to hold two out, or score it with eval-oneshot on Lake's runs")
     return Episodes(val, ways or t["ways"], shots or t["shots"], queries or t["queries"],
                     True if within_alphabet is None else within_alphabet, None)

@@ -30,14 +30,26 @@ def test_protonet_oneshot_runs(cli, tmp_path):
     runs, model = tmp_path / "runs", tmp_path / "proto"
     cli("make-dev-runs", "--out", runs, "--runs", "3")
     assert len(list(runs.glob("run*/class_labels.txt"))) == 3
-    cli("meta-train", "omniglot", "--algo", "protonet", "--iterations", "15", "--validate-every", "1000", "--val-episodes", "0", "--out", model)
+    cli("meta-train", "omniglot", "--algo", "protonet", "--iterations", "15", "--validate-every", "1000", "--val-episodes", "0",
+        "--val-alphabets", "Balinese,Early_Aramaic", "--out", model)
     result = json.loads(cli("eval-oneshot", "--runs", runs, "--model", model, "--json").stdout)
     assert 0.0 <= result["error_rate"] < 0.95  # chance is 0.95 for 20-way
     assert set(result["runs"]) == {"run01", "run02", "run03"}
     plain = json.loads(cli("eval-oneshot", "--runs", runs, "--model", model, "--tta", "0", "--json").stdout)
     assert plain["items"] == result["items"]  # augmentation on by default, off with --tta 0: same runs scored
     table = cli("eval-oneshot", "--runs", runs, "--model", model).stderr
-    assert "run01" in table and "all" in table
+    assert "run01" in table and "all" in table and "warning" not in table
+
+
+def test_omniglot_final_model_learns_all_alphabets_and_dev_runs_warn(cli, tmp_path):
+    runs, model = tmp_path / "runs", tmp_path / "final"
+    cli("make-dev-runs", "--out", runs, "--runs", "1")
+    trained = cli("meta-train", "omniglot", "--algo", "protonet", "--iterations", "3", "--out", model).stderr
+    assert "all 8 background alphabets" in trained
+    assert json.loads((model / "config.json").read_text())["config"]["task"]["val_alphabets"] == []
+    assert "not a held-out figure" in cli("eval-oneshot", "--runs", runs, "--model", model).stderr
+    proc = cli("evaluate", model, check=False)
+    assert proc.returncode == 2 and "--val-alphabets Balinese,Early_Aramaic" in proc.stderr
 
 
 @pytest.mark.parametrize("args,expect", [

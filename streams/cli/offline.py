@@ -98,7 +98,9 @@ def meta_train_cmd(
     tta: Optional[int] = typer.Option(None, help="Test-time augmentation copies (metric learners)."),
     root: Optional[Path] = typer.Option(None, help="Data folder: Omniglot zips, or alphabet/character/*.png for 'folder'."),
     backbone: Optional[Path] = typer.Option(None, help="A backbone spec (JSON), e.g. the backbone.json 'metastream nas' writes."),
-    val_alphabets: Optional[str] = typer.Option(None, help="Comma-separated alphabets held out for meta-validation ('' for none)."),
+    val_alphabets: Optional[str] = typer.Option(None, help="Comma-separated alphabets held out for meta-validation ('' for none). "
+                                                "Omniglot's default: none, the final model learns all 8 background alphabets; "
+                                                "hold out Balinese,Early_Aramaic to use evaluate and make-dev-runs."),
     seed: int = typer.Option(0, help="Seed for weights and task sampling."),
     iterations: Optional[int] = typer.Option(None, help="Stop after this many meta-updates (fully deterministic)."),
     budget_minutes: Optional[float] = typer.Option(None, help="Stop after this many minutes (default 5 if no --iterations)."),
@@ -110,6 +112,10 @@ def meta_train_cmd(
     from learners.registry import INNER_LOOP_KEYS, default_config, is_metric, merge
 
     config = default_config(task.value, algo.value)
+    if task.value == "omniglot" and val_alphabets is None:
+        val_alphabets = ""  # the final model learns every background alphabet
+        console.print("training on all 8 background alphabets (no meta-validation); "
+                      "--val-alphabets Balinese,Early_Aramaic holds two out for evaluate and make-dev-runs")
     config = merge(
         config, ways=ways, shots=shots, queries=queries, meta_batch=meta_batch, inner_steps=inner_steps,
         test_steps=test_steps, inner_lr=inner_lr, meta_lr=meta_lr, image_size=image_size, tta=tta,
@@ -190,6 +196,12 @@ def eval_oneshot_cmd(
 
     dev = resolve_device(device)
     learner, saved = load_checkpoint(model, device=str(dev))
+    if (runs / "alphabets.txt").is_file():  # written by make-dev-runs: were these alphabets held out?
+        seen = set((runs / "alphabets.txt").read_text().split()) - set(saved["config"]["task"].get("val_alphabets") or ())
+        if seen:
+            console.print(f"[yellow]warning: {model} was trained on {', '.join(sorted(seen))}, which these runs are drawn from: "
+                          "this error is not a held-out figure (meta-train with --val-alphabets "
+                          f"{','.join(sorted(seen))} for one)[/]")
     if hasattr(learner, "tta"):  # metric learners embed: augmentation needs no retraining
         learner.tta = tta
     result = score_runs(learner, read_runs(runs), saved["config"]["task"].get("image_size", 28), steps, dev)

@@ -18,6 +18,8 @@ def test_every_setting_is_read_from_its_variable():
             env[var], expected[f.name] = '{"d": "digits"}', "protonet"
         elif f.name == "kafka":
             env[var], expected[f.name] = "host:9092", "host:9092"
+        elif f.name == "max_points_per_task":  # the digits model's tasks need 10 points
+            env[var], expected[f.name] = "41", 41
         else:
             kind = type(getattr(Settings(), f.name))
             env[var], expected[f.name] = SAMPLES[kind]
@@ -26,6 +28,15 @@ def test_every_setting_is_read_from_its_variable():
         got = getattr(s, name)
         assert (got["d"]["algo"] if name == "models" else got) == value, name
     assert Settings.from_env({}) == Settings()  # no variables: the defaults, one per setting
+
+
+def test_a_model_whose_tasks_cannot_fit_the_buffer_is_refused_at_start():
+    with pytest.raises(ConfigError, match="METASTREAM_MAX_POINTS_PER_TASK=50"):
+        Settings.from_env({"METASTREAM_MODELS": '{"t": {"preset": "tabular", "features": 4, "ways": 5, "shots": 5}}'})
+    with pytest.raises(ConfigError, match="no preset 'nope'"):
+        Settings.from_env({"METASTREAM_MODELS": '{"t": {"preset": "nope"}}'})
+    with pytest.raises(ConfigError, match="features"):
+        Settings.from_env({"METASTREAM_MODELS": '{"t": {"preset": "tabular", "features": "many"}}'})
 
 
 def test_a_bad_value_names_the_variable():
