@@ -10,8 +10,9 @@ encoding under the meta-model (``learners/transfer/``) mean something?
   L2 distance between the two curves over [-5, 5], which amplitude and phase determine), against
   the same code at a random initialisation.
 - Digits: the digits stream's ProtoNet meta-trained on upright tasks for ``--minutes``/3; 150
-  upright and 150 rotated tasks, shuffled, clustered one at a time (the threshold is calibrated
-  on upright tasks only, as a worker knows only its current regime): clusters made, purity, and
+  upright and 150 rotated tasks (from the held-out digit images), shuffled, clustered one at a
+  time (the threshold is calibrated on 100 other upright tasks only, as a worker knows only the
+  regime it serves): clusters made, purity, and
   the share of rotated tasks outside the upright tasks' cluster.
 
 Not built yet: cold start (``warm_minus_scratch``), retention of a mixture, domain adaptation
@@ -107,9 +108,11 @@ def digits(minutes: float, seed: int) -> dict:
         eps = [fleet.episode(drifted) for _ in range(n)]
         return TaskBatch(*(torch.from_numpy(np.stack(p)) for p in zip(*eps)))
     it = train_for(learner, sample, minutes * 60)
-    calib = sample(False, 100)
-    threshold = calibrated_threshold(encode_tasks(learner, calib.support_x, calib.support_y))
     test = DigitFleet(seed=seed + 7, per_class=2, split="test")
+    regime = DigitFleet(seed=seed + 3, per_class=2, split="test")
+    calib = [regime.episode(False) for _ in range(100)]  # the regime it serves now
+    threshold = calibrated_threshold(encode_tasks(learner, torch.from_numpy(np.stack([c[0] for c in calib])),
+                                                  torch.from_numpy(np.stack([c[1] for c in calib]))))
     rng = np.random.default_rng(seed)
     kinds = rng.permutation(np.array([False] * 150 + [True] * 150))
     clusters = OnlineTaskClusters(threshold)

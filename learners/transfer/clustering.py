@@ -47,13 +47,14 @@ class OnlineTaskClusters:
 
 
 def calibrated_threshold(codes: np.ndarray, quantile: float = 0.02) -> float:
-    """A joining threshold from tasks of one known regime: the ``quantile`` of their similarities
-    to their own centre, so that nearly all of that regime's tasks would join one cluster.
+    """A joining threshold from tasks of one known regime: the ``quantile`` of their pairwise
+    similarities. A new cluster starts from a single task, so task-to-task similarity (not
+    similarity to a mean) is what a task of the same regime must reach.
 
     >>> import numpy as np
     >>> round(calibrated_threshold(np.array([[1, 0], [0.9, 0.1], [0.8, 0.2]], np.float32)), 3)
-    0.991
+    0.971
     """
-    centre = codes.mean(0)
-    sims = codes @ centre / np.maximum(np.linalg.norm(codes, axis=1) * np.linalg.norm(centre), 1e-12)
+    unit = codes / np.maximum(np.linalg.norm(codes, axis=1, keepdims=True), 1e-12)
+    sims = (unit @ unit.T)[np.triu_indices(len(codes), 1)]
     return float(np.quantile(sims, quantile))
