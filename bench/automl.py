@@ -38,8 +38,9 @@ from _table import machine, print_json, print_table  # noqa: E402
 from _tabular import river_selectors, selection_rows  # noqa: E402
 
 from learners.tabular.candidates import DEFAULT_LEARNER, default_candidates  # noqa: E402
-from learners.tabular.fewshot import FAMILIES, TabularEpisodes, accuracy, baseline_accuracy, build_fewshot_learner, meta_train  # noqa: E402
+from learners.tabular.fewshot import FAMILIES, TabularEpisodes, accuracy, baseline_accuracy, build_fewshot_learner  # noqa: E402
 from learners.tabular.gate import choose_pipeline  # noqa: E402
+from learners.training import meta_train  # noqa: E402
 from learners.tabular.pipeline import FeaturePipeline, Step  # noqa: E402
 from learners.tabular.prequential import prequential, streamed_features  # noqa: E402
 from learners.tabular.river_streams import STREAMS, load_stream  # noqa: E402
@@ -98,9 +99,8 @@ def fe_pipeline(variant: str, X: np.ndarray, y: np.ndarray, k: int, seed: int) -
         return FeaturePipeline.fit(X, ())
     if variant in ("standardise", "+log"):
         return FeaturePipeline.fit(X, (Step.STANDARDISE,) + ((Step.LOG,) if variant == "+log" else ()))
-    from learners.tabular.gate import KEEP_ABOVE, TOP_FOR_PRODUCTS
+    from learners.tabular.gate import step_arguments
     from learners.tabular.importance import permutation_importance
-    from itertools import combinations
 
     base = FeaturePipeline.fit(X, (Step.STANDARDISE,))
     cut = int(len(X) * 0.7)
@@ -108,9 +108,8 @@ def fe_pipeline(variant: str, X: np.ndarray, y: np.ndarray, k: int, seed: int) -
     probe.learn_many(base.transform(X[:cut]), y[:cut])
     imp = permutation_importance(probe, base.transform(X[cut:]), y[cut:], seed=seed)
     if variant == "+products":
-        top = sorted(np.argsort(-imp)[:TOP_FOR_PRODUCTS])
-        return FeaturePipeline.fit(X, (Step.STANDARDISE, Step.PRODUCTS), np.array(list(combinations(top, 2))))
-    return FeaturePipeline.fit(X, (Step.STANDARDISE, Step.SELECT), keep=imp > KEEP_ABOVE if (imp > KEEP_ABOVE).any() else None)
+        return FeaturePipeline.fit(X, (Step.STANDARDISE, Step.PRODUCTS), step_arguments(Step.PRODUCTS, imp))
+    return FeaturePipeline.fit(X, (Step.STANDARDISE, Step.SELECT), keep=step_arguments(Step.SELECT, imp))
 
 
 def part_fe(names: list[str], warmup: int, seed: int) -> dict:
@@ -150,7 +149,8 @@ def part_fewshot(iterations: int, episodes: int, seed: int) -> dict:
         for family in FAMILIES:
             t0 = time.time()
             learner = build_fewshot_learner(family, X.shape[1], ways)
-            meta_train(learner, train, iterations, seed)
+            torch.manual_seed(seed)
+            meta_train(learner, lambda g: train.sample(8, g), torch.Generator().manual_seed(seed), iterations=iterations, cosine=False)
             mean, ci = accuracy(learner, test, episodes)
             results[(split, family)] = mean
             rows.append([split, family, f"{100 * mean:.1f} ± {100 * ci:.1f}", f"{time.time() - t0:.0f}s"])

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -41,17 +40,10 @@ from learners.tasks.base import TaskBatch  # noqa: E402
 from learners.tasks.episodes import Episodes  # noqa: E402
 from learners.tasks.sine import SineTasks  # noqa: E402
 from learners.transfer import OnlineTaskClusters, cosine_matrix, encode_tasks, precision_at_k, spearman  # noqa: E402
+from learners.training import meta_train  # noqa: E402
 from learners.transfer.clustering import calibrated_threshold  # noqa: E402
 from streams.fleet import DigitFleet  # noqa: E402
 from streams.presets import digits_model  # noqa: E402
-
-def train_for(learner, sample, seconds: float) -> int:
-    start, it = time.monotonic(), 0
-    while time.monotonic() - start < seconds:
-        learner.meta_update(sample())
-        it += 1
-    return it
-
 
 def omniglot(minutes: float, episodes: int, seed: int) -> dict:
     config = default_config("omniglot", "protonet")
@@ -60,7 +52,7 @@ def omniglot(minutes: float, episodes: int, seed: int) -> dict:
     from learners.registry import build_tasks
 
     tasks, gen = build_tasks(config, "train"), torch.Generator().manual_seed(seed)
-    it = train_for(learner, lambda: tasks.sample(config["meta_batch"], gen), minutes * 60)
+    it = meta_train(learner, lambda g: tasks.sample(config["meta_batch"], g), gen, budget_s=minutes * 60, cosine=False).iterations
     charset = load_omniglot_background()
     present = sorted({a.split("@")[0] for a in charset.alphabets})
     support, labels = [], []
@@ -82,7 +74,7 @@ def sine(minutes: float, seed: int) -> dict:
     torch.manual_seed(seed)
     learner, untrained = build_learner(config), build_learner(config)
     tasks, gen = SineTasks(), torch.Generator().manual_seed(seed)
-    it = train_for(learner, lambda: tasks.sample(config["meta_batch"], gen), minutes * 60)
+    it = meta_train(learner, lambda g: tasks.sample(config["meta_batch"], g), gen, budget_s=minutes * 60, cosine=False).iterations
     eval_gen = torch.Generator().manual_seed(99)
     amp, phase = tasks.sample_params(300, eval_gen)
     x = tasks.sample_x(300, 10, eval_gen)
@@ -107,7 +99,7 @@ def digits(minutes: float, seed: int) -> dict:
     def sample(drifted: bool = False, n: int = 16) -> TaskBatch:
         eps = [fleet.episode(drifted) for _ in range(n)]
         return TaskBatch(*(torch.from_numpy(np.stack(p)) for p in zip(*eps)))
-    it = train_for(learner, sample, minutes * 60)
+    it = meta_train(learner, lambda g: sample(), torch.Generator(), budget_s=minutes * 60, cosine=False).iterations
     test = DigitFleet(seed=seed + 7, per_class=2, split="test")
     regime = DigitFleet(seed=seed + 3, per_class=2, split="test")
     calib = [regime.episode(False) for _ in range(100)]  # the regime it serves now

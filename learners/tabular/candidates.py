@@ -16,6 +16,7 @@ as safetensors plus JSON; never a pickled estimator.
 
 from __future__ import annotations
 
+import abc
 import enum
 from dataclasses import dataclass
 
@@ -74,28 +75,28 @@ def default_candidates(classification: bool = True) -> tuple[CandidateSpec, ...]
 DEFAULT_LEARNER = CandidateSpec(Family.LINEAR, lr=0.01)  # the baseline: what a user gets with no selection
 
 
-class OnlineModel:
+class OnlineModel(abc.ABC):
     """What every candidate does: learn rows, predict rows, and hand over its arrays."""
 
     spec: CandidateSpec
     outputs: int
 
-    def learn_many(self, X: np.ndarray, y: np.ndarray) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abc.abstractmethod
+    def learn_many(self, X: np.ndarray, y: np.ndarray) -> None: ...
 
-    def scores(self, X: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
+    @abc.abstractmethod
+    def scores(self, X: np.ndarray) -> np.ndarray:
         """Class scores ``[n, classes]`` (higher is likelier), or values ``[n]`` for regression."""
-        raise NotImplementedError
 
     def predict_many(self, X: np.ndarray) -> np.ndarray:
         s = self.scores(X)
         return s.argmax(1) if self.outputs else s
 
-    def arrays(self) -> dict[str, np.ndarray]:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abc.abstractmethod
+    def arrays(self) -> dict[str, np.ndarray]: ...
 
-    def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abc.abstractmethod
+    def load_arrays(self, arrays: dict[str, np.ndarray]) -> None: ...
 
 
 class SGDNet(OnlineModel):

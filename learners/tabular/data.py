@@ -52,7 +52,7 @@ class Table:
         return Table(self.X[idx], self.y[idx], self.names, self.target, self.classes, self.dropped)
 
 
-def _number(v: Any) -> float | None:
+def to_number(v: Any) -> float | None:
     """``v`` as a float, NaN when missing, ``None`` when it is not a number."""
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return math.nan
@@ -77,18 +77,18 @@ def from_records(records: list[dict[str, Any]], target: str, classification: boo
     if target not in records[0]:
         raise ConfigError(f"no column {target!r}; the columns are {', '.join(map(str, records[0]))}")
     ys = [r[target] for r in records]
-    if any(_number(y) is not None and math.isnan(_number(y)) for y in ys):
-        raise ConfigError(f"{sum(1 for y in ys if _number(y) is not None and math.isnan(_number(y)))} rows have no "
-                          f"{target!r}: drop them or fill them in")
-    numeric_y = all(_number(y) is not None for y in ys)
+    ny = [to_number(y) for y in ys]
+    if gaps := sum(1 for n in ny if n is not None and math.isnan(n)):
+        raise ConfigError(f"{gaps} rows have no {target!r}: drop them or fill them in")
+    numeric_y = all(n is not None for n in ny)
     if classification is None:
-        classification = not numeric_y or (len(set(ys)) <= 20 and all(float(_number(y)).is_integer() for y in ys))
+        classification = not numeric_y or (len(set(ys)) <= 20 and all(float(n).is_integer() for n in ny))
     names: list[str] = []
     columns: list[np.ndarray] = []
     dropped: list[str] = []
     for col in (c for c in records[0] if c != target):
         values = [r.get(col) for r in records]
-        nums = [_number(v) for v in values]
+        nums = [to_number(v) for v in values]
         if all(n is not None for n in nums):
             names.append(str(col))
             columns.append(np.asarray(nums, dtype=np.float32))
@@ -107,7 +107,7 @@ def from_records(records: list[dict[str, Any]], target: str, classification: boo
         index = {c: i for i, c in enumerate(classes)}
         y = np.asarray([index[v] for v in ys], dtype=np.int64)
     else:
-        classes, y = (), np.asarray([_number(v) for v in ys], dtype=np.float32)
+        classes, y = (), np.asarray(ny, dtype=np.float32)
     return Table(X, y, tuple(names), target, classes, tuple(dropped))
 
 

@@ -68,13 +68,6 @@ def build_fewshot_learner(family: str, inputs: int, ways: int, hidden: int = 64)
     raise ConfigError(f"no few-shot family {family!r}; choose from {', '.join(FAMILIES)}")
 
 
-def meta_train(learner: MetaLearner, episodes: TabularEpisodes, iterations: int, seed: int = 0, meta_batch: int = 8) -> None:
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    for _ in range(iterations):
-        learner.meta_update(episodes.sample(meta_batch, gen))
-
-
 def accuracy(learner: MetaLearner, episodes: TabularEpisodes, count: int = 600, seed: int = 12345) -> tuple[float, float]:
     """Mean query accuracy after adaptation over ``count`` episodes, and its 95% half-width."""
     gen = torch.Generator().manual_seed(seed)

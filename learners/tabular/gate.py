@@ -44,7 +44,17 @@ class StepTrial:
 class GateReport:
     pipeline: FeaturePipeline  # fitted on all the rows it was chosen on
     trials: tuple[StepTrial, ...]
-    importance: np.ndarray  # of the chosen pipeline's output features, on the held-out rows
+
+
+def step_arguments(step: Step, importance: np.ndarray) -> np.ndarray | None:
+    """What a step that needs importance takes: the pairs to multiply (``PRODUCTS``) or the mask of
+    features to keep (``SELECT``); ``None`` when the step would change nothing."""
+    if step is Step.PRODUCTS:
+        top = np.argsort(-importance)[: min(TOP_FOR_PRODUCTS, len(importance))]
+        pairs = np.array(list(combinations(sorted(top), 2)), np.int64).reshape(-1, 2)
+        return pairs if len(pairs) else None
+    keep = importance > KEEP_ABOVE
+    return None if keep.all() or not keep.any() else keep
 
 
 def _probe(pipeline: FeaturePipeline, X, y, burn_in: int, classes: int, seed: int, probe: CandidateSpec):
@@ -68,29 +78,22 @@ def choose_pipeline(X: np.ndarray, y: np.ndarray, classes: int, seed: int = 0, b
     yh = y[start:]
     kept: list[Step] = []
     pairs = keep = None
-    pipe = FeaturePipeline.fit(X, ())
-    model, best, Zh = _probe(pipe, X, y, start, classes, seed, probe)
+    model, best, Zh = _probe(FeaturePipeline.fit(X, ()), X, y, start, classes, seed, probe)
     trials = []
     for step in ORDER:
         if step is Step.MISSING and not np.isnan(X).any():
             continue
         try_pairs, try_keep = pairs, keep
         if step in (Step.PRODUCTS, Step.SELECT):
-            importance = permutation_importance(model, Zh, yh, seed=seed)
-            if step is Step.PRODUCTS:
-                top = np.argsort(-importance)[: min(TOP_FOR_PRODUCTS, len(importance))]
-                try_pairs = np.array(list(combinations(sorted(top), 2)), np.int64).reshape(-1, 2)
-                if not len(try_pairs):
-                    continue
-            else:
-                try_keep = importance > KEEP_ABOVE
-                if try_keep.all() or not try_keep.any():
-                    continue
+            found = step_arguments(step, permutation_importance(model, Zh, yh, seed=seed))
+            if found is None:
+                continue
+            try_pairs, try_keep = (found, keep) if step is Step.PRODUCTS else (pairs, found)
         candidate = FeaturePipeline.fit(X, tuple(kept + [step]), try_pairs, try_keep)
         cand_model, got, cand_Zh = _probe(candidate, X, y, start, classes, seed, probe)
         trials.append(StepTrial(step, best, got, got > best + MARGIN))
         if got > best + MARGIN:
             kept.append(step)
-            pairs, keep, pipe, model, best, Zh = try_pairs, try_keep, candidate, cand_model, got, cand_Zh
+            pairs, keep, model, best, Zh = try_pairs, try_keep, cand_model, got, cand_Zh
     final = FeaturePipeline.fit(X, tuple(kept), pairs, keep)
-    return GateReport(final, tuple(trials), permutation_importance(model, Zh, yh, seed=seed))
+    return GateReport(final, tuple(trials))

@@ -27,7 +27,7 @@ from safetensors.numpy import load_file, save_file
 
 from ..errors import ConfigError
 from .candidates import CandidateSpec, OnlineModel
-from .data import _number
+from .data import to_number
 from .pipeline import FeaturePipeline
 
 KIND = "tabular"
@@ -52,7 +52,7 @@ class TabularModel:
                 if cat and col in r:
                     row.append(np.nan if r[col] in (None, "") else float(str(r[col]) == cat))
                 else:
-                    v = _number(r.get(name))
+                    v = to_number(r.get(name))
                     row.append(np.nan if v is None else v)
             rows.append(row)
         return np.asarray(rows, np.float32).reshape(len(rows), len(self.names))

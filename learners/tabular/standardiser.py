@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ..backbones import MLP
+from .pipeline import FeaturePipeline, Step
 
 Z_LIMIT = 1e3  # standardised values are capped: one absurd value cannot swamp an embedding
 
@@ -45,14 +46,12 @@ class FeatureStandardiser(nn.Module):
 
     @torch.no_grad()
     def refit(self, rows: np.ndarray) -> None:
-        """Statistics of ``rows`` (NaN and infinities are gaps); a column with no value keeps 0 / 1."""
-        X = np.asarray(rows, np.float64).reshape(-1, self.features)
-        X = np.where(np.isfinite(X), X, np.nan)
-        seen = (~np.isnan(X)).sum(0)
-        mean = np.where(seen > 0, np.nansum(X, 0) / np.maximum(seen, 1), 0.0)
-        var = np.nansum((X - mean) ** 2, 0) / np.maximum(seen - 1, 1)
-        std = np.sqrt(var)
-        self.mean.copy_(torch.as_tensor(mean, dtype=self.mean.dtype))
+        """Statistics of ``rows`` (NaN and infinities are gaps), as the feature pipeline's running
+        standardisation computes them; a column with no value keeps 0 / 1."""
+        X = np.asarray(rows, np.float32).reshape(-1, self.features)
+        stats = FeaturePipeline.fit(X, (Step.STANDARDISE,))
+        std = np.sqrt(stats.m2 / np.maximum(stats.count - 1, 1))
+        self.mean.copy_(torch.as_tensor(stats.mean, dtype=self.mean.dtype))
         self.std.copy_(torch.as_tensor(np.where(std > 1e-8, std, 1.0), dtype=self.std.dtype))
         self.count.fill_(float(len(X)))
 

@@ -32,17 +32,8 @@ def precision_at_k(codes: np.ndarray, labels: Sequence, k: int = 5) -> float:
     return float((labels[nearest] == labels[:, None]).mean())
 
 
-def _ranks(v: np.ndarray) -> np.ndarray:
-    order = np.argsort(v, kind="stable")
-    ranks = np.empty(len(v))
-    ranks[order] = np.arange(len(v))
-    for value in np.unique(v):  # ties share their mean rank
-        tied = v == value
-        ranks[tied] = ranks[tied].mean()
-    return ranks
-
-
 def spearman(a: Sequence[float], b: Sequence[float]) -> float:
-    """Spearman's rank correlation."""
-    ra, rb = _ranks(np.asarray(a, float)), _ranks(np.asarray(b, float))
-    return float(np.corrcoef(ra, rb)[0, 1])
+    """Spearman's rank correlation (SciPy's; ties share their mean rank)."""
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(a, b).statistic)
