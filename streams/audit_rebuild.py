@@ -67,6 +67,11 @@ async def rebuild_version(bootstrap: str, model_id: str, version: int, settings:
         raise NoRecipe(f"{model_id} v{version} records no recipe (published before ModelVersion v4): it cannot be re-run")
     recipe = Recipe.from_json(record["recipe_json"])
     report = RebuildReport(model_id, version, expected_sha256=record["sha256"])
+    if recipe.shadow is not None:
+        report.differences.append(f"it started from shadow candidate {recipe.shadow['name']!r}, whose weights (sha256 "
+                                  f"{recipe.shadow['weights_sha256'][:12]}) live only in the worker that trained it, not on the "
+                                  "log: a champion switch cannot be re-run; the versions after it can")
+        return _done(report, started)
 
     # the starting weights, as the worker serialised them for the job
     learner = OnlineMetaLearner(recipe.config)

@@ -167,6 +167,8 @@ class Ingestor:
         for tid, (_, plain) in scored.items():  # who sent what the champion fits badly (a noisy or poisoning agent)
             self.state.health.note_agent_loss(watch.task_agent.get(tid, ""), plain)
         watch.pending, watch.task_agent = [], {}
+        if state.shadows is not None:  # the shadows on the same tasks, split the same way: a paired comparison
+            state.shadows.observe(state.learner, state.learner.last_batch, self.settings.drift_steps)
         return list(scored), np.asarray([signal for signal, _ in scored.values()], "f4")
 
     @staticmethod
@@ -182,6 +184,7 @@ class Ingestor:
 
     def refresh_gauges(self) -> None:
         self.metrics.buffer_bound.set(sum(st.buffer.max_bytes for st in self.state.models.values()))
+        self.metrics.candidate_reward.clear()  # a switch changes who is champion: no stale role stays
         for mid, st in self.state.models.items():
             champion = st.serving.versions.get(st.aliases.champion) if st.aliases.champion is not None else None
             if champion is not None and champion.latencies:
@@ -195,4 +198,7 @@ class Ingestor:
             for era, probes in st.guard.probes.tasks.items():
                 self.metrics.guard_probes.labels(mid, str(era)).set(len(probes))
             self.metrics.champion_version.labels(mid).set(st.version)
+            if st.shadows is not None:
+                for row in st.shadows.table():
+                    self.metrics.candidate_reward.labels(mid, row["name"], row["role"]).set(row["reward"])
             self.metrics.owned.labels(mid).set(1)

@@ -9,15 +9,13 @@ only delay the answer to the drift) and trains mostly on the newest tasks."""
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import multiprocessing
 import time
 from typing import Awaitable, Callable, Mapping
 
-from learners.online import GuardedProposal, GuardPlan, OnlineMetaLearner, UpdatePlan
+from learners.online import GuardedProposal, OnlineMetaLearner
 from learners.registry import task_kind
-from learners.search.spaces import search_space
 
 from .ingest import IngestResult
 from .metrics import WorkerMetrics
@@ -25,7 +23,9 @@ from .recipe import Recipe, recipe_of
 from .records import Cause, DecisionType, decision, model_version, now_ms
 from .settings import Settings
 from .state import ModelState, WorkerState
-from .update_process import Outcome, SearchRequest, UpdateJob, UpdateResult, Work, run_update, update_executor, warm_up
+from .shadow_work import announce_challenge, run_challenge, train_shadow
+from .update_jobs import build_job
+from .update_process import Outcome, UpdateJob, UpdateResult, Work, run_update, update_executor, warm_up
 
 log = logging.getLogger("metastream.learning")
 
@@ -68,7 +68,10 @@ class UpdateController:
 
     async def on_ingest(self, result: IngestResult) -> None:
         """What an ingested batch asks for: on a drift alarm a ``DriftDetected`` event (the loss
-        level before and after the change) and a drift update; after enough new tasks, an update."""
+        level before and after the change) and a drift update; after enough new tasks, an update;
+        when a shadow candidate now beats the champion, a ``ShadowChallenged`` event and its challenge."""
+        if result.scored is not None:
+            await announce_challenge(self, result.model_id)
         if result.trigger is None:
             return
         state = self.state.models[result.model_id]
@@ -92,14 +95,23 @@ class UpdateController:
         figures = dict(figures)
         if model_id not in self.state.models:
             return  # not this worker's model (any more): its owner learns it
+        state = self.state.models[model_id]
+        if (work is Work.UPDATE and trigger in (Cause.NEW_TASKS, Cause.SCHEDULE) and state.shadows is not None
+                and state.shadows.take_turn()):
+            work = Work.SHADOW  # every other routine update trains the shadow the bandit picks
         if model_id in self._busy:
             running = self._running.get(model_id)
             if trigger is Cause.DRIFT and running is not None and running[0] is not Cause.DRIFT:
                 self._abort.value = running[1]
                 self._start(model_id, trigger, figures, work)
                 return
-            if trigger is Cause.DRIFT or model_id not in self._pending:
+            pending = self._pending.get(model_id)
+            if pending is None or trigger is Cause.DRIFT or (work is Work.CHALLENGE and pending[0] is not Cause.DRIFT):
+                if pending is not None and pending[2] is Work.CHALLENGE and work is not Work.CHALLENGE:
+                    state.challenging = None  # a drift update goes first; the shadow may challenge again later
                 self._pending[model_id] = (trigger, figures, work)
+            elif work is Work.CHALLENGE:
+                state.challenging = None
             return
         self._start(model_id, trigger, figures, work)
 
@@ -145,35 +157,19 @@ class UpdateController:
                     self.request(model_id, *self._pending.pop(model_id))
 
     def job(self, state: ModelState, trigger: Cause, number: int, work: Work = Work.UPDATE) -> UpdateJob:
-        """What the update process needs: the champion, a snapshot of the buffer, the plan and the guard."""
-        s = self.settings
-        snapshot = state.buffer.snapshot()
-        if trigger is Cause.DRIFT:
-            plan = UpdatePlan(s.drift_update_iterations, s.update_meta_batch, s.heldout_tasks, s.drift_update_recent,
-                              s.drift_update_share)
-        else:
-            plan = UpdatePlan(s.update_iterations, s.update_meta_batch, s.heldout_tasks, s.update_recent, s.update_share)
-        guard = None
-        own_share = state.learner.config.get("continual", {}).get("recent_share")
-        if own_share is not None and trigger is not Cause.DRIFT:  # a searched config's replay share
-            plan = UpdatePlan(plan.iterations, plan.meta_batch, plan.heldout, plan.recent, float(own_share))
-        if s.guard:
-            distill, ewc = s.continual_strengths(state.learner.config)
-            # copies of what ingest goes on changing: the job is pickled for the update process by a
-            # feeder thread some time after it is submitted, and must be the job the recipe describes
-            guard = GuardPlan(copy.deepcopy(state.guard.probes), dict(state.guard.best), s.guard_max_drop, distill, ewc,
-                              state.guard.old_tasks(snapshot.task_ids(), state.drift.era), state.drift.era)
-        request = None
-        if work is Work.SEARCH:
-            space = search_space("stream", state.learner.config["algo"]).to_dict()
-            if not s.guard:  # without the guard there is no distillation or EWC to tune
-                space = {k: v for k, v in space.items() if k not in ("ewc", "distill")}
-            request = SearchRequest(space, s.search_trials, s.search_iterations)
-        return UpdateJob(number, copy.deepcopy(state.learner.config), state.learner.weights_bytes(), snapshot, plan, guard, request,
-                         s.distil_factor if work is Work.DISTIL else None)
+        return build_job(state, self.settings, trigger, number, work)
 
     async def update(self, model_id: str, trigger: Cause, figures: Mapping[str, float], number: int,
                      work: Work = Work.UPDATE) -> bool:
+        if work is Work.SHADOW:
+            return await train_shadow(self, model_id, trigger, number)
+        if work is Work.CHALLENGE:
+            return await run_challenge(self, model_id, trigger, figures, number)
+        return await self.propose_and_publish(model_id, trigger, figures, number, work) is not None
+
+    async def propose_and_publish(self, model_id: str, trigger: Cause, figures: Mapping[str, float], number: int,
+                      work: Work = Work.UPDATE) -> dict[str, float] | None:
+        """The update proper; the published version's figures, or ``None`` when nothing was published."""
         search = work is Work.SEARCH
         state = self.state.models[model_id]
         key, events = model_id.encode(), self.settings.events_topic
@@ -188,17 +184,17 @@ class UpdateController:
                            self.settings.replay_settings())
         state.new_tasks = 0
         started = time.perf_counter()
-        result = await asyncio.get_running_loop().run_in_executor(self._executor, run_update, job)
+        result = await self.run_job(job)
         seconds = time.perf_counter() - started
         self.metrics.update_seconds.labels(model_id).observe(seconds)
         if self._abort.value == number or result.outcome is Outcome.ABORTED:  # pre-empted, even if it got to the end
             await decide(DecisionType.VERSION_REJECTED, Cause.PREEMPTED, "pre-empted by a drift alarm", {"update_seconds": seconds})
-            return False
+            return None
         if result.outcome is Outcome.TOO_FEW_TASKS:
             await decide(DecisionType.VERSION_REJECTED, Cause.TOO_FEW_TASKS, "not enough buffered tasks to train and hold out",
                          {"tasks": job.buffer.num_tasks})
             self._rejected(model_id)
-            return False
+            return None
         proposal = result.proposal
         if search:
             await decide(DecisionType.SEARCH_FINISHED, trigger, f"best of {int(result.search_figures['trials'])} trials: "
@@ -208,7 +204,7 @@ class UpdateController:
         self._watch_trend(state, proposal)
         state.guard.record_best(proposal.champion_era_scores)  # the champion is a published version
         if proposal.first_forgetting and await self._forgetting(model_id, proposal, decide):
-            return False
+            return None
         score_name = "mse" if state.learner.kind == "regression" else "accuracy"
         figs = {f"candidate_{score_name}": proposal.candidate_score, f"champion_{score_name}": proposal.champion_score,
                 "update_seconds": seconds, "train_tasks": proposal.train_tasks, "heldout_tasks": proposal.heldout_tasks,
@@ -219,7 +215,7 @@ class UpdateController:
             worse = f"{margin:.0%}" if state.learner.kind == "regression" else f"{100 * margin:g} accuracy points"
             await decide(DecisionType.VERSION_REJECTED, Cause.WORSE_THAN_CHAMPION,
                          f"candidate worse than champion by more than {worse}", figs)
-            return False
+            return None
         if search:
             figs["trigger_search"] = 1.0
         if work is Work.DISTIL:
@@ -227,13 +223,17 @@ class UpdateController:
         await self.state.ownership.settled.wait()  # during a rebalance, wait to learn whether the model is still ours
         if self.state.models.get(model_id) is not state:
             log.info("%s went to another worker while its update ran: the candidate is dropped", model_id)
-            return False
+            return None
         await self._publish(state, trigger, proposal, figs, lineage, result, recipe)
         await decide(DecisionType.VERSION_PUBLISHED, Cause.SEARCH if search else Cause.DISTIL if work is Work.DISTIL else trigger,
                      trigger.value, figs)
         if self.rollouts is not None:
             await self.rollouts.on_published(model_id, state.version, urgent=trigger is Cause.DRIFT)
-        return True
+        return figs
+
+    async def run_job(self, job: UpdateJob) -> UpdateResult:
+        """Run an update job in an update process."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, run_update, job)
 
     def _watch_trend(self, state: ModelState, proposal: GuardedProposal) -> None:
         """The champion's error on the newest held-out tasks joins the trend; a worsening asks for a search."""

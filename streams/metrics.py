@@ -36,6 +36,8 @@ class WorkerMetrics:
         self.score_trend = Gauge("metastream_score_trend", "Relative change of the champion's held-out error over its last updates",
                                  ["model_id"], registry=r)
         self.drift_observations = Gauge("metastream_drift_observations", "Losses the drift detector has been fed", ["model_id"], registry=r)
+        self.candidate_reward = Gauge("metastream_candidate_reward", "Windowed prequential reward (accuracy, or 1 - relative MSE / 4) of a "
+                                      "model's champion and shadow candidates on the same incoming tasks", ["model_id", "candidate", "role"], registry=r)
         self.guard_probes = Gauge("metastream_guard_probes", "Held-out probe tasks of the forgetting guard, per era", ["model_id", "era"], registry=r)
         self.era = Gauge("metastream_era", "Drift alarms so far: the era new tasks belong to", ["model_id"], registry=r)
         self.owned = Gauge("metastream_model_owned", "1 for each model id this worker learns and publishes (its partition is assigned here)",

@@ -31,14 +31,21 @@ def digits_model(ways: int = 5, shots: int = 1) -> dict[str, Any]:
             "learner": {"meta_lr": 1e-3}, "meta_batch": 16, "seed": 0, "continual": {"ewc": 0.0}}
 
 
+TABULAR_SHADOWS = [{"algo": "matching"}, {"backbone": {"hidden": 128}}, {"backbone": {"log": True}},
+                   {"backbone": {"products": 4}}, {"backbone": {"select": True}}]  # learners and feature steps
+
+
 def tabular_model(features: int, ways: int = 5, shots: int = 5, missing: bool = True,
-                  names: list[str] | None = None) -> dict[str, Any]:
+                  names: list[str] | None = None, shadows: bool | list[dict[str, Any]] = False) -> dict[str, Any]:
     """A Prototypical network for few-shot tasks over rows of ``features`` numbers (an agent's or
     project's own small labelled set): an MLP behind a standardiser that imputes gaps (NaN) and
     flags them, whose statistics the worker refits on its buffer and ships with every version
     (``learners/tabular/standardiser.py``). On ImageSegments, 5-way 5-shot over held-out rows, this
     learner reached 97% where softmax regression on the same 5 shots reached 84%
-    (``python bench/automl.py --part fewshot``)."""
+    (``python bench/automl.py --part fewshot``). ``shadows=True`` keeps shadow candidates beside it
+    (:data:`TABULAR_SHADOWS`: Matching networks, a wider MLP, and the log, products and selection
+    feature steps), scored on the same incoming tasks; one that does better takes over through the
+    gate and the rollout (``learners/online/shadows.py``). A list gives your own overrides."""
     if not isinstance(features, int) or features <= 0:
         raise ConfigError(f"a tabular model needs its number of features (a positive integer), got {features!r}")
     if names is not None and len(names) != features:
@@ -46,9 +53,12 @@ def tabular_model(features: int, ways: int = 5, shots: int = 5, missing: bool = 
     task = {"name": "tabular", "features": features, "ways": ways, "shots": shots, "queries": shots}
     if names is not None:
         task["names"] = [str(n) for n in names]  # for 'metastream models show'
-    return {"algo": "protonet", "task": task,
-            "backbone": {"name": "tabular", "inputs": features, "hidden": 64, "layers": 2, "outputs": 64, "missing": missing},
-            "learner": {"meta_lr": 1e-3}, "meta_batch": 16, "seed": 0, "continual": {"ewc": 0.0}}
+    config = {"algo": "protonet", "task": task,
+              "backbone": {"name": "tabular", "inputs": features, "hidden": 64, "layers": 2, "outputs": 64, "missing": missing},
+              "learner": {"meta_lr": 1e-3}, "meta_batch": 16, "seed": 0, "continual": {"ewc": 0.0}}
+    if shadows:
+        config["shadows"] = TABULAR_SHADOWS if shadows is True else list(shadows)
+    return config
 
 
 PRESETS = {"sine": sine_model, "digits": digits_model}

@@ -46,6 +46,7 @@ class Recipe:
     probes_sha256: str
     replay: dict[str, Any]  # the settings the ingest path used (they decide what entered the buffer)
     old_tasks_sha256: str = ""  # the guard's anchors: buffered tasks of earlier eras
+    shadow: dict[str, Any] | None = None  # a shadow's challenge: its name, config and the digest of its starting weights
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -89,7 +90,9 @@ def recipe_of(job: UpdateJob, work: str, trigger: str, weights_from: int, positi
                   dict(positions), at_ms, {"max_bytes": job.buffer.max_bytes, "max_points_per_task": job.buffer.max_points_per_task,
                                            "sha256": job.buffer.digest()},
                   probes_digest(job.guard.probes if job.guard is not None else None), replay,
-                  tasks_digest(job.guard.old_tasks if job.guard is not None else []))
+                  tasks_digest(job.guard.old_tasks if job.guard is not None else []),
+                  None if job.shadow is None else {"name": job.shadow.name, "config": job.shadow.config,
+                                                   "weights_sha256": hashlib.sha256(job.shadow.weights).hexdigest()})
 
 
 def tasks_digest(task_ids: list[str]) -> str:

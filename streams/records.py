@@ -40,6 +40,8 @@ class DecisionType(str, Enum):
     AB_TEST_FINISHED = "ABTestFinished"
     DIAGNOSIS_MADE = "DiagnosisMade"
     REMEDIATION_TAKEN = "RemediationTaken"
+    SHADOW_CHALLENGED = "ShadowChallenged"  # a shadow candidate beat the champion on the same incoming tasks
+    CHAMPION_SWITCHED = "ChampionSwitched"  # ... went through the gate: the model's learner is now that shadow's
 
 
 class Cause(str, Enum):
@@ -72,6 +74,7 @@ class Cause(str, Enum):
     ALERT = "alert"
     STUCK = "stuck"  # every candidate rejected for a while
     QUARANTINED = "quarantined"  # an agent's experiences refused while it is in quarantine
+    SHADOW = "shadow"  # a shadow candidate's challenge
 
 
 def now_ms() -> int:

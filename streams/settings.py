@@ -71,6 +71,10 @@ def parse_models(text: str) -> dict[str, dict[str, Any]]:
             cfg = parametrised_preset(mid, cfg)
         if not isinstance(cfg, dict) or not {"algo", "task", "backbone"} <= set(cfg):
             raise ConfigError(f"model {mid!r}: a config needs algo, task and backbone (or name a preset: {', '.join(presets)})")
+        shadows = cfg.get("shadows", [])
+        if not isinstance(shadows, list) or not all(isinstance(s, dict) and s for s in shadows):
+            raise ConfigError(f"model {mid!r}: 'shadows' is a list of config overrides, one per shadow candidate, e.g. "
+                              '[{"algo": "matching"}, {"backbone": {"hidden": 128}}]')
         models[mid] = cfg
     return models
 
@@ -137,6 +141,11 @@ class Settings:
     search_trials: int = _doc("trials of a search in the update process", default=6)
     search_iterations: int = _doc("meta-iterations of each trial (the winner trains as long as a routine update)", default=40)
     search_cooldown_s: float = _doc("a model is searched at most this often, seconds", default=60.0)
+    shadow_window: int = _doc("incoming tasks over which a model's shadow candidates and champion are compared", default=64)
+    shadow_margin: float = _doc("a shadow challenges the champion when its windowed reward (accuracy, or 1 - relative MSE / 4) "
+                                "is higher by this much", default=0.02)
+    shadow_min_tasks: int = _doc("tasks a shadow must be scored on before it may challenge", default=32)
+    shadow_exploration: float = _doc("UCB exploration bonus that decides which shadow the next shadow update trains", default=0.5)
     rollout: bool = _doc("roll each new version out by cohorts (5% -> 25% -> 50% -> 100%); 0: every version is champion",
                          default=True)
     rollout_stages: str = _doc("the canary's share of agents at each stage, percent", default="5,25,50,100")

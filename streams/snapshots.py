@@ -30,7 +30,6 @@ import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from .settings import Settings
 from .state import ModelState, WorkerState

@@ -32,6 +32,8 @@ class Work(Enum):
     UPDATE = "update"
     SEARCH = "search"
     DISTIL = "distil"
+    SHADOW = "shadow"  # train a shadow candidate (nothing is published)
+    CHALLENGE = "challenge"  # a shadow that beat the champion, trained once more and judged as a candidate
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,16 @@ class SearchRequest:
     space: dict[str, dict]
     trials: int
     trial_iterations: int
+
+
+@dataclass(frozen=True)
+class ShadowJob:
+    """The shadow candidate a job trains (or whose challenge it runs): its name, config and weights."""
+
+    name: str
+    config: dict[str, Any]
+    weights: bytes
+    challenge: bool = False
 
 
 @dataclass
@@ -53,6 +65,7 @@ class UpdateJob:
     guard: GuardPlan | None
     search: SearchRequest | None = None
     distil_factor: float | None = None  # a distillation job: the student's width relative to the champion's
+    shadow: ShadowJob | None = None  # a shadow's update or challenge (config and weights above stay the champion's)
 
 
 class Outcome(Enum):
@@ -68,6 +81,7 @@ class UpdateResult:
     config: dict[str, Any] | None = None  # a search's winning config (None: the champion's config stays)
     params: dict[str, Any] | None = None  # what the search chose
     search_figures: dict[str, float] | None = None
+    shadow_weights: bytes | None = None  # a shadow update's result (kept only when it did not get worse)
 
 
 def update_executor(processes: int, abort: Any = None) -> ProcessPoolExecutor:
@@ -128,6 +142,8 @@ def run_update(job: UpdateJob) -> UpdateResult:
         return abort is not None and abort.value == job.number
 
     stop = stopped if abort is not None else None
+    if job.shadow is not None:
+        return _run_shadow(job, stop, stopped)
     if job.distil_factor is not None:
         from learners.online.distilled import distil_student
 
@@ -155,6 +171,27 @@ def run_update(job: UpdateJob) -> UpdateResult:
     if proposal is None:
         return UpdateResult(Outcome.TOO_FEW_TASKS)
     return UpdateResult(Outcome.PROPOSED, proposal)
+
+
+def _run_shadow(job: UpdateJob, stop, stopped) -> UpdateResult:
+    from learners.online.shadows import propose_challenger, train_shadow
+
+    sj = job.shadow
+    if sj.challenge:
+        proposal = propose_challenger(job.config, job.weights, sj.config, sj.weights, job.buffer, job.plan, job.guard, job.number,
+                                      should_stop=stop)
+        if stopped():
+            return UpdateResult(Outcome.ABORTED)
+        if proposal is None:
+            return UpdateResult(Outcome.TOO_FEW_TASKS)
+        return UpdateResult(Outcome.PROPOSED, proposal, sj.config)
+    trained = train_shadow(sj.config, sj.weights, job.buffer, job.plan, job.number, should_stop=stop)
+    if stopped():
+        return UpdateResult(Outcome.ABORTED)
+    if trained is None:
+        return UpdateResult(Outcome.TOO_FEW_TASKS)
+    weights, after, before = trained
+    return UpdateResult(Outcome.PROPOSED, search_figures={"score_after": after, "score_before": before}, shadow_weights=weights)
 
 
 def warm_up(hold_s: float = 0.0) -> bool:

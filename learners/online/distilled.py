@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 
 from ..registry import merge
-from .guard import check_forgetting, era_scores, guard_reference
 from .guarded import GuardedProposal, GuardPlan, UpdatePlan
 from .learner import OnlineMetaLearner, heldout_split
+from .shadows import judge_against_champion
 from .replay import TaskReplayBuffer
 
 WIDTH_KEYS = ("hidden", "width", "channels")
@@ -48,7 +48,7 @@ def distil_student(config: dict[str, Any], weights: bytes, buffer: TaskReplayBuf
     ready = buffer.tasks_with(teacher.points_per_task)
     if len(ready) < plan.heldout + 2:
         return None
-    held, train = heldout_split(ready, plan.heldout)
+    _, train = heldout_split(ready, plan.heldout)
     student_config = narrower(config, factor)
     student = OnlineMetaLearner(student_config, seed=seed)
     model, ref = student.champion.model, teacher.champion.model
@@ -75,16 +75,4 @@ def distil_student(config: dict[str, Any], weights: bytes, buffer: TaskReplayBuf
                                should_stop=should_stop)
     if proposal is None:
         return None
-    held_batch = teacher.task_batch(buffer, held)
-    champion_score = teacher.score(teacher.champion, held_batch) if held_batch is not None else float("nan")
-    figures: dict = {}
-    if guard is not None:
-        probes = teacher.probe_batches(guard.probes)
-        champion = era_scores(teacher.champion, probes)
-        best = {e: max(guard.best.get(e, -float("inf")), s) for e, s in champion.items()}
-        scores = era_scores(proposal.learner, student.probe_batches(guard.probes))
-        forgot = check_forgetting(scores, guard_reference(guard.best, champion, guard.current_era), guard.max_drop)
-        figures = dict(champion_era_scores=champion, best_era_scores=best, era_scores=scores, first_forgetting=forgot,
-                       forgetting=forgot)
-    return GuardedProposal(student.weights_bytes(proposal.learner), proposal.candidate_score, champion_score,
-                           proposal.train_tasks, proposal.heldout_tasks, **figures), student_config
+    return judge_against_champion(teacher, student, proposal, guard), student_config

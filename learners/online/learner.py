@@ -23,7 +23,8 @@ from ..backbones import IMAGE_BACKBONES
 from ..base import MetaLearner, task_score
 from ..continual.ewc import EWC
 from ..registry import build_learner, is_metric, task_kind
-from ..tabular.standardiser import has_standardiser, refit_standardisers
+from ..tabular.importance import task_permutation_importance
+from ..tabular.standardiser import has_standardiser, refit_standardisers, set_importance
 from ..tasks.base import TaskBatch
 from ..tasks.split import points_needed, split_task
 from .guard import ProbeSet
@@ -51,6 +52,7 @@ class Proposal:
     iterations: int
     train_tasks: int
     heldout_tasks: int
+    held_batch: TaskBatch | None = None  # the held-out tasks as split for scoring (a champion of another config is scored on them)
 
 
 class OnlineMetaLearner:
@@ -142,6 +144,7 @@ class OnlineMetaLearner:
         For regression it is the MSE relative to the task's variance (clipped at 4)."""
         batch = self.task_batch(buffer, task_ids)
         self.last_plain_losses = np.zeros(0, "f4")
+        self.last_batch = batch  # shadow candidates are scored on the very same split
         if batch is None:
             return np.zeros(0, "f4")
         adapted = self.champion.adapt_tasks(batch.support_x, batch.support_y, steps)
@@ -158,6 +161,19 @@ class OnlineMetaLearner:
                 out.shape[0], -1).mean(1).numpy()
             self.last_plain_losses = ce
             return ce
+
+    def task_rewards(self, batch: TaskBatch, steps: int | None = None) -> np.ndarray:
+        """Per-task prequential reward of the champion on ``batch``, in [0, 1], higher is better:
+        post-adaptation accuracy, or for regression ``1 - min(relative MSE, 4) / 4`` (the MSE
+        relative to the task's spread, as the drift signal takes it). What shadow candidates are
+        compared by (``shadows.py``)."""
+        adapted = self.champion.adapt_tasks(batch.support_x, batch.support_y, steps)
+        with torch.no_grad():
+            out = self.champion.predict_tasks(adapted, batch.query_x)
+            score = task_score(self.kind, out, batch.query_y)
+            if self.kind == "regression":
+                score = 1.0 - (score / (batch.target_variance() + 0.05)).clamp(max=4.0) / 4.0
+        return score.numpy().astype("f8")
 
     def score(self, learner: MetaLearner, batch: TaskBatch) -> float:
         """Mean post-adaptation query score (MSE or accuracy) on the given tasks."""
@@ -229,8 +245,11 @@ class OnlineMetaLearner:
                     loss.backward()
                     distill_opt.step()
         candidate.model.eval()
+        if has_standardiser(candidate.model):  # what each column is worth, for the next refit and 'models show'
+            seed = int(torch.randint(2**31, (1,), generator=self._gen))
+            set_importance(candidate.model, task_permutation_importance(candidate, held_batch, self.kind, seed))
         return Proposal(candidate, self.score(candidate, held_batch), self.score(self.champion, held_batch),
-                        iterations, len(train), len(held))
+                        iterations, len(train), len(held), held_batch)
 
     def _ewc(self, model: torch.nn.Module, buffer: TaskReplayBuffer, tasks: list[str], lam: float, points: int = 256) -> EWC:
         """An EWC penalty anchored at ``model``'s current weights (the parent's), its Fisher taken

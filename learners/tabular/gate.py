@@ -21,7 +21,7 @@ from itertools import combinations
 import numpy as np
 
 from .candidates import DEFAULT_LEARNER, CandidateSpec
-from .importance import permutation_importance, score
+from .importance import permutation_importance
 from .pipeline import FeaturePipeline, Step
 from .prequential import prequential
 

@@ -36,3 +36,30 @@ def permutation_importance(model, X: np.ndarray, y: np.ndarray, repeats: int = 3
             drops.append(base - score(model, shuffled, y))
         out[j] = np.mean(drops)
     return out
+
+
+def task_permutation_importance(learner, batch, kind: str, seed: int = 0) -> np.ndarray:
+    """Permutation importance for a few-shot learner: each column of the query rows is shuffled
+    among all query rows of ``batch`` (a :class:`~learners.tasks.base.TaskBatch`) and the drop in
+    the mean post-adaptation score (accuracy; minus MSE for regression) is that column's importance.
+    The support rows stay intact, so it measures what the adapted model relies on."""
+    import torch
+
+    from ..base import task_score
+
+    def mean_score(query_x) -> float:
+        with torch.no_grad():
+            out = learner.predict_tasks(adapted, query_x)
+            value = task_score(kind, out, batch.query_y).mean()
+        return float(value) if kind == "classification" else -float(value)
+
+    adapted = learner.adapt_tasks(batch.support_x, batch.support_y)
+    base = mean_score(batch.query_x)
+    gen = torch.Generator().manual_seed(seed)
+    flat = batch.query_x.reshape(-1, batch.query_x.shape[-1])
+    out = np.zeros(flat.shape[1])
+    for j in range(flat.shape[1]):
+        shuffled = flat.clone()
+        shuffled[:, j] = flat[torch.randperm(len(flat), generator=gen), j]
+        out[j] = base - mean_score(shuffled.reshape(batch.query_x.shape))
+    return out

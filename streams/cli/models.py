@@ -63,7 +63,8 @@ def models_show(model_id: str = typer.Argument(...), version: Optional[int] = ty
                 kafka: Optional[str] = typer.Option(None), topic: str = typer.Option("models"),
                 save: Optional[Path] = typer.Option(None, help="Write the weights to this .safetensors file.")) -> None:
     """One version's metadata, metrics and lineage as JSON (weights summarised, or saved with --save);
-    a tabular version also shows its pipeline: each feature's mean and spread, and gap flags."""
+    a tabular version also shows its pipeline: per feature its mean and spread, log, selection, gap
+    flag and permutation importance on held-out tasks (accuracy lost when shuffled), and products."""
     from learners.tabular.standardiser import pipeline_summary
 
     versions = [r for r in read_versions(bootstrap_from(kafka), topic) if r["model_id"] == model_id]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from learners.online import OnlineMetaLearner, ProbeSet, TaskReplayBuffer
+from learners.online.shadows import ShadowPool
 
 from ..rollout.serving import ServingStats
 from ..rollout.state import Aliases
@@ -61,6 +62,8 @@ class ModelState:
     published: dict[int, Published] = field(default_factory=dict)  # the latest published versions (to go back to)
     rejected_streak: int = 0  # candidates rejected in a row
     last_published: float = field(default_factory=lambda: __import__("time").monotonic())  # when a version last went out
+    shadows: ShadowPool | None = None  # shadow candidates, when the model's config names some
+    challenging: str | None = None  # the shadow whose challenge is under way
 
     def remember(self, version: int, weights: bytes, config: dict[str, Any] | None = None, keep: int = 8) -> None:
         """Keep a published version's weights and config: the newest ``keep``, and those an alias
@@ -108,11 +111,15 @@ class WorkerState:
         """A model's state as it is before any experience: its configured weights, an empty buffer,
         a fresh detector and probe set (a worker that gains a model rebuilds it from here)."""
         s = self.settings
-        cfg = s.models[model_id]
+        cfg = {k: v for k, v in s.models[model_id].items() if k != "shadows"}  # the champion's own config
         per_model_bytes = int(s.buffer_mb * 2**20 / max(len(s.models), 1))
         model = ModelState(model_id, OnlineMetaLearner(cfg), TaskReplayBuffer(per_model_bytes, s.max_points_per_task),
                            DriftState(DriftMonitor(s.drift_detector)), GuardState(ProbeSet(s.guard_probes)),
                            trend=ScoreTrend(s.search_window, s.search_trend))
+        if s.models[model_id].get("shadows"):  # shadows start from their own seeded weights, not a checkpoint's
+            model.shadows = ShadowPool.from_config(cfg, s.models[model_id]["shadows"], window=s.shadow_window,
+                                                   margin=s.shadow_margin, min_tasks=s.shadow_min_tasks,
+                                                   exploration=s.shadow_exploration)
         if cfg.get("checkpoint"):  # a model folder: start from its weights
             model.learner.load_weights((Path(cfg["checkpoint"]) / "model.safetensors").read_bytes())
         return model
