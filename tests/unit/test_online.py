@@ -97,7 +97,7 @@ def test_a_drift_alarm_preempts_a_routine_update_and_starts_at_once():
     from streams.settings import Settings
 
     async def scenario():
-        controller = UpdateController(SimpleNamespace(models={"m": object()}), Settings(min_update_gap_s=0.0), None, send=None)
+        controller = UpdateController(SimpleNamespace(models={"m": SimpleNamespace(shadows=None)}), Settings(min_update_gap_s=0.0), None, send=None)
         release = asyncio.Event()
         started = []
 
