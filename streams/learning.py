@@ -96,9 +96,6 @@ class UpdateController:
         if model_id not in self.state.models:
             return  # not this worker's model (any more): its owner learns it
         state = self.state.models[model_id]
-        if (work is Work.UPDATE and trigger in (Cause.NEW_TASKS, Cause.SCHEDULE) and state.shadows is not None
-                and state.shadows.take_turn()):
-            work = Work.SHADOW  # every other routine update trains the shadow the bandit picks
         if model_id in self._busy:
             running = self._running.get(model_id)
             if trigger is Cause.DRIFT and running is not None and running[0] is not Cause.DRIFT:
@@ -153,7 +150,11 @@ class UpdateController:
             self._busy[model_id] -= 1
             if not self._busy[model_id]:
                 del self._busy[model_id]
-                if model_id in self._pending:
+                state = self.state.models.get(model_id)
+                if (work is Work.UPDATE and trigger in (Cause.NEW_TASKS, Cause.SCHEDULE) and state is not None
+                        and state.shadows is not None and state.shadows.shadows):
+                    self._start(model_id, trigger, {}, Work.SHADOW)  # each routine update is followed by a shadow's
+                elif model_id in self._pending:
                     self.request(model_id, *self._pending.pop(model_id))
 
     def job(self, state: ModelState, trigger: Cause, number: int, work: Work = Work.UPDATE) -> UpdateJob:

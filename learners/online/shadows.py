@@ -3,9 +3,12 @@ feature step more) kept beside the champion, scored prequentially on the *same* 
 before they learn from them, and trained with the update compute a bandit gives them.
 
 The worker scores every shadow on each group of tasks it scores the champion on
-(:meth:`ShadowPool.observe`, same support/query split), so the comparison is paired. Update
-compute goes to the shadow with the highest upper confidence bound of its windowed reward (UCB1,
-Auer et al. 2002): promising shadows train more, the others now and then. A shadow whose windowed
+(:meth:`ShadowPool.observe`, same support/query split), so the comparison is paired. After each
+routine update of the champion, one shadow update runs: the champion's own learning does not slow
+down (a first design that gave every other update to a shadow cost the served accuracy 0.6-0.7
+points in ``bench/shadows.py``), and the shadows together cost as much compute as the champion.
+That update goes to the shadow with the highest upper confidence bound of its windowed reward
+(UCB1, Auer et al. 2002): promising shadows train more, the others now and then. A shadow whose windowed
 reward beats the champion's by ``margin``, with the paired gain's one-sided 95% bound above zero,
 is a :class:`Challenge`: the worker trains it once more on its buffer and judges it against the
 champion on the same held-out tasks and the forgetting guard (:func:`propose_challenger`), then
@@ -97,7 +100,6 @@ class ShadowPool:
     exploration: float = 0.5
     shadows: dict[str, Shadow] = field(default_factory=dict)
     champion_reward: utils.Rolling | None = None
-    turn: int = 0  # routine updates seen: every other one goes to a shadow
 
     def __post_init__(self) -> None:
         if self.champion_reward is None:
@@ -130,11 +132,6 @@ class ShadowPool:
                 shadow.reward.update(float(r))
                 shadow.gain_mean.update(float(r - b))
                 shadow.gain_var.update(float(r - b))
-
-    def take_turn(self) -> bool:
-        """Whether this routine update goes to a shadow (every other one, when there are shadows)."""
-        self.turn += 1
-        return bool(self.shadows) and self.turn % 2 == 0
 
     def pick(self) -> Shadow | None:
         """The shadow that gets the next update: highest windowed reward plus an exploration bonus

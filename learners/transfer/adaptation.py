@@ -167,8 +167,10 @@ def _sqrtm(c: torch.Tensor, inverse: bool = False) -> torch.Tensor:
 
 
 def _cov(z: torch.Tensor) -> torch.Tensor:
+    """Covariance with a small ridge (a thousandth of the mean variance), so it can be inverted."""
     zc = z - z.mean(0)
-    return zc.T @ zc / (len(z) - 1) + torch.eye(z.shape[1])
+    c = zc.T @ zc / (len(z) - 1)
+    return c + 1e-3 * c.diagonal().mean().clamp(min=1e-8) * torch.eye(z.shape[1])
 
 
 @torch.no_grad()

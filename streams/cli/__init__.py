@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from . import audit, automl, continual, demo, keys, models, offline, replay, rollout, search, stream
+from . import audit, automl, continual, demo, keys, models, offline, replay, rollout, search, stream, transfer
 
 app = typer.Typer(
     add_completion=False,
@@ -13,7 +13,7 @@ app = typer.Typer(
     help="metastream: agents that learn to learn from a live stream.",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-for module in (offline, automl, search, stream, models, rollout, replay, demo, continual, keys, audit):
+for module in (offline, automl, search, stream, models, rollout, replay, demo, continual, keys, audit, transfer):
     app.registered_commands.extend(module.app.registered_commands)
     app.registered_groups.extend(module.app.registered_groups)
 

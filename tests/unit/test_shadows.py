@@ -70,12 +70,6 @@ def test_the_bandit_tries_unscored_shadows_first_then_favours_the_better_one():
     assert picks.count("better") > picks.count("same") > 0  # explores, but spends most on the promising one
 
 
-def test_every_other_routine_update_goes_to_a_shadow():
-    p = pool()
-    assert [p.take_turn() for _ in range(4)] == [False, True, False, True]
-    assert not any(ShadowPool("c").take_turn() for _ in range(4))  # no shadows: every update is the champion's
-
-
 def test_a_published_challenger_swaps_places_and_a_rejected_one_starts_over():
     p = pool()
     champion = Fixed(0.7, 0.05, 3)

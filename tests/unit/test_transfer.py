@@ -52,3 +52,41 @@ def test_clusters_keep_two_regimes_apart_with_stable_ids():
     home_a, home_b = (max(set(v), key=v.count) for v in (got[0], got[1]))
     assert home_a != home_b
     assert got[0].count(home_a) >= 36 and got[1].count(home_b) >= 30
+
+
+def test_adabn_and_coral_move_the_source_statistics_to_the_target():
+    from learners.transfer.adaptation import DigitNet, adabn_statistics, coral_transform
+
+    torch.manual_seed(0)
+    target = torch.randn(500, 6) * 3 + 5
+    net = adabn_statistics(DigitNet(6, 16, 8, 3), target)
+    first = net.body[1]
+    with torch.no_grad():
+        pre = net.body[0](target)
+    assert torch.allclose(first.running_mean, pre.mean(0), atol=1e-4)
+    source = torch.randn(400, 4) @ torch.diag(torch.tensor([1.0, 2.0, 3.0, 4.0]))
+    goal = torch.randn(400, 4) @ torch.tensor([[1.0, 0.5, 0, 0], [0, 1, 0.5, 0], [0, 0, 1, 0], [0, 0, 0, 2]]) + 3
+    moved = coral_transform(source, goal)
+    cov = lambda z: torch.cov(z.T)  # noqa: E731
+    assert torch.allclose(moved.mean(0), goal.mean(0), atol=1e-4)
+    assert (cov(moved) - cov(goal)).abs().max() < 0.5 < (cov(source) - cov(goal)).abs().max()
+
+
+def test_every_method_adapts_a_real_digit_classifier_and_the_choice_uses_only_the_labels():
+    from learners.transfer.adaptation import ADAPT, METHODS, Domains, accuracy, choose_method, mmd, train_source
+    from learners.transfer.digit_domains import inverted, load_uci_digits, split_by_class
+
+    x, y = load_uci_digits()
+    train, test = split_by_class(y, 100, 0)
+    model = train_source(x[train], y[train], epochs=10)
+    assert accuracy(model, x[test], y[test]) > 0.9
+    shifted = inverted(x[test])
+    before = accuracy(model, shifted, y[test])
+    labelled, rest = split_by_class(y[test], 5, 1)
+    d = Domains(model, x[train], y[train], shifted[rest])
+    after = {m: accuracy(ADAPT[m](d, shifted[labelled], y[test][labelled], 0), shifted[rest], y[test][rest]) for m in METHODS}
+    assert before < 0.35 and max(after.values()) > before + 0.3, (before, after)
+    assert accuracy(model, x[test], y[test]) > 0.9  # the source model is never changed
+    chosen, scores = choose_method(d, shifted[labelled], y[test][labelled])
+    assert chosen in METHODS and set(scores) == set(METHODS)
+    assert mmd(x[test], x[train]) < mmd(shifted, x[train])
