@@ -81,6 +81,13 @@ async def rebuild_version(bootstrap: str, model_id: str, version: int, settings:
             report.differences.append(f"the version it started from (v{recipe.weights_from}) is not on the models topic")
             return _done(report, started)
         learner.load_weights(parent["weights"])
+    elif (start := recipe.config.get("warm_start") or {}).get("model_id"):  # a new model's first update: it started
+        source = [rec for _, rec in await read_records(bootstrap, settings.models_topic, "ModelVersion")  # from another
+                  if rec["model_id"] == start["model_id"] and rec["version"] == start["version"]]
+        if not source:
+            report.differences.append(f"the model it started from ({start['model_id']} v{start['version']}) is not on the models topic")
+            return _done(report, started)
+        learner.load_weights(source[0]["weights"])
     weights = learner.weights_bytes()
     if hashlib.sha256(weights).hexdigest() != recipe.weights_sha256:
         report.differences.append(f"starting weights (v{recipe.weights_from or 'initial'}) differ from those the update started from"

@@ -16,7 +16,12 @@ import numpy as np
 
 from schemas import CodecError, codec_for
 
+from learners.registry import task_kind
+from learners.transfer.cold_start import WarmStart
+
 from .metrics import WorkerMetrics
+from .new_models import adopt, warm_start
+from .presets import missing_ok, model_dims
 from .records import Cause, dead_letter
 from .settings import Settings
 from .state import DriftAlarm, ModelState, WorkerState, home_partition
@@ -35,6 +40,7 @@ class IngestResult:
     trigger: Cause | None = None  # Cause.DRIFT or Cause.NEW_TASKS: an update is due
     oldest_timestamp_ms: int | None = None
     scored: tuple[list[str], np.ndarray] | None = None  # tasks scored and the losses fed to the detector (a ScoreRecord)
+    cold_start: WarmStart | None = None  # a new model's first tasks chose where it starts
 
 
 class Ingestor:
@@ -66,6 +72,8 @@ class Ingestor:
             if isinstance(value, (bytes, bytearray)) and len(value) > self.max_message_bytes:
                 raise Rejected("oversize", f"message of {len(value)} bytes is larger than any valid batch")
             record = self._experiences.decode(value)
+            if self.settings.new_models and record.get("model_id") not in self.dims:
+                self.adopt(str(record.get("model_id")))
             batch = validate_batch(record, known_models=self.dims, max_rows=self.settings.max_batch_rows,
                                    classifiers=self.classifiers, missing_ok=self.missing_ok)
             if batch.model_id not in self.state.models:
@@ -124,6 +132,10 @@ class Ingestor:
                 task_latencies = np.array([latencies[idx].mean() for idx in groups.values()], "f8")
             state.serving.record(batch.model_version, task_losses, task_latencies,
                                  in_rollout=started is None or at >= started, in_stage=stage is None or at >= stage)
+        if state.cold_start_pending and not replay:  # a new agent type: its first full tasks choose where it starts
+            first = state.buffer.tasks_with(state.learner.points_per_task)[:8]
+            if first:
+                result.cold_start = warm_start(self.state, state, first)
         ready = self._note_ready(state, groups, batch.agent_id, take=not replay)
         if replay:
             if scored is not None:
@@ -141,6 +153,22 @@ class Ingestor:
         elif state.new_tasks >= self.settings.new_tasks_trigger:
             result.trigger = Cause.NEW_TASKS
         return result
+
+    def adopt(self, model_id: str) -> None:
+        """A new agent type the policy takes on: its shapes join the validation's (the model joins
+        this worker's state when its home partition is this worker's)."""
+        if self.settings.new_model_config(model_id) is None:
+            return
+        if len(self.state.adopted) >= self.settings.new_models_max:
+            raise Rejected("new_model_cap", f"model {model_id!r} matches METASTREAM_NEW_MODELS but {len(self.state.adopted)} "
+                           "models were adopted already: raise METASTREAM_NEW_MODELS_MAX")
+        adopt(self.state, self.settings, model_id)
+        config = self.settings.models[model_id]
+        self.dims[model_id] = model_dims(config)
+        if task_kind(config) == "classification":
+            self.classifiers = self.classifiers | {model_id}
+        if missing_ok(config):
+            self.missing_ok = self.missing_ok | {model_id}
 
     def _note_ready(self, state: ModelState, task_ids, agent_id: str, take: bool = True) -> bool:
         """Tasks that now hold enough points are scored once: a few become the forgetting guard's

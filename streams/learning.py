@@ -23,6 +23,7 @@ from .recipe import Recipe, recipe_of
 from .records import Cause, DecisionType, decision, model_version, now_ms
 from .settings import Settings
 from .state import ModelState, WorkerState
+from .new_models import announce_cold_start
 from .shadow_work import announce_challenge, run_challenge, train_shadow
 from .update_jobs import build_job
 from .update_process import Outcome, UpdateJob, UpdateResult, Work, run_update, update_executor, warm_up
@@ -70,6 +71,8 @@ class UpdateController:
         """What an ingested batch asks for: on a drift alarm a ``DriftDetected`` event (the loss
         level before and after the change) and a drift update; after enough new tasks, an update;
         when a shadow candidate now beats the champion, a ``ShadowChallenged`` event and its challenge."""
+        if result.cold_start is not None:
+            await announce_cold_start(self, result.model_id, result.cold_start)
         if result.scored is not None:
             await announce_challenge(self, result.model_id)
         if result.trigger is None:

@@ -32,6 +32,14 @@ async def rebuild_state(state: WorkerState, ingestor: Ingestor, settings: Settin
     ``partitions`` of experiences (default: all), from the newest usable snapshot in ``snapshots``
     if there is one. Returns counts of what was replayed."""
     first = models is None
+    version_records = [rec for _, rec in await read_records(bootstrap, settings.models_topic, "ModelVersion")]
+    if first and settings.new_models:  # models the new-models policy adopted before this worker (re)started
+        for mid in dict.fromkeys(rec["model_id"] for rec in version_records):
+            if mid not in state.models:
+                try:
+                    ingestor.adopt(mid)
+                except Exception as exc:  # noqa: BLE001 - over the cap: its experiences are dead-lettered as they come
+                    log.warning("not adopting %s again: %s", mid, exc)
     models = set(state.models) if models is None else models & set(state.models)
     stops = await committed_offsets(bootstrap, settings.experiences_topic, settings.app_id)
     if partitions is not None:
@@ -52,7 +60,7 @@ async def rebuild_state(state: WorkerState, ingestor: Ingestor, settings: Settin
         if model is not None:
             model.aliases.apply(event)
     versions = 0
-    for _, rec in await read_records(bootstrap, settings.models_topic, "ModelVersion"):
+    for rec in version_records:
         model = state.models.get(rec["model_id"]) if rec["model_id"] in models else None
         if model is None or rec["version"] <= model.version:
             continue
@@ -61,6 +69,7 @@ async def rebuild_state(state: WorkerState, ingestor: Ingestor, settings: Settin
         model.remember(rec["version"], rec["weights"], _config(rec))
         model.version = rec["version"]
         model.guard.record_best({e["era"]: e["points"] for e in rec["era_points"]})
+        model.cold_start_pending = False  # a published version: where it started was decided
         versions += 1
     for model in (state.models[m] for m in models):
         _learn_on_from(model)

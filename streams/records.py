@@ -42,6 +42,7 @@ class DecisionType(str, Enum):
     REMEDIATION_TAKEN = "RemediationTaken"
     SHADOW_CHALLENGED = "ShadowChallenged"  # a shadow candidate beat the champion on the same incoming tasks
     CHAMPION_SWITCHED = "ChampionSwitched"  # ... went through the gate: the model's learner is now that shadow's
+    MODEL_CREATED = "ModelCreated"  # the new-models policy adopted a model id (and chose where it starts)
 
 
 class Cause(str, Enum):
@@ -75,6 +76,7 @@ class Cause(str, Enum):
     STUCK = "stuck"  # every candidate rejected for a while
     QUARANTINED = "quarantined"  # an agent's experiences refused while it is in quarantine
     SHADOW = "shadow"  # a shadow candidate's challenge
+    COLD_START = "cold_start"  # a new agent type's start
 
 
 def now_ms() -> int:

@@ -10,14 +10,14 @@ import json
 import os
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from learners.errors import ConfigError
 from learners.registry import task_kind
 from learners.tasks.split import points_needed
 
-from .presets import PARAMETRISED, missing_ok, model_dims, model_presets, sine_model
+from .model_configs import parse_models
+from .presets import missing_ok, model_dims, sine_model
 
 ENV_PREFIX = "METASTREAM_"
 FALSE_WORDS = ("0", "false", "no", "off")
@@ -25,58 +25,6 @@ FALSE_WORDS = ("0", "false", "no", "off")
 
 def _doc(text: str, **kw: Any) -> Any:
     return field(metadata={"doc": text}, **kw)
-
-
-def model_folder(path: str) -> dict[str, Any] | None:
-    """The config of a model folder (``meta-train``, ``tune`` or ``nas`` output), marked with the
-    folder so the worker starts from its weights; ``None`` when ``path`` is not one."""
-    folder = Path(path).expanduser()
-    if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
-        return None
-    config = json.loads((folder / "config.json").read_text())["config"]
-    return {**config, "checkpoint": str(folder.resolve())}
-
-
-def parametrised_preset(mid: str, cfg: dict[str, Any]) -> dict[str, Any]:
-    """``{"preset": "tabular", "features": 18, "ways": 5}`` to that preset's config."""
-    args = {k: v for k, v in cfg.items() if k != "preset"}
-    make = PARAMETRISED.get(cfg["preset"])
-    if make is None:
-        raise ConfigError(f"model {mid!r}: no preset {cfg['preset']!r} takes arguments; choose from {', '.join(PARAMETRISED)}")
-    try:
-        return make(**args)
-    except TypeError as exc:
-        raise ConfigError(f"model {mid!r}: {exc} (e.g. {{\"preset\": \"tabular\", \"features\": 18}})") from None
-
-
-def parse_models(text: str) -> dict[str, dict[str, Any]]:
-    """``METASTREAM_MODELS``: a JSON object of model id -> learner config, a preset's name, or the
-    path of a model folder (the worker then starts from its weights)."""
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"METASTREAM_MODELS is not JSON ({exc}); e.g. '{{\"sine\": \"sine\", \"digits\": \"digits\"}}'") from None
-    if not isinstance(raw, dict) or not raw:
-        raise ConfigError("METASTREAM_MODELS must be a non-empty JSON object: model id -> config or preset name")
-    presets = model_presets()
-    models = {}
-    for mid, cfg in raw.items():
-        if isinstance(cfg, str):
-            folder = model_folder(cfg) if cfg not in presets else None
-            if cfg not in presets and folder is None:
-                raise ConfigError(f"model {mid!r}: {cfg!r} is neither a preset ({', '.join(presets)}) nor a model folder "
-                                  "(config.json and model.safetensors, as meta-train, tune and nas write)")
-            cfg = presets[cfg] if folder is None else folder
-        elif isinstance(cfg, dict) and "preset" in cfg:
-            cfg = parametrised_preset(mid, cfg)
-        if not isinstance(cfg, dict) or not {"algo", "task", "backbone"} <= set(cfg):
-            raise ConfigError(f"model {mid!r}: a config needs algo, task and backbone (or name a preset: {', '.join(presets)})")
-        shadows = cfg.get("shadows", [])
-        if not isinstance(shadows, list) or not all(isinstance(s, dict) and s for s in shadows):
-            raise ConfigError(f"model {mid!r}: 'shadows' is a list of config overrides, one per shadow candidate, e.g. "
-                              '[{"algo": "matching"}, {"backbone": {"hidden": 128}}]')
-        models[mid] = cfg
-    return models
 
 
 @dataclass
@@ -175,8 +123,13 @@ class Settings:
                             "empty: versions go out unsigned", default="")
     verify_keys: str = _doc("PEM files (comma-separated) of the public keys a subscriber trusts; set, it loads only "
                             "versions one of them signed", default="")
+    new_models: str = _doc("JSON list of {\"pattern\": \"reviewer-*\", \"model\": preset, folder or config}: adopt unknown model "
+                           "ids that match, from the most similar model; empty: they are dead-lettered", default="")
+    new_models_max: int = _doc("most model ids the new-models policy adopts", default=100)
     models: dict[str, dict[str, Any]] = _doc("JSON: model id -> learner config, a preset's name (sine, digits) or a model folder",
                                              default_factory=lambda: {"sine": sine_model()})
+
+    _policy = None  # the new-models policy, parsed once (not a setting)
 
     @classmethod
     def from_env(cls, environ: typing.Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
@@ -192,7 +145,15 @@ class Settings:
             if v is not None:
                 setattr(s, k, v)
         s.check_task_sizes()
+        s.new_model_config("")  # a bad policy fails at start, not at the first unknown id
         return s
+
+    def new_model_config(self, model_id: str) -> dict[str, Any] | None:
+        """The template config for an unknown ``model_id`` by ``METASTREAM_NEW_MODELS`` (``None``: none)."""
+        from .new_model_policy import NewModelPolicy
+        if self._policy is None:
+            self._policy = NewModelPolicy.parse(self.new_models)
+        return self._policy.config_for(model_id)
 
     def check_task_sizes(self) -> None:
         """A model whose tasks need more points than a buffered task keeps could never update:

@@ -64,6 +64,7 @@ class ModelState:
     last_published: float = field(default_factory=lambda: __import__("time").monotonic())  # when a version last went out
     shadows: ShadowPool | None = None  # shadow candidates, when the model's config names some
     challenging: str | None = None  # the shadow whose challenge is under way
+    cold_start_pending: bool = False  # adopted by the new-models policy: its first scored tasks choose where it starts
 
     def remember(self, version: int, weights: bytes, config: dict[str, Any] | None = None, keep: int = 8) -> None:
         """Keep a published version's weights and config: the newest ``keep``, and those an alias
@@ -97,6 +98,7 @@ class WorkerState:
     quota: AgentQuota = field(default_factory=AgentQuota)  # per-agent ingest quotas (off by default)
     ownership: Ownership = field(default_factory=Ownership)
     settings: Settings | None = None
+    adopted: set[str] = field(default_factory=set)  # model ids the new-models policy took on
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "WorkerState":
