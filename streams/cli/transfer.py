@@ -56,3 +56,34 @@ def transfer_cmd(
     console.print(table)
     console.print(f"chose [bold]{report.chosen}[/]: {100 * report.target_accuracy[report.chosen]:.1f}% on the target's "
                   f"unseen rows" + (f"; saved to {out}" if out else ""))
+
+
+@app.command("similar")
+@friendly_errors
+def similar_cmd(
+    target: str = typer.Argument(..., help="A model id on the models topic, or a CSV/Parquet file of labelled rows."),
+    kafka: Optional[str] = typer.Option(None, help="Bootstrap servers (default: $METASTREAM_KAFKA)."),
+    label: Optional[str] = typer.Option(None, help="A file's label column."),
+    task_column: Optional[str] = typer.Option(None, help="A file's column naming each row's task (default: one task)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+) -> None:
+    """The published models nearest to TARGET by task encoding (what a new agent type would start from)."""
+    import asyncio
+    import dataclasses
+
+    from ..settings import Settings
+    from ..similar import nearest
+    from .stream import bootstrap_from
+
+    bootstrap = bootstrap_from(kafka)
+    with console.status("reading the models and their tasks from the log"):
+        found = asyncio.run(nearest(bootstrap, Settings.from_env(), target, label, task_column))
+    if json_out:
+        emit_json({"target": target, "nearest": [dataclasses.asdict(n) for n in found]})
+        return
+    table = RichTable(title=f"models nearest to {target} (cosine of mean task encodings under each model)")
+    for col in ("model", "version", "algorithm", "similarity", "its tasks compared"):
+        table.add_column(col)
+    for n in found:
+        table.add_row(n.model_id, str(n.version), n.algo, f"{n.similarity:.3f}", str(n.tasks))
+    console.print(table)

@@ -35,7 +35,7 @@ async def _send(bootstrap: str, fleet: TabularFleet, model_id: str, tasks: int) 
         await pub.flush()
 
 
-def test_an_unknown_model_id_that_matches_the_policy_starts_from_the_most_similar_model(broker, worker_factory):
+def test_an_unknown_model_id_that_matches_the_policy_starts_from_the_most_similar_model(broker, worker_factory, cli, tmp_path):
     table = load_stream("segment")
     policy = [{"pattern": "segment-*", "model": {"preset": "tabular", "features": 18}}]
     worker = worker_factory(METASTREAM_MODELS=json.dumps({"segment": {"preset": "tabular", "features": 18}}),
@@ -71,3 +71,16 @@ def test_an_unknown_model_id_that_matches_the_policy_starts_from_the_most_simila
     report = json.loads(rebuilt.stdout)
     assert report["identical"], report  # its starting weights (the source's version) come back from the log
     assert report["expected_sha256"] == v1["sha256"]
+
+    near = json.loads(cli("similar", "segment-team2", "--kafka", broker.bootstrap, "--json").stdout)["nearest"]
+    assert [n["model_id"] for n in near] == ["segment"] and 0 < near[0]["similarity"] <= 1 and near[0]["tasks"] > 0
+    rows = tmp_path / "my-task.csv"
+    _, x, y = newcomer.sample_task()
+    with open(rows, "w") as f:
+        f.write(",".join([*table.names, "label"]) + "\n")
+        f.writelines(",".join([*("" if v != v else f"{v:.6g}" for v in row), str(int(c))]) + "\n" for row, c in zip(x, y[:, 0]))
+    near = json.loads(cli("similar", rows, "--label", "label", "--kafka", broker.bootstrap, "--json").stdout)["nearest"]
+    assert {n["model_id"] for n in near} == {"segment", "segment-team2"}
+    assert near[0]["similarity"] >= near[1]["similarity"]
+    missing = cli("similar", "nobody", "--kafka", broker.bootstrap, check=False)
+    assert missing.returncode == 2 and "neither a model" in missing.stderr
