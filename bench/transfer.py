@@ -1,4 +1,4 @@
-"""Transfer, measured (default: every part, about 9 minutes on 2 cores). ``--part encoding`` (about 6
+"""Transfer, measured (default: every part, about 14 minutes on 2 cores). ``--part encoding`` (about 6
 minutes): does a task's
 encoding under the meta-model (``learners/transfer/``) mean something?
 
@@ -27,7 +27,7 @@ Then source selection: models trained on upright, rotated and inverted MNIST; th
 similarity (MMD between the target's unlabelled inputs and each source's) predicts which to
 transfer from; the truth is the source whose fine-tuned model scores best.
 
-``--part coldstart`` (about 5 minutes): a new agent type starting from an existing model (what the
+``--part coldstart`` (about 7 minutes): a new agent type starting from an existing model (what the
 new-models policy does) against starting from scratch, with the worker's own update loop (30 new
 tasks, then an update of 40 meta-iterations judged by the gate), 5-way 1-shot accuracy on 300
 fresh tasks of the new type after each of the first ``--updates`` updates:

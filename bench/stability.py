@@ -1,0 +1,123 @@
+"""The stability-plasticity trade-off of one meta-initialisation, measured over the updates that
+follow the demo's sine drift (default run about 2 minutes on one core).
+
+Per seed, the worker's own pieces without Kafka: the sine preset (first-order MAML on a 40-40 MLP)
+is meta-trained on 300 buffered pre-drift tasks; the forgetting guard keeps 64 of them as era-0
+probes. Then drifted tasks arrive (frequency 1 -> 2), 40 between updates: one drift update and
+``--updates`` - 1 routine ones, each judged as the worker judges it (gate margin 5% on the newest
+held-out tasks; with the guard, a candidate that loses more than 2 points on era 0 is redone with
+more replay, distillation and EWC, and rejected if it still does). Scored on 300 fresh tasks of
+each kind (MSE after 10-shot adaptation): ``old_ratio`` is the latest version's old-task error
+over the champion's at the drift, ``drifted_mse`` the latest version's drifted-task error.
+
+Issue 12's goal, for the mixture of meta-models that is not built yet: drifted MSE <= 3.0 with
+old tasks within 5% (``old_ratio`` <= 1.05). This measures what one initialisation does, with the
+guard (the worker's default) and without.
+
+    python bench/stability.py [--seeds 5] [--updates 12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _table import machine, print_json, print_table  # noqa: E402
+from online_guard import fresh_tasks  # noqa: E402
+
+from learners.online import GuardPlan, OnlineMetaLearner, ProbeSet, TaskReplayBuffer, UpdatePlan, era_scores, propose_guarded  # noqa: E402
+from streams.fleet import SineFleet  # noqa: E402
+from streams.presets import sine_model  # noqa: E402
+from streams.settings import Settings  # noqa: E402
+
+PER_UPDATE = 40
+
+
+def run(seed: int, updates: int, guarded: bool, base: OnlineMetaLearner, pre: TaskReplayBuffer, probes: ProbeSet,
+        fleet_seed: int) -> OnlineMetaLearner:
+    s = Settings()
+    learner = copy.deepcopy(base)
+    learner._gen = torch.Generator().manual_seed(seed)
+    buffer = pre.snapshot()
+    old_ids = buffer.task_ids()
+    fleet = SineFleet(seed=fleet_seed)
+    best = era_scores(learner.champion, learner.probe_batches(probes))
+    distill, ewc = s.continual_strengths(learner.config)
+    for k in range(updates):
+        for _ in range(PER_UPDATE):
+            buffer.add(*fleet.sample_task(True))
+        if k == 0:
+            plan = UpdatePlan(s.drift_update_iterations, s.update_meta_batch, s.heldout_tasks, s.drift_update_recent,
+                              s.drift_update_share)
+        else:
+            plan = UpdatePlan(s.update_iterations, s.update_meta_batch, s.heldout_tasks, s.update_recent, s.update_share)
+        guard = None
+        if guarded:
+            alive = set(buffer.task_ids())
+            guard = GuardPlan(probes, dict(best), s.guard_max_drop, distill, ewc, [t for t in old_ids if t in alive], 1)
+        proposal = propose_guarded(learner, buffer, plan, guard)
+        if proposal is None or proposal.forgetting:
+            continue
+        if learner.better(proposal.candidate_score, proposal.champion_score, s.margin):
+            learner.load_weights(proposal.weights)
+            for era, points in proposal.era_scores.items():
+                best[era] = max(best.get(era, -float("inf")), points)
+    return learner
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--updates", type=int, default=12, help="updates after the drift (the first is the drift update)")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    started = time.time()
+    old_eval, new_eval = fresh_tasks("sine", False, seed=99), fresh_tasks("sine", True, seed=98)
+
+    def mse(learner: OnlineMetaLearner, tasks) -> float:
+        return learner.score(learner.champion, learner.task_batch(*tasks))
+
+    results = {name: {"old": [], "new": []} for name in ("champion at the drift", "guarded (default)", "unguarded")}
+    for seed in range(args.seeds):
+        config = sine_model()
+        base = OnlineMetaLearner(config, seed=seed)
+        pre, fleet, probes = TaskReplayBuffer(2**26, 40), SineFleet(seed=seed + 10), ProbeSet(64)
+        while len(probes.tasks.get(0, [])) < 64 or pre.num_tasks < 300:
+            tid, x, y = fleet.sample_task(False)
+            if not probes.offer(0, x, y, task_id=tid):
+                pre.add(tid, x, y)
+        for _ in range(6):
+            base.promote(base.propose(pre, 200, 16, heldout=16))
+        results["champion at the drift"]["old"].append(mse(base, old_eval))
+        results["champion at the drift"]["new"].append(mse(base, new_eval))
+        for name, guarded in (("guarded (default)", True), ("unguarded", False)):
+            latest = run(seed, args.updates, guarded, base, pre, probes, seed + 20)
+            results[name]["old"].append(mse(latest, old_eval))
+            results[name]["new"].append(mse(latest, new_eval))
+        print(f"seed {seed} done ({time.time() - started:.0f}s)", flush=True)
+    at_drift = np.array(results["champion at the drift"]["old"])
+    rows, figures = [], {}
+    for name, r in results.items():
+        old, new = np.array(r["old"]), np.array(r["new"])
+        ratio = old / at_drift
+        rows.append([name, f"{old.mean():.3f} ± {old.std():.3f}", f"{ratio.mean():.3f}", f"{new.mean():.3f} ± {new.std():.3f}"])
+        figures[name] = (float(ratio.mean()), float(new.mean()))
+    print_table(f"Sine drift: MSE on 300 fresh tasks after {args.updates} updates, mean ± spread over {args.seeds} seeds "
+                f"({machine()}; {time.time() - started:.0f}s)",
+                ["model", "old tasks", "old / at the drift", "drifted tasks"], rows)
+    print_json({"old_ratio": figures["guarded (default)"][0], "drifted_mse": figures["guarded (default)"][1],
+                "old_ratio_unguarded": figures["unguarded"][0], "drifted_mse_unguarded": figures["unguarded"][1],
+                "drifted_mse_at_drift": figures["champion at the drift"][1], "seeds": args.seeds, "updates": args.updates,
+                "mixture": "not built"})
+
+
+if __name__ == "__main__":
+    main()
