@@ -1,4 +1,4 @@
-"""A simulated year of regimes for one model id, measured (default run about 10 minutes on one core).
+"""A simulated year of regimes for one model id, measured (default run about 2 minutes on one core).
 
 52 weekly regimes drawn from 4 sine families (frequency 0.5, 1, 1.5 and 2; amplitude 0.1-5 and
 phase 0-pi as in the demo), a family staying a few weeks and most of them coming back. Each week 40

@@ -206,6 +206,15 @@ def judge_against_champion(champion: OnlineMetaLearner, learner: OnlineMetaLearn
                            proposal.train_tasks, proposal.heldout_tasks, **figures)
 
 
+def _train(config: dict[str, Any], weights: bytes, buffer: TaskReplayBuffer, plan: UpdatePlan, seed: int,
+           should_stop: Callable[[], bool] | None) -> tuple[OnlineMetaLearner, Proposal | None]:
+    """A shadow rebuilt from its config and weights, and one plain update of it on the buffer."""
+    learner = OnlineMetaLearner(config, seed=seed)
+    learner.load_weights(weights)
+    return learner, learner.propose(buffer, plan.iterations, plan.meta_batch, plan.heldout, plan.recent, plan.recent_share,
+                                    should_stop=should_stop)
+
+
 def propose_challenger(champion_config: dict[str, Any], champion_weights: bytes, config: dict[str, Any], weights: bytes,
                        buffer: TaskReplayBuffer, plan: UpdatePlan, guard: GuardPlan | None, seed: int,
                        should_stop: Callable[[], bool] | None = None) -> GuardedProposal | None:
@@ -213,23 +222,15 @@ def propose_challenger(champion_config: dict[str, Any], champion_weights: bytes,
     champion; ``None`` with too few tasks or when stopped."""
     champion = OnlineMetaLearner(champion_config, seed=seed)
     champion.load_weights(champion_weights)
-    learner = OnlineMetaLearner(config, seed=seed)
-    learner.load_weights(weights)
-    proposal = learner.propose(buffer, plan.iterations, plan.meta_batch, plan.heldout, plan.recent, plan.recent_share,
-                               should_stop=should_stop)
-    if proposal is None:
-        return None
-    return judge_against_champion(champion, learner, proposal, guard)
+    learner, proposal = _train(config, weights, buffer, plan, seed, should_stop)
+    return None if proposal is None else judge_against_champion(champion, learner, proposal, guard)
 
 
 def train_shadow(config: dict[str, Any], weights: bytes, buffer: TaskReplayBuffer, plan: UpdatePlan, seed: int,
                  should_stop: Callable[[], bool] | None = None) -> tuple[bytes, float, float] | None:
     """One update of a shadow on the buffer: ``(weights, score after, score before)`` on its
     held-out tasks; the weights are the old ones when the update made it worse."""
-    learner = OnlineMetaLearner(config, seed=seed)
-    learner.load_weights(weights)
-    proposal = learner.propose(buffer, plan.iterations, plan.meta_batch, plan.heldout, plan.recent, plan.recent_share,
-                               should_stop=should_stop)
+    learner, proposal = _train(config, weights, buffer, plan, seed, should_stop)
     if proposal is None:
         return None
     keep = learner.better(proposal.candidate_score, proposal.champion_score, 0.0)
