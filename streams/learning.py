@@ -58,9 +58,12 @@ class UpdateController:
     def revert(self, model_id: str, champion: int | None) -> None:
         """After a rollback: the worker learns on from the champion, not from the version rolled back."""
         state = self.state.models[model_id]
+        rolled_back = state.learner
         if champion is None or not state.load_version(champion):
             log.warning("rolled back %s but the weights of its champion v%s are not in memory: learning goes on from v%s",
                         model_id, champion, state.version)
+        elif state.shadows is not None and state.learner is not rolled_back:  # a champion switch rolled back
+            state.shadows.switch_back(rolled_back, state.learner.config)
 
     def warm_up(self) -> None:
         """Start both update processes now (importing torch there takes seconds)."""

@@ -26,6 +26,7 @@ the old champion stays on as a shadow, so a regime that favours it again brings 
 from __future__ import annotations
 
 import copy
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -177,6 +178,16 @@ class ShadowPool:
         self.shadows[old_name].reward = old_reward
         for s in self.shadows.values():
             s.gain_mean, s.gain_var = self._rolling(stats.Mean), self._rolling(stats.Var)
+
+    def switch_back(self, rolled_back: OnlineMetaLearner, config: dict[str, Any]) -> bool:
+        """A switched-in champion was rolled back to a version of ``config``: the shadow of that
+        config is champion again and ``rolled_back`` a shadow once more; False if none has it."""
+        same = json.dumps(config, sort_keys=True, default=str)
+        for name, s in self.shadows.items():
+            if json.dumps(s.learner.config, sort_keys=True, default=str) == same:
+                self.swap(name, rolled_back)
+                return True
+        return False
 
     def table(self) -> list[dict[str, Any]]:
         """Champion and shadows with their windowed rewards and updates (status page, events)."""

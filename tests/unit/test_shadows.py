@@ -85,6 +85,17 @@ def test_a_published_challenger_swaps_places_and_a_rejected_one_starts_over():
     assert [r["role"] for r in p.table()] == ["champion", "shadow", "shadow"]
 
 
+def test_a_rolled_back_switch_puts_the_former_champion_back():
+    p = pool()
+    champion, shadow = Fixed(0.7), p.shadows["better"].learner
+    champion.config, shadow.config = {"algo": "protonet"}, {"algo": "matching"}
+    p.swap("better", champion)
+    assert p.champion_name == "better"
+    assert p.switch_back(shadow, {"algo": "protonet"})  # the rollout rolled "better" back to a protonet version
+    assert p.champion_name == "champion" and p.shadows["better"].learner is shadow
+    assert not p.switch_back(shadow, {"algo": "maml"})
+
+
 def test_real_shadows_of_a_tabular_model_are_scored_on_the_same_split():
     config = tabular_model(4, ways=2, shots=2)
     p = ShadowPool.from_config(config, [{"algo": "matching"}, {"backbone": {"log": True, "products": 2, "select": True}}])
