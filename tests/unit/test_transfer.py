@@ -90,3 +90,40 @@ def test_every_method_adapts_a_real_digit_classifier_and_the_choice_uses_only_th
     chosen, scores = choose_method(d, shifted[labelled], y[test][labelled])
     assert chosen in METHODS and set(scores) == set(METHODS)
     assert mmd(x[test], x[train]) < mmd(shifted, x[train])
+
+
+def test_a_mixture_spawns_for_a_regime_no_component_fits_and_routes_each_task_to_its_own():
+    from learners.online import OnlineMetaLearner, TaskReplayBuffer
+    from learners.transfer.mixture import MetaMixture
+    from streams.fleet import SineFleet
+    from streams.presets import sine_model
+
+    torch.manual_seed(0)
+    learner = OnlineMetaLearner(sine_model(), seed=0)
+    fleet, buffers = SineFleet(seed=3), {False: TaskReplayBuffer(2**26, 40), True: TaskReplayBuffer(2**26, 40)}
+    for drifted, buf in buffers.items():
+        for _ in range(120):
+            buf.add(*fleet.sample_task(drifted))
+
+    def batch(drifted, n=16):
+        buf = buffers[drifted]
+        ids = buf.task_ids()
+        return learner.task_batch(buf, [ids[i] for i in torch.randint(len(ids), (n,)).tolist()])
+
+    def train(component, drifted, iterations=300):
+        component.model.train()
+        for _ in range(iterations):
+            component.meta_update(batch(drifted))
+        component.model.eval()
+
+    train(learner.champion, False, 1200)  # as the worker's sine model is before the demo's drift
+    mix = MetaMixture([learner.champion])
+    assert not mix.maybe_spawn(batch(False, 32), batch(False, 32))  # its own regime: no new component
+    assert mix.maybe_spawn(batch(True, 32), batch(False, 32)) and len(mix.components) == 2
+    train(mix.components[1], True)
+    old, new = batch(False, 64), batch(True, 64)
+    # routing by fit on 5 + 5 support points is noisy for one task (measured: 67% of old tasks and 83% of
+    # drifted ones to their own component after this short training), but well above chance
+    assert (mix.route(old.support_x, old.support_y) == 0).float().mean() > 0.6
+    assert (mix.route(new.support_x, new.support_y) == 1).float().mean() > 0.7
+    assert mix.score(new) < 0.8 * learner.score(learner.champion, new)  # measured 4.35 against 6.03
