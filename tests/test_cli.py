@@ -5,7 +5,7 @@ import json
 import pytest
 
 COMMANDS = ["meta-train", "evaluate", "eval-oneshot", "make-dev-runs", "plot", "quickstart", "broker", "worker", "up", "settings",
-            "models", "replay", "demo", "continual-bench", "tune", "automl"]
+            "models", "replay", "demo", "continual-bench", "tune", "automl", "transfer", "similar"]
 
 
 def test_every_command_has_help(cli):
