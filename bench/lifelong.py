@@ -135,18 +135,8 @@ def stream_year_mixture(schedule: list[int], seed: int, evals) -> tuple[MetaMixt
             recent.append(tid)
         if changed:
             mix.maybe_spawn(learner.task_batch(buffer, recent), learner.task_batch(buffer, known))
-        batch = learner.task_batch(buffer, buffer.task_ids())
-        ids, routes = list(learner.last_batch_ids), mix.query_losses(batch).argmin(0)
-        iterations = s.drift_update_iterations if changed else s.update_iterations
-        for index, component in enumerate(mix.components):
-            mine = [ids[i] for i in torch.nonzero(routes == index).flatten().tolist()]
-            if len(mine) < s.update_meta_batch:
-                continue
-            component.model.train()
-            for _ in range(iterations):
-                pick = [mine[i] for i in torch.randint(len(mine), (s.update_meta_batch,), generator=gen).tolist()]
-                component.meta_update(learner.task_batch(buffer, pick))
-            component.model.eval()
+        mix.train_routed(learner, buffer, s.drift_update_iterations if changed else s.update_iterations,
+                         s.update_meta_batch, gen)
         for f in set(schedule[: week + 1]):
             history.setdefault(f, []).append(mix.score(learner.task_batch(*evals[f])))
     return mix, history, seen, points

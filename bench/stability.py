@@ -94,18 +94,8 @@ def run_mixture(seed: int, updates: int, base: OnlineMetaLearner, pre: TaskRepla
             recent.append(task[0])
         if k == 0:  # the drift alarm: as the worker would, look for a component once per alarm
             mix.maybe_spawn(learner.task_batch(buffer, recent), known)
-        batch = learner.task_batch(buffer, buffer.task_ids())
-        ids, routes = list(learner.last_batch_ids), mix.query_losses(batch).argmin(0)
-        iterations = s.drift_update_iterations if k == 0 else s.update_iterations
-        for index, component in enumerate(mix.components):
-            mine = [ids[i] for i in torch.nonzero(routes == index).flatten().tolist()]
-            if len(mine) < s.update_meta_batch:
-                continue
-            component.model.train()
-            for _ in range(iterations):
-                pick = [mine[i] for i in torch.randint(len(mine), (s.update_meta_batch,), generator=gen).tolist()]
-                component.meta_update(learner.task_batch(buffer, pick))
-            component.model.eval()
+        mix.train_routed(learner, buffer, s.drift_update_iterations if k == 0 else s.update_iterations,
+                         s.update_meta_batch, gen)
     return mix
 
 

@@ -74,6 +74,22 @@ class MetaMixture:
         self.components.append(copy.deepcopy(self.components[best]))
         return True
 
+    def train_routed(self, learner, buffer, iterations: int, meta_batch: int, gen: torch.Generator) -> None:
+        """One update: every buffered task goes to the component with the lowest query loss (the
+        buffer holds the labels), and each component takes ``iterations`` meta-updates on its own
+        tasks only. ``learner`` (an ``OnlineMetaLearner``) splits the buffer's tasks."""
+        batch = learner.task_batch(buffer, buffer.task_ids())
+        ids, routes = list(learner.last_batch_ids), self.query_losses(batch).argmin(0)
+        for index, component in enumerate(self.components):
+            mine = [ids[i] for i in torch.nonzero(routes == index).flatten().tolist()]
+            if len(mine) < meta_batch:
+                continue
+            component.model.train()
+            for _ in range(iterations):
+                pick = [mine[i] for i in torch.randint(len(mine), (meta_batch,), generator=gen).tolist()]
+                component.meta_update(learner.task_batch(buffer, pick))
+            component.model.eval()
+
     def score(self, batch: TaskBatch) -> float:
         """Mean post-adaptation query score (MSE or accuracy) with each task routed by its support."""
         routes = self.route(batch.support_x, batch.support_y)
