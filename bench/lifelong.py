@@ -120,7 +120,7 @@ def stream_year_mixture(schedule: list[int], seed: int, evals) -> tuple[MetaMixt
     model does, so the update compute grows with the components."""
     s = Settings()
     learner = OnlineMetaLearner(sine_model(), seed=seed)
-    mix, buffer, sources = MetaMixture([learner.champion], max_components=len(FAMILIES) + 2), TaskReplayBuffer(2**28, 40, seed=seed), fleets(seed)
+    mix, buffer, sources = MetaMixture(learner.champion, max_components=len(FAMILIES) + 2), TaskReplayBuffer(2**28, 40, seed=seed), fleets(seed)
     gen = torch.Generator().manual_seed(seed)
     history, seen, points = {}, [], 0
     for week, family in enumerate(schedule):
@@ -133,8 +133,12 @@ def stream_year_mixture(schedule: list[int], seed: int, evals) -> tuple[MetaMixt
             points += len(x)
             buffer.add(tid, x, y)
             recent.append(tid)
-        if changed:
-            mix.maybe_spawn(learner.task_batch(buffer, recent), learner.task_batch(buffer, known))
+        if changed:  # a spawned component first trains on the week's tasks alone, as in the workers
+            def fit(child, iterations=s.drift_update_iterations):
+                for _ in range(iterations):
+                    child.meta_update(learner.task_batch(buffer, [recent[i] for i in torch.randint(len(recent), (s.update_meta_batch,), generator=gen).tolist()]))
+
+            mix.maybe_spawn(learner.task_batch(buffer, recent), learner.task_batch(buffer, known), fit)
         mix.train_routed(learner, buffer, s.drift_update_iterations if changed else s.update_iterations,
                          s.update_meta_batch, gen)
         for f in set(schedule[: week + 1]):

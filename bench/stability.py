@@ -35,7 +35,7 @@ from _table import machine, print_json, print_table  # noqa: E402
 from online_guard import fresh_tasks  # noqa: E402
 
 from learners.online import GuardPlan, OnlineMetaLearner, ProbeSet, TaskReplayBuffer, UpdatePlan, era_scores, propose_guarded  # noqa: E402
-from learners.transfer.mixture import MetaMixture  # noqa: E402
+from learners.transfer.mixture import MetaMixture, mixture_options  # noqa: E402
 from streams.fleet import SineFleet  # noqa: E402
 from streams.presets import sine_model  # noqa: E402
 from streams.settings import Settings  # noqa: E402
@@ -44,9 +44,14 @@ PER_UPDATE = 40
 
 
 def run(seed: int, updates: int, guarded: bool, base: OnlineMetaLearner, pre: TaskReplayBuffer, probes: ProbeSet,
-        fleet_seed: int) -> OnlineMetaLearner:
+        fleet_seed: int, mixture: bool = False) -> OnlineMetaLearner:
+    """``mixture``: the champion at the drift becomes the first component of a mixture of
+    meta-models (``"mixture": true`` in a worker's model config), updated the way a worker updates it."""
     s = Settings()
     learner = copy.deepcopy(base)
+    if mixture:
+        learner.champion = MetaMixture(learner.champion, **mixture_options(True))
+        learner.config = {**learner.config, "mixture": True}
     learner._gen = torch.Generator().manual_seed(seed)
     buffer = pre.snapshot()
     old_ids = buffer.task_ids()
@@ -75,33 +80,9 @@ def run(seed: int, updates: int, guarded: bool, base: OnlineMetaLearner, pre: Ta
     return learner
 
 
-def run_mixture(seed: int, updates: int, base: OnlineMetaLearner, pre: TaskReplayBuffer, fleet_seed: int) -> MetaMixture:
-    """The same stream for a mixture routed by fit (``learners/transfer/mixture.py``): at the drift
-    a component is spawned if the new tasks fit no component; at each update every buffered task is routed
-    to the component with the lowest query loss, and each component trains only on its tasks (no
-    gate, no guard: old regimes are kept by not being trained on by the new component)."""
-    s = Settings()
-    learner = copy.deepcopy(base)
-    learner._gen = torch.Generator().manual_seed(seed)
-    mix, buffer, fleet = MetaMixture([learner.champion]), pre.snapshot(), SineFleet(seed=fleet_seed)
-    gen = torch.Generator().manual_seed(seed)
-    known = learner.task_batch(pre, pre.task_ids()[-64:])
-    for k in range(updates):
-        recent = []
-        for _ in range(PER_UPDATE):
-            task = fleet.sample_task(True)
-            buffer.add(*task)
-            recent.append(task[0])
-        if k == 0:  # the drift alarm: as the worker would, look for a component once per alarm
-            mix.maybe_spawn(learner.task_batch(buffer, recent), known)
-        mix.train_routed(learner, buffer, s.drift_update_iterations if k == 0 else s.update_iterations,
-                         s.update_meta_batch, gen)
-    return mix
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--updates", type=int, default=12, help="updates after the drift (the first is the drift update)")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -112,7 +93,7 @@ def main() -> None:
         return learner.score(learner.champion, learner.task_batch(*tasks))
 
     results = {name: {"old": [], "new": []} for name in ("champion at the drift", "guarded (default)", "unguarded",
-                                                         "mixture routed by fit")}
+                                                         "mixture of meta-models")}
     components = []
     for seed in range(args.seeds):
         config = sine_model()
@@ -126,14 +107,13 @@ def main() -> None:
             base.promote(base.propose(pre, 200, 16, heldout=16))
         results["champion at the drift"]["old"].append(mse(base, old_eval))
         results["champion at the drift"]["new"].append(mse(base, new_eval))
-        for name, guarded in (("guarded (default)", True), ("unguarded", False)):
-            latest = run(seed, args.updates, guarded, base, pre, probes, seed + 20)
+        for name, guarded, mixture in (("guarded (default)", True, False), ("unguarded", False, False),
+                                       ("mixture of meta-models", True, True)):
+            latest = run(seed, args.updates, guarded, base, pre, probes, seed + 20, mixture)
             results[name]["old"].append(mse(latest, old_eval))
             results[name]["new"].append(mse(latest, new_eval))
-        mix = run_mixture(seed, args.updates, base, pre, seed + 20)
-        components.append(len(mix.components))
-        results["mixture routed by fit"]["old"].append(mix.score(base.task_batch(*old_eval)))
-        results["mixture routed by fit"]["new"].append(mix.score(base.task_batch(*new_eval)))
+            if mixture:
+                components.append(len(latest.champion.model.components))
         print(f"seed {seed} done ({time.time() - started:.0f}s)", flush=True)
     at_drift = np.array(results["champion at the drift"]["old"])
     rows, figures = [], {}
@@ -148,8 +128,8 @@ def main() -> None:
     print_json({"old_ratio": figures["guarded (default)"][0], "drifted_mse": figures["guarded (default)"][1],
                 "old_ratio_unguarded": figures["unguarded"][0], "drifted_mse_unguarded": figures["unguarded"][1],
                 "drifted_mse_at_drift": figures["champion at the drift"][1], "seeds": args.seeds, "updates": args.updates,
-                "old_ratio_mixture": figures["mixture routed by fit"][0], "drifted_mse_mixture": figures["mixture routed by fit"][1],
-                "mixture_components": float(np.mean(components)), "mixture_in_workers": "not built"})
+                "old_ratio_mixture": figures["mixture of meta-models"][0], "drifted_mse_mixture": figures["mixture of meta-models"][1],
+                "mixture_components": float(np.mean(components))})
 
 
 if __name__ == "__main__":

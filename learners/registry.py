@@ -131,7 +131,12 @@ def build_learner(config: dict[str, Any]) -> MetaLearner:
     if is_metric(config["algo"]):
         for key in INNER_LOOP_KEYS:
             learner_cfg.pop(key, None)
-    return cls(model, kind, **learner_cfg)
+    learner = cls(model, kind, **learner_cfg)
+    if config.get("mixture"):  # several components of this config behind a router (learners/transfer/mixture.py)
+        from .transfer.mixture import MetaMixture, mixture_options
+
+        return MetaMixture(learner, lambda net: cls(net, kind, **learner_cfg), **mixture_options(config["mixture"]))
+    return learner
 
 
 def build_tasks(config: dict[str, Any], split: str = "train", ways: int | None = None, shots: int | None = None,

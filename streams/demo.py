@@ -121,7 +121,7 @@ def render(s: DemoState, duration: float) -> Table:
 
 
 async def run_demo(duration: float = 100.0, drift_at: float = 0.45, rate: float = 1000.0, seed: int = 0,
-                   task: str = "sine", console: Console | None = None) -> DemoState:
+                   task: str = "sine", console: Console | None = None, mixture: bool = False) -> DemoState:
     if task not in METRIC:
         raise ValueError(f"unknown demo task {task!r}; choose from {', '.join(METRIC)}")
     s = DemoState(task=task)
@@ -132,7 +132,9 @@ async def run_demo(duration: float = 100.0, drift_at: float = 0.45, rate: float 
         s.status_url = f"http://127.0.0.1:{web}/status"
         env = dict(os.environ, METASTREAM_KAFKA=broker.bootstrap, METASTREAM_METRICS_PORT=str(port), METASTREAM_WEB_PORT=str(web),
                    METASTREAM_NEW_TASKS_TRIGGER=os.environ.get("METASTREAM_NEW_TASKS_TRIGGER", "150"))
-        if task != "sine":
+        if mixture:  # a mixture of meta-models: a component per regime (learners/transfer/mixture.py)
+            env["METASTREAM_MODELS"] = f'{{"{task}": {{"preset": "{task}", "mixture": true}}}}'
+        elif task != "sine":
             env["METASTREAM_MODELS"] = f'{{"{task}": "{task}"}}'
         worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -247,6 +249,7 @@ def summarise(s: DemoState, fleet, tasks: int = 300) -> None:
     if s.models:
         latest = s.models[max(s.models)]
         s.summary["latest_version"] = latest.version
+        s.summary["latest_components"] = float(len(getattr(latest.learner.model, "components", [None])))
         s.summary[f"latest_on_drifted_{metric}"] = evaluate(latest, fleet, True, tasks)[1]
         s.summary[f"latest_on_old_{metric}"] = evaluate(latest, fleet, False, tasks)[1]
     if s.drift_injected_at is not None:

@@ -216,6 +216,7 @@ class UpdateController:
         figs = {f"candidate_{score_name}": proposal.candidate_score, f"champion_{score_name}": proposal.champion_score,
                 "update_seconds": seconds, "train_tasks": proposal.train_tasks, "heldout_tasks": proposal.heldout_tasks,
                 "seed": float(number)}  # the update job's number seeds its random draws (the audit shows it)
+        figs.update(proposal.mixture_figures)  # a mixture of meta-models: its components after the update
         margin = self.settings.margin
         if not state.learner.better(proposal.candidate_score, proposal.champion_score, margin):
             self._rejected(model_id)
@@ -273,7 +274,7 @@ class UpdateController:
     async def _forgetting(self, model_id: str, proposal: GuardedProposal, decide) -> bool:
         """Report a candidate that forgot (ForgettingDetected); True when it must be rejected."""
         rejected = bool(proposal.forgetting)
-        figures = {}
+        figures = dict(proposal.mixture_figures)
         for era, drop in proposal.first_forgetting.items():
             figures[f"era_{era}_best_points"] = proposal.best_era_scores.get(era, float("nan"))
             figures[f"era_{era}_drop_points"] = drop

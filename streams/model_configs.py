@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from learners.errors import ConfigError
+from learners.transfer.mixture import mixture_options
 
 from .presets import PARAMETRISED, model_presets
 
@@ -34,6 +35,14 @@ def parametrised_preset(mid: str, cfg: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"model {mid!r}: {exc} (e.g. {{\"preset\": \"tabular\", \"features\": 18}})") from None
 
 
+def with_mixture(mid: str, cfg: dict[str, Any], presets: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A preset named in an object, with its arguments and an optional ``"mixture"``: ``{"preset":
+    "sine", "mixture": true}`` serves a mixture of meta-models (``learners/transfer/mixture.py``)."""
+    args = {k: v for k, v in cfg.items() if k != "mixture"}
+    made = presets[cfg["preset"]] if len(args) == 1 and cfg["preset"] in presets else parametrised_preset(mid, args)
+    return {**made, "mixture": cfg["mixture"]} if "mixture" in cfg else made
+
+
 def parse_models(text: str) -> dict[str, dict[str, Any]]:
     """``METASTREAM_MODELS``: a JSON object of model id -> learner config, a preset's name, or the
     path of a model folder (the worker then starts from its weights)."""
@@ -53,9 +62,13 @@ def parse_models(text: str) -> dict[str, dict[str, Any]]:
                                   "(config.json and model.safetensors, as meta-train, tune and nas write)")
             cfg = presets[cfg] if folder is None else folder
         elif isinstance(cfg, dict) and "preset" in cfg:
-            cfg = parametrised_preset(mid, cfg)
+            cfg = with_mixture(mid, cfg, presets)
         if not isinstance(cfg, dict) or not {"algo", "task", "backbone"} <= set(cfg):
             raise ConfigError(f"model {mid!r}: a config needs algo, task and backbone (or name a preset: {', '.join(presets)})")
+        try:
+            mixture_options(cfg.get("mixture"))
+        except ConfigError as exc:
+            raise ConfigError(f"model {mid!r}: {exc}") from None
         shadows = cfg.get("shadows", [])
         if not isinstance(shadows, list) or not all(isinstance(s, dict) and s for s in shadows):
             raise ConfigError(f"model {mid!r}: 'shadows' is a list of config overrides, one per shadow candidate, e.g. "

@@ -62,6 +62,12 @@ class GuardedProposal:
     best_era_scores: dict[int, float] = field(default_factory=dict)
     first_forgetting: dict[int, float] = field(default_factory=dict)
     forgetting: dict[int, float] = field(default_factory=dict)
+    mixture: dict[str, int | bool] | None = None  # a mixture's components after the update, spawned, merged
+
+    @property
+    def mixture_figures(self) -> dict[str, float]:
+        """A mixture's components after the update, whether one was spawned, how many merged."""
+        return {f"mixture_{k}": float(v) for k, v in (self.mixture or {}).items()}
 
     @property
     def remediated(self) -> bool:
@@ -78,7 +84,8 @@ def propose_guarded(learner: OnlineMetaLearner, buffer: TaskReplayBuffer, plan: 
 
     def propose(share: float, distill: float, ewc: float, anchors: list[str] | None):
         return learner.propose(buffer, plan.iterations, plan.meta_batch, plan.heldout, plan.recent, share,
-                               should_stop=should_stop, distill=distill, distill_tasks=anchors, ewc=ewc)
+                               should_stop=should_stop, distill=distill, distill_tasks=anchors, ewc=ewc,
+                               era=guard.current_era if guard else None)
 
     # no old era yet: the first try distils on no task, the remedy on every training task
     proposal = propose(plan.recent_share, distill, ewc, old)
@@ -103,5 +110,7 @@ def propose_guarded(learner: OnlineMetaLearner, buffer: TaskReplayBuffer, plan: 
                 return None
             figures["era_scores"] = era_scores(proposal.learner, probes)
             figures["forgetting"] = check_forgetting(figures["era_scores"], reference, guard.max_drop)
+    if proposal.mixture is not None:
+        figures["mixture"] = proposal.mixture.as_dict()
     return GuardedProposal(learner.weights_bytes(proposal.learner), proposal.candidate_score, proposal.champion_score,
                            proposal.train_tasks, proposal.heldout_tasks, **figures)

@@ -27,7 +27,9 @@ from ..tabular.importance import task_permutation_importance
 from ..tabular.standardiser import has_standardiser, refit_standardisers, set_importance
 from ..tasks.base import TaskBatch
 from ..tasks.split import points_needed, split_task
+from ..transfer.mixture import MetaMixture
 from .guard import ProbeSet
+from .mixture_update import MixtureChange, reshape_mixture
 from .replay import TaskReplayBuffer
 
 
@@ -53,6 +55,7 @@ class Proposal:
     train_tasks: int
     heldout_tasks: int
     held_batch: TaskBatch | None = None  # the held-out tasks as split for scoring (a champion of another config is scored on them)
+    mixture: MixtureChange | None = None  # what the update did to a mixture's components
 
 
 class OnlineMetaLearner:
@@ -190,7 +193,8 @@ class OnlineMetaLearner:
 
     def propose(self, buffer: TaskReplayBuffer, iterations: int, meta_batch: int, heldout: int = 16,
                 recent: int = 64, recent_share: float = 0.5, should_stop: Callable[[], bool] | None = None,
-                distill: float = 0.0, distill_tasks: list[str] | None = None, ewc: float = 0.0) -> Proposal | None:
+                distill: float = 0.0, distill_tasks: list[str] | None = None, ewc: float = 0.0,
+                era: int | None = None) -> Proposal | None:
         """Meta-update a copy of the champion on buffered tasks; score both on held-out tasks.
 
         Held-out tasks are every other one of the ``2 * heldout`` newest (they show the current
@@ -214,6 +218,10 @@ class OnlineMetaLearner:
         latest = train[-recent:]
         candidate = copy.deepcopy(self.champion)
         candidate.optimizer = type(self.champion.optimizer)(candidate.model.parameters(), **self.champion.optimizer.defaults)
+        change = None
+        if isinstance(candidate, MetaMixture):  # kept by routing, not by a pull toward the parent (mixture_update.py)
+            change = reshape_mixture(self, candidate, buffer, train, set(distill_tasks or ()), era, iterations, meta_batch, self._gen)
+            distill, ewc = 0.0, 0.0
         if has_standardiser(candidate.model):  # tabular: the statistics follow the buffer's rows
             refit_standardisers(candidate.model, np.concatenate([buffer.arrays(t)[0] for t in train]))
         candidate.model.train()
@@ -249,7 +257,7 @@ class OnlineMetaLearner:
             seed = int(torch.randint(2**31, (1,), generator=self._gen))
             set_importance(candidate.model, task_permutation_importance(candidate, held_batch, self.kind, seed))
         return Proposal(candidate, self.score(candidate, held_batch), self.score(self.champion, held_batch),
-                        iterations, len(train), len(held), held_batch)
+                        iterations, len(train), len(held), held_batch, change)
 
     def _ewc(self, model: torch.nn.Module, buffer: TaskReplayBuffer, tasks: list[str], lam: float, points: int = 256) -> EWC:
         """An EWC penalty anchored at ``model``'s current weights (the parent's), its Fisher taken

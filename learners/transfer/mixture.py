@@ -1,39 +1,121 @@
-"""A mixture of meta-models routed by fit (learner level; not yet in the workers): several
-components of one config, each task served by the component that fits its own support set best
-(adapt on one half of the support, score on the other, both ways), in the spirit of Jerfel et al.
-(2019), who route by the task's likelihood under each component. Task *encodings* do not separate
-the sine regimes (``bench/stability.py`` and issue 12's note), fit does: a drifted task is fitted
-badly by a component that never saw its regime.
+"""A mixture of meta-models as one :class:`MetaLearner`: several components of one config (each a
+meta-initialisation or an embedding net), one per task regime, in the spirit of Jerfel et al.
+(2019). It is what a worker serves when a model config carries ``"mixture"``: one version's
+weights hold every component (``components.0.``, ``components.1.``, ...) and the router's
+statistics, and ``adapt``/``predict`` route by themselves, so consumers do not change.
 
-A regime that no component fits (its tasks' loss under the best component more than
-``spawn_ratio`` times the loss the components have on their own tasks) spawns a component copied
-from the best one; each update then trains every component only on the tasks routed to it, so an
-old regime's component is not overwritten, and a regime that comes back is routed to it again.
+Routing. Regression tasks go to the component that fits their own support best (adapt on one
+half, score on the other, both ways). Task *encodings* do not do it: under the meta-trained sine
+model the gradient codes' cosine to the pre-drift regime's mean code was 0.45 at the median for new
+pre-drift tasks and 0.45 for drifted ones. A 1-shot classification support cannot be split that
+way (half of it holds half of the classes), so classification routes by where the support's inputs
+lie: the component whose training inputs' running mean is nearest, in units of their spread.
+Training routes by the query loss (the labels are known there).
+
+Spawning and merging. A regime that no component fits (its tasks' loss under the best component
+more than ``spawn_ratio`` times the loss the components have on known tasks) spawns a component
+copied from the best one and fitted to those tasks first (an exact copy would tie with its original
+on every task and never be routed to); each update then trains every component only on the tasks
+routed to it, so an old regime's component is not overwritten and a regime that comes back finds
+it. Two components that fit each other's tasks within ``merge_tolerance`` merge (the younger goes).
 
 >>> import torch
 >>> from learners import MAML, MLP
 >>> torch.manual_seed(0) and None
->>> mix = MetaMixture([MAML(MLP(), "regression", inner_lr=0.01)])
+>>> mix = MetaMixture(MAML(MLP(), "regression", inner_lr=0.01))
 >>> sx = torch.randn(3, 10, 1); sy = torch.sin(sx)
 >>> mix.route(sx, sy).tolist()
 [0, 0, 0]
+>>> sorted(mix.model.state_dict())[:2]
+['checked_era', 'components.0.0.bias']
 """
 
 from __future__ import annotations
 
 import copy
+from typing import Any, Callable
 
 import torch
+from torch import nn
 
 from ..base import MetaLearner, task_score
 from ..tasks.base import TaskBatch
+from .mixture_options import DEFAULTS, mixture_options  # noqa: F401  (re-exported: a config's "mixture")
+
+class MixtureModule(nn.Module):
+    """Every component's network, plus the router's running input statistics per component. Its
+    ``load_state_dict`` grows or shrinks the components to what the weights hold, so a version with
+    more (or fewer) components than the model it is loaded into loads as it is."""
+
+    def __init__(self, first: nn.Module) -> None:
+        super().__init__()
+        self.components = nn.ModuleList([first])
+        self.register_buffer("input_mean", torch.zeros(1, 0))
+        self.register_buffer("input_var", torch.zeros(1, 0))
+        self.register_buffer("checked_era", torch.tensor(-1))  # the last era a spawn was considered for
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Every component's output side by side (what a function-space comparison of two whole
+        mixtures with the same components looks at)."""
+        return torch.cat([c(x) for c in self.components], -1)
+
+    def resize(self, count: int, width: int) -> None:
+        while len(self.components) < count:
+            self.components.append(copy.deepcopy(self.components[0]))
+        while len(self.components) > count:
+            del self.components[len(self.components) - 1]
+        for name in ("input_mean", "input_var"):
+            old = getattr(self, name)
+            if tuple(old.shape) != (count, width):
+                fresh = torch.zeros(count, width)
+                if old.shape[1] == width:  # keep the rows of the components that stay
+                    fresh[: min(count, len(old))] = old[:count]
+                setattr(self, name, fresh)
+
+    def load_state_dict(self, state, strict: bool = True, assign: bool = False):  # noqa: D102
+        count = 1 + max((int(k.split(".")[1]) for k in state if k.startswith("components.")), default=0)
+        self.resize(count, int(state["input_mean"].shape[1]) if "input_mean" in state else 0)
+        for name in ("input_mean", "input_var"):
+            if name in state:  # as saved, whatever its rows
+                setattr(self, name, torch.zeros_like(state[name]))
+        return super().load_state_dict(state, strict, assign)
 
 
-class MetaMixture:
-    def __init__(self, components: list[MetaLearner], spawn_ratio: float = 2.0, max_components: int = 4) -> None:
-        self.components = list(components)
-        self.spawn_ratio, self.max_components = spawn_ratio, max_components
+class MetaMixture(MetaLearner):
+    """Components of one learner config behind a router; ``make`` builds a component's learner
+    around a network (default: a deep copy of the first learner with that network)."""
 
+    name = "mixture"
+
+    def __init__(self, first: MetaLearner, make: Callable[[nn.Module], MetaLearner] | None = None,
+                 max_components: int = 4, spawn_ratio: float = 1.5, merge_tolerance: float = 0.02, min_tasks: int = 16) -> None:
+        self.model = MixtureModule(first.model)
+        self.kind, self.meta_lr, self.optimizer_name = first.kind, first.meta_lr, first.optimizer_name
+        self._make = make or _copier(first)
+        self._learners = [first]
+        self.max_components, self.spawn_ratio = max_components, spawn_ratio
+        self.merge_tolerance, self.min_tasks = merge_tolerance, min_tasks
+
+    @property
+    def components(self) -> list[MetaLearner]:
+        """One learner per network in :attr:`model`, rebuilt for networks it has not seen (loaded)."""
+        nets = list(self.model.components)
+        if len(self._learners) != len(nets) or any(a.model is not b for a, b in zip(self._learners, nets)):
+            known = {id(c.model): c for c in self._learners}
+            self._learners = [known.get(id(n)) or self._make(n) for n in nets]
+        return self._learners
+
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        return self.components[0].optimizer
+
+    @optimizer.setter
+    def optimizer(self, fresh: torch.optim.Optimizer) -> None:
+        """A fresh optimizer for the mixture is a fresh one of the same kind for each component."""
+        for c in self.components:
+            c.optimizer = type(fresh)(c.model.parameters(), **fresh.defaults)
+
+    # --- routing ------------------------------------------------------------------------------
     def support_loss(self, component: MetaLearner, support_x: torch.Tensor, support_y: torch.Tensor) -> torch.Tensor:
         """Per task: adapt on one half of the support, score on the other, and the other way round."""
         half = support_x.shape[1] // 2
@@ -46,58 +128,164 @@ class MetaMixture:
             losses.append(score if component.kind == "regression" else 1.0 - score)
         return torch.stack(losses).mean(0)
 
-    def route(self, support_x: torch.Tensor, support_y: torch.Tensor) -> torch.Tensor:
-        """The component index for each task: the best fit to its own support."""
-        losses = torch.stack([self.support_loss(c, support_x, support_y) for c in self.components])
-        return losses.argmin(0)
+    def input_distance(self, support_x: torch.Tensor) -> torch.Tensor:
+        """``[components, tasks]``: squared distance of each task's mean support input to each
+        component's running input mean, per feature in units of its running variance."""
+        mean = support_x.flatten(2).mean(1)
+        mu, var = self.model.input_mean, self.model.input_var
+        if mu.shape[1] != mean.shape[1]:  # no statistics yet
+            return torch.zeros(len(self.model.components), len(mean))
+        return (((mean[None] - mu[:, None]) ** 2) / (var[:, None] + 1e-2)).mean(-1)
 
-    def query_losses(self, batch: TaskBatch) -> torch.Tensor:
-        """``[components, tasks]``: each component's post-adaptation query loss (MSE or 1 - accuracy)."""
+    def route(self, support_x: torch.Tensor, support_y: torch.Tensor) -> torch.Tensor:
+        """The component index for each task, from its support set alone."""
+        if len(self.model.components) == 1:
+            return torch.zeros(len(support_x), dtype=torch.long)
+        if self.kind == "classification":
+            return self.input_distance(support_x).argmin(0)
+        return torch.stack([self.support_loss(c, support_x, support_y) for c in self.components]).argmin(0)
+
+    def query_losses(self, batch: TaskBatch, training: bool = False) -> torch.Tensor:
+        """``[components, tasks]``: each component's post-adaptation query loss (MSE or 1 - accuracy);
+        ``training``: adapted with the inner loop's training steps, not the (often many more) test steps."""
         out = []
         for c in self.components:
-            adapted = c.adapt_tasks(batch.support_x, batch.support_y)
+            steps = getattr(c, "inner_steps", None) if training else None
+            adapted = c.adapt_tasks(batch.support_x, batch.support_y, steps)
             with torch.no_grad():
                 score = task_score(c.kind, c.predict_tasks(adapted, batch.query_x), batch.query_y)
             out.append(score if c.kind == "regression" else 1.0 - score)
         return torch.stack(out)
 
-    def maybe_spawn(self, recent: TaskBatch, known: TaskBatch) -> bool:
-        """Spawn a component copied from the best fit to ``recent`` when even that one fits them
-        ``spawn_ratio`` times worse than the components fit ``known`` tasks (their own regimes)."""
-        if len(self.components) >= self.max_components:
-            return False
-        new = self.query_losses(recent).min(0).values.mean()
-        old = self.query_losses(known).min(0).values.mean()
-        if new <= self.spawn_ratio * old:
-            return False
-        best = int(self.query_losses(recent).mean(1).argmin())
-        self.components.append(copy.deepcopy(self.components[best]))
-        return True
-
-    def train_routed(self, learner, buffer, iterations: int, meta_batch: int, gen: torch.Generator) -> None:
-        """One update: every buffered task goes to the component with the lowest query loss (the
-        buffer holds the labels), and each component takes ``iterations`` meta-updates on its own
-        tasks only. ``learner`` (an ``OnlineMetaLearner``) splits the buffer's tasks."""
-        batch = learner.task_batch(buffer, buffer.task_ids())
-        ids, routes = list(learner.last_batch_ids), self.query_losses(batch).argmin(0)
-        for index, component in enumerate(self.components):
-            mine = [ids[i] for i in torch.nonzero(routes == index).flatten().tolist()]
-            if len(mine) < meta_batch:
-                continue
-            component.model.train()
-            for _ in range(iterations):
-                pick = [mine[i] for i in torch.randint(len(mine), (meta_batch,), generator=gen).tolist()]
-                component.meta_update(learner.task_batch(buffer, pick))
-            component.model.eval()
-
-    def score(self, batch: TaskBatch) -> float:
-        """Mean post-adaptation query score (MSE or accuracy) with each task routed by its support."""
-        routes = self.route(batch.support_x, batch.support_y)
-        scores = torch.empty(len(routes))
+    # --- MetaLearner ----------------------------------------------------------------------------
+    def adapt_tasks(self, support_x: torch.Tensor, support_y: torch.Tensor, steps: int | None = None) -> Any:
+        routes = self.route(support_x, support_y)
+        parts = []
         for k, c in enumerate(self.components):
             idx = torch.nonzero(routes == k).flatten()
             if len(idx):
-                adapted = c.adapt_tasks(batch.support_x[idx], batch.support_y[idx])
-                with torch.no_grad():
-                    scores[idx] = task_score(c.kind, c.predict_tasks(adapted, batch.query_x[idx]), batch.query_y[idx])
-        return float(scores.mean())
+                parts.append((idx, c, c.adapt_tasks(support_x[idx], support_y[idx], steps)))
+        return parts
+
+    def predict_tasks(self, adapted: Any, query_x: torch.Tensor) -> torch.Tensor:
+        out = None
+        for idx, c, state in adapted:
+            part = c.predict_tasks(state, query_x[idx])
+            if out is None:
+                out = part.new_zeros((len(query_x), *part.shape[1:]))
+            out[idx] = part
+        return out
+
+    def predict_unadapted(self, query_x: torch.Tensor, ways: int) -> torch.Tensor:
+        return self.components[0].predict_unadapted(query_x, ways)
+
+    def meta_update(self, batch: TaskBatch) -> dict[str, float]:
+        """Each task trains the component with the lowest query loss on it (and moves that
+        component's input statistics); nothing else trains on it."""
+        routes = self.query_losses(batch).argmin(0) if len(self.model.components) > 1 else torch.zeros(batch.num_tasks, dtype=torch.long)
+        losses = []
+        for k, c in enumerate(self.components):
+            idx = torch.nonzero(routes == k).flatten()
+            if len(idx):
+                part = TaskBatch(batch.support_x[idx], batch.support_y[idx], batch.query_x[idx], batch.query_y[idx])
+                losses.append(c.meta_update(part)["loss"] * len(idx))
+                if self.kind == "classification":
+                    self.track_inputs(k, part)
+        return {"loss": sum(losses) / batch.num_tasks}
+
+    def track_inputs(self, k: int, batch: TaskBatch, momentum: float = 0.1) -> None:
+        """Move component ``k``'s running input mean and variance toward ``batch``'s inputs."""
+        x = batch.inputs().flatten(1).detach()
+        m = self.model
+        if m.input_mean.shape != (len(m.components), x.shape[1]):
+            m.resize(len(m.components), x.shape[1])
+        if not m.input_var[k].any():  # first sight: take the batch's statistics as they are
+            m.input_mean[k], m.input_var[k] = x.mean(0), x.var(0)
+        else:
+            m.input_mean[k] = (1 - momentum) * m.input_mean[k] + momentum * x.mean(0)
+            m.input_var[k] = (1 - momentum) * m.input_var[k] + momentum * x.var(0)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {**self.components[0].hyperparameters(), "components": len(self.model.components)}
+
+    # --- spawning and merging ---------------------------------------------------------------
+    def maybe_spawn(self, recent: TaskBatch, known: TaskBatch, fit: Callable[[MetaLearner], None] | None = None) -> bool:
+        """Spawn a component copied from the best fit to ``recent`` when even that one fits them
+        ``spawn_ratio`` times worse than the components fit ``known`` tasks; ``fit`` then trains the
+        new one on the recent tasks (default: one meta-update on them)."""
+        if len(self.model.components) >= self.max_components:
+            return False
+        new_losses = self.query_losses(recent)
+        new = new_losses.min(0).values.mean()
+        old = self.query_losses(known).min(0).values.mean()
+        if not new > self.spawn_ratio * old:
+            return False
+        best = int(new_losses.mean(1).argmin())
+        k = len(self.model.components)
+        self.model.components.append(copy.deepcopy(self.model.components[best]))
+        self.model.resize(k + 1, self.model.input_mean.shape[1])
+        child = self.components[k]
+        child.optimizer = type(child.optimizer)(child.model.parameters(), **child.optimizer.defaults)
+        child.model.train()
+        (fit or (lambda c: c.meta_update(recent)))(child)
+        child.model.eval()
+        if self.kind == "classification":
+            self.model.input_var[k] = 0  # take the new regime's statistics as they are
+            self.track_inputs(k, recent)
+        return True
+
+    def merge_converged(self, batch: TaskBatch) -> int:
+        """Drop every component whose tasks in ``batch`` an older component fits within
+        ``merge_tolerance`` (relative loss) and that fits the older one's tasks as well; how many went."""
+        merged = 0
+        while len(self.model.components) > 1:
+            losses = self.query_losses(batch)
+            routes = losses.argmin(0)
+            pair = next(((i, j) for j in range(1, len(losses)) for i in range(j) if self._converged(losses, routes, i, j)), None)
+            if pair is None:
+                return merged
+            keep = [k for k in range(len(losses)) if k != pair[1]]
+            self.model.components = nn.ModuleList([self.model.components[k] for k in keep])
+            for name in ("input_mean", "input_var"):
+                setattr(self.model, name, getattr(self.model, name)[keep].clone())
+            merged += 1
+        return merged
+
+    def _converged(self, losses: torch.Tensor, routes: torch.Tensor, i: int, j: int) -> bool:
+        tol = 1 + self.merge_tolerance
+        for a, b in ((i, j), (j, i)):
+            mine = routes == b
+            if mine.any() and not losses[a, mine].mean() <= tol * losses[b, mine].mean():
+                return False
+        return True
+
+    def score(self, batch: TaskBatch) -> float:
+        """Mean post-adaptation query score (MSE or accuracy) with each task routed by its support."""
+        adapted = self.adapt_tasks(batch.support_x, batch.support_y)
+        with torch.no_grad():
+            return float(task_score(self.kind, self.predict_tasks(adapted, batch.query_x), batch.query_y).mean())
+
+    def train_routed(self, learner, buffer, iterations: int, meta_batch: int, gen: torch.Generator) -> None:
+        """``iterations`` routed meta-updates on meta-batches drawn from every buffered task
+        (``learner``, an ``OnlineMetaLearner``, splits them): for the benches that run the mixture
+        without the worker's gate."""
+        ids = buffer.task_ids()
+        self.model.train()
+        for _ in range(iterations):
+            pick = [ids[i] for i in torch.randint(len(ids), (meta_batch,), generator=gen).tolist()]
+            batch = learner.task_batch(buffer, pick)
+            if batch is not None:
+                self.meta_update(batch)
+        self.model.eval()
+
+
+def _copier(first: MetaLearner) -> Callable[[nn.Module], MetaLearner]:
+    template = copy.deepcopy(first)
+
+    def make(net: nn.Module) -> MetaLearner:
+        learner = copy.copy(template)
+        learner.model = net
+        learner.optimizer = type(template.optimizer)(net.parameters(), **template.optimizer.defaults)
+        return learner
+
+    return make

@@ -23,13 +23,15 @@ def demo_cmd(seconds: float = typer.Option(100.0, help="How long the fleet publi
              seed: int = typer.Option(0),
              task: DemoTask = typer.Option(DemoTask("sine"), help="sine: regression, the frequency doubles at the drift; "
                                            "digits: 5-way 1-shot MNIST digits (../shared/data), the images turn a quarter."),
+             mixture: bool = typer.Option(False, help="Serve a mixture of meta-models: a component per regime, spawned at "
+                                          "the drift, each task routed to the one that fits it."),
              json_out: bool = typer.Option(False, "--json", help="Print the summary as one JSON object on stdout.")) -> None:
     """Embedded broker, a worker, and a simulated fleet of agents with a drift injected midway:
     watch the drift get caught and a new version restore post-drift quality (about 2 minutes)."""
     from ..demo import run_demo
 
     task_name = task.value
-    s = asyncio.run(run_demo(seconds, drift_at, rate, seed, task_name, console))
+    s = asyncio.run(run_demo(seconds, drift_at, rate, seed, task_name, console, mixture))
     console.print()
     metric = METRIC[task_name]
     title = ("mean MSE after 10-shot adaptation" if metric == "mse" else "5-way accuracy (%) after 1-shot adaptation, test images")
@@ -43,7 +45,8 @@ def demo_cmd(seconds: float = typer.Option(100.0, help="How long the fleet publi
         table.add_row(f"v{int(sm['pre_drift_version'])} (champion when the drift came)", fmt.format(sm[f"pre_on_old_{metric}"]),
                       fmt.format(sm[f"pre_on_drifted_{metric}"]))
     if "latest_version" in sm:
-        table.add_row(f"v{int(sm['latest_version'])} (latest)", fmt.format(sm[f"latest_on_old_{metric}"]),
+        parts = int(sm.get("latest_components", 1))
+        table.add_row(f"v{int(sm['latest_version'])} (latest" + (f", {parts} components)" if parts > 1 else ")"), fmt.format(sm[f"latest_on_old_{metric}"]),
                       fmt.format(sm[f"latest_on_drifted_{metric}"]))
     console.print(table)
     if "drift_caught_after_s" in sm:

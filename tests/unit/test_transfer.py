@@ -1,6 +1,7 @@
 """Task encodings on real data, and the incremental clustering on two known regimes."""
 
 import numpy as np
+import pytest
 import torch
 
 from learners.registry import build_learner, default_config
@@ -117,13 +118,90 @@ def test_a_mixture_spawns_for_a_regime_no_component_fits_and_routes_each_task_to
         component.model.eval()
 
     train(learner.champion, False, 1200)  # as the worker's sine model is before the demo's drift
-    mix = MetaMixture([learner.champion])
+    mix = MetaMixture(learner.champion)
     assert not mix.maybe_spawn(batch(False, 32), batch(False, 32))  # its own regime: no new component
-    assert mix.maybe_spawn(batch(True, 32), batch(False, 32)) and len(mix.components) == 2
-    train(mix.components[1], True)
+    assert mix.maybe_spawn(batch(True, 32), batch(False, 32), fit=lambda child: train(child, True)) and len(mix.components) == 2
     old, new = batch(False, 64), batch(True, 64)
     # routing by fit on 5 + 5 support points is noisy for one task (measured: 67% of old tasks and 83% of
     # drifted ones to their own component after this short training), but well above chance
     assert (mix.route(old.support_x, old.support_y) == 0).float().mean() > 0.6
     assert (mix.route(new.support_x, new.support_y) == 1).float().mean() > 0.7
     assert mix.score(new) < 0.8 * learner.score(learner.champion, new)  # measured 4.35 against 6.03
+
+
+def test_a_mixture_version_carries_every_component_and_loads_into_a_model_built_from_its_config():
+    from safetensors.torch import load, save
+
+    from learners.registry import build_learner
+    from learners.transfer.mixture import MetaMixture
+    from streams.presets import sine_model
+
+    config = {**sine_model(), "mixture": {"max_components": 3}}
+    mix = build_learner(config)
+    assert isinstance(mix, MetaMixture) and mix.max_components == 3
+    mix.model.components.append(__import__("copy").deepcopy(mix.model.components[0]))
+    with torch.no_grad():
+        for p in mix.model.components[1].parameters():
+            p.add_(0.5)
+    data = save({k: v.contiguous() for k, v in mix.model.state_dict().items()})
+    fresh = build_learner(config)  # one component, as a subscriber or an audit builds it
+    fresh.model.load_state_dict(load(data))
+    assert len(fresh.components) == 2 and fresh.components[1].model is fresh.model.components[1]
+    x = torch.linspace(-5, 5, 20)[:, None]
+    assert torch.equal(fresh.model(x), mix.model(x))
+    sx, sy = torch.rand(4, 10, 1) * 10 - 5, torch.rand(4, 10, 1)
+    assert torch.equal(fresh.predict_tasks(fresh.adapt_tasks(sx, sy), sx), mix.predict_tasks(mix.adapt_tasks(sx, sy), sx))
+
+
+def test_components_that_fit_each_other_merge_and_distinct_ones_stay():
+    import copy
+
+    from learners import MAML, MLP
+    from learners.tasks.base import TaskBatch
+    from learners.transfer.mixture import MetaMixture
+
+    torch.manual_seed(0)
+    mix = MetaMixture(MAML(MLP(), "regression", inner_lr=0.01))
+    mix.model.components.append(copy.deepcopy(mix.model.components[0]))
+    x = torch.rand(8, 20, 1) * 10 - 5
+    batch = TaskBatch(x[:, :10], torch.sin(x[:, :10]), x[:, 10:], torch.sin(x[:, 10:]))
+    assert mix.merge_converged(batch) == 1 and len(mix.components) == 1  # an exact copy fits the same tasks
+    far = copy.deepcopy(mix.model.components[0])
+    with torch.no_grad():
+        far[-1].bias.add_(10.0)  # predicts 10 more everywhere: fits none of component 0's tasks
+    mix.model.components.append(far)
+    assert mix.merge_converged(batch) == 0 and len(mix.components) == 2
+
+
+def test_classification_routes_by_where_the_support_inputs_lie():
+    from learners import MLP, ProtoNet
+    from learners.tasks.base import TaskBatch
+    from learners.transfer.mixture import MetaMixture
+
+    torch.manual_seed(0)
+    mix = MetaMixture(ProtoNet(MLP(inputs=4, outputs=8), "classification"))
+    mix.model.components.append(__import__("copy").deepcopy(mix.model.components[0]))
+
+    def tasks(shift: float) -> TaskBatch:
+        x = torch.randn(6, 10, 4) + shift
+        y = torch.arange(5).repeat(2)[None].expand(6, -1)
+        return TaskBatch(x[:, :5], y[:, :5], x[:, 5:], y[:, 5:])
+
+    mix.track_inputs(0, tasks(0.0))
+    mix.track_inputs(1, tasks(3.0))
+    assert mix.route(tasks(0.0).support_x, None).tolist() == [0] * 6
+    assert mix.route(tasks(3.0).support_x, None).tolist() == [1] * 6
+
+
+def test_mixture_options_say_what_is_wrong():
+    from learners.errors import ConfigError
+    from learners.transfer.mixture import mixture_options
+    from streams.model_configs import parse_models
+
+    assert mixture_options(None) is None and mixture_options(True)["spawn_ratio"] == 1.5
+    for bad in ({"spawn_ratio": 1.0}, {"max_components": 0}, {"merge_tolerance": 2}, {"min_tasks": 1}, "yes", {"k": 2}):
+        with pytest.raises(ConfigError, match="mixture"):
+            mixture_options(bad)
+    assert parse_models('{"s": {"preset": "sine", "mixture": true}}')["s"]["mixture"] is True
+    with pytest.raises(ConfigError, match="model 's': mixture"):
+        parse_models('{"s": {"preset": "sine", "mixture": {"max_components": 99}}}')

@@ -1,0 +1,57 @@
+"""The worker's update job on a mixture of meta-models (``{"preset": "sine", "mixture": true}``),
+run as the update process runs it: at the first update of a new era it spawns a component, the
+weights carry both, a learner built from the config loads them, each component is the better one on
+its own regime, and the same job gives the same bytes (what ``audit rebuild`` relies on)."""
+
+import numpy as np
+import torch
+from safetensors.torch import load
+
+from learners.online import GuardPlan, OnlineMetaLearner, ProbeSet, TaskReplayBuffer, UpdatePlan
+from learners.registry import build_learner
+from streams.fleet import SineFleet
+from streams.presets import sine_model
+from streams.update_process import Outcome, UpdateJob, run_update
+
+
+def _tasks(fleet: SineFleet, drifted: bool, n: int):
+    fleet.drift(drifted)
+    xs, ys = zip(*[fleet.sample_task()[1:] for _ in range(n)])
+    x, y = torch.tensor(np.stack(xs)), torch.tensor(np.stack(ys))
+    return x[:, :10], y[:, :10], x[:, 10:], y[:, 10:]
+
+
+def test_an_update_in_a_new_era_spawns_a_component_that_serves_the_new_regime():
+    config = {**sine_model(), "mixture": True}
+    learner = OnlineMetaLearner(config, seed=0)
+    fleet, buffer, probes = SineFleet(seed=4), TaskReplayBuffer(2**26, 40), ProbeSet(per_era=16)
+    fleet.drift(False)
+    while buffer.num_tasks < 200:
+        tid, x, y = fleet.sample_task()
+        if not probes.offer(0, x, y, task_id=tid):
+            buffer.add(tid, x, y)
+    for _ in range(4):  # the champion when the drift comes
+        learner.promote(learner.propose(buffer, 150, 16))
+    old = buffer.task_ids()
+    fleet.drift(True)
+    for _ in range(48):
+        buffer.add(*fleet.sample_task())
+    guard = GuardPlan(probes, {}, 100.0, 0.0, 0.0, old, current_era=1)
+    job = UpdateJob(7, config, learner.weights_bytes(), buffer, UpdatePlan(150, 16, 16, 64, 0.5), guard)
+    result = run_update(job)
+    assert result.outcome is Outcome.PROPOSED and result.proposal.mixture == {"components": 2, "spawned": True, "merged": 0}
+    assert run_update(job).proposal.weights == result.proposal.weights  # the same job, the same bytes
+
+    model = build_learner(config)  # one component, as a subscriber or an audit builds it
+    model.model.load_state_dict(load(result.proposal.weights))
+    assert len(model.components) == 2 and int(model.model.checked_era) == 1
+    probe = SineFleet(seed=123)
+    for drifted, own in ((False, 0), (True, 1)):  # paired: both components on the same 80 tasks
+        sx, sy, qx, qy = _tasks(probe, drifted, 80)
+        per = [float(((c.predict_tasks(c.adapt_tasks(sx, sy), qx) - qy) ** 2).mean()) for c in model.components]
+        assert per[own] < per[1 - own], (drifted, per)
+
+    # the next update of the same era looks for no other component
+    learner.load_weights(result.proposal.weights)
+    again = run_update(UpdateJob(8, config, learner.weights_bytes(), buffer, UpdatePlan(20, 16, 16, 64, 0.5), guard))
+    assert again.proposal.mixture["components"] == 2 and not again.proposal.mixture["spawned"]
