@@ -12,6 +12,7 @@ from typing import Callable
 
 from .guard import ProbeSet, check_forgetting, era_scores, guard_reference
 from .learner import OnlineMetaLearner
+from .mixture_update import is_mixture, known_tasks
 from .replay import TaskReplayBuffer
 
 REMEDY_SHARE = 0.25  # recent share of the meta-batch when an update is redone: more replay
@@ -85,8 +86,9 @@ def propose_guarded(learner: OnlineMetaLearner, buffer: TaskReplayBuffer, plan: 
     def propose(share: float, distill: float, ewc: float, anchors: list[str] | None):
         return learner.propose(buffer, plan.iterations, plan.meta_batch, plan.heldout, plan.recent, share,
                                should_stop=should_stop, distill=distill, distill_tasks=anchors, ewc=ewc,
-                               era=guard.current_era if guard else None)
+                               era=guard.current_era if guard else None, known=known)
 
+    known = known_tasks(learner, guard.probes, guard.current_era) if guard is not None and is_mixture(learner) else None
     # no old era yet: the first try distils on no task, the remedy on every training task
     proposal = propose(plan.recent_share, distill, ewc, old)
     if proposal is None or (should_stop is not None and should_stop()):

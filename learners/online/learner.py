@@ -194,7 +194,7 @@ class OnlineMetaLearner:
     def propose(self, buffer: TaskReplayBuffer, iterations: int, meta_batch: int, heldout: int = 16,
                 recent: int = 64, recent_share: float = 0.5, should_stop: Callable[[], bool] | None = None,
                 distill: float = 0.0, distill_tasks: list[str] | None = None, ewc: float = 0.0,
-                era: int | None = None) -> Proposal | None:
+                era: int | None = None, known: TaskBatch | None = None) -> Proposal | None:
         """Meta-update a copy of the champion on buffered tasks; score both on held-out tasks.
 
         Held-out tasks are every other one of the ``2 * heldout`` newest (they show the current
@@ -220,7 +220,7 @@ class OnlineMetaLearner:
         candidate.optimizer = type(self.champion.optimizer)(candidate.model.parameters(), **self.champion.optimizer.defaults)
         change = None
         if isinstance(candidate, MetaMixture):  # kept by routing, not by a pull toward the parent (mixture_update.py)
-            change = reshape_mixture(self, candidate, buffer, train, set(distill_tasks or ()), era, iterations, meta_batch, self._gen)
+            change = reshape_mixture(self, candidate, buffer, train, known, era, iterations, meta_batch, self._gen)
             distill, ewc = 0.0, 0.0
         if has_standardiser(candidate.model):  # tabular: the statistics follow the buffer's rows
             refit_standardisers(candidate.model, np.concatenate([buffer.arrays(t)[0] for t in train]))

@@ -1,8 +1,9 @@
 """What an update does to a mixture of meta-models before it trains (``learners/transfer/mixture.py``):
 merge components that have converged, and, once per era of the forgetting guard (that is, once
-per drift alarm), spawn a component for the new era's tasks if no component fits them. The new
-component starts as a copy of the best fit and trains on the new era's tasks alone for half the
-update's iterations, so the routed training that follows has something to route to.
+per drift alarm), spawn a component for the newest tasks if no component fits them as well as
+the earlier eras' probe tasks are fitted. The new component starts as a copy of the best fit and
+trains on those tasks alone for the update's iterations, so the routed training that follows has
+something to route to (an exact copy would tie with its original on every task).
 
 A mixture takes no distillation or EWC toward its parent: its old regimes are kept by routing
 (each component trains only on its own tasks), and a pull toward the parent would drag a spawned
@@ -15,7 +16,9 @@ from dataclasses import dataclass
 
 import torch
 
+from ..tasks.base import TaskBatch
 from ..transfer.mixture import MetaMixture
+from .guard import ProbeSet
 from .replay import TaskReplayBuffer
 
 SAMPLE = 64  # tasks each check looks at
@@ -33,10 +36,26 @@ class MixtureChange:
         return {"components": self.components, "spawned": self.spawned, "merged": self.merged}
 
 
-def reshape_mixture(learner, candidate: MetaMixture, buffer: TaskReplayBuffer, train: list[str], old: set[str],
+def is_mixture(learner) -> bool:
+    """Whether an ``OnlineMetaLearner``'s champion is a mixture of meta-models."""
+    return isinstance(learner.champion, MetaMixture)
+
+
+def known_tasks(learner, probes: ProbeSet, era: int) -> TaskBatch | None:
+    """The guard's probe tasks of the eras before ``era``, as one batch: tasks of the regimes the
+    components already serve, never trained on, split the same way every time."""
+    batches = [b for e, b in sorted(learner.probe_batches(probes).items()) if e < era]
+    if not batches:
+        return None
+    return TaskBatch(*(torch.cat(parts) for parts in zip(*((b.support_x, b.support_y, b.query_x, b.query_y) for b in batches))))
+
+
+def reshape_mixture(learner, candidate: MetaMixture, buffer: TaskReplayBuffer, train: list[str], known: TaskBatch | None,
                     era: int | None, iterations: int, meta_batch: int, gen: torch.Generator) -> MixtureChange:
     """Merge, then maybe spawn, on ``candidate`` (a copy of the champion) in place. ``learner`` is
-    the ``OnlineMetaLearner`` that splits buffered tasks; ``old`` the ids of earlier eras' tasks."""
+    the ``OnlineMetaLearner`` that splits buffered tasks; ``known`` the earlier eras' probe tasks
+    (:func:`known_tasks`). The first update of an era (the drift update) compares the newest
+    training tasks, which the alarm says are of the new regime, with them."""
 
     def sample(ids: list[str], n: int) -> list[str]:
         return [ids[i] for i in torch.randint(len(ids), (n,), generator=gen).tolist()]
@@ -45,12 +64,11 @@ def reshape_mixture(learner, candidate: MetaMixture, buffer: TaskReplayBuffer, t
     if len(candidate.model.components) > 1 and train:
         batch = learner.task_batch(buffer, sample(train, SAMPLE))
         merged = candidate.merge_converged(batch) if batch is not None else 0
-    recent = [t for t in train if t not in old]
-    known = [t for t in train if t in old]
+    recent = train[-2 * candidate.min_tasks:]
     spawned = False
-    if era is not None and era > int(candidate.model.checked_era) and known and len(recent) >= candidate.min_tasks:
+    if era is not None and known is not None and era > int(candidate.model.checked_era) and len(recent) >= candidate.min_tasks:
         candidate.model.checked_era.fill_(era)
-        new_batch, known_batch = learner.task_batch(buffer, recent[-SAMPLE:]), learner.task_batch(buffer, sample(known, SAMPLE))
+        new_batch = learner.task_batch(buffer, recent)
 
         def fit(child) -> None:
             for _ in range(iterations):
@@ -58,6 +76,6 @@ def reshape_mixture(learner, candidate: MetaMixture, buffer: TaskReplayBuffer, t
                 if batch is not None:
                     child.meta_update(batch)
 
-        if new_batch is not None and known_batch is not None:
-            spawned = candidate.maybe_spawn(new_batch, known_batch, fit)
+        if new_batch is not None:
+            spawned = candidate.maybe_spawn(new_batch, known, fit)
     return MixtureChange(len(candidate.model.components), spawned, merged)
