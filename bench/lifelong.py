@@ -17,8 +17,8 @@ the gate). After every week the model is scored on 200 fresh tasks of every fami
   (reported as not reached, counted as 1).
 
 Measured for one meta-initialisation with the guard (what the workers run now; ``min_retention``,
-``sample_efficiency``) and for a mixture of meta-models routed by fit (learner level, not in the
-workers yet; ``*_mixture``). Goal: >= 95% retention for every family, efficiency >= 0.9.
+``sample_efficiency``) and for a mixture of meta-models (``learners/transfer/mixture.py``, the
+learner the workers serve for ``"mixture"``, here trained week by week without the gate; ``*_mixture``). Goal: >= 95% retention for every family, efficiency >= 0.9.
 
     python bench/lifelong.py [--seeds 2] [--weeks 52]
 """

@@ -1,5 +1,5 @@
 """The stability-plasticity trade-off of one meta-initialisation, measured over the updates that
-follow the demo's sine drift (default run about 2 minutes on one core).
+follow the demo's sine drift (default run 10-13 minutes on one core).
 
 Per seed, the worker's own pieces without Kafka: the sine preset (first-order MAML on a 40-40 MLP)
 is meta-trained on 300 buffered pre-drift tasks; the forgetting guard keeps 64 of them as era-0
@@ -12,8 +12,8 @@ over the champion's at the drift, ``drifted_mse`` the latest version's drifted-t
 
 Issue 12's goal: drifted MSE <= 3.0 with old tasks within 5% (``old_ratio`` <= 1.05). Measured
 for one initialisation with the guard (the worker's default; the JSON's ``old_ratio`` and
-``drifted_mse``) and without, and for a mixture of meta-models routed by fit
-(``learners/transfer/mixture.py``, learner level: not in the workers yet; ``*_mixture``).
+``drifted_mse``) and without, and for a mixture of meta-models (``"mixture": true``;
+``learners/transfer/mixture.py``) updated by the same guarded update job (``*_mixture``).
 
     python bench/stability.py [--seeds 5] [--updates 12]
 """
@@ -35,7 +35,8 @@ from _table import machine, print_json, print_table  # noqa: E402
 from online_guard import fresh_tasks  # noqa: E402
 
 from learners.online import GuardPlan, OnlineMetaLearner, ProbeSet, TaskReplayBuffer, UpdatePlan, era_scores, propose_guarded  # noqa: E402
-from learners.transfer.mixture import MetaMixture, mixture_options  # noqa: E402
+from learners.transfer.mixture import MetaMixture  # noqa: E402
+from learners.transfer.mixture_options import mixture_options  # noqa: E402
 from streams.fleet import SineFleet  # noqa: E402
 from streams.presets import sine_model  # noqa: E402
 from streams.settings import Settings  # noqa: E402

@@ -133,7 +133,8 @@ def build_learner(config: dict[str, Any]) -> MetaLearner:
             learner_cfg.pop(key, None)
     learner = cls(model, kind, **learner_cfg)
     if config.get("mixture"):  # several components of this config behind a router (learners/transfer/mixture.py)
-        from .transfer.mixture import MetaMixture, mixture_options
+        from .transfer.mixture import MetaMixture
+        from .transfer.mixture_options import mixture_options
 
         return MetaMixture(learner, lambda net: cls(net, kind, **learner_cfg), **mixture_options(config["mixture"]))
     return learner

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from learners.errors import ConfigError
-from learners.transfer.mixture import mixture_options
+from learners.transfer.mixture_options import mixture_options
 
 from .presets import PARAMETRISED, model_presets
 

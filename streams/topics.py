@@ -8,11 +8,15 @@ watermark that can lag the records it serves, and reading is right on any broker
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import AsyncIterator
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 from .connection import client_options
+
+log = logging.getLogger(__name__)
 
 
 class TopicNotFound(LookupError):
@@ -43,9 +47,18 @@ class TopicReader:
         return self
 
     async def stop(self) -> None:
+        """Stop the consumer. aiokafka's fetcher, closed while it backs off after a timed-out fetch
+        (a busy broker), lets the CancelledError of its own backoff out of ``stop``; that one is
+        not ours and is logged, while a cancellation of the task calling ``stop`` still propagates."""
         if self._consumer is not None:
-            await self._consumer.stop()
-            self._consumer = None
+            consumer, self._consumer = self._consumer, None
+            try:
+                await consumer.stop()
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise
+                log.warning("the %s reader's consumer stopped while a fetch was backing off", self.topic)
 
     async def __aenter__(self) -> "TopicReader":
         return await self.start()

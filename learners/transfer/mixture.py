@@ -40,7 +40,6 @@ from torch import nn
 
 from ..base import MetaLearner, task_score
 from ..tasks.base import TaskBatch
-from .mixture_options import DEFAULTS, mixture_options  # noqa: F401  (re-exported: a config's "mixture")
 
 class MixtureModule(nn.Module):
     """Every component's network, plus the router's running input statistics per component. Its

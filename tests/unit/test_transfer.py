@@ -195,7 +195,7 @@ def test_classification_routes_by_where_the_support_inputs_lie():
 
 def test_mixture_options_say_what_is_wrong():
     from learners.errors import ConfigError
-    from learners.transfer.mixture import mixture_options
+    from learners.transfer.mixture_options import mixture_options
     from streams.model_configs import parse_models
 
     assert mixture_options(None) is None and mixture_options(True)["spawn_ratio"] == 1.5
