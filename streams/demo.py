@@ -71,14 +71,15 @@ def evaluate(model, fleet, drifted: bool, tasks: int = 100, shots: int = 10) -> 
         return float("nan"), digits_accuracy(model, drifted, tasks)
 
     fresh = SineFleet(seed=999, points_per_task=fleet.points_per_task)  # the same fresh tasks every call
-    before, after = [], []
-    for _ in range(tasks):
-        _, x, y = fresh.sample_task(drifted)
-        with torch.no_grad():
-            before.append(float(((model.learner.model(torch.tensor(x[shots:])).numpy() - y[shots:]) ** 2).mean()))
-        adapted = model.adapt(x[:shots], y[:shots])
-        after.append(float(((model.predict(adapted, x[shots:]).numpy() - y[shots:]) ** 2).mean()))
-    return float(np.mean(before)), float(np.mean(after))
+    xs, ys = zip(*[fresh.sample_task(drifted)[1:] for _ in range(tasks)])
+    x, y = torch.tensor(np.stack(xs)), torch.tensor(np.stack(ys))
+    learner = model.learner  # all tasks in one batch: the demo's own loop must leave the worker its cores
+    with torch.no_grad():
+        before = float(((learner.predict_unadapted(x[:, shots:], 0) - y[:, shots:]) ** 2).mean())
+    adapted = learner.adapt_tasks(x[:, :shots], y[:, :shots])
+    with torch.no_grad():
+        after = float(((learner.predict_tasks(adapted, x[:, shots:]) - y[:, shots:]) ** 2).mean())
+    return before, after
 
 
 def digits_accuracy(model, rotated: bool, tasks: int) -> float:
