@@ -88,14 +88,14 @@ def propose_guarded(learner: OnlineMetaLearner, buffer: TaskReplayBuffer, plan: 
                                should_stop=should_stop, distill=distill, distill_tasks=anchors, ewc=ewc,
                                era=guard.current_era if guard else None, known=known)
 
-    known = known_tasks(learner, guard.probes, guard.current_era) if guard is not None and is_mixture(learner) else None
+    probes = learner.probe_batches(guard.probes) if guard is not None else {}  # split once: spawn check and era scores
+    known = known_tasks(probes, guard.current_era) if guard is not None and is_mixture(learner) else None
     # no old era yet: the first try distils on no task, the remedy on every training task
     proposal = propose(plan.recent_share, distill, ewc, old)
     if proposal is None or (should_stop is not None and should_stop()):
         return None
     figures: dict = {}
     if guard is not None:
-        probes = learner.probe_batches(guard.probes)
         champion = {**era_scores(learner.champion, probes), **guard.parent}
         best = {e: max(guard.best.get(e, -float("inf")), s) for e, s in champion.items()}
         reference = guard_reference(guard.best, champion, guard.current_era)

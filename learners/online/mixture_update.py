@@ -18,7 +18,6 @@ import torch
 
 from ..tasks.base import TaskBatch
 from ..transfer.mixture import MetaMixture
-from .guard import ProbeSet
 from .replay import TaskReplayBuffer
 
 SAMPLE = 64  # tasks each check looks at
@@ -41,10 +40,11 @@ def is_mixture(learner) -> bool:
     return isinstance(learner.champion, MetaMixture)
 
 
-def known_tasks(learner, probes: ProbeSet, era: int) -> TaskBatch | None:
-    """The guard's probe tasks of the eras before ``era``, as one batch: tasks of the regimes the
-    components already serve, never trained on, split the same way every time."""
-    batches = [b for e, b in sorted(learner.probe_batches(probes).items()) if e < era]
+def known_tasks(probes: dict[int, TaskBatch], era: int) -> TaskBatch | None:
+    """The guard's probe tasks (one batch per era, as ``OnlineMetaLearner.probe_batches`` splits
+    them) of the eras before ``era``, as one batch: tasks of the regimes the components already
+    serve, never trained on."""
+    batches = [b for e, b in sorted(probes.items()) if e < era]
     if not batches:
         return None
     return TaskBatch(*(torch.cat(parts) for parts in zip(*((b.support_x, b.support_y, b.query_x, b.query_y) for b in batches))))
