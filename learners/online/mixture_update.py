@@ -1,7 +1,9 @@
 """What an update does to a mixture of meta-models before it trains (``learners/transfer/mixture.py``):
-merge components that have converged, and, once per era of the forgetting guard (that is, once
-per drift alarm), spawn a component for the newest tasks if no component fits them as well as
-the earlier eras' probe tasks are fitted. The new component starts as a copy of the best fit and
+merge components that have converged, and, at most once per era of the forgetting guard (that
+is, once per drift alarm), spawn a component for the newest tasks if no component fits them as
+well as the earlier eras' probe tasks are fitted. Every update of the era looks until one spawns:
+the update the alarm starts may come before the buffer holds enough of the new regime's tasks
+(how soon depends on the machine's speed), and a look costs two scorings. The new component starts as a copy of the best fit and
 trains on those tasks alone for the update's iterations, so the routed training that follows has
 something to route to (an exact copy would tie with its original on every task).
 
@@ -54,8 +56,8 @@ def reshape_mixture(learner, candidate: MetaMixture, buffer: TaskReplayBuffer, t
                     era: int | None, iterations: int, meta_batch: int, gen: torch.Generator) -> MixtureChange:
     """Merge, then maybe spawn, on ``candidate`` (a copy of the champion) in place. ``learner`` is
     the ``OnlineMetaLearner`` that splits buffered tasks; ``known`` the earlier eras' probe tasks
-    (:func:`known_tasks`). The first update of an era (the drift update) compares the newest
-    training tasks, which the alarm says are of the new regime, with them."""
+    (:func:`known_tasks`). Updates of an era with no spawn yet compare the newest training tasks,
+    which the alarm says are of the new regime, with them."""
 
     def sample(ids: list[str], n: int) -> list[str]:
         return [ids[i] for i in torch.randint(len(ids), (n,), generator=gen).tolist()]
@@ -67,7 +69,6 @@ def reshape_mixture(learner, candidate: MetaMixture, buffer: TaskReplayBuffer, t
     recent = train[-2 * candidate.min_tasks:]
     spawned = False
     if era is not None and known is not None and era > int(candidate.model.checked_era) and len(recent) >= candidate.min_tasks:
-        candidate.model.checked_era.fill_(era)
         new_batch = learner.task_batch(buffer, recent)
 
         def fit(child) -> None:
@@ -78,4 +79,6 @@ def reshape_mixture(learner, candidate: MetaMixture, buffer: TaskReplayBuffer, t
 
         if new_batch is not None:
             spawned = candidate.maybe_spawn(new_batch, known, fit)
+        if spawned:  # one spawn an era; until then every update of the era looks again
+            candidate.model.checked_era.fill_(era)
     return MixtureChange(len(candidate.model.components), spawned, merged)

@@ -51,7 +51,7 @@ class MixtureModule(nn.Module):
         self.components = nn.ModuleList([first])
         self.register_buffer("input_mean", torch.zeros(1, 0))
         self.register_buffer("input_var", torch.zeros(1, 0))
-        self.register_buffer("checked_era", torch.tensor(-1))  # the last era a spawn was considered for
+        self.register_buffer("checked_era", torch.tensor(-1))  # the last era a component was spawned in
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Every component's output side by side (what a function-space comparison of two whole

@@ -46,6 +46,20 @@ def publish_rounds(bootstrap: str, fleet, model_id: str, rounds: int, drift_from
     return drift_ms
 
 
+def publish_until(bootstrap: str, fleet, model_id: str, done, drifted: bool, tries: int, rounds: int = 2):
+    """Publish rounds of ``fleet``'s tasks (drifted or not) until ``done()`` is truthy, at most
+    ``tries`` times; returns its last value. A worker's pace depends on the machine: a test that
+    needs a trained champion before its drift, or an alarm after it, waits for that, not for a
+    number of rounds."""
+    value = done()
+    for _ in range(tries):
+        if value:
+            break
+        publish_rounds(bootstrap, fleet, model_id, rounds=rounds, drift_from=0 if drifted else rounds)
+        value = done()
+    return value
+
+
 @pytest.fixture
 def broker():
     with EmbeddedBroker() as b:

@@ -112,18 +112,25 @@ def test_rollouts_promote_good_versions_roll_back_bad_ones_and_survive_a_restart
         assert champion >= 2
         assert cli(broker.bootstrap, "rollout", "start", "sine", "--version", "1").returncode == 0
 
-        def rolled_back():
+        def decided():  # the first decision on v1 after its start: rolled back, or (wrongly) advanced
             evs = events(broker.bootstrap)
             started = [i for i, e in enumerate(evs) if e["event_type"] == DecisionType.ROLLOUT_STARTED and e["version"] == 1]
-            back = [e for e in evs[started[-1]:] if e["event_type"] == DecisionType.ROLLED_BACK and e["version"] == 1] if started else []
-            return back[0] if back else None
-        try:
-            back = wait_for(rolled_back, 120, "the bad version to be rolled back")
+            moves = (DecisionType.ROLLED_BACK, DecisionType.ROLLOUT_ADVANCED, DecisionType.ROLLOUT_PROMOTED)
+            done = [e for e in evs[started[-1]:] if e["event_type"] in moves and e["version"] == 1] if started else []
+            return done[0] if done else None
+
+        def rollout_events() -> str:
+            lines = [str((e["event_type"], e["cause"], e["version"], e["reason"][:80],
+                          {k: round(v, 3) for k, v in e["figures"].items()
+                           if k in ("share", "n_canary", "n_champion", "low", "high", "stage_rows", "estimate")}))
+                     for e in events(broker.bootstrap) if e["event_type"].startswith(("Rollout", "RolledBack"))]
+            return "\n".join(lines[-20:])
+        try:  # longer than the evidence timeout (120 s), so that a stage advanced for want of evidence shows as such
+            back = wait_for(decided, 180, "a decision on the bad version")
         except AssertionError:
-            dump = [(e["event_type"], e["cause"], e["version"], e["reason"][:80], {k: round(v, 3) for k, v in e["figures"].items()
-                     if k in ("share", "n_canary", "n_champion", "low", "high", "stage_rows", "estimate")})
-                    for e in events(broker.bootstrap) if e["event_type"].startswith(("Rollout", "RolledBack"))][-20:]
-            raise AssertionError("\n".join(map(str, dump)) + "\n" + worker.log.read_text()[-3000:])
+            raise AssertionError("no decision on v1 in 180 s; the last rollout events:\n" + rollout_events()
+                                 + "\nthe worker's log:\n" + worker.log.read_text()[-3000:]) from None
+        assert back["event_type"] == DecisionType.ROLLED_BACK, rollout_events()
         assert Cause(back["cause"]) in (Cause.SEQUENTIAL_TEST, Cause.LATENCY_GUARDRAIL, Cause.ERROR_GUARDRAIL)
         assert back["figures"]["canary_mean_loss"] > back["figures"]["champion_mean_loss"]
         stage_changes = [e for e in events(broker.bootstrap) if e["version"] == 1 and e["event_type"] == DecisionType.ROLLOUT_ADVANCED]

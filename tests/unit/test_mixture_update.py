@@ -1,7 +1,8 @@
 """The worker's update job on a mixture of meta-models (``{"preset": "sine", "mixture": true}``),
-run as the update process runs it: at the first update of a new era it spawns a component, the
-weights carry both, a learner built from the config loads them, each component is the better one on
-its own regime, and the same job gives the same bytes (what ``audit rebuild`` relies on)."""
+run as the update process runs it: an update of a new era spawns a component once the newest tasks
+are of a new regime, the weights carry both, a learner built from the config loads them, each
+component is the better one on its own regime, and the same job gives the same bytes (what
+``audit rebuild`` relies on)."""
 
 import numpy as np
 import torch
@@ -33,6 +34,12 @@ def test_an_update_in_a_new_era_spawns_a_component_that_serves_the_new_regime():
     for _ in range(4):  # the champion when the drift comes
         learner.promote(learner.propose(buffer, 150, 16))
     old = buffer.task_ids()
+    # an update of a new era whose newest tasks are still of the old regime (the alarm came before
+    # the buffer held the new one's) spawns nothing and leaves the era open for the next update
+    early = GuardPlan(probes, {}, 100.0, 0.0, 0.0, old, current_era=1)
+    look = run_update(UpdateJob(6, config, learner.weights_bytes(), buffer, UpdatePlan(10, 16, 16, 64, 0.5), early))
+    assert look.proposal.mixture == {"components": 1, "spawned": False, "merged": 0}
+    assert int(load(look.proposal.weights)["checked_era"]) == -1
     fleet.drift(True)
     for _ in range(48):
         buffer.add(*fleet.sample_task())
