@@ -1,4 +1,4 @@
-"""Transfer, measured (default: every part, about 14 minutes on 2 cores). ``--part encoding`` (about 6
+"""Transfer, measured (default: every part, about 30 minutes on 2 cores). ``--part encoding`` (about 6
 minutes): does a task's
 encoding under the meta-model (``learners/transfer/``) mean something?
 
@@ -16,7 +16,7 @@ encoding under the meta-model (``learners/transfer/``) mean something?
   regime it serves): clusters made, purity, and
   the share of rotated tasks outside the upright tasks' cluster.
 
-``--part adaptation`` (about 3 minutes): domain adaptation of an MNIST classifier (an MLP with
+``--part adaptation`` (about 15 minutes; 25 with another benchmark on the second core): domain adaptation of an MNIST classifier (an MLP with
 batch normalisation on 8x8 images pooled the way UCI's were made, ``learners/transfer/``) to
 UCI's optical digits (a real shift: other writers, capture and preprocessing), to rotated and to
 inverted MNIST, with 5 labelled target images per class (``--seeds`` draws) and the rest of the
@@ -41,7 +41,14 @@ source's accuracy on its own tasks (mean of the two; the seed asks > 0.7); ``ret
 warm-started model after those updates scored back on the source's own tasks, over the source's
 score there (the lower of the two): what a new agent type keeps of what it started from.
 
-Not built yet: Omniglot alphabet to alphabet adaptation.
+The adaptation part then does Omniglot alphabet to alphabet (``learners/transfer/new_labels.py``):
+a small convolutional classifier (two blocks with batch normalisation, 14x14 images) of the
+characters of six background alphabets adapted to a held-out alphabet (Balinese, then
+Early_Aramaic: new characters, so a fresh head) with 5 labelled drawings per character, half of the
+other drawings unlabelled and half for the test. ``prototypes`` (class means of the source
+embedding, no training) is the accuracy before adaptation; ``alphabet_da_gain_vs_finetune`` is the
+method chosen by cross-validation on the labels against plain fine-tuning (points, mean of the two
+alphabets). It is most of the part's time (4 minutes for 2 draws alone).
 
     python bench/transfer.py [--part encoding|adaptation|coldstart|all] [--minutes 3] [--episodes 25] [--seeds 5]
 """
@@ -200,6 +207,58 @@ def adaptation(seeds: int, seed: int) -> dict:
     return out
 
 
+def alphabets(seeds: int, seed: int) -> dict:
+    """Omniglot alphabet to alphabet: a classifier of the other six background alphabets' characters
+    adapted to a held-out alphabet's characters (new classes) with 5 labels each."""
+    from learners.transfer.adaptation import Domains, accuracy, train_source
+    from learners.transfer.digit_domains import split_by_class
+    from learners.transfer.new_labels import NEW_LABEL_ADAPT, NEW_LABEL_METHODS, GlyphNet, choose_new_label_method
+
+    torch.set_num_threads(1)
+    charset = load_omniglot_background()
+
+    def images(alphabets: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        part = charset.subset_alphabets(alphabets)
+        x = torch.nn.functional.avg_pool2d(part.images.float()[:, None] / 255.0, 2).flatten(1)  # 14x14
+        y = torch.repeat_interleave(torch.arange(part.num_characters), part.counts)
+        return x, y
+
+    names = sorted({a.split("@")[0] for a in charset.alphabets})
+    rows, gains, best_gains, before = [], [], [], []
+    for target in TARGET_ALPHABETS:
+        source_x, source_y = images([a for a in names if a != target])
+        model = train_source(source_x, source_y, seed=seed, network=GlyphNet)
+        x, y = images([target])
+        scores = {m: [] for m in (*NEW_LABEL_METHODS, "auto")}
+        chosen = []
+        for s in range(seeds):
+            labelled, rest = split_by_class(y, 5, seed + s)
+            rest = rest[torch.randperm(len(rest), generator=torch.Generator().manual_seed(seed + s))]
+            unlabelled, test = rest[: len(rest) // 2], rest[len(rest) // 2 :]
+            d = Domains(model, source_x, source_y, x[unlabelled])
+            for m in NEW_LABEL_METHODS:
+                scores[m].append(accuracy(NEW_LABEL_ADAPT[m](d, x[labelled], y[labelled], seed + s), x[test], y[test]))
+            pick, _ = choose_new_label_method(d, x[labelled], y[labelled], seed=seed + s)
+            chosen.append(pick)
+            scores["auto"].append(scores[pick][-1])
+        mean = {m: 100 * float(np.mean(v)) for m, v in scores.items()}
+        best = max(NEW_LABEL_METHODS, key=lambda m: mean[m])
+        gains.append(mean["auto"] - mean["finetune"])
+        best_gains.append(mean[best] - mean["finetune"])
+        before.append(mean["prototypes"])
+        rows.append([f"{target} ({int(y.max()) + 1} characters)", *(f"{mean[m]:.1f}" for m in scores),
+                     ", ".join(f"{m} x{chosen.count(m)}" for m in sorted(set(chosen))),
+                     f"{gains[-1]:+.1f} (best {best} {best_gains[-1]:+.1f})"])
+    print_table(f"Omniglot alphabet to alphabet: the other six alphabets' classifier adapted to a held-out alphabet's characters, "
+                f"5 labels each, test accuracy (%), mean of {seeds} draws ({machine()})",
+                ["target", *NEW_LABEL_METHODS, "auto (chosen by CV)", "chosen", "auto - finetune"], rows)
+    return {"alphabet_da_gain_vs_finetune": float(np.mean(gains)), "alphabet_da_best_gain_vs_finetune": float(np.mean(best_gains)),
+            "alphabet_before_adaptation_accuracy": float(np.mean(before))}
+
+
+TARGET_ALPHABETS = ("Balinese", "Early_Aramaic")
+
+
 def stream_updates(config: dict, weights: bytes | None, sample_task, evaluate, updates: int, seed: int,
                    per_update: int = 30, iterations: int = 40) -> tuple[list[float], bytes]:
     """The worker's loop on a new model: accuracy before and after each update, and the weights."""
@@ -320,6 +379,7 @@ def main() -> None:
     out = {}
     if args.part in ("adaptation", "all"):
         out |= adaptation(args.seeds, args.seed)
+        out |= alphabets(args.seeds, args.seed)
     if args.part in ("coldstart", "all"):
         out |= coldstart(args.minutes, args.updates, args.seed)
     if args.part in ("adaptation", "coldstart"):

@@ -70,9 +70,10 @@ def fit(model: nn.Module, params, x: torch.Tensor, y: torch.Tensor, epochs: int,
     return model
 
 
-def train_source(x: torch.Tensor, y: torch.Tensor, epochs: int = 15, seed: int = 0) -> DigitNet:
+def train_source(x: torch.Tensor, y: torch.Tensor, epochs: int = 15, seed: int = 0, network=DigitNet) -> nn.Module:
+    """A source classifier (``network(inputs, classes=...)``, default :class:`DigitNet`) trained on ``(x, y)``."""
     torch.manual_seed(seed)
-    model = DigitNet(x.shape[1], classes=int(y.max()) + 1)
+    model = network(x.shape[1], classes=int(y.max()) + 1)
     return fit(model, model.parameters(), x, y, epochs, seed)
 
 
@@ -110,7 +111,7 @@ def head(d: Domains, x: torch.Tensor, y: torch.Tensor, seed: int) -> nn.Module:
 def adabn_statistics(model: DigitNet, x: torch.Tensor) -> DigitNet:
     """Batch-norm running statistics recomputed from ``x`` alone (cumulative average)."""
     for m in model.modules():
-        if isinstance(m, nn.BatchNorm1d):
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):  # 1d and 2d alike
             m.reset_running_stats()
             m.momentum = None
     model.train()
@@ -215,8 +216,11 @@ ADAPT: dict[str, Callable[[Domains, torch.Tensor, torch.Tensor, int], nn.Module]
     "mmd": mmd_align}
 
 
-def cross_validated(method: str, d: Domains, x: torch.Tensor, y: torch.Tensor, folds: int = 2, seed: int = 0) -> float:
-    """Mean held-out accuracy of ``method`` over ``folds`` stratified folds of the labelled examples."""
+def cross_validated(method: str, d: Domains, x: torch.Tensor, y: torch.Tensor, folds: int = 2, seed: int = 0,
+                    adapt: dict | None = None) -> float:
+    """Mean held-out accuracy of ``method`` (from ``adapt``, default :data:`ADAPT`) over ``folds``
+    stratified folds of the labelled examples."""
+    adapt = ADAPT if adapt is None else adapt
     gen = torch.Generator().manual_seed(seed)
     fold = torch.empty(len(y), dtype=torch.long)
     for c in torch.unique(y).tolist():
@@ -226,13 +230,14 @@ def cross_validated(method: str, d: Domains, x: torch.Tensor, y: torch.Tensor, f
     scores = []
     for k in range(folds):
         train, held = fold != k, fold == k
-        scores.append(accuracy(ADAPT[method](d, x[train], y[train], seed), x[held], y[held]))
+        scores.append(accuracy(adapt[method](d, x[train], y[train], seed), x[held], y[held]))
     return sum(scores) / folds
 
 
-def choose_method(d: Domains, x: torch.Tensor, y: torch.Tensor, methods=METHODS, seed: int = 0) -> tuple[str, dict[str, float]]:
+def choose_method(d: Domains, x: torch.Tensor, y: torch.Tensor, methods=METHODS, seed: int = 0,
+                  adapt: dict | None = None) -> tuple[str, dict[str, float]]:
     """The method with the best cross-validated accuracy on the labelled target examples, and every score."""
-    scores = {m: cross_validated(m, d, x, y, seed=seed) for m in methods}
+    scores = {m: cross_validated(m, d, x, y, seed=seed, adapt=adapt) for m in methods}
     return max(scores, key=scores.get), scores
 
 
