@@ -15,7 +15,9 @@ before it was taken. It is used only when the log still agrees with it:
   snapshot of another cluster, or of a topic deleted and recreated, is never loaded.
 
 Anything else falls back to replaying the whole log. Snapshots are pickles in the worker's own
-directory (``METASTREAM_SNAPSHOT_DIR``): trusted like the worker's code, never read from Kafka.
+directory (``METASTREAM_SNAPSHOT_DIR``): trusted like the worker's code, never read from Kafka,
+written readable by the worker's user alone, and loaded only when no other user could have
+written them (:func:`untrusted`).
 They are written per set of partitions (``p0-1``), so a worker that gains partitions at a
 rebalance can start from the snapshot the previous owner left, when it shares the directory.
 """
@@ -99,10 +101,10 @@ class SnapshotStore:
         self.keep = keep
 
     def save(self, snapshot: Snapshot) -> Path:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = self.directory / snapshot.name
         tmp = path.with_suffix(".tmp")
-        with open(tmp, "wb") as f:
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:  # the worker's alone
             pickle.dump(snapshot, f, protocol=pickle.HIGHEST_PROTOCOL)
             f.flush()
             os.fsync(f.fileno())
@@ -118,6 +120,11 @@ class SnapshotStore:
         return sorted(found, key=lambda p: int(p.name.split(".")[1]) if p.name.split(".")[1].isdigit() else -1, reverse=True)
 
     def load(self, path: Path) -> Snapshot | None:
+        why = untrusted(path)
+        if why:
+            log.warning("snapshot %s is not loaded: %s (a snapshot is unpickled, so only the worker's user may write it; "
+                        "chown it to that user and chmod go-w, or delete it)", path, why)
+            return None
         try:
             with open(path, "rb") as f:
                 snapshot = pickle.load(f)
@@ -145,6 +152,20 @@ class SnapshotStore:
                 continue
             return snapshot
         return None
+
+
+def untrusted(path: Path) -> str | None:
+    """Why a snapshot file may hold someone else's bytes (``None``: it may not): owned by another
+    user than the worker's (or root), or writable by its group or by anyone (as ssh treats its keys)."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        return f"cannot stat it ({exc.strerror})"
+    if st.st_uid not in (os.getuid(), 0):
+        return f"owned by uid {st.st_uid}, not this worker's ({os.getuid()})"
+    if st.st_mode & 0o022:
+        return f"writable by its group or by anyone (mode {st.st_mode & 0o777:o})"
+    return None
 
 
 def restore(state: WorkerState, snapshot: Snapshot, models: set[str], first: bool) -> set[str]:

@@ -100,3 +100,20 @@ def test_a_snapshot_of_other_settings_or_ahead_of_the_group_is_not_used(settings
     other = asyncio.run(store.usable({0, 1}, {0: 12, 1: 3}, Settings(metrics_port=0, guard_probes=8), "127.0.0.1:1"))
     none_there = asyncio.run(store.usable({0}, {0: 12}, settings, "127.0.0.1:1"))
     assert ahead is None and other is None and none_there is None
+
+
+def test_a_snapshot_someone_else_could_have_written_is_not_unpickled(settings, tmp_path):
+    import os
+    import stat
+
+    from streams.snapshots import SnapshotStore, capture, untrusted
+
+    store = SnapshotStore(tmp_path, settings.app_id)
+    path = store.save(capture(_worked_state(settings), {0, 1}, {}, settings))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(store.directory.stat().st_mode) == 0o700
+    assert untrusted(path) is None and store.load(path) is not None
+    os.chmod(path, 0o666)  # anyone may write it: a pickle from anyone would run as the worker
+    assert "writable" in untrusted(path) and store.load(path) is None
+    os.chmod(path, 0o620)
+    assert store.load(path) is None
+    assert "cannot stat" in untrusted(tmp_path / "gone.snapshot")
