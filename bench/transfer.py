@@ -1,6 +1,6 @@
-"""Transfer, measured (default: every part, about 30 minutes on 2 cores). ``--part encoding`` (about 6
-minutes): does a task's
-encoding under the meta-model (``learners/transfer/``) mean something?
+"""Transfer, measured (default: every part, about 30 minutes on 2 cores). ``--part encoding``
+(about 6 minutes): does a task's encoding under the meta-model (``learners/transfer/``) mean
+something?
 
 - Omniglot: a ProtoNet meta-trained for ``--minutes`` (Balinese and Early_Aramaic held out);
   within-alphabet 5-way 1-shot episodes, ``--episodes`` per alphabet of all 8 background
@@ -14,12 +14,14 @@ encoding under the meta-model (``learners/transfer/``) mean something?
   upright and 150 rotated tasks (from the held-out digit images), shuffled, clustered one at a
   time (the threshold is calibrated on 100 other upright tasks only, as a worker knows only the
   regime it serves): clusters made, purity, and
-  the share of rotated tasks outside the upright tasks' cluster.
+  the share of rotated tasks outside the upright tasks' cluster; once with the meta-model's
+  encoding (task-to-task threshold) and once with the support inputs' statistics alone
+  (``encode_inputs``, threshold calibrated as similarity to a centre: ``digits_inputs_*``).
 
-``--part adaptation`` (about 15 minutes; 25 with another benchmark on the second core): domain adaptation of an MNIST classifier (an MLP with
-batch normalisation on 8x8 images pooled the way UCI's were made, ``learners/transfer/``) to
-UCI's optical digits (a real shift: other writers, capture and preprocessing), to rotated and to
-inverted MNIST, with 5 labelled target images per class (``--seeds`` draws) and the rest of the
+``--part adaptation`` (about 15 minutes; 25 with another benchmark on the second core): domain
+adaptation of an MNIST classifier (an MLP with batch normalisation on 8x8 images pooled the way
+UCI's were made, ``learners/transfer/``) to UCI's optical digits (a real shift: other writers,
+capture and preprocessing), to rotated and to inverted MNIST, with 5 labelled target images per class (``--seeds`` draws) and the rest of the
 target split into unlabelled inputs (which AdaBN, CORAL and MMD may use) and a test half. Each
 method's test accuracy, and the method chosen by 2-fold cross-validation on the 50 labels alone;
 ``da_gain_vs_finetune`` is the chosen method's accuracy minus plain fine-tuning's on UCI (points).
@@ -71,9 +73,9 @@ from learners.tasks import load_omniglot_background  # noqa: E402
 from learners.tasks.base import TaskBatch  # noqa: E402
 from learners.tasks.episodes import Episodes  # noqa: E402
 from learners.tasks.sine import SineTasks  # noqa: E402
-from learners.transfer import OnlineTaskClusters, cosine_matrix, encode_tasks, precision_at_k, spearman  # noqa: E402
+from learners.transfer import OnlineTaskClusters, cosine_matrix, encode_inputs, encode_tasks, precision_at_k, spearman  # noqa: E402
 from learners.training import meta_train  # noqa: E402
-from learners.transfer.clustering import calibrated_threshold  # noqa: E402
+from learners.transfer.clustering import calibrated_centre_threshold, calibrated_threshold  # noqa: E402
 from streams.fleet import DigitFleet  # noqa: E402
 from streams.presets import digits_model  # noqa: E402
 
@@ -135,22 +137,24 @@ def digits(minutes: float, seed: int) -> dict:
     test = DigitFleet(seed=seed + 7, per_class=2, split="test")
     regime = DigitFleet(seed=seed + 3, per_class=2, split="test")
     calib = [regime.episode(False) for _ in range(100)]  # the regime it serves now
-    threshold = calibrated_threshold(encode_tasks(learner, torch.from_numpy(np.stack([c[0] for c in calib])),
-                                                  torch.from_numpy(np.stack([c[1] for c in calib]))))
     rng = np.random.default_rng(seed)
     kinds = rng.permutation(np.array([False] * 150 + [True] * 150))
-    clusters = OnlineTaskClusters(threshold)
-    assigned = []
-    for rotated in kinds:
-        sx, sy, _, _ = test.episode(bool(rotated))
-        assigned.append(clusters.learn_one(encode_tasks(learner, torch.from_numpy(sx)[None], torch.from_numpy(sy)[None])[0]))
-    assigned = np.array(assigned)
-    purity = sum(max((kinds[assigned == c]).sum(), (~kinds[assigned == c]).sum()) for c in np.unique(assigned)) / len(kinds)
-    upright_home = np.bincount(assigned[~kinds]).argmax()
-    return {"digits_clusters": int(len(np.unique(assigned))), "digits_purity": float(purity),
-            "digits_rotated_apart": float((assigned[kinds] != upright_home).mean()),
-            "digits_upright_home": float((assigned[~kinds] == upright_home).mean()), "digits_iterations": it,
-            "digits_threshold": threshold}
+    tasks = [test.episode(bool(rotated)) for rotated in kinds]
+    out = {"digits_iterations": it}
+    # the meta-model's encoding with the task-to-task threshold; the inputs' statistics with the
+    # threshold calibrated as similarity to a centre (how a task joins a cluster)
+    for name, encode, calibrate in (("", lambda sx, sy: encode_tasks(learner, sx, sy), calibrated_threshold),
+                                    ("_inputs", lambda sx, sy: encode_inputs(sx), calibrated_centre_threshold)):
+        threshold = calibrate(encode(torch.from_numpy(np.stack([c[0] for c in calib])), torch.from_numpy(np.stack([c[1] for c in calib]))))
+        clusters = OnlineTaskClusters(threshold)
+        assigned = np.array([clusters.learn_one(encode(torch.from_numpy(sx)[None], torch.from_numpy(sy)[None])[0])
+                             for sx, sy, _, _ in tasks])
+        purity = sum(max((kinds[assigned == c]).sum(), (~kinds[assigned == c]).sum()) for c in np.unique(assigned)) / len(kinds)
+        upright_home = np.bincount(assigned[~kinds]).argmax()
+        out |= {f"digits{name}_clusters": int(len(np.unique(assigned))), f"digits{name}_purity": float(purity),
+                f"digits{name}_rotated_apart": float((assigned[kinds] != upright_home).mean()),
+                f"digits{name}_upright_home": float((assigned[~kinds] == upright_home).mean()), f"digits{name}_threshold": threshold}
+    return out
 
 
 def adaptation(seeds: int, seed: int) -> dict:
@@ -395,6 +399,10 @@ def main() -> None:
         ["digits: clusters / purity", f"{out['digits_clusters']} / {out['digits_purity']:.3f}", "2 / 1.000 ideal"],
         ["digits: rotated tasks outside the upright cluster", f"{out['digits_rotated_apart']:.3f}",
          f"upright at home {out['digits_upright_home']:.3f}"],
+        ["digits by input statistics: clusters / purity", f"{out['digits_inputs_clusters']} / {out['digits_inputs_purity']:.3f}",
+         "2 / 1.000 ideal"],
+        ["digits by input statistics: rotated apart / upright at home", f"{out['digits_inputs_rotated_apart']:.3f}",
+         f"{out['digits_inputs_upright_home']:.3f}"],
     ])
     print_json(out)
 

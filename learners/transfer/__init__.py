@@ -3,7 +3,7 @@ similarity and retrieval between encodings, and an incremental clustering of tas
 the stream."""
 
 from .clustering import OnlineTaskClusters
-from .encoder import encode_tasks
+from .encoder import encode_inputs, encode_tasks
 from .similarity import cosine_matrix, precision_at_k, spearman
 
-__all__ = ["OnlineTaskClusters", "cosine_matrix", "encode_tasks", "precision_at_k", "spearman"]
+__all__ = ["OnlineTaskClusters", "cosine_matrix", "encode_inputs", "encode_tasks", "precision_at_k", "spearman"]

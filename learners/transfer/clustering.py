@@ -58,3 +58,19 @@ def calibrated_threshold(codes: np.ndarray, quantile: float = 0.02) -> float:
     unit = codes / np.maximum(np.linalg.norm(codes, axis=1, keepdims=True), 1e-12)
     sims = (unit @ unit.T)[np.triu_indices(len(codes), 1)]
     return float(np.quantile(sims, quantile))
+
+
+def calibrated_centre_threshold(codes: np.ndarray, quantile: float = 0.0) -> float:
+    """A joining threshold from tasks of one known regime, as similarity to a centre: the
+    ``quantile`` (default the least) of each task's similarity to the mean of the others. A task
+    joins a cluster by its centre, and a centre averages away the spread of single tasks, so a
+    task-to-task threshold lets tasks of another regime in.
+
+    >>> import numpy as np
+    >>> round(calibrated_centre_threshold(np.array([[1, 0], [0.9, 0.1], [0.8, 0.2]], np.float32)), 3)
+    0.982
+    """
+    unit = codes / np.maximum(np.linalg.norm(codes, axis=1, keepdims=True), 1e-12)
+    others = unit.sum(0) - unit
+    sims = (unit * others).sum(1) / np.maximum(np.linalg.norm(others, axis=1), 1e-12)
+    return float(np.quantile(sims, quantile))

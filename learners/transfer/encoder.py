@@ -61,6 +61,20 @@ def _gradient_code(learner: MetaLearner, support_x: torch.Tensor, support_y: tor
     return flat @ _projection(flat.shape[1], dim, seed)
 
 
+def encode_inputs(support_x: torch.Tensor) -> np.ndarray:
+    """``[T, 2 * features]`` unit vectors: each task's per-feature mean and spread of its support
+    inputs, with no model at all (what the mixture routes classification by). A regime that moves
+    the inputs themselves (digits turned a quarter) shows here even when a model trained on one
+    regime maps both to embeddings alike.
+
+    >>> x = torch.zeros(2, 5, 3); x[1, :, 0] = 1.0
+    >>> codes = encode_inputs(x); codes.shape, float(codes[0] @ codes[1]) < 1
+    ((2, 6), True)
+    """
+    flat = support_x.flatten(2).float()
+    return _unit(torch.cat([flat.mean(1), flat.std(1, correction=0)], -1) + 1e-6)
+
+
 def encode_tasks(learner: MetaLearner, support_x: torch.Tensor, support_y: torch.Tensor, dim: int = DIM,
                  seed: int = 0) -> np.ndarray:
     """``[T, D]`` unit vectors for ``T`` tasks' support sets (``[T, S, ...]``)."""

@@ -205,3 +205,17 @@ def test_mixture_options_say_what_is_wrong():
     assert parse_models('{"s": {"preset": "sine", "mixture": true}}')["s"]["mixture"] is True
     with pytest.raises(ConfigError, match="model 's': mixture"):
         parse_models('{"s": {"preset": "sine", "mixture": {"max_components": 99}}}')
+
+
+def test_input_statistics_put_rotated_digit_tasks_in_another_cluster():
+    from learners.transfer import encode_inputs
+    from learners.transfer.clustering import calibrated_centre_threshold
+    from streams.fleet import DigitFleet
+
+    calib = DigitFleet(seed=3, per_class=2, split="test")
+    threshold = calibrated_centre_threshold(encode_inputs(torch.from_numpy(np.stack([calib.episode(False)[0] for _ in range(100)]))))
+    fleet, kinds = DigitFleet(seed=7, per_class=2, split="test"), np.random.default_rng(0).permutation([False] * 80 + [True] * 80)
+    clusters = OnlineTaskClusters(threshold)
+    assigned = np.array([clusters.learn_one(encode_inputs(torch.from_numpy(fleet.episode(bool(k))[0])[None])[0]) for k in kinds])
+    home = np.bincount(assigned[~kinds]).argmax()
+    assert (assigned[kinds] != home).mean() > 0.95 and (assigned[~kinds] == home).mean() > 0.7
