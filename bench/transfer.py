@@ -157,9 +157,36 @@ def digits(minutes: float, seed: int) -> dict:
     return out
 
 
+def adaptation_draws(model, source_x, source_y, x, y, adapt: dict, seeds: int, seed: int,
+                     source_only: bool = False) -> tuple[dict[str, float], list[str], str]:
+    """Mean test accuracy (%) of each method of ``adapt`` (and of the source model as it is, with
+    ``source_only``) and of the one 2-fold cross-validation on the labels picks ("auto"), over
+    ``seeds`` draws of 5 labels per class, the rest of the target split into unlabelled inputs and
+    a test half; the picks, and the best method in hindsight."""
+    from learners.transfer.adaptation import Domains, accuracy, choose_method
+    from learners.transfer.digit_domains import split_by_class
+
+    scores = {m: [] for m in (("source only",) if source_only else ()) + (*adapt, "auto")}
+    chosen = []
+    for s in range(seeds):
+        labelled, rest = split_by_class(y, 5, seed + s)
+        rest = rest[torch.randperm(len(rest), generator=torch.Generator().manual_seed(seed + s))]
+        unlabelled, test = rest[: len(rest) // 2], rest[len(rest) // 2 :]
+        d = Domains(model, source_x, source_y, x[unlabelled])
+        for m, method in adapt.items():
+            scores[m].append(accuracy(method(d, x[labelled], y[labelled], seed + s), x[test], y[test]))
+        if source_only:
+            scores["source only"].append(accuracy(d.model, x[test], y[test]))
+        pick, _ = choose_method(d, x[labelled], y[labelled], tuple(adapt), seed=seed + s, adapt=adapt)
+        chosen.append(pick)
+        scores["auto"].append(scores[pick][-1])
+    mean = {m: 100 * float(np.mean(v)) for m, v in scores.items()}
+    return mean, chosen, max(adapt, key=lambda m: mean[m])
+
+
 def adaptation(seeds: int, seed: int) -> dict:
     from learners.continual.mnist import load_mnist_split
-    from learners.transfer.adaptation import ADAPT, METHODS, Domains, accuracy, choose_method, mmd, train_source
+    from learners.transfer.adaptation import ADAPT, METHODS, Domains, accuracy, mmd, train_source
     from learners.transfer.digit_domains import inverted, load_uci_digits, mnist_to_grid, rotated, split_by_class
 
     torch.set_num_threads(1)
@@ -172,23 +199,8 @@ def adaptation(seeds: int, seed: int) -> dict:
                "inverted MNIST": (inverted(mnist_test), test_y)}
     rows, out, picks = [], {}, []
     for target, (x, y) in targets.items():
-        scores = {m: [] for m in ("source only", *METHODS, "auto")}
-        chosen = []
-        for s in range(seeds):
-            labelled, rest = split_by_class(y, 5, seed + s)
-            rest = rest[torch.randperm(len(rest), generator=torch.Generator().manual_seed(seed + s))]
-            unlabelled, test = rest[: len(rest) // 2], rest[len(rest) // 2 :]
-            d = Domains(sources["upright"], source_x, train_y, x[unlabelled])
-            adapted = {m: ADAPT[m](d, x[labelled], y[labelled], seed + s) for m in METHODS}
-            for m, model in adapted.items():
-                scores[m].append(accuracy(model, x[test], y[test]))
-            scores["source only"].append(accuracy(d.model, x[test], y[test]))
-            pick, _ = choose_method(d, x[labelled], y[labelled], seed=seed + s)
-            chosen.append(pick)
-            scores["auto"].append(scores[pick][-1])
-        mean = {m: 100 * float(np.mean(v)) for m, v in scores.items()}
-        best = max(METHODS, key=lambda m: mean[m])
-        rows.append([target, *(f"{mean[m]:.1f}" for m in scores), ", ".join(f"{m} x{chosen.count(m)}" for m in sorted(set(chosen))),
+        mean, chosen, best = adaptation_draws(sources["upright"], source_x, train_y, x, y, ADAPT, seeds, seed, source_only=True)
+        rows.append([target, *(f"{mean[m]:.1f}" for m in mean), ", ".join(f"{m} x{chosen.count(m)}" for m in sorted(set(chosen))),
                      f"{mean['auto'] - mean['finetune']:+.1f} (best {best} {mean[best] - mean['finetune']:+.1f})"])
         if target == "UCI digits":
             out.update(da_gain_vs_finetune=mean["auto"] - mean["finetune"], da_best_gain_vs_finetune=mean[best] - mean["finetune"],
@@ -214,9 +226,8 @@ def adaptation(seeds: int, seed: int) -> dict:
 def alphabets(seeds: int, seed: int) -> dict:
     """Omniglot alphabet to alphabet: a classifier of the other six background alphabets' characters
     adapted to a held-out alphabet's characters (new classes) with 5 labels each."""
-    from learners.transfer.adaptation import Domains, accuracy, train_source
-    from learners.transfer.digit_domains import split_by_class
-    from learners.transfer.new_labels import NEW_LABEL_ADAPT, NEW_LABEL_METHODS, GlyphNet, choose_new_label_method
+    from learners.transfer.adaptation import train_source
+    from learners.transfer.new_labels import NEW_LABEL_ADAPT, NEW_LABEL_METHODS, GlyphNet
 
     torch.set_num_threads(1)
     charset = load_omniglot_background()
@@ -233,24 +244,11 @@ def alphabets(seeds: int, seed: int) -> dict:
         source_x, source_y = images([a for a in names if a != target])
         model = train_source(source_x, source_y, seed=seed, network=GlyphNet)
         x, y = images([target])
-        scores = {m: [] for m in (*NEW_LABEL_METHODS, "auto")}
-        chosen = []
-        for s in range(seeds):
-            labelled, rest = split_by_class(y, 5, seed + s)
-            rest = rest[torch.randperm(len(rest), generator=torch.Generator().manual_seed(seed + s))]
-            unlabelled, test = rest[: len(rest) // 2], rest[len(rest) // 2 :]
-            d = Domains(model, source_x, source_y, x[unlabelled])
-            for m in NEW_LABEL_METHODS:
-                scores[m].append(accuracy(NEW_LABEL_ADAPT[m](d, x[labelled], y[labelled], seed + s), x[test], y[test]))
-            pick, _ = choose_new_label_method(d, x[labelled], y[labelled], seed=seed + s)
-            chosen.append(pick)
-            scores["auto"].append(scores[pick][-1])
-        mean = {m: 100 * float(np.mean(v)) for m, v in scores.items()}
-        best = max(NEW_LABEL_METHODS, key=lambda m: mean[m])
+        mean, chosen, best = adaptation_draws(model, source_x, source_y, x, y, NEW_LABEL_ADAPT, seeds, seed)
         gains.append(mean["auto"] - mean["finetune"])
         best_gains.append(mean[best] - mean["finetune"])
         before.append(mean["prototypes"])
-        rows.append([f"{target} ({int(y.max()) + 1} characters)", *(f"{mean[m]:.1f}" for m in scores),
+        rows.append([f"{target} ({int(y.max()) + 1} characters)", *(f"{mean[m]:.1f}" for m in mean),
                      ", ".join(f"{m} x{chosen.count(m)}" for m in sorted(set(chosen))),
                      f"{gains[-1]:+.1f} (best {best} {best_gains[-1]:+.1f})"])
     print_table(f"Omniglot alphabet to alphabet: the other six alphabets' classifier adapted to a held-out alphabet's characters, "

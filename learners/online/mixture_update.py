@@ -3,9 +3,10 @@ merge components that have converged, and, at most once per era of the forgettin
 is, once per drift alarm), spawn a component for the newest tasks if no component fits them as
 well as the earlier eras' probe tasks are fitted. Every update of the era looks until one spawns:
 the update the alarm starts may come before the buffer holds enough of the new regime's tasks
-(how soon depends on the machine's speed), and a look costs two scorings. The new component starts as a copy of the best fit and
-trains on those tasks alone for the update's iterations, so the routed training that follows has
-something to route to (an exact copy would tie with its original on every task).
+(how soon depends on the machine's speed), and a look costs two scorings. The new component
+starts as a copy of the best fit and trains on those tasks alone for the update's iterations, so
+the routed training that follows has something to route to (an exact copy would tie with its
+original on every task).
 
 A mixture takes no distillation or EWC toward its parent: its old regimes are kept by routing
 (each component trains only on its own tasks), and a pull toward the parent would drag a spawned

@@ -143,22 +143,29 @@ def mmd_loss(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 MMD_STEPS, MMD_BATCH, MMD_WEIGHT = 100, 128, 1.0
 
 
-def mmd_align(d: Domains, x: torch.Tensor, y: torch.Tensor, seed: int) -> nn.Module:
-    m = adabn_statistics(copy.deepcopy(d.model), d.target_x)
+def mmd_steps(m: nn.Module, source_head: nn.Module, d: Domains, x: torch.Tensor, y: torch.Tensor, seed: int) -> nn.Module:
+    """``MMD_STEPS`` steps on ``m`` in place: source labels through ``source_head`` (``m.head``
+    when the label spaces are shared; trained along when it is another), target labels through
+    ``m``, and the MMD penalty between source and unlabelled target embeddings."""
     gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(m.parameters(), lr=1e-3)
+    opt = torch.optim.Adam([*m.parameters(), *([] if source_head is m.head else source_head.parameters())], lr=1e-3)
     m.eval()  # batch normalisation keeps the target's statistics
     for _ in range(MMD_STEPS):
         s = torch.randint(len(d.source_x), (MMD_BATCH,), generator=gen)
         t = torch.randint(len(d.target_x), (MMD_BATCH,), generator=gen)
         zs, zt = m.body(d.source_x[s]), m.body(d.target_x[t])
-        loss = nn.functional.cross_entropy(m.head(zs), d.source_y[s]) + MMD_WEIGHT * mmd_loss(zs, zt)
+        loss = nn.functional.cross_entropy(source_head(zs), d.source_y[s]) + MMD_WEIGHT * mmd_loss(zs, zt)
         if len(x):
             loss = loss + nn.functional.cross_entropy(m(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
     return m
+
+
+def mmd_align(d: Domains, x: torch.Tensor, y: torch.Tensor, seed: int) -> nn.Module:
+    m = adabn_statistics(copy.deepcopy(d.model), d.target_x)
+    return mmd_steps(m, m.head, d, x, y, seed)
 
 
 def _sqrtm(c: torch.Tensor, inverse: bool = False) -> torch.Tensor:

@@ -32,13 +32,14 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .adaptation import (HEAD_EPOCHS, MMD_BATCH, MMD_STEPS, MMD_WEIGHT, Domains, _cov, _fit_frozen_bn, _sqrtm,
-                         adabn, adabn_finetune, adabn_statistics, choose_method, finetune, head, mmd_loss)
+from .adaptation import (HEAD_EPOCHS, Domains, _cov, _fit_frozen_bn, _sqrtm, adabn, adabn_finetune, adabn_statistics,
+                         choose_method, finetune, head, mmd_steps)
 
 
 class GlyphNet(nn.Module):
-    """Two convolution blocks with batch normalisation on square images given flat (``inputs`` pixels), then an
-    embedding: the body an alphabet's strokes transfer through (an MLP on pixels hardly does)."""
+    """Two convolution blocks with batch normalisation on square images given flat (``inputs``
+    pixels), then an embedding: the body an alphabet's strokes transfer through (an MLP on pixels
+    hardly does)."""
 
     def __init__(self, inputs: int = 196, channels: int = 32, embedding: int = 64, classes: int = 10) -> None:
         super().__init__()
@@ -117,20 +118,8 @@ def coral(d: Domains, x: torch.Tensor, y: torch.Tensor, seed: int) -> nn.Module:
 
 
 def mmd_align(d: Domains, x: torch.Tensor, y: torch.Tensor, seed: int) -> nn.Module:
-    source_head = copy.deepcopy(d.model.head)
     m = adabn_statistics(relabelled(d, _classes(y), seed).model, d.target_x)
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam([*m.parameters(), *source_head.parameters()], lr=1e-3)
-    m.eval()  # batch normalisation keeps the target's statistics
-    for _ in range(MMD_STEPS):
-        s = torch.randint(len(d.source_x), (MMD_BATCH,), generator=gen)
-        t = torch.randint(len(d.target_x), (MMD_BATCH,), generator=gen)
-        zs, zt = m.body(d.source_x[s]), m.body(d.target_x[t])
-        loss = (nn.functional.cross_entropy(source_head(zs), d.source_y[s]) + MMD_WEIGHT * mmd_loss(zs, zt)
-                + nn.functional.cross_entropy(m(x), y))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    mmd_steps(m, copy.deepcopy(d.model.head), d, x, y, seed)
     # the head has seen the labels only alongside the body's moves: a last fit of it alone
     return _fit_frozen_bn(m, m.head.parameters(), x, y, HEAD_EPOCHS, seed, lr=1e-2)
 
