@@ -70,9 +70,7 @@ def test_sigkill_and_restart_count_each_event_once(broker, worker_factory):
 
     # the restarted worker's first update runs in its update process (started cold, on a loaded
     # machine it takes a while), so the version is waited for, not read once
-    records = wait_for(lambda: asyncio.run(versions()) or None, 90, "the workers to publish a version")
-    time.sleep(2)  # and whatever else they publish meanwhile, read again below
-    published = [(r["model_id"], r["version"]) for r in asyncio.run(versions()) or records]
+    published = [(r["model_id"], r["version"]) for r in wait_for(lambda: asyncio.run(versions()), 90, "the workers to publish a version")]
     assert len(published) == len(set(published)), f"a version number was published twice: {published}"
     numbers = [v for _, v in published]
     assert numbers == sorted(numbers)
