@@ -9,7 +9,8 @@ import torch
 
 
 def machine() -> str:
-    return f"{platform.machine()}, {torch.get_num_threads()} torch thread(s), torch {torch.__version__}"
+    card = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+    return f"{platform.machine()}, {torch.get_num_threads()} torch thread(s), torch {torch.__version__}{card}"
 
 
 def print_table(title: str, header: list[str], rows: list[list]) -> None:

@@ -37,6 +37,7 @@ from learners.evaluation import evaluate_learner  # noqa: E402
 from learners.folds import FOLDS, TTA_COPIES, validate_recipe  # noqa: E402
 from learners.oneshot import make_dev_runs, read_runs, score_runs  # noqa: E402
 from learners.registry import build_tasks, default_config, is_metric, merge  # noqa: E402
+from learners.settings import resolve_device  # noqa: E402
 from learners.run import train_run  # noqa: E402
 from learners.tasks import load_omniglot_background, read_background  # noqa: E402
 
@@ -63,7 +64,7 @@ def part_folds(args) -> dict:
             print(f"  {name} without {'+'.join(f.held)}: {100 * f.error_rate:.2f}% error{tta} ({f.iterations} it, {f.seconds}s)",
                   flush=True)
         summary = validate_recipe(recipe_config(name), args.fold_minutes * 60, FOLDS[: args.folds], runs=args.runs_per_fold,
-                                  on_fold=show)
+                                  device=args.device, on_fold=show)
         tta = summary.mean_error_tta
         rows.append([name, f"{100 * summary.mean_error:.2f}%", f"± {100 * summary.spread:.2f}",
                      " / ".join(f"{100 * f.error_rate:.1f}" for f in summary.folds),
@@ -82,11 +83,11 @@ def part_gradient(args) -> dict:
     for algo in args.algos.split(","):
         config = default_config("omniglot", algo)
         learner, trained, _ = train_run(config, Path(args.out) / algo, budget_s=args.budget_minutes * 60, validate_every=500,
-                                        final_episodes=0)
+                                        final_episodes=0, device=args.device)
         scores = {}
         for within in (True, False):
             tasks = build_tasks(config, "val", ways=5, shots=1, queries=1, within_alphabet=within)
-            scores[within] = evaluate_learner(learner, tasks, episodes=args.episodes)
+            scores[within] = evaluate_learner(learner, tasks, episodes=args.episodes, device=resolve_device(args.device))
         acc = scores[True]["after"]
         rows.append([algo, f"{100 * acc:.2f}% ± {100 * scores[True]['ci95']:.2f}", f"{100 * scores[False]['after']:.2f}%",
                      trained.iterations])
@@ -104,7 +105,7 @@ def part_lake(args) -> dict:
     folder = args.model
     if folder is None:
         config = merge(default_config("omniglot", args.algo), ways=args.ways)
-        train_run(config, args.out, budget_s=args.budget_minutes * 60, device="auto", validate_every=500,
+        train_run(config, args.out, budget_s=args.budget_minutes * 60, device=args.device, validate_every=500,
                   on_log=lambda r: print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}, flush=True)
                   if "val_accuracy" in r else None)
         folder = args.out
@@ -154,6 +155,7 @@ def main() -> None:
     ap.add_argument("--runs", type=Path, default=None, help="lake: Lake-layout runs (default: dev runs)")
     ap.add_argument("--episodes", type=int, default=600)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--device", default="auto", help="cpu, cuda or auto (CUDA when present)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -1,6 +1,8 @@
 """Experiences per second through a worker's whole ingest path (decode, validate, de-duplicate,
 buffer, prequential loss, drift), beside a Faust agent that does nothing per message and raw aiokafka
-consumption, on the same broker and the same messages (ExperienceBatch, 64 experiences each).
+consumption, on the same broker and the same messages (ExperienceBatch, 64 experiences each). The
+table also counts the torch calls the ingest path makes per message (on the path alone, in this
+process), since where a small torch call is dear the ratio falls with that count.
 
     python bench/throughput.py [--messages 4000]
 
@@ -117,19 +119,74 @@ def run_faust(bootstrap: str, messages: int, mode: str) -> None:
 
 
 def child(mode: str, bootstrap: str, messages: int) -> dict:
+    import signal
     import tempfile
 
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     # output goes to a file, not a pipe: the worker's update process would hold a pipe open
     with tempfile.TemporaryFile("w+") as out:
-        subprocess.run([sys.executable, __file__, "--child", mode, "--bootstrap", bootstrap, "--messages", str(messages)],
-                       stdout=out, stderr=subprocess.STDOUT, env=env, timeout=600)
+        proc = subprocess.Popen([sys.executable, __file__, "--child", mode, "--bootstrap", bootstrap, "--messages", str(messages)],
+                                stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        try:
+            proc.wait(600)
+        finally:  # the child ends with os._exit: its update processes and resource tracker go with its group
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
         out.seek(0)
         text = out.read()
     for line in text.splitlines():
         if "RESULT " in line:  # Faust may leave terminal escape codes before it
             return json.loads(line.split("RESULT ", 1)[1])
     raise RuntimeError(f"{mode} run failed:\n{text[-3000:]}")
+
+
+def count_torch_calls(messages: int, rows: int) -> dict:
+    """The ingest path alone (no Kafka, no Faust), in this process: torch calls and microseconds
+    per message over the same kind of messages, so that a machine's per-call cost cannot hide in
+    the ratio. A torch call is one Python-level call into torch (a function or a tensor method, as
+    ``__torch_function__`` sees it), inside ``torch.func`` transforms too."""
+    import torch
+    from prometheus_client import CollectorRegistry
+    from torch.overrides import TorchFunctionMode
+
+    from schemas import AvroCodec
+    from schemas.experiences import make_batch_record
+    from streams.fleet import SineFleet
+    from streams.ingest import Ingestor
+    from streams.metrics import WorkerMetrics
+    from streams.settings import Settings
+    from streams.state import WorkerState
+
+    class Counting(TorchFunctionMode):
+        calls = 0
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            Counting.calls += 1
+            return func(*args, **(kwargs or {}))
+
+    torch.set_num_threads(1)
+    codec, fleet = AvroCodec("ExperienceBatch"), SineFleet(seed=0, points_per_task=40)
+    batches = fleet.batches(rows)
+    data = []
+    for i in range(messages):
+        tids, x, y = next(batches)
+        data.append(codec.encode(make_batch_record("sine", x, y, tids, event_ids=[f"{i}-{k}" for k in range(rows)])))
+    settings = Settings(new_tasks_trigger=10**12, partitions=1)
+    state = WorkerState.from_settings(settings)
+    state.ownership.assign({0}, 1, settings.models)
+    ingestor = Ingestor(state, settings, WorkerMetrics(CollectorRegistry()))
+    scored = 0
+    start = time.perf_counter()
+    with Counting():
+        for offset, value in enumerate(data):
+            scored += ingestor.ingest(value, b"sine", TOPIC, 0, offset).scored is not None
+            scored += len(ingestor.score_due())
+    seconds = time.perf_counter() - start
+    return {"torch_calls_per_message": Counting.calls / messages, "us_per_message_counted": 1e6 * seconds / messages,
+            "scorings": scored}
 
 
 def main() -> None:
@@ -155,12 +212,17 @@ def main() -> None:
         asyncio.run(ensure_topics(broker.bootstrap, [TOPIC], 1))
         size = asyncio.run(produce(broker.bootstrap, args.messages, args.rows))
         results = {mode: child(mode, broker.bootstrap, args.messages) for mode in ("raw", "noop", "ingest")}
+    counted = count_torch_calls(min(args.messages, 3000), args.rows)
     rate = {m: r["messages"] / r["seconds"] for m, r in results.items()}
     rows = [[name, f"{rate[m]:,.0f}", f"{rate[m] * args.rows:,.0f}", f"{1e6 / rate[m]:.0f}"]
             for m, name in (("raw", "raw aiokafka consumer (the client's limit)"), ("noop", "Faust agent doing nothing"),
                             ("ingest", "Faust agent running the ingest path"))]
+    for row, mode in zip(rows, ("raw", "noop", "ingest")):
+        row.append(f"{counted['torch_calls_per_message']:.1f}" if mode == "ingest" else "0")
     print_table(f"{args.messages} messages of {args.rows} experiences ({size} bytes each), one partition, 1 torch thread",
-                ["consumer", "messages/s", "experiences/s", "µs/message"], rows)
+                ["consumer", "messages/s", "experiences/s", "µs/message", "torch calls/message"], rows)
+    print(f"torch calls per message counted on the ingest path alone, without Kafka ({min(args.messages, 3000)} messages, "
+          f"{counted['scorings']} batched scorings)")
     ratio_faust, ratio_raw = rate["ingest"] / rate["noop"], rate["ingest"] / rate["raw"]
     extra = 1e6 / rate["ingest"] - 1e6 / rate["noop"]
     print(f"\ningest path: {ratio_faust:.2f} of the do-nothing Faust agent's message rate "
@@ -168,7 +230,8 @@ def main() -> None:
           f"{ratio_raw:.3f} of raw aiokafka")
     print_json({"experiences_per_s": round(rate["ingest"] * args.rows), "ratio_vs_faust": round(ratio_faust, 3),
                 "ratio_vs_raw": round(ratio_raw, 4), "messages_per_s": {k: round(v) for k, v in rate.items()},
-                "message_bytes": size, "rows": args.rows})
+                "message_bytes": size, "rows": args.rows,
+                "torch_calls_per_message": round(counted["torch_calls_per_message"], 2)})
 
 
 if __name__ == "__main__":

@@ -123,7 +123,7 @@ class ANIL(GradientLearner):
         params = {k: v.detach() for k, v in self.params().items()}
         head = self.split.head_params(params)
         if not head:  # no meta-learned head: every class equally likely
-            return torch.zeros(*query_x.shape[:2], ways)
+            return torch.zeros(*query_x.shape[:2], ways, device=query_x.device)
         return vmap(lambda x: linear(self._features(params, x), head))(query_x)
 
     def meta_gradient(self, batch: TaskBatch) -> tuple[Params, torch.Tensor, torch.Tensor]:

@@ -54,7 +54,7 @@ class MetricLearner(MetaLearner):
 
     def predict_unadapted(self, query_x: torch.Tensor, ways: int) -> torch.Tensor:
         """Without a support set a metric learner knows no classes: uniform scores (chance)."""
-        return torch.zeros(*query_x.shape[:2], ways)
+        return torch.zeros(*query_x.shape[:2], ways, device=query_x.device)
 
     @abstractmethod
     def summarise(self, support_z: torch.Tensor, support_y: torch.Tensor) -> Any:

@@ -41,6 +41,6 @@ class ProtoMAML(ANIL):
             raise ConfigError("Proto-MAML builds its head from prototypes: give the backbone no out_features")
 
     def _initial_head(self, params: Params, support_f: torch.Tensor, support_y: torch.Tensor, ways: int) -> Params:
-        onehot = (support_y[:, None] == torch.arange(ways)).to(support_f.dtype)  # [S, ways]; vmap-safe
+        onehot = (support_y[:, None] == torch.arange(ways, device=support_y.device)).to(support_f.dtype)  # [S, ways]; vmap-safe
         protos = (onehot.T @ support_f) / onehot.sum(0).clamp(min=1)[:, None]
         return {"weight": 2 * protos, "bias": -(protos ** 2).sum(-1)}

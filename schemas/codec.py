@@ -120,7 +120,8 @@ class AvroCodec:
         body = io.BytesIO(data)
         body.seek(HEADER)
         try:
-            record = schemaless_reader(body, writer, self.schema)
+            # the current schema needs no resolution (fastavro resolves whenever a reader schema is given)
+            record = schemaless_reader(body, writer, None if writer is self.schema else self.schema)
         except (EOFError, StopIteration, IndexError, UnicodeDecodeError, ValueError, TypeError) as exc:
             raise TruncatedBody(f"{self.name} body is truncated or corrupt: {exc or type(exc).__name__}") from None
         if body.tell() != len(data):

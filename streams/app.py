@@ -199,6 +199,16 @@ class WorkerRuntime:
                                     score_record(result.model_id, msg.partition, msg.offset, *result.scored))
                 await self.controller.on_ingest(result)
 
+        @app.timer(s.drift_window_s)
+        async def score_due() -> None:
+            """Completed tasks whose scoring window passed with no message to carry them."""
+            if not self.ready.is_set() or not self.state.ownership.settled.is_set():
+                return
+            for result, partition, offset in self.ingestor.score_due():
+                await self.send(s.scores_topic, result.model_id.encode(),
+                                score_record(result.model_id, partition, offset, *result.scored))
+                await self.controller.on_ingest(result)
+
         @app.page("/status")
         async def status(web, request):
             from .status import render_status

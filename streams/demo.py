@@ -51,7 +51,8 @@ class DemoState:
     ingested: float = 0
     quality: dict[str, tuple[float, float]] = field(default_factory=dict)  # label -> (before, after)
     models: dict[int, object] = field(default_factory=dict)  # version -> LoadedModel
-    pre_drift_version: int | None = None
+    pre_drift_version: int | None = None  # the champion when the drift came (the latest version if none was yet)
+    champion_at_drift: int | None = None  # the version most agents were served when the drift came
     summary: dict[str, float] = field(default_factory=dict)
 
     def t(self) -> float:
@@ -171,7 +172,8 @@ async def _drive(s, bootstrap, settings, fleet, port, duration, drift_at, rate, 
                 if s.drift_injected_at is None and s.t() >= drift_at * duration:
                     fleet.drift()
                     s.drift_injected_at = s.t()
-                    s.pre_drift_version = max(s.models, default=None)
+                    s.champion_at_drift = s.champion
+                    s.pre_drift_version = s.champion if s.champion in s.models else max(s.models, default=None)
                 tick = time.monotonic()
                 n = await publish_served_tasks(pub, fleet, sub, rate * 0.1, s.task, shots=10)
                 s.published += n
@@ -242,6 +244,10 @@ def note_rollout(s: DemoState, kind: DecisionType, rec: dict) -> None:
 def summarise(s: DemoState, fleet, tasks: int = 300) -> None:
     """The champion before the drift against the latest, on tasks from before and after it."""
     metric = METRIC[s.task]
+    if s.champion is not None:  # what most agents are served: the rollout's champion
+        s.summary["champion"] = s.champion
+    if s.champion_at_drift is not None:
+        s.summary["champion_at_drift"] = s.champion_at_drift
     if s.pre_drift_version is not None:
         pre = s.models[s.pre_drift_version]
         s.summary["pre_drift_version"] = pre.version

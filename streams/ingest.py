@@ -43,6 +43,22 @@ class IngestResult:
     cold_start: WarmStart | None = None  # a new model's first tasks chose where it starts
 
 
+def rows_by_task(task_ids) -> dict[str, list[int]]:
+    """The rows of each task id, in order of first appearance (a batch holds runs of one task's rows:
+    they are found by comparing neighbours, not row by row into a dict).
+
+    >>> rows_by_task(["a", "a", "b", "a"])
+    {'a': [0, 1, 3], 'b': [2]}
+    """
+    n = len(task_ids)
+    starts = [0] + [i for i in range(1, n) if task_ids[i] != task_ids[i - 1]] + [n]
+    groups: dict[str, list[int]] = {}
+    for a, b in zip(starts, starts[1:]):
+        if a < b:
+            groups.setdefault(task_ids[a], []).extend(range(a, b))
+    return groups
+
+
 class Ingestor:
     def __init__(self, state: WorkerState, settings: Settings, metrics: WorkerMetrics) -> None:
         self.state = state
@@ -62,10 +78,11 @@ class Ingestor:
         return IngestResult(dead_letter=dead_letter(value, key, topic, partition, offset, kind, message), reason=kind)
 
     def ingest(self, value: Any, key: bytes | None, topic: str, partition: int, offset: int, replay: bool = False,
-               scored: tuple[list[str], np.ndarray] | None = None, timestamp_ms: float | None = None) -> IngestResult:
+               timestamp_ms: float | None = None) -> IngestResult:
         """Take one experience message. Replaying (``replay=True``), nothing is scored: the losses the
-        live worker fed its detector after this message (``scored``, from its ScoreRecord) are fed
-        again, so detector, eras and probes come out as they were."""
+        live worker fed its detectors after this message (its ScoreRecords) are fed again by
+        :meth:`feed_replayed`, so detector, eras and probes come out as they were. Completed tasks
+        are scored in batches (:meth:`score_due` scores those whose window passed between messages)."""
         self.state.positions[partition] = offset + 1
         record = None
         try:
@@ -92,18 +109,18 @@ class Ingestor:
 
         state = self.state.models[batch.model_id]
         state.lineage.note(topic, partition, offset)
+        state.last_message = (partition, offset)
         fresh = state.dedup.fresh(batch.event_ids)
         result = IngestResult(model_id=batch.model_id, duplicates=len(batch) - len(fresh))
         if result.duplicates:
             self.metrics.duplicates.labels(batch.model_id).inc(result.duplicates)
         if not fresh:
             return result
-        rows = np.asarray(fresh) if len(fresh) < len(batch) else slice(None)
+        everything = len(fresh) == len(batch)
+        rows = slice(None) if everything else np.asarray(fresh)
         x, y = batch.features[rows], batch.targets[rows]
-        task_ids = [batch.task_ids[i] for i in fresh]
-        groups: dict[str, list[int]] = {}
-        for i, tid in enumerate(task_ids):
-            groups.setdefault(tid, []).append(i)
+        task_ids = batch.task_ids if everything else [batch.task_ids[i] for i in fresh]
+        groups = rows_by_task(task_ids)
         before = state.buffer.num_tasks_seen
         for tid, idx in groups.items():
             if tid in state.guard.probes.ids:
@@ -117,7 +134,8 @@ class Ingestor:
                 state.buffer.add(tid, x[idx], y[idx])
         state.new_tasks += state.buffer.num_tasks_seen - before
         result.accepted = len(fresh)
-        result.oldest_timestamp_ms = min(batch.timestamps_ms[i] for i in fresh)
+        stamps = batch.timestamps_ms if everything else [batch.timestamps_ms[i] for i in fresh]
+        result.oldest_timestamp_ms = int(min(stamps))
         self.metrics.ingested.labels(batch.model_id).inc(len(fresh))
         if batch.model_version is not None and batch.losses is not None:  # what production saw of that version
             aliases, at = state.aliases, result.oldest_timestamp_ms
@@ -131,28 +149,52 @@ class Ingestor:
                 latencies = batch.latencies[rows]
                 task_latencies = np.array([latencies[idx].mean() for idx in groups.values()], "f8")
             state.serving.record(batch.model_version, task_losses, task_latencies,
-                                 in_rollout=started is None or at >= started, in_stage=stage is None or at >= stage)
+                                 in_rollout=started is None or at >= started, in_stage=stage is None or at >= stage,
+                                 agent_id=batch.agent_id, at_ms=at)
         if state.cold_start_pending and not replay:  # a new agent type: its first full tasks choose where it starts
             first = state.buffer.tasks_with(state.learner.points_per_task)[:8]
             if first:
                 result.cold_start = warm_start(self.state, state, first)
         ready = self._note_ready(state, groups, batch.agent_id, take=not replay)
         if replay:
-            if scored is not None:
-                self._feed(state, scored[1])
             return result
         if ready:
-            result.scored = self._score(state)
-            result.alarm = self._feed(state, result.scored[1])
+            self._score_into(result, state)
         result.loss = state.drift.last_loss
-        if result.alarm is not None:
-            self.metrics.drift_alarms.labels(batch.model_id, result.alarm.detector).inc()
-            result.trigger = Cause.DRIFT
-            if state.drift.first_drift_ms is None:
-                state.drift.first_drift_ms = result.oldest_timestamp_ms
-        elif state.new_tasks >= self.settings.new_tasks_trigger:
+        if result.alarm is None and state.new_tasks >= self.settings.new_tasks_trigger:
             result.trigger = Cause.NEW_TASKS
         return result
+
+    def score_due(self, now: float | None = None) -> list[tuple[IngestResult, int, int]]:
+        """Score the models whose pending tasks waited their window (called between messages, by a
+        timer): ``(result, partition, offset)`` each, with the last message ingested for the model
+        (its ScoreRecord is replayed after that message)."""
+        out = []
+        s = self.settings
+        for model_id, state in list(self.state.models.items()):
+            if state.last_message is None or not state.drift.due(s.drift_group, s.drift_window_s, now):
+                continue
+            result = IngestResult(model_id=model_id)
+            self._score_into(result, state)
+            result.loss = state.drift.last_loss
+            out.append((result, *state.last_message))
+        return out
+
+    def feed_replayed(self, model_id: str, losses: np.ndarray) -> None:
+        """Replaying: feed what the live worker fed ``model_id``'s detector (a ScoreRecord's losses)."""
+        state = self.state.models.get(model_id)
+        if state is not None:
+            self._feed(state, losses)
+
+    def _score_into(self, result: IngestResult, state: ModelState) -> None:
+        """Score the pending tasks, feed the detector; an alarm asks for a drift update."""
+        result.scored = self._score(state)
+        result.alarm = self._feed(state, result.scored[1])
+        if result.alarm is not None:
+            self.metrics.drift_alarms.labels(state.model_id, result.alarm.detector).inc()
+            result.trigger = Cause.DRIFT
+            if state.drift.first_drift_ms is None:
+                state.drift.first_drift_ms = result.oldest_timestamp_ms or int(time.time() * 1000)
 
     def adopt(self, model_id: str) -> None:
         """A new agent type the policy takes on: its shapes join the validation's (the model joins
@@ -172,8 +214,8 @@ class Ingestor:
 
     def _note_ready(self, state: ModelState, task_ids, agent_id: str, take: bool = True) -> bool:
         """Tasks that now hold enough points are scored once: a few become the forgetting guard's
-        probes, the rest queue for scoring while the token bucket allows (``take``). True when a
-        group is ready to score."""
+        probes, the rest queue for scoring while the token bucket allows (``take``). True when the
+        pending tasks are due to be scored (a full group, or the oldest waited its window)."""
         need = state.learner.points_per_task
         watch, s = state.drift, self.settings
         watch.refill(s.drift_tasks_per_s)
@@ -184,9 +226,11 @@ class Ingestor:
                     state.buffer.remove(tid)
                     continue
                 if take and watch.take_token():
+                    if not watch.pending:
+                        watch.pending_since = time.monotonic()
                     watch.pending.append(tid)
                     watch.task_agent[tid] = agent_id
-        return len(watch.pending) >= s.drift_group
+        return watch.due(s.drift_group, s.drift_window_s)
 
     def _score(self, state: ModelState) -> tuple[list[str], np.ndarray]:
         """Few-shot prequential loss of the pending tasks (batched adaptation)."""

@@ -79,21 +79,23 @@ class ScoreLog:
     message was scored twice (a worker re-read it after a crash), the word in force at a time."""
 
     def __init__(self, records: list[dict[str, Any]]) -> None:
-        self._by_message: dict[tuple[int, int], list[tuple[int, list[str], np.ndarray]]] = {}
+        self._by_message: dict[tuple[int, int], list[tuple[int, str, list[str], np.ndarray]]] = {}
         for rec in records:
             self._by_message.setdefault((rec["source_partition"], rec["source_offset"]), []).append(
-                (rec["timestamp_ms"], rec["task_ids"], np.asarray(rec["losses"], "f4")))
+                (rec["timestamp_ms"], rec["model_id"], rec["task_ids"], np.asarray(rec["losses"], "f4")))
 
     @classmethod
     async def read(cls, bootstrap: str, topic: str, first: dict[int, int] | None = None) -> "ScoreLog":
         return cls([rec for _, rec in await read_records(bootstrap, topic, "ScoreRecord", first=first)])
 
-    def at(self, partition: int, offset: int, until_ms: int | None = None) -> tuple[list[str], np.ndarray] | None:
-        """The losses fed after that message: the last word, or the last one written by ``until_ms``."""
-        words = self._by_message.get((partition, offset), ())
-        if until_ms is not None:
-            words = [w for w in words if w[0] <= until_ms]
-        return (words[-1][1], words[-1][2]) if words else None
+    def at(self, partition: int, offset: int, until_ms: int | None = None) -> dict[str, tuple[list[str], np.ndarray]]:
+        """Per model, the losses fed after that message: the last word, or the last one written by
+        ``until_ms`` (a worker that re-read the message after a crash wrote a second)."""
+        out: dict[str, tuple[list[str], np.ndarray]] = {}
+        for at_ms, model_id, task_ids, losses in self._by_message.get((partition, offset), ()):
+            if until_ms is None or at_ms <= until_ms:
+                out[model_id] = (task_ids, losses)
+        return out
 
 
 async def replay_experiences(state: WorkerState, ingestor: Ingestor, bootstrap: str, topic: str, stops: dict[int, int],
@@ -117,8 +119,10 @@ async def replay_experiences(state: WorkerState, ingestor: Ingestor, bootstrap: 
             continue
         if key in pending:
             _apply(state, key, [s for s in pending[key] if s.due(key, msg.partition, msg.offset)], pending)
-        ingestor.ingest(msg.value, msg.key, msg.topic, msg.partition, msg.offset, replay=True,
-                        scored=scores.at(msg.partition, msg.offset, until_ms), timestamp_ms=msg.timestamp)
+        ingestor.ingest(msg.value, msg.key, msg.topic, msg.partition, msg.offset, replay=True, timestamp_ms=msg.timestamp)
+        for model_id, (_, losses) in scores.at(msg.partition, msg.offset, until_ms).items():
+            if model_id in models:
+                ingestor.feed_replayed(model_id, losses)
         messages += 1
     for m, left in pending.items():
         _apply(state, m, [s for s in left if all(o <= stops.get(p, 0) for p, o in s.positions.items() if p in stops)], pending)

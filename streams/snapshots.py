@@ -39,7 +39,7 @@ from .topics import read_range
 
 log = logging.getLogger("metastream.snapshots")
 
-FORMAT = 1
+FORMAT = 2  # raised whenever the pickled state's classes change shape: an older snapshot is then not used
 PARTS = ("buffer", "drift", "guard", "dedup", "lineage", "trend", "new_tasks")  # what ingest builds, per model
 
 

@@ -8,6 +8,30 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_configure(config):
+    from tests.processes import interrupt_on_sigterm
+
+    interrupt_on_sigterm()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """A test that cannot run here says so in one line, with what to install (not a silent skip)."""
+    import shutil
+
+    if not (shutil.which("chromium") or shutil.which("chromium-browser")):
+        terminalreporter.write_line("the status page's browser test did not run: no Chromium found; install Debian's "
+                                    "'chromium' package (apt-get install chromium), as .ci/run does", yellow=True)
+
+
+def pytest_unconfigure(config):
+    """No broker, worker or update process outlives the run, however it ended."""
+    from tests.processes import sweep
+
+    left = sweep()
+    if left:
+        print(f"\nended {len(left)} processes the tests left running: {left}")
+
+
 @pytest.fixture(autouse=True)
 def _one_thread():
     """Tests run on small tensors; one thread keeps them deterministic and leaves a core free."""

@@ -42,7 +42,8 @@ def demo_cmd(seconds: float = typer.Option(100.0, help="How long the fleet publi
     sm = s.summary
     fmt = "{:.3f}" if metric == "mse" else "{:.1f}"
     if "pre_drift_version" in sm:
-        table.add_row(f"v{int(sm['pre_drift_version'])} (champion when the drift came)", fmt.format(sm[f"pre_on_old_{metric}"]),
+        table.add_row(f"v{int(sm['pre_drift_version'])} (" + ("champion" if "champion_at_drift" in sm else "latest")
+                      + " when the drift came)", fmt.format(sm[f"pre_on_old_{metric}"]),
                       fmt.format(sm[f"pre_on_drifted_{metric}"]))
     if "latest_version" in sm:
         parts = int(sm.get("latest_components", 1))
@@ -53,6 +54,9 @@ def demo_cmd(seconds: float = typer.Option(100.0, help="How long the fleet publi
         console.print(f"drift injected at {s.drift_injected_at:.1f}s, caught {sm['drift_caught_after_s']:.1f}s later; "
                       f"first new version {sm.get('first_version_after_drift_s', float('nan')):.1f}s after the drift; "
                       f"{len(s.versions)} versions published, {s.rejected} rejected")
+    if "champion" in sm:
+        console.print(f"most agents were served v{int(sm['champion'])} at the end"
+                      + (f" and v{int(sm['champion_at_drift'])} when the drift came" if "champion_at_drift" in sm else ""))
     else:
         console.print("[yellow]no drift alarm was raised during the demo[/]")
     if json_out:

@@ -1,7 +1,9 @@
 """A worker's rollouts: every version the gate passes becomes the champion (the first one) or a
 canary rolled out by stable cohorts through the stages, judged on the agents' own reported losses
 (``policy.py``); a newer routine candidate waits as the challenger, a drift update supersedes the
-canary. Every change is a decision event, applied to the aliases as it is sent, so the log holds
+canary. Where the rollout starts follows the evidence agents can give (``policy.plan_start``): a
+champion no agent has measured yet, or a fleet too quiet to judge a canary, means promotion at
+once on the gate's verdict, so that improvements reach the agents at any rate of reports. Every change is a decision event, applied to the aliases as it is sent, so the log holds
 the whole state. Operators' requests (``metastream rollout ...``, ``metastream ab start``) arrive as
 events too, and A/B tests run here with the same sequential comparison.
 """
@@ -12,7 +14,7 @@ import time
 from typing import Awaitable, Callable, Mapping
 
 from ..records import Cause, DecisionType, decision
-from .policy import Move, RolloutRules, Verdict, judge, judge_rollout
+from .policy import Move, RolloutRules, StartPlan, Verdict, judge, judge_rollout, plan_start
 from .sequential import compare
 from .serving import ServingStats
 from .state import Aliases
@@ -51,10 +53,25 @@ class RolloutManager:
         self.aliases[model_id].apply(codec_for("DecisionEvent").decode(data))
         await self.send(self.events_topic, model_id.encode(), data)
 
-    async def _start(self, model_id: str, version: int, cause: Cause, reason: str) -> None:
+    def plan(self, model_id: str) -> StartPlan:
+        """Where a rollout of a new version of ``model_id`` would start now."""
+        return plan_start(self.serving[model_id], self.aliases[model_id].champion, model_id, self.rules, time.time() * 1000)
+
+    async def _start(self, model_id: str, version: int, cause: Cause, reason: str, plan: StartPlan | None = None) -> None:
+        """Start a rollout of ``version`` where ``plan`` says (an operator's request passes none: the first stage)."""
+        stage, share, figures = (0, self.rules.stages[0], {}) if plan is None else (plan.stage, plan.share, plan.figures)
         self.serving[model_id].start_rollout()
         await self.emit(model_id, DecisionType.ROLLOUT_STARTED, cause, version, reason,
-                        {"share": self.rules.stages[0], "stage": 0, "champion_version": self.aliases[model_id].champion or 0})
+                        {**figures, "share": share, "stage": stage, "champion_version": self.aliases[model_id].champion or 0})
+
+    async def _start_or_promote(self, model_id: str, version: int, cause: Cause, reason: str) -> None:
+        """A gated version's turn: a rollout where the evidence allows one, else promotion now."""
+        plan = self.plan(model_id)
+        if plan.promote_now:
+            await self.emit(model_id, DecisionType.ROLLOUT_PROMOTED, Cause.NO_EVIDENCE, version, plan.reason,
+                            {**plan.figures, "previous_champion": self.aliases[model_id].champion or 0})
+        else:
+            await self._start(model_id, version, cause, reason, plan)
 
     async def on_published(self, model_id: str, version: int, urgent: bool = False) -> None:
         """A version the gate passed: champion, canary or challenger."""
@@ -64,11 +81,11 @@ class RolloutManager:
             await self.emit(model_id, DecisionType.ROLLOUT_PROMOTED, cause, version,
                             "the first version" if aliases.champion is None else "rollouts are off: published is champion", {})
         elif aliases.canary is None:
-            await self._start(model_id, version, Cause.DRIFT if urgent else Cause.NEW_TASKS, "a gated candidate")
+            await self._start_or_promote(model_id, version, Cause.DRIFT if urgent else Cause.NEW_TASKS, "a gated candidate")
         elif urgent:  # a drift update answers now: it replaces the canary
             await self.emit(model_id, DecisionType.ROLLED_BACK, Cause.SUPERSEDED, aliases.canary,
                             f"superseded by v{version}, a drift update", {"superseded_by": version})
-            await self._start(model_id, version, Cause.DRIFT, "a drift update")
+            await self._start_or_promote(model_id, version, Cause.DRIFT, "a drift update")
         else:
             await self.emit(model_id, DecisionType.CHALLENGER_QUEUED, Cause.NEW_TASKS, version,
                             f"waits for the rollout of v{aliases.canary}", {"canary_version": aliases.canary})
@@ -121,7 +138,7 @@ class RolloutManager:
         await self.emit(model_id, DecisionType.ROLLOUT_PROMOTED, verdict.cause, aliases.canary, verdict.reason,
                         {**verdict.figures, "previous_champion": aliases.champion or 0})
         if aliases.challenger is not None:
-            await self._start(model_id, aliases.challenger, Cause.NEW_TASKS, "the challenger's turn")
+            await self._start_or_promote(model_id, aliases.challenger, Cause.NEW_TASKS, "the challenger's turn")
 
     async def _rollback(self, model_id: str, verdict: Verdict) -> None:
         aliases = self.aliases[model_id]

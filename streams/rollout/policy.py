@@ -14,6 +14,18 @@ it is tested on its own.
 - **Advance for want of evidence** when a stage has seen fewer than ``min_samples`` canary rows
   in ``evidence_timeout_s`` (agents that do not report losses): the gate's verdict stands.
 - Otherwise **hold**.
+
+Where a rollout starts (:func:`plan_start`) depends on the evidence agents can give, so that a
+version the gate passed reaches the fleet in bounded time at any rate of reports:
+
+- a champion that agents have not yet measured (fewer than ``min_samples`` reported losses: the
+  first versions of a model) leaves nothing to compare a canary with, and no agent reports at all
+  leaves nothing to judge it by: the new version is **promoted at once** on the gate's held-out
+  evidence (cause ``no_evidence``);
+- otherwise the first stage is the smallest whose cohort holds at least ``min_agents`` of the
+  agents seen reporting and, at the observed report rate, gathers ``min_samples`` losses within
+  ``evidence_timeout_s``; when only the last stage (everyone) would, the version is promoted at
+  once too, since no share of the fleet is left to compare it with.
 """
 
 from __future__ import annotations
@@ -22,6 +34,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from ..records import Cause
+from .cohorts import cohort
 from .sequential import compare
 from .serving import ServingStats, VersionStats
 
@@ -39,11 +52,13 @@ class RolloutRules:
     alpha: float = 0.05
     margin: float = 0.05  # non-inferiority: worse by less than this share of the champion's mean loss
     min_samples: int = 30  # canary observations (tasks agents met with it) a stage must see before it advances
-    evidence_timeout_s: float = 10.0
+    evidence_timeout_s: float = 30.0
     latency_ratio: float = 1.5
     latency_floor_ms: float = 5.0  # and at least this much slower: sub-millisecond timings jitter by more than 1.5x
     error_margin: float = 0.02
     guardrail_min_rows: int = 40
+    min_agents: int = 3  # a first stage's cohort holds at least this many of the agents seen reporting
+    evidence_window_s: float = 30.0  # the report rate and the reporting agents are read over this window
 
 
 @dataclass
@@ -89,6 +104,57 @@ def judge(champion: VersionStats | None, canary: VersionStats | None, rules: Rol
         return Verdict(move, Cause.NO_EVIDENCE, figures,
                        f"{stage_rows} reported losses in {stage_age_s:.0f}s (need {rules.min_samples}): the gate's verdict stands")
     return Verdict(Move.HOLD, None, figures)
+
+
+@dataclass(frozen=True)
+class StartPlan:
+    """Where a rollout of a gated version starts: ``stage`` (an index into the stages, with its
+    ``share``), or ``stage == -1``: promote now on the gate's verdict."""
+
+    stage: int
+    share: float
+    reason: str
+    figures: dict[str, float]
+
+    @property
+    def promote_now(self) -> bool:
+        return self.stage < 0
+
+
+def plan_start(stats: ServingStats, champion: int | None, model_id: str, rules: RolloutRules, now_ms: float) -> StartPlan:
+    """The first stage of a rollout (see the module's docstring).
+
+    >>> import numpy as np
+    >>> s = ServingStats()
+    >>> plan_start(s, 1, "sine", RolloutRules(), 0).promote_now  # the champion was never measured
+    True
+    >>> for t in range(30):
+    ...     for a in range(200):
+    ...         s.record(1, np.ones(1), None, agent_id=f"agent-{a}", at_ms=1000 * t)
+    >>> p = plan_start(s, 1, "sine", RolloutRules(), 30_000)  # 200 reports/s from 200 agents: 5% will do
+    >>> p.stage, p.share
+    (0, 5.0)
+    """
+    measured = stats.versions[champion].rows if champion in stats.versions else 0
+    rate = stats.report_rate(now_ms, rules.evidence_window_s)
+    agents = stats.recent_agents(now_ms, rules.evidence_window_s)
+    figures = {"champion_observations": float(measured), "report_rate": rate, "reporting_agents": float(len(agents))}
+    if measured < rules.min_samples:
+        return StartPlan(-1, 100.0, f"the champion v{champion or 0} has {measured} reported losses to compare a canary with "
+                         f"(need {rules.min_samples}): the gate's verdict stands", figures)
+    if rate <= 0 or not agents:
+        return StartPlan(-1, 100.0, f"no agent reported a loss in the last {rules.evidence_window_s:.0f}s: "
+                         "the gate's verdict stands", figures)
+    need_rate = 100.0 * rules.min_samples / (rate * rules.evidence_timeout_s)
+    k = min(rules.min_agents, max(len(agents) // 2, 1))
+    need_agents = sorted(cohort(a, model_id) for a in agents)[k - 1] + 1e-9
+    need = max(rules.stages[0], need_rate, need_agents)
+    figures.update(share_for_evidence=need_rate, share_for_agents=need_agents)
+    for i, share in enumerate(rules.stages[:-1]):  # a canary needs a champion beside it: the last stage is everyone
+        if share >= need:
+            return StartPlan(i, share, "a gated candidate", figures)
+    return StartPlan(-1, 100.0, f"{rate:.1f} reported losses/s from {len(agents)} agents: no stage short of everyone would gather "
+                     f"{rules.min_samples} within {rules.evidence_timeout_s:.0f}s; the gate's verdict stands", figures)
 
 
 def _tau(champion: VersionStats) -> float:

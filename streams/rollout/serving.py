@@ -15,6 +15,7 @@ import numpy as np
 from .sequential import RunningStats
 
 LATENCY_WINDOW = 2000  # latest latencies kept per version, for the p95
+REPORTERS_KEPT = 10_000  # agents remembered per model (the most recent), to size a canary cohort
 
 
 @dataclass
@@ -58,12 +59,27 @@ class ServingStats:
     versions: dict[int, VersionStats] = field(default_factory=dict)
     rollout: dict[int, VersionStats] = field(default_factory=dict)  # reset when a rollout or A/B test starts
     stage_rows: dict[int, int] = field(default_factory=dict)  # observations per version since the stage began
+    reporters: dict[str, int] = field(default_factory=dict)  # agent id -> when it last reported (ms), oldest first
+    reports: deque = field(default_factory=lambda: deque(maxlen=600))  # (second, observations) of every version
 
     def record(self, version: int, losses: np.ndarray, latencies: np.ndarray | None, in_rollout: bool = True,
-               in_stage: bool = True) -> None:
+               in_stage: bool = True, agent_id: str | None = None, at_ms: float | None = None) -> None:
         """``in_rollout``, ``in_stage``: the rows were served since the current rollout (or A/B
-        test), and its current stage, began (a restarted worker replays older rows too)."""
+        test), and its current stage, began (a restarted worker replays older rows too).
+        ``agent_id`` and ``at_ms`` (when it was served) feed the evidence rate and the agents a
+        canary cohort is sized from (:meth:`report_rate`, :meth:`recent_agents`)."""
         self.versions.setdefault(version, VersionStats()).record(losses, latencies)
+        if at_ms is not None:
+            second = int(at_ms // 1000)
+            if self.reports and self.reports[-1][0] == second:
+                self.reports[-1] = (second, self.reports[-1][1] + len(losses))
+            else:
+                self.reports.append((second, len(losses)))
+            if agent_id is not None:
+                self.reporters.pop(agent_id, None)
+                self.reporters[agent_id] = int(at_ms)
+                if len(self.reporters) > REPORTERS_KEPT:
+                    del self.reporters[next(iter(self.reporters))]
         if in_rollout:
             self.rollout.setdefault(version, VersionStats()).record(losses, latencies)
         if in_rollout and in_stage:
@@ -71,6 +87,24 @@ class ServingStats:
         if len(self.versions) > 64:  # keep the newest versions only
             for old in sorted(self.versions)[:-64]:
                 del self.versions[old]
+
+    def report_rate(self, now_ms: float, window_s: float) -> float:
+        """Observations (tasks agents reported a loss of, any version) per second over the last
+        ``window_s`` seconds before ``now_ms``.
+
+        >>> s = ServingStats()
+        >>> for t in range(10):
+        ...     s.record(1, np.ones(4), None, agent_id="a", at_ms=1000 * t)
+        >>> s.report_rate(10_000, 5.0)
+        4.0
+        """
+        since = (now_ms - window_s * 1000) // 1000
+        return sum(n for second, n in self.reports if second >= since) / window_s
+
+    def recent_agents(self, now_ms: float, window_s: float) -> list[str]:
+        """The agents that reported a loss within the last ``window_s`` seconds."""
+        since = now_ms - window_s * 1000
+        return [agent for agent, at in self.reporters.items() if at >= since]
 
     def start_rollout(self) -> None:
         self.rollout, self.stage_rows = {}, {}

@@ -52,6 +52,8 @@ class Aliases:
             self.share, self.stage, self.stage_started_ms = float(figures["share"]), int(figures["stage"]), at
         elif kind is DecisionType.ROLLOUT_PROMOTED:
             self.champion = version
+            if self.challenger == version:  # promoted at once when its turn came
+                self.challenger = None
             if version == self.canary:
                 self.canary, self.share, self.stage, self.started_ms, self.stage_started_ms = None, 0.0, -1, None, None
         elif kind is DecisionType.ROLLED_BACK and version == self.canary:

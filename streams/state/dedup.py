@@ -31,8 +31,12 @@ class SeenIds:
             self._old, self._new = self._new, set()
 
     def update(self, event_ids: Iterable[str]) -> None:
-        for event_id in event_ids:
-            self.add(event_id)
+        self._new.update(event_ids)
+        if len(self._new) >= self.capacity // 2:  # checked per batch: a generation may run one batch over
+            self._old, self._new = self._new, set()
+
+    def isdisjoint(self, event_ids: Iterable[str]) -> bool:
+        return self._new.isdisjoint(event_ids) and self._old.isdisjoint(event_ids)
 
     def __len__(self) -> int:
         return len(self._new) + len(self._old)
@@ -83,6 +87,10 @@ class Dedup:
         >>> d.fresh(["a", "b", "a"]), d.fresh(["b", "c"]), (d.counted, d.duplicates)
         ([0, 1], [1], (3, 2))
         """
+        if len(set(event_ids)) == len(event_ids) and self.seen.isdisjoint(event_ids):  # the usual case: all new
+            self.seen.update(event_ids)
+            self.counted += len(event_ids)
+            return list(range(len(event_ids)))
         first: dict[str, int] = {}
         for i, eid in enumerate(event_ids):
             if eid not in self.seen and eid not in first:

@@ -105,6 +105,7 @@ class DriftState:
     monitor: DriftMonitor
     era: int = 0  # drift alarms so far: tasks of one era come from one distribution
     pending: list[str] = field(default_factory=list)  # tasks with enough points, not yet scored
+    pending_since: float = 0.0  # monotonic time the oldest pending task began to wait
     task_agent: dict[str, str] = field(default_factory=dict)  # the agent that sent each pending task
     scored: SeenIds = field(default_factory=lambda: SeenIds(1_000_000))
     tokens: float = 0.0
@@ -117,6 +118,14 @@ class DriftState:
         now = time.monotonic()
         self.tokens = min(rate, self.tokens + (now - self.token_time) * rate)
         self.token_time = now
+
+    def due(self, group: int, window_s: float, now: float | None = None) -> bool:
+        """The pending tasks are to be scored now: ``group`` of them wait, or the oldest has waited
+        ``window_s`` seconds (scoring in batches keeps the ingest path's torch calls per message low;
+        the window bounds how long the drift signal lags)."""
+        if not self.pending:
+            return False
+        return len(self.pending) >= group or (time.monotonic() if now is None else now) - self.pending_since >= window_s
 
     def take_token(self) -> bool:
         if self.tokens >= 1:

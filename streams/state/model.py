@@ -65,6 +65,7 @@ class ModelState:
     shadows: ShadowPool | None = None  # shadow candidates, when the model's config names some
     challenging: str | None = None  # the shadow whose challenge is under way
     cold_start_pending: bool = False  # adopted by the new-models policy: its first scored tasks choose where it starts
+    last_message: tuple[int, int] | None = None  # (partition, offset) of the last experience message ingested for it
 
     def remember(self, version: int, weights: bytes, config: dict[str, Any] | None = None, keep: int = 8) -> None:
         """Keep a published version's weights and config: the newest ``keep``, and those an alias
