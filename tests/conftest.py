@@ -39,9 +39,15 @@ def _one_thread():
     yield
 
 
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto`` runs one test process per core this run may use (``taskset`` counts)."""
+    return max(len(os.sched_getaffinity(0)), 1)
+
+
 @pytest.fixture(scope="session")
-def cli_env():
+def cli_env(tmp_path_factory):
     env = dict(os.environ)
+    env["METASTREAM_SNAPSHOT_DIR"] = str(tmp_path_factory.mktemp("snapshots"))  # never another run's snapshots
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env["OMP_NUM_THREADS"] = "1"
     env["COLUMNS"] = "120"

@@ -106,7 +106,12 @@ class WorkerProcess:
         return metrics(self.port)
 
     def kill(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGKILL)
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         self.proc.wait(10)
 
     def stop(self) -> None:
@@ -130,5 +135,5 @@ def worker_factory(broker, tmp_path):
         return w
 
     yield make
-    for w in started:
-        w.stop()
+    for w in started:  # what a test checks of a clean shutdown it checks itself: the rest end at once
+        w.kill()

@@ -109,3 +109,79 @@ def test_the_champion_s_weights_stay_in_memory_however_many_versions_follow():
     model.aliases.champion = 25
     model.remember(30, b"x")
     assert 3 not in model.published and 25 in model.published
+
+
+def _reporting(agents: int, per_second: float, seconds: int = 30, champion: int = 1):
+    """Serving figures of ``agents`` agents reporting ``per_second`` losses a second, in all, for ``seconds``."""
+    from streams.rollout.serving import ServingStats
+
+    s, k = ServingStats(), 0
+    for t in range(seconds):
+        for _ in range(int(per_second)):
+            s.record(champion, np.ones(1), None, agent_id=f"agent-{k % agents}", at_ms=1000 * t + 500)
+            k += 1
+    return s
+
+
+def test_a_rollout_starts_where_the_agents_can_judge_it_or_the_gate_s_verdict_stands():
+    from streams.rollout.cohorts import cohort
+    from streams.rollout.policy import plan_start
+
+    rules = RolloutRules(min_samples=30, evidence_timeout_s=30.0)
+    now = 30_000
+    # a champion no agent has measured (the first versions): nothing to compare a canary with
+    unmeasured = plan_start(_reporting(200, 0.5), 1, "sine", rules, now)
+    assert unmeasured.promote_now and "reported losses" in unmeasured.reason
+    # a measured champion, but no agent reported lately: nothing would judge a canary
+    quiet = plan_start(_reporting(200, 40), 1, "sine", rules, now + 120_000)
+    assert quiet.promote_now and "no agent reported" in quiet.reason
+    # plenty of evidence from many agents: the first stage
+    busy = plan_start(_reporting(400, 200), 1, "sine", rules, now)
+    assert (busy.stage, busy.share) == (0, 5.0)
+    # few agents: the first stage whose cohort holds at least 3 of them
+    few = plan_start(_reporting(8, 40), 1, "sine", rules, now)
+    assert not few.promote_now and few.share > 5.0
+    assert sum(cohort(f"agent-{a}", "sine") < few.share for a in range(8)) >= 3
+    # a slow trickle of reports: a stage large enough to gather 30 in 30 s (20 a second: 5% gives 1, 25% gives 5)
+    slow = plan_start(_reporting(400, 4), 1, "sine", rules, now)
+    assert slow.share == 25.0 and slow.figures["share_for_evidence"] == pytest.approx(25.0)
+    # too slow for any share short of everyone: promoted on the gate's verdict
+    trickle = plan_start(_reporting(400, 1.5), 1, "sine", rules, now)
+    assert trickle.promote_now and "no stage short of everyone" in trickle.reason
+
+
+def test_the_manager_promotes_at_once_while_the_champion_is_unmeasured_and_rolls_out_once_it_is():
+    import asyncio
+
+    from streams.rollout.manager import RolloutManager
+    from streams.settings import Settings
+    from streams.state import WorkerState
+
+    state = WorkerState.from_settings(Settings(metrics_port=0))
+    sent = []
+
+    async def send(topic, key, value):
+        from schemas import codec_for
+        sent.append(codec_for("DecisionEvent").decode(value))
+
+    manager = RolloutManager(state.models, RolloutRules(min_samples=30), send, "events")
+    model = state.models["sine"]
+
+    async def publish(version):
+        await manager.on_published("sine", version)
+        return sent[-1]
+
+    first = asyncio.run(publish(1))
+    assert (first["event_type"], first["cause"]) == (DecisionType.ROLLOUT_PROMOTED.value, Cause.FIRST_VERSION.value)
+    second = asyncio.run(publish(2))  # no agent has reported on v1 yet
+    assert (second["event_type"], second["cause"], second["version"]) == (DecisionType.ROLLOUT_PROMOTED.value,
+                                                                           Cause.NO_EVIDENCE.value, 2)
+    assert model.aliases.champion == 2 and model.aliases.canary is None
+    import time as _time
+    now = _time.time() * 1000
+    for t in range(30):  # 400 agents report on v2 for 30 s
+        for k in range(20):
+            model.serving.record(2, np.ones(1), None, agent_id=f"agent-{(20 * t + k) % 400}", at_ms=now - 29_000 + 1000 * t)
+    third = asyncio.run(publish(3))
+    assert (third["event_type"], third["version"], third["figures"]["share"]) == (DecisionType.ROLLOUT_STARTED.value, 3, 5.0)
+    assert model.aliases.canary == 3 and model.aliases.champion == 2
