@@ -35,10 +35,7 @@ Send = Callable[[str, bytes, bytes], Awaitable[None]]  # (topic, key, value)
 
 class UpdateController:
     def __init__(self, state: WorkerState, settings: Settings, metrics: WorkerMetrics | None, send: Send) -> None:
-        self.state = state
-        self.settings = settings
-        self.metrics = metrics
-        self.send = send
+        self.state, self.settings, self.metrics, self.send = state, settings, metrics, send
         self.signer = settings.signer()  # versions are signed when the worker has a key
         # updates run in a separate process: ingest never stalls, and torch.func (not thread-safe)
         # is never used from two threads of one process
@@ -47,12 +44,10 @@ class UpdateController:
         # two processes: a drift update starts at once in the second while a pre-empted routine
         # update winds down in the first (it stops at its next iteration)
         self._executor = update_executor(2, self._abort)
-        self._updates = 0
+        self._updates, self._last, self.tasks = 0, {}, set()
         self._busy: dict[str, int] = {}  # model id -> updates of it in flight (2 only while one is pre-empted)
         self._running: dict[str, tuple[Cause, int]] = {}  # model id -> (trigger, job number) of the update that counts
         self._pending: dict[str, tuple[Cause, dict, bool]] = {}
-        self._last: dict[str, float] = {}
-        self.tasks: set[asyncio.Task] = set()
         self.rollouts = None  # a RolloutManager, when versions are rolled out (set by the app)
 
     def revert(self, model_id: str, champion: int | None) -> None:
@@ -65,10 +60,9 @@ class UpdateController:
         elif state.shadows is not None and state.learner is not rolled_back:  # a champion switch rolled back
             state.shadows.switch_back(rolled_back, state.learner.config)
 
-    def warm_up(self) -> None:
-        """Start both update processes now (importing torch there takes seconds)."""
-        for _ in range(2):
-            self._executor.submit(warm_up, 1.0)
+    def warm_up(self) -> list:
+        """Start both update processes now (importing torch there takes seconds); their futures."""
+        return [self._executor.submit(warm_up, 1.0) for _ in range(2)]
 
     async def on_ingest(self, result: IngestResult) -> None:
         """What an ingested batch asks for: on a drift alarm a ``DriftDetected`` event (the loss
@@ -113,6 +107,7 @@ class UpdateController:
                 if pending is not None and pending[2] is Work.CHALLENGE and work is not Work.CHALLENGE:
                     state.challenging = None  # a drift update goes first; the shadow may challenge again later
                 self._pending[model_id] = (trigger, figures, work)
+                self._count_in_flight(model_id)
             elif work is Work.CHALLENGE:
                 state.challenging = None
             return
@@ -131,8 +126,13 @@ class UpdateController:
         """A smaller student of the champion, as a candidate (the slow-inference remedy)."""
         self.request(model_id, Cause.DISTIL, figures, Work.DISTIL)
 
+    def _count_in_flight(self, model_id: str) -> None:
+        if self.metrics is not None:
+            self.metrics.updates_in_flight.labels(model_id).set(self._busy.get(model_id, 0) + (model_id in self._pending))
+
     def _start(self, model_id: str, trigger: Cause, figures: dict, work: Work = Work.UPDATE) -> None:
         self._busy[model_id] = self._busy.get(model_id, 0) + 1
+        self._count_in_flight(model_id)
         self._updates += 1
         self._running[model_id] = (trigger, self._updates)  # claimed now, so a drift alarm can pre-empt it at once
         task = asyncio.ensure_future(self._run(model_id, trigger, figures, self._updates, work))
@@ -162,6 +162,7 @@ class UpdateController:
                     self._start(model_id, trigger, {}, Work.SHADOW)  # each routine update is followed by a shadow's
                 elif model_id in self._pending:
                     self.request(model_id, *self._pending.pop(model_id))
+            self._count_in_flight(model_id)
 
     def job(self, state: ModelState, trigger: Cause, number: int, work: Work = Work.UPDATE) -> UpdateJob:
         return build_job(state, self.settings, trigger, number, work)

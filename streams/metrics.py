@@ -47,6 +47,8 @@ class WorkerMetrics:
         self.rebuild_messages = Gauge("metastream_rebuild_messages", "Experience messages the last rebuild replayed", registry=r)
         self.rebuild_from_snapshot = Gauge("metastream_rebuild_from_snapshot", "1 when the last rebuild started from a snapshot",
                                            registry=r)
+        self.updates_in_flight = Gauge("metastream_updates_in_flight", "Updates of a model running or waiting their turn "
+                                       "(0: its learning has caught up with what it was asked)", ["model_id"], registry=r)
         self.snapshots = Counter("metastream_snapshots_total", "Snapshots of the derived state written", registry=r)
 
     def forget_model(self, model_id: str) -> None:

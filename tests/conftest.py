@@ -39,6 +39,22 @@ def _one_thread():
     yield
 
 
+LONGEST_FIRST = ("test_rollout.py", "test_restart_state.py", "test_audit_rebuild.py", "test_scale_out.py", "test_new_models.py",
+                 "test_mixture_worker.py", "test_demo.py", "test_forgetting.py")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The longest tests first, then the other integration tests, then the rest: with one test
+    process per core, a long test that starts last would hold the run's end."""
+    def rank(item):
+        name = item.path.name
+        if name in LONGEST_FIRST:
+            return 0, LONGEST_FIRST.index(name)
+        return (1, 0) if "integration" in item.path.parts else (2, 0)
+
+    items.sort(key=rank)
+
+
 def pytest_xdist_auto_num_workers(config):
     """``-n auto`` runs one test process per core this run may use (``taskset`` counts)."""
     return max(len(os.sched_getaffinity(0)), 1)
@@ -57,11 +73,28 @@ def cli_env(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def cli(cli_env):
-    import subprocess
+    """``cli(*args)`` runs a ``metastream`` command in this process with typer's runner (a
+    subprocess spends seconds importing torch; ``test_every_command_has_help`` runs the real entry
+    point); returns what a finished process would: ``returncode``, ``stdout``, ``stderr``."""
+    import types
+
+    from typer.testing import CliRunner
+
+    from streams.cli import app
 
     def run(*args, check=True, timeout=300):
-        proc = subprocess.run([sys.executable, "-m", "streams.cli", *map(str, args)], capture_output=True, text=True,
-                              env=cli_env, cwd=ROOT, timeout=timeout)
+        cwd = os.getcwd()
+        os.chdir(ROOT)
+        try:
+            result = CliRunner().invoke(app, [str(a) for a in args], env=cli_env)
+        finally:
+            os.chdir(cwd)
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            import traceback
+
+            raise AssertionError(f"metastream {' '.join(map(str, args))} raised:\n"
+                                 + "".join(traceback.format_exception(result.exception)) + result.stderr)
+        proc = types.SimpleNamespace(returncode=result.exit_code, stdout=result.stdout, stderr=result.stderr)
         if check and proc.returncode != 0:
             raise AssertionError(f"metastream {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
         return proc

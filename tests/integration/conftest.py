@@ -83,6 +83,33 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {value!r})")
 
 
+def wait_committed(bootstrap: str, timeout: float = 30, group: str = "metastream-test", topic: str = "experiences") -> None:
+    """Until the worker group has committed every message of ``topic`` (it commits every second):
+    a worker killed after this loses nothing it read, and a restart replays exactly that."""
+    from streams.topics import committed_offsets, end_offsets
+
+    def done():
+        ends = asyncio.run(end_offsets(bootstrap, topic))
+        committed = asyncio.run(committed_offsets(bootstrap, topic, group))
+        return all(committed.get(p, 0) >= end for p, end in ends.items())
+
+    wait_for(done, timeout, f"{group} to commit every message of {topic}", interval=0.5)
+
+
+def wait_settled(worker: "WorkerProcess", rows: int, timeout: float = 120) -> dict[str, float]:
+    """Until the worker has ingested ``rows`` experiences and no update of any model runs or waits,
+    over two looks a second apart (an update a last message asks for starts just after it is
+    counted); returns its metrics."""
+    def quiet():
+        m = worker.metrics()
+        return m if m.get("metastream_experiences_ingested_total") == rows and m.get("metastream_updates_in_flight", 0) == 0 else None
+
+    def twice():
+        return quiet() and (time.sleep(1.0) or quiet())
+
+    return wait_for(twice, timeout, f"{rows} experiences ingested and no update in flight")
+
+
 class WorkerProcess:
     def __init__(self, bootstrap: str, log: Path, **env: str) -> None:
         self.port = free_port()

@@ -6,7 +6,6 @@ whose labels are not whole numbers goes to the dead-letter topic."""
 
 import asyncio
 import json
-import time
 
 import numpy as np
 import torch
@@ -18,7 +17,7 @@ from streams.fleet import DigitFleet
 from schemas import codec_for
 from streams.topics import read_range
 
-from .conftest import publish_rounds, wait_for
+from .conftest import publish_rounds, wait_settled
 
 ROUNDS, DRIFT_FROM, TASKS = 20, 10, 30
 
@@ -44,8 +43,7 @@ def test_classifier_learns_rotated_digits_without_forgetting_upright_ones(broker
     worker = worker_factory(METASTREAM_MODELS=json.dumps({"digits": "digits"}), METASTREAM_NEW_TASKS_TRIGGER="30",
                             METASTREAM_UPDATE_ITERATIONS="60").start()
     drift_ms = publish_rounds(broker.bootstrap, DigitFleet(seed=5), "digits", ROUNDS, DRIFT_FROM, TASKS, _malformed)
-    wait_for(lambda: worker.metrics().get("metastream_experiences_ingested_total") == ROUNDS * TASKS * 20, 60, "every experience")
-    time.sleep(3)  # the last update finishes
+    wait_settled(worker, ROUNDS * TASKS * 20)
     assert worker.metrics().get('metastream_experiences_rejected_total{reason="bad_label"}') == ROUNDS
     versions = sorted((codec_for("ModelVersion").decode(m.value) for m in asyncio.run(_read(broker.bootstrap, "models"))),
                       key=lambda r: r["version"])

@@ -15,7 +15,7 @@ from streams.fleet import SineFleet
 from streams.records import DecisionType
 from streams.topics import read_records
 
-from .conftest import wait_for
+from .conftest import wait_committed, wait_for
 
 
 def test_an_agent_sending_bad_data_is_quarantined_and_named(broker, worker_factory):
@@ -62,7 +62,7 @@ def test_an_agent_sending_bad_data_is_quarantined_and_named(broker, worker_facto
     # a restart rebuilds the quarantine from the log: the replay refuses mallory's batch again
     # (alice's count is what it was) and mallory's next batch is refused as well
 
-    time.sleep(2)  # offsets committed
+    wait_committed(broker.bootstrap)
     worker.kill()
     again = worker_factory(METASTREAM_NEW_TASKS_TRIGGER="100000", METASTREAM_DIAGNOSE_EVERY_S="1").start()
     wait_for(lambda: again.metrics().get("metastream_experiences_ingested_total") == 40, 30, "the rebuilt count")

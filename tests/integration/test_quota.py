@@ -5,8 +5,10 @@ the flood's excess goes to the dead-letter topic as over_quota, naming the agent
 import asyncio
 import time
 
+from schemas import codec_for
 from streams.client import ExperiencePublisher
 from streams.fleet import SineFleet
+from streams.topics import read_records
 
 from .conftest import wait_for
 
@@ -36,12 +38,24 @@ def test_a_flooding_agent_is_held_to_its_quota_and_the_others_lose_nothing(broke
                     await asyncio.sleep(max(0.0, start + second + (tick + 1) / 10 - time.monotonic()))
 
     asyncio.run(publish())
-    m = wait_for(lambda: (lambda m: m if m.get("metastream_experiences_ingested_total", 0)
-                          + 40 * m.get("metastream_experiences_rejected_total", 0)
-                          == sent["polite"] + sent["flood"] else None)(worker.metrics()), 60, "every row accounted for")
-    assert m['metastream_experiences_rejected_total{reason="over_quota"}'] > 0
-    refused_rows = 40 * m["metastream_experiences_rejected_total"]  # over quota (or, later, quarantined: the flood alone)
-    flood_taken = sent["flood"] - refused_rows
-    assert refused_rows > 0 and flood_taken <= QUOTA * (SECONDS + 2 + 1), (flood_taken, sent)  # rate x time + 2 s burst + a second of slack
+
+    def refused() -> dict[str, int]:
+        """Rows on the dead-letter topic per agent and reason, read from the originals kept there."""
+        rows: dict[str, int] = {}
+        for _, letter in asyncio.run(read_records(broker.bootstrap, "experiences.dlq", "DeadLetter")):
+            batch = codec_for("ExperienceBatch").decode(letter["original"])
+            key = f"{batch['agent_id']}/{letter['reason']}"
+            rows[key] = rows.get(key, 0) + len(batch["event_ids"])
+        return rows
+
+    def accounted():  # every row sent was ingested or dead-lettered
+        m, dead = worker.metrics(), refused()
+        return (m, dead) if m.get("metastream_experiences_ingested_total", 0) + sum(dead.values()) == sum(sent.values()) else None
+
+    m, dead = wait_for(accounted, 60, "every row ingested or dead-lettered")
+    assert set(dead) <= {"flood/over_quota", "flood/quarantined"}, dead  # only the flood was refused
+    assert dead.get("flood/over_quota", 0) > 0
+    flood_taken = sent["flood"] - sum(dead.values())
+    assert flood_taken <= QUOTA * (SECONDS + 2 + 1), (flood_taken, sent)  # rate x time + 2 s burst + a second of slack
     assert m["metastream_experiences_ingested_total"] == sent["polite"] + flood_taken  # every polite row was taken
     assert m.get("metastream_versions_published_total", 0) >= 1  # updates went on

@@ -9,7 +9,7 @@ import time
 from streams.fleet import SineFleet
 from streams.topics import end_offsets
 
-from .conftest import publish_rounds, publish_until, wait_for
+from .conftest import publish_rounds, publish_until, wait_committed, wait_for
 
 WATCHED = ("metastream_drift_observations", "metastream_era", "metastream_experiences_ingested_total")
 
@@ -18,11 +18,22 @@ def _state(metrics: dict[str, float]) -> dict[str, float]:
     return {k: v for k, v in metrics.items() if k.startswith(WATCHED) or k.startswith("metastream_guard_probes")}
 
 
-def _settled(worker) -> dict[str, float] | None:
-    """The watched state, once it no longer changes over 2 s (everything sent was taken)."""
-    first = _state(worker.metrics())
-    time.sleep(2)
-    return first if first == _state(worker.metrics()) else None
+def _settled(worker, bootstrap: str) -> dict[str, float] | None:
+    """The watched state, once the worker has read to the end of the log, no update runs or waits
+    (an update's guard probes are part of it), the group has committed what it read, and the state
+    reads the same twice, a second apart (tasks still waiting are scored within a quarter second)."""
+    def quiet():
+        m = worker.metrics()
+        if m.get("metastream_consumer_lag_messages", 1) != 0 or m.get("metastream_updates_in_flight", 0) != 0:
+            return None
+        return _state(m)
+
+    first = quiet()
+    if first is None:
+        return None
+    wait_committed(bootstrap)
+    time.sleep(1.0)
+    return first if quiet() == first else None
 
 
 # A champion trained on the old regime before the drift, and updates every 150 tasks: an untrained
@@ -38,7 +49,7 @@ def _drifted_worker(broker, worker_factory, **env):
                          drifted=False, tries=30), "three versions before the drift"
     publish_until(broker.bootstrap, fleet, "sine", lambda: worker.metrics().get("metastream_era", 0) >= 1, drifted=True, tries=30)
     wait_for(lambda: worker.metrics().get("metastream_era", 0) >= 1, 60, "a drift alarm (era 1)")
-    before = wait_for(lambda: _settled(worker), 60, "the worker to settle")
+    before = wait_for(lambda: _settled(worker, broker.bootstrap), 60, "the worker to settle")
     assert before["metastream_drift_observations"] > 100, before
     assert any(k.startswith("metastream_guard_probes") and 'era="1"' in k for k in before), before
     return worker, before
@@ -46,10 +57,10 @@ def _drifted_worker(broker, worker_factory, **env):
 
 def test_a_restart_rebuilds_detector_eras_and_probes_exactly(broker, worker_factory):
     first, before = _drifted_worker(broker, worker_factory, METASTREAM_SNAPSHOT_EVERY_S="0")
-    time.sleep(2)  # offsets committed (every second), score records flushed
+    wait_committed(broker.bootstrap)  # a restart replays exactly what was committed
     first.kill()
     second = worker_factory(**PACE, METASTREAM_SNAPSHOT_EVERY_S="0").start()
-    after = wait_for(lambda: _settled(second), 60, "the restarted worker to settle")
+    after = wait_for(lambda: _settled(second, broker.bootstrap), 60, "the restarted worker to settle")
     assert after == before
     assert second.metrics()["metastream_rebuild_from_snapshot"] == 0  # no snapshot was taken: the whole log
 
@@ -58,25 +69,25 @@ def test_a_restart_from_a_snapshot_replays_only_what_came_after_it_and_rebuilds_
     first, before = _drifted_worker(broker, worker_factory, METASTREAM_SNAPSHOT_EVERY_S="1")
     taken = first.metrics().get("metastream_snapshots_total", 0)
     wait_for(lambda: first.metrics().get("metastream_snapshots_total", 0) > taken + 1, 30, "a snapshot of the settled state")
-    time.sleep(2)
+    wait_committed(broker.bootstrap)
     first.kill()
 
     # the second worker takes no snapshot of its own: it starts from the first one's, then learns on
     second = worker_factory(**PACE, METASTREAM_SNAPSHOT_EVERY_S="0").start()
-    assert wait_for(lambda: _settled(second), 60, "the second worker to settle") == before
+    assert wait_for(lambda: _settled(second, broker.bootstrap), 60, "the second worker to settle") == before
     assert second.metrics()["metastream_rebuild_from_snapshot"] == 1
     assert second.metrics()["metastream_rebuild_messages"] == 0  # the snapshot held everything committed
     ends = asyncio.run(end_offsets(broker.bootstrap, "experiences"))
     publish_rounds(broker.bootstrap, SineFleet(seed=6), "sine", rounds=3, drift_from=0)
     written = sum(asyncio.run(end_offsets(broker.bootstrap, "experiences")).values()) - sum(ends.values())
-    later = wait_for(lambda: _settled(second), 60, "the second worker to settle again")
+    later = wait_for(lambda: _settled(second, broker.bootstrap), 60, "the second worker to settle again")
     assert later["metastream_drift_observations"] > before["metastream_drift_observations"]
-    time.sleep(2)
+    wait_committed(broker.bootstrap)
     second.kill()
 
     # the third starts from the same snapshot and replays the three rounds' messages after it
     third = worker_factory(**PACE, METASTREAM_SNAPSHOT_EVERY_S="0").start()
-    assert wait_for(lambda: _settled(third), 60, "the third worker to settle") == later
+    assert wait_for(lambda: _settled(third, broker.bootstrap), 60, "the third worker to settle") == later
     assert third.metrics()["metastream_rebuild_from_snapshot"] == 1
     # it replays up to the group's committed offsets (the last few may not have been committed when
     # the second was killed: the third then reads them live, and its state above is the same)

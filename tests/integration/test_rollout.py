@@ -56,6 +56,15 @@ class Fleet:
         self.thread.join(30)
 
 
+async def served_versions(bootstrap: str, agents: list[str]) -> dict[str, int | None]:
+    """The version a subscriber serves each agent (its cohort's), once it has read the log."""
+    async with ModelSubscriber(bootstrap) as sub:
+        await sub.latest("sine", timeout=30)
+        for _ in range(5):
+            await sub.poll(200)
+        return {a: sub.version_for("sine", a) for a in agents}
+
+
 def cli(bootstrap, *args):
     env = {**os.environ, "METASTREAM_KAFKA": bootstrap, "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-m", "streams.cli", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
@@ -85,10 +94,18 @@ def test_rollouts_promote_good_versions_roll_back_bad_ones_and_survive_a_restart
             a = aliases_from_events(events(broker.bootstrap))["sine"]
             return a if a.canary is not None and a.stage >= 1 else None
         aliases = wait_for(rolling, 120, "a rollout past its first stage")
-        agents = [f"probe-{i}" for i in range(4000)]
-        on_canary = sum(cohort(a, "sine") < aliases.share for a in agents) / len(agents)
-        sd = (aliases.share / 100 * (1 - aliases.share / 100) / len(agents)) ** 0.5
-        assert abs(on_canary - aliases.share / 100) < 4 * sd, (on_canary, aliases.share)
+        fleet.paused.set()  # nothing moves the rollout on while the subscriber looks
+        agents = [f"agent-{k}" for k in range(200)] + [f"probe-{i}" for i in range(4000)]
+        served = asyncio.run(served_versions(broker.bootstrap, agents))
+        now = aliases_from_events(events(broker.bootstrap))["sine"]
+        assert now.canary == aliases.canary and now.share == aliases.share
+        # an agent is served the canary exactly when its cohort is below the share, and that is the share of agents
+        assert all((served[a] == now.canary) == (cohort(a, "sine") < now.share) for a in agents)
+        assert {served[a] for a in agents} == {now.canary, now.champion}
+        on_canary = sum(served[a] == now.canary for a in agents[200:]) / 4000
+        sd = (now.share / 100 * (1 - now.share / 100) / 4000) ** 0.5
+        assert abs(on_canary - now.share / 100) < 4 * sd, (on_canary, now.share)
+        fleet.paused.clear()
 
         # a restart resumes the rollout where it was: same canary, no new start for it (the agents
         # pause meanwhile, so nothing new can move the rollout on while we look)
@@ -98,7 +115,9 @@ def test_rollouts_promote_good_versions_roll_back_bad_ones_and_survive_a_restart
         before = json.loads(cli(broker.bootstrap, "rollout", "status", "sine", "--json").stdout)
         worker.kill()
         worker = worker_factory(**ENV).start()
-        time.sleep(3)
+        # the restarted worker has rebuilt its models to the newest version (a rollout it restarted would show below)
+        newest = max(rec["version"] for _, rec in asyncio.run(read_records(broker.bootstrap, "models", "ModelVersion")))
+        wait_for(lambda: worker.metrics().get("metastream_champion_version") == newest, 30, "the rebuilt newest version")
         after = json.loads(cli(broker.bootstrap, "rollout", "status", "sine", "--json").stdout)
         fleet.paused.clear()
         assert (after["canary"], after["stage"], after["champion"]) == (before["canary"], before["stage"], before["champion"])

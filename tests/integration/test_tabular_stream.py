@@ -21,7 +21,7 @@ from streams.subscriber import load_model_version
 from streams.tabular_fleet import TabularFleet
 from streams.topics import read_range
 
-from .conftest import publish_rounds, wait_for
+from .conftest import publish_rounds, wait_for, wait_settled
 
 ROUNDS, TASKS, PER_CLASS = 8, 30, 10  # 5 support and 5 query rows per class
 
@@ -66,7 +66,7 @@ def test_tabular_model_learns_from_rows_with_gaps_and_ships_its_standardisation(
              "every experience")
     wait_for(lambda: worker.metrics().get("metastream_versions_published_total", 0)
              + worker.metrics().get("metastream_versions_rejected_total", 0) >= 3, 120, "three updates judged")
-    time.sleep(3)  # an update under way finishes
+    wait_settled(worker, ROUNDS * TASKS * 5 * PER_CLASS)  # an update under way finishes
     assert worker.metrics().get('metastream_experiences_rejected_total{reason="non_finite"}') == ROUNDS
     records = sorted((codec_for("ModelVersion").decode(m.value) for m in asyncio.run(_read(broker.bootstrap, "models"))),
                      key=lambda r: r["version"])

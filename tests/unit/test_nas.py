@@ -3,12 +3,13 @@ DARTS' derived cell is not all skips."""
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
 from learners.backbones import build_backbone
 from learners.cells import OPS, parameter_count
-from learners.registry import build_learner
+from learners.registry import build_learner, build_tasks, merge
 from learners.search import Fidelity
 from learners.search.darts import SuperNet, derive, proto_loss
 from learners.search.nas import GENOME_SPACE, genome_spec, handpicked, search_architecture, with_backbone
@@ -37,6 +38,12 @@ def test_darts_search_returns_a_spec_that_meta_trains():
     config = with_backbone("omniglot", spec)
     learner = build_learner(config)
     assert parameter_count(learner.model) == result.parameters
+    # and it meta-trains: a few meta-updates on Omniglot episodes move its weights and give finite losses
+    tasks = build_tasks(merge(config, ways=5, shots=1, queries=1), "train")
+    before = [p.detach().clone() for p in learner.model.parameters()]
+    gen = torch.Generator().manual_seed(0)
+    losses = [learner.meta_update(tasks.sample(4, gen))["loss"] for _ in range(3)]
+    assert all(np.isfinite(losses)) and any(not torch.equal(a, b) for a, b in zip(before, learner.model.parameters()))
 
 
 @pytest.mark.parametrize("task", ["sine", "omniglot"])

@@ -57,7 +57,7 @@ def test_running_statistics_match_the_batch_ones():
     np.testing.assert_allclose(streamed.mean, np.nanmean(X, 0), rtol=1e-5)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)  # the same examples every run
 @given(st.lists(st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=32), st.just(float("nan"))),
                          min_size=3, max_size=3), min_size=2, max_size=30))
 def test_pipeline_output_is_always_finite(rows):
