@@ -53,10 +53,10 @@ async def produce(bootstrap: str, messages: int, rows: int) -> int:
     return size
 
 
-async def consume_raw(bootstrap: str, messages: int) -> dict:
+async def consume_raw(bootstrap: str, messages: int, group: str = "bench-raw") -> dict:
     from aiokafka import AIOKafkaConsumer
 
-    consumer = AIOKafkaConsumer(TOPIC, bootstrap_servers=bootstrap, group_id="bench-raw", auto_offset_reset="earliest",
+    consumer = AIOKafkaConsumer(TOPIC, bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest",
                                 max_partition_fetch_bytes=8 << 20, fetch_max_bytes=64 << 20)
     await consumer.start()
     n, counted, start = 0, 0, None
@@ -73,7 +73,7 @@ async def consume_raw(bootstrap: str, messages: int) -> dict:
     return {"messages": counted, "seconds": seconds}
 
 
-def run_faust(bootstrap: str, messages: int, mode: str) -> None:
+def run_faust(bootstrap: str, messages: int, mode: str, group: str) -> None:
     """In a child process: a Faust worker whose agent does nothing (noop) or the real ingest path."""
     import faust  # noqa: F401
     from faust.worker import Worker
@@ -82,7 +82,7 @@ def run_faust(bootstrap: str, messages: int, mode: str) -> None:
     from streams.settings import Settings
 
     settings = Settings(kafka=bootstrap, metrics_port=0, web_port=0, experiences_topic=TOPIC, partitions=1,
-                        new_tasks_trigger=10**12, app_id=f"bench-{mode}")
+                        new_tasks_trigger=10**12, app_id=group)
     runtime = WorkerRuntime(settings, bootstrap)
     for started in runtime.controller.warm_up():  # steady state: the update processes have imported torch before the clock
         started.result()
@@ -121,14 +121,17 @@ def run_faust(bootstrap: str, messages: int, mode: str) -> None:
     Worker(app, loglevel=os.environ.get("BENCH_LOGLEVEL", "WARNING"), quiet=True, redirect_stdouts=False).execute_from_commandline()
 
 
-def child(mode: str, bootstrap: str, messages: int) -> dict:
+def child(mode: str, bootstrap: str, messages: int, run: int = 0) -> dict:
+    """One consumer reading the topic from the start, in a process of its own (a fresh consumer
+    group for each run: each reads everything)."""
     import signal
     import tempfile
 
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     # output goes to a file, not a pipe: the worker's update process would hold a pipe open
     with tempfile.TemporaryFile("w+") as out:
-        proc = subprocess.Popen([sys.executable, __file__, "--child", mode, "--bootstrap", bootstrap, "--messages", str(messages)],
+        proc = subprocess.Popen([sys.executable, __file__, "--child", mode, "--bootstrap", bootstrap, "--messages", str(messages),
+                                 "--group", f"bench-{mode}-{run}"],
                                 stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         try:
             proc.wait(600)
@@ -199,15 +202,16 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=64)
     ap.add_argument("--child", choices=["noop", "ingest", "raw"])
     ap.add_argument("--bootstrap")
+    ap.add_argument("--group", default="bench")
     args = ap.parse_args()
     if args.child in ("noop", "ingest"):
         import torch
 
         torch.set_num_threads(1)
-        run_faust(args.bootstrap, args.messages, args.child)
+        run_faust(args.bootstrap, args.messages, args.child, args.group)
         return
     if args.child == "raw":
-        print("RESULT " + json.dumps(asyncio.run(consume_raw(args.bootstrap, args.messages))), flush=True)
+        print("RESULT " + json.dumps(asyncio.run(consume_raw(args.bootstrap, args.messages, args.group))), flush=True)
         return
 
     from streams.broker import EmbeddedBroker, ensure_topics
@@ -216,9 +220,9 @@ def main() -> None:
         asyncio.run(ensure_topics(broker.bootstrap, [TOPIC], 1))
         size = asyncio.run(produce(broker.bootstrap, args.messages, args.rows))
         runs: dict[str, list[float]] = {"raw": [], "noop": [], "ingest": []}
-        for _ in range(args.repeats):  # interleaved, so that a slow spell of the machine hits every consumer alike
+        for run in range(args.repeats):  # interleaved, so that a slow spell of the machine hits every consumer alike
             for mode in runs:
-                r = child(mode, broker.bootstrap, args.messages)
+                r = child(mode, broker.bootstrap, args.messages, run)
                 runs[mode].append(r["messages"] / r["seconds"])
     counted = count_torch_calls(min(args.messages, 3000), args.rows)
     rate = {m: float(np.median(r)) for m, r in runs.items()}
