@@ -2,7 +2,7 @@
 canary rolled out by stable cohorts through the stages, judged on the agents' own reported losses
 (``policy.py``); a newer routine candidate waits as the challenger, a drift update supersedes the
 canary. Where the rollout starts follows the evidence agents can give (``policy.plan_start``): a
-champion no agent has measured yet, or a fleet too quiet to judge a canary, means promotion at
+model no agent has reported on yet, or a fleet too quiet to judge a canary, means promotion at
 once on the gate's verdict, so that improvements reach the agents at any rate of reports. Every change is a decision event, applied to the aliases as it is sent, so the log holds
 the whole state. Operators' requests (``metastream rollout ...``, ``metastream ab start``) arrive as
 events too, and A/B tests run here with the same sequential comparison.

@@ -18,10 +18,10 @@ it is tested on its own.
 Where a rollout starts (:func:`plan_start`) depends on the evidence agents can give, so that a
 version the gate passed reaches the fleet in bounded time at any rate of reports:
 
-- a champion that agents have not yet measured (fewer than ``min_samples`` reported losses: the
-  first versions of a model) leaves nothing to compare a canary with, and no agent reports at all
-  leaves nothing to judge it by: the new version is **promoted at once** on the gate's held-out
-  evidence (cause ``no_evidence``);
+- a model whose versions agents have not yet measured (fewer than ``min_samples`` reported losses
+  of any of its versions: its first versions) or that no agent reported on lately leaves nothing
+  to judge a canary by: the new version is **promoted at once** on the gate's held-out evidence
+  (cause ``no_evidence``);
 - otherwise the first stage is the smallest whose cohort holds at least ``min_agents`` of the
   agents seen reporting and, at the observed report rate, gathers ``min_samples`` losses within
   ``evidence_timeout_s``; when only the last stage (everyone) would, the version is promoted at
@@ -126,7 +126,7 @@ def plan_start(stats: ServingStats, champion: int | None, model_id: str, rules: 
 
     >>> import numpy as np
     >>> s = ServingStats()
-    >>> plan_start(s, 1, "sine", RolloutRules(), 0).promote_now  # the champion was never measured
+    >>> plan_start(s, 1, "sine", RolloutRules(), 0).promote_now  # no agent has reported yet
     True
     >>> for t in range(30):
     ...     for a in range(200):
@@ -135,13 +135,13 @@ def plan_start(stats: ServingStats, champion: int | None, model_id: str, rules: 
     >>> p.stage, p.share
     (0, 5.0)
     """
-    measured = stats.versions[champion].rows if champion in stats.versions else 0
+    measured = sum(v.rows for v in stats.versions.values())  # a new champion is measured beside its canary
     rate = stats.report_rate(now_ms, rules.evidence_window_s)
     agents = stats.recent_agents(now_ms, rules.evidence_window_s)
-    figures = {"champion_observations": float(measured), "report_rate": rate, "reporting_agents": float(len(agents))}
+    figures = {"reported_losses": float(measured), "report_rate": rate, "reporting_agents": float(len(agents))}
     if measured < rules.min_samples:
-        return StartPlan(-1, 100.0, f"the champion v{champion or 0} has {measured} reported losses to compare a canary with "
-                         f"(need {rules.min_samples}): the gate's verdict stands", figures)
+        return StartPlan(-1, 100.0, f"agents have reported {measured} losses of this model's versions (a canary needs "
+                         f"{rules.min_samples} to be judged): the gate's verdict stands", figures)
     if rate <= 0 or not agents:
         return StartPlan(-1, 100.0, f"no agent reported a loss in the last {rules.evidence_window_s:.0f}s: "
                          "the gate's verdict stands", figures)

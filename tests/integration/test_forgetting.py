@@ -90,7 +90,7 @@ def test_a_version_that_would_forget_is_rejected(broker, worker_factory):
     worker = worker_factory(METASTREAM_NEW_TASKS_TRIGGER="30", METASTREAM_UPDATE_ITERATIONS="60",
                             METASTREAM_GUARD_MAX_DROP="0.5", METASTREAM_DISTILL="0",
                             METASTREAM_EWC="0").start()
-    _, rounds = _stream(broker.bootstrap, worker, drifted_rounds=10)
+    _, rounds = _stream(broker.bootstrap, worker, drifted_rounds=10, versions_before=6)  # a champion worth forgetting
     versions, events = _outcome(broker, worker, rounds)
     forgetting = [e for e in events if DecisionType(e["event_type"]) is DecisionType.FORGETTING_DETECTED]
     assert forgetting, [e["event_type"] for e in events]

@@ -173,3 +173,37 @@ def test_an_agent_over_its_quota_is_dead_lettered_on_the_log_s_clock_and_the_oth
     assert sum(r.accepted for r in flood) == 8 * (20 - len(over)) and 8 * (20 - len(over)) <= 32 + 16 * 2
     assert "over its quota of 16 rows/s" in DEAD_LETTERS.decode(over[0].dead_letter)["message"]
     assert all(r.dead_letter is None for r in polite)
+
+
+def test_completed_tasks_are_scored_in_batches_and_a_timer_scores_what_waits():
+    """Tasks that complete are scored together: a full group at once, fewer once the oldest has
+    waited the window; a timer's score names the last message ingested for the model, and its
+    losses are what a replay feeds after that message."""
+    from streams.fleet import SineFleet
+    from streams.log_replay import ScoreLog
+
+    s = Settings(metrics_port=0, drift_group=3, drift_window_s=60.0, guard=False)  # no task held out as a probe
+    ingestor = make_ingestor(s)
+    ingestor.state.models["sine"].drift.tokens = 100.0
+    fleet = SineFleet(seed=0, points_per_task=20)
+    results = []
+    for offset in range(4):  # one complete task a message
+        tid, x, y = fleet.sample_task()
+        results.append(ingestor.ingest(CODEC.encode(make_batch_record("sine", x, y, [tid] * len(x))), b"sine", "experiences", 0, offset))
+    drift = ingestor.state.models["sine"].drift
+    assert [r.scored is not None for r in results] == [False, False, True, False]  # the third completes a group of 3
+    assert len(results[2].scored[0]) == 3 and drift.monitor.observations == 3 and len(drift.pending) == 1
+    assert ingestor.score_due() == []  # the fourth waits for its window
+    [(due, partition, offset)] = ingestor.score_due(now=drift.pending_since + 60.0)
+    assert (due.model_id, partition, offset) == ("sine", 0, 3) and len(due.scored[0]) == 1
+    assert drift.monitor.observations == 4 and not drift.pending
+
+    log = ScoreLog([{"model_id": "sine", "source_partition": 0, "source_offset": 3, "task_ids": due.scored[0],
+                     "losses": due.scored[1].tolist(), "timestamp_ms": 1},
+                    {"model_id": "other", "source_partition": 0, "source_offset": 3, "task_ids": ["x"], "losses": [0.5],
+                     "timestamp_ms": 1}])
+    assert set(log.at(0, 3)) == {"sine", "other"} and log.at(0, 2) == {}  # one word per model at a message
+    replayed = make_ingestor(s)
+    replayed.feed_replayed("sine", log.at(0, 3)["sine"][1])
+    replayed.feed_replayed("other", log.at(0, 3)["other"][1])  # a model this worker does not hold: ignored
+    assert replayed.state.models["sine"].drift.monitor.observations == 1

@@ -129,9 +129,11 @@ def test_a_rollout_starts_where_the_agents_can_judge_it_or_the_gate_s_verdict_st
 
     rules = RolloutRules(min_samples=30, evidence_timeout_s=30.0)
     now = 30_000
-    # a champion no agent has measured (the first versions): nothing to compare a canary with
+    # no agent has reported (the first versions): nothing would judge a canary
     unmeasured = plan_start(_reporting(200, 0.5), 1, "sine", rules, now)
-    assert unmeasured.promote_now and "reported losses" in unmeasured.reason
+    assert unmeasured.promote_now and "reported 0 losses" in unmeasured.reason
+    # a new champion is measured beside its canary: the model's earlier versions' reports count
+    assert not plan_start(_reporting(400, 200, champion=1), 2, "sine", rules, now).promote_now
     # a measured champion, but no agent reported lately: nothing would judge a canary
     quiet = plan_start(_reporting(200, 40), 1, "sine", rules, now + 120_000)
     assert quiet.promote_now and "no agent reported" in quiet.reason
@@ -150,7 +152,7 @@ def test_a_rollout_starts_where_the_agents_can_judge_it_or_the_gate_s_verdict_st
     assert trickle.promote_now and "no stage short of everyone" in trickle.reason
 
 
-def test_the_manager_promotes_at_once_while_the_champion_is_unmeasured_and_rolls_out_once_it_is():
+def test_the_manager_promotes_at_once_until_agents_report_and_rolls_out_once_they_do():
     import asyncio
 
     from streams.rollout.manager import RolloutManager
