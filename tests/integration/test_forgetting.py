@@ -33,7 +33,7 @@ async def _read(bootstrap: str, topic: str) -> list[dict]:
     return [codec.decode(msg.value) async for msg in read_range(bootstrap, topic)]
 
 
-def _stream(bootstrap: str, worker, drifted_rounds: int = 12, versions_before: int = 2) -> tuple[int, int]:
+def _stream(bootstrap: str, worker, drifted_rounds: int = 12, versions_before: int = 6) -> tuple[int, int]:
     """Sine tasks in rounds of 30: old-regime rounds until the worker has published
     ``versions_before`` versions (its pace is the machine's), then ``drifted_rounds`` rounds of
     the drifted distribution. Returns the wall-clock ms when the first drifted task went out, and
@@ -90,7 +90,7 @@ def test_a_version_that_would_forget_is_rejected(broker, worker_factory):
     worker = worker_factory(METASTREAM_NEW_TASKS_TRIGGER="30", METASTREAM_UPDATE_ITERATIONS="60",
                             METASTREAM_GUARD_MAX_DROP="0.5", METASTREAM_DISTILL="0",
                             METASTREAM_EWC="0").start()
-    _, rounds = _stream(broker.bootstrap, worker, drifted_rounds=10, versions_before=6)  # a champion worth forgetting
+    _, rounds = _stream(broker.bootstrap, worker, drifted_rounds=10)
     versions, events = _outcome(broker, worker, rounds)
     forgetting = [e for e in events if DecisionType(e["event_type"]) is DecisionType.FORGETTING_DETECTED]
     assert forgetting, [e["event_type"] for e in events]
