@@ -90,6 +90,8 @@ def test_a_restart_from_a_snapshot_replays_only_what_came_after_it_and_rebuilds_
     third = worker_factory(**PACE, METASTREAM_SNAPSHOT_EVERY_S="0").start()
     assert wait_for(lambda: _settled(third, broker.bootstrap), 60, "the third worker to settle") == later
     assert third.metrics()["metastream_rebuild_from_snapshot"] == 1
-    # it replays up to the group's committed offsets (the last few may not have been committed when
-    # the second was killed: the third then reads them live, and its state above is the same)
-    assert 0 < third.metrics()["metastream_rebuild_messages"] <= written
+    # it replays what came after the snapshot, not the whole log (how many exactly depends on what the
+    # group had committed when each worker was killed: the embedded broker's end offsets, which the
+    # wait for commits reads, can lag a few messages behind its writes)
+    total = sum(asyncio.run(end_offsets(broker.bootstrap, "experiences")).values())
+    assert 0 < third.metrics()["metastream_rebuild_messages"] < total - written  # fewer than the history before it
