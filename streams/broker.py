@@ -5,10 +5,23 @@ transactional producer and never compacts, so nothing here relies on either."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
 import subprocess
+import sys
+import threading
 import time
 from typing import Iterable
+
+
+def _dying_with_parent(command: list[str]) -> list[str]:
+    """``command`` run so that the kernel SIGKILLs it when its parent dies (util-linux's ``setpriv``,
+    where there is one), so that a killed CLI, demo or test run leaves no broker behind. The signal
+    follows the thread that started it: only the main thread lives as long as the process."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None or sys.platform != "linux" or threading.current_thread() is not threading.main_thread():
+        return command
+    return [setpriv, "--pdeathsig", "KILL", "--", *command]
 
 
 def free_port() -> int:
@@ -34,7 +47,8 @@ class EmbeddedBroker:
                                "or set METASTREAM_KAFKA to a running Kafka's bootstrap servers") from exc
         url = f"tcp://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
-            [binary, "broker", "--listener-url", url, "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"],
+            _dying_with_parent([binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
+                                "--storage-engine", "memory://tansu/"]),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
         deadline = time.monotonic() + timeout
