@@ -5,7 +5,6 @@ import asyncio
 import os
 import signal
 import threading
-import time
 
 import numpy as np
 
@@ -14,7 +13,7 @@ from streams.client import ExperiencePublisher
 from streams.fleet import SineFleet
 from streams.topics import read_range
 
-from .conftest import wait_for
+from .conftest import wait_committed, wait_for
 
 
 
@@ -60,7 +59,7 @@ def test_sigkill_and_restart_count_each_event_once(broker, worker_factory):
     except AssertionError:
         raise AssertionError(f"restarted worker's metrics: {seen[-1]}") from None
     del seen
-    time.sleep(3)  # nothing more arrives: no event is counted twice
+    wait_committed(broker.bootstrap)  # everything on the log was read and committed: nothing more arrives
     again = second.metrics()
     assert again["metastream_experiences_ingested_total"] == unique
     assert again["metastream_experiences_duplicate_total"] >= resent  # retries (and re-deliveries) were recognised

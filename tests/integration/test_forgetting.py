@@ -5,7 +5,6 @@ stays within 5 points of the best it had; with a strict guard and no distillatio
 would forget are reported (ForgettingDetected) and rejected, never published."""
 
 import asyncio
-import time
 
 import numpy as np
 import torch
@@ -18,7 +17,7 @@ from schemas import codec_for
 from streams.records import Cause, DecisionType
 from streams.topics import read_range
 
-from .conftest import publish_rounds, wait_for
+from .conftest import publish_rounds, wait_settled
 
 
 def _fresh_tasks(drifted: bool, n: int = 300, shots: int = 10) -> TaskBatch:
@@ -40,8 +39,7 @@ def _stream(bootstrap: str, rounds: int = 24, drift_from: int = 12) -> int:
 
 
 def _outcome(broker, worker, rounds: int = 24):
-    wait_for(lambda: worker.metrics().get("metastream_experiences_ingested_total") == rounds * 30 * 40, 60, "every experience")
-    time.sleep(3)  # the last update finishes
+    wait_settled(worker, rounds * 30 * 40)  # every experience ingested, and the last update finished
     versions = sorted((r for r in asyncio.run(_read(broker.bootstrap, "models")) if r["model_id"] == "sine"),
                       key=lambda r: r["version"])
     return versions, asyncio.run(_read(broker.bootstrap, "events"))
