@@ -66,7 +66,7 @@ def main() -> None:
 
     from learners.continual.benchmark import run_benchmark
     from learners.continual.mnist import split_tasks
-    from streams.plots import plot_continual
+    from streams.cli.plots import plot_continual
 
     figures: dict = {"seeds": args.seeds, "results": [], "compression": []}
     best_split = None

@@ -36,10 +36,10 @@ def model_id(trial: int) -> str:
 
 
 async def run(trials: int, warm: float, after: float, rate: float) -> list[dict]:
-    from streams.broker import EmbeddedBroker, ensure_topics, free_port
+    from streams.kafka.broker import EmbeddedBroker, ensure_topics, free_port
     from streams.client import ExperiencePublisher, ModelSubscriber
-    from streams.fleet import SineFleet, publish_tasks
-    from streams.records import Cause, DecisionType
+    from streams.simulation.fleet import SineFleet, publish_tasks
+    from streams.records.wire import Cause, DecisionType
     from streams.settings import Settings
 
     settings = Settings()
@@ -110,7 +110,7 @@ def version_row(m) -> dict:
 
 async def wait_ready(port: int, worker: subprocess.Popen, timeout: float = 120.0) -> None:
     """Until the worker has rebuilt its state and consumes (its ``metastream_worker_ready`` gauge)."""
-    from streams.metrics import scrape
+    from streams.worker.metrics import scrape
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -124,7 +124,7 @@ async def wait_ready(port: int, worker: subprocess.Popen, timeout: float = 120.0
 
 async def scrape_loss(port: int, into: list[tuple[str, int, float]]) -> None:
     """Sample the worker's drift signal (the ``metastream_prequential_loss`` gauge) twice a second."""
-    from streams.metrics import scrape
+    from streams.worker.metrics import scrape
 
     prefix = 'metastream_prequential_loss{model_id="'
     while True:
@@ -138,7 +138,7 @@ async def scrape_loss(port: int, into: list[tuple[str, int, float]]) -> None:
 
 async def read_events(bootstrap: str) -> list[dict]:
     """The worker's decision events (DriftDetected, UpdateStarted, ...), decoded, oldest first."""
-    from streams.topics import read_records
+    from streams.kafka.topics import read_records
 
     events = [rec for _, rec in await read_records(bootstrap, "events", "DecisionEvent")]
     return sorted(events, key=lambda e: e["timestamp_ms"])

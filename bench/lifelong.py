@@ -40,8 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _table import machine, print_json, print_table  # noqa: E402
 
 from learners.online import GuardPlan, OnlineMetaLearner, ProbeSet, TaskReplayBuffer, UpdatePlan, propose_guarded  # noqa: E402
-from streams.fleet import SineFleet  # noqa: E402
-from streams.presets import sine_model  # noqa: E402
+from streams.simulation.fleet import SineFleet  # noqa: E402
+from streams.catalog.presets import sine_model  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 
 FAMILIES = (1.0, 2.0, 0.5, 1.5)  # sine frequencies; the first is the demo's before its drift

@@ -35,7 +35,7 @@ VARIANTS = [  # name, distill, ewc
 
 
 def make_fleet(task: str, seed: int, evaluation: bool = False):
-    from streams.fleet import DigitFleet, SineFleet
+    from streams.simulation.fleet import DigitFleet, SineFleet
 
     return SineFleet(seed=seed) if task == "sine" else DigitFleet(seed=seed, split="test" if evaluation else "train")
 
@@ -59,7 +59,7 @@ def main() -> None:
     torch.set_num_threads(1)
 
     from learners.online import OnlineMetaLearner, TaskReplayBuffer
-    from streams.presets import model_presets
+    from streams.catalog.presets import model_presets
     from streams.settings import Settings
 
     s = Settings()

@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,116 +34,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _worker import stop_worker  # noqa: E402
+from _healing_system import System  # noqa: E402
 from _table import print_json, print_table  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("noisy_agent", "slow_version", "bad_version", "memory", "crash", "broker_pause", "drift")  # drift last: it stays
-WORKER_ENV = {"METASTREAM_NEW_TASKS_TRIGGER": "120", "METASTREAM_UPDATE_ITERATIONS": "60", "METASTREAM_ROLLOUT_MIN_SAMPLES": "20",
-              "METASTREAM_ROLLOUT_EVIDENCE_TIMEOUT_S": "30", "METASTREAM_DIAGNOSE_EVERY_S": "1", "METASTREAM_BUFFER_MB": "8",
-              "METASTREAM_PARTITIONS": "2"}
-
-
-class System:
-    """The embedded broker, one worker process (restartable), and the fleet driving them."""
-
-    def __init__(self, rate: float) -> None:
-        from streams.broker import EmbeddedBroker, free_port
-
-        self.broker = EmbeddedBroker().start()
-        self.rate = rate
-        self.metrics_port, self.web_port = free_port(), free_port()
-        self.worker: subprocess.Popen | None = None
-        self.loss_faults: dict[int, float] = {}
-        self.slow_faults: dict[int, float] = {}
-        self.bad_next: tuple[str, float] | None = None  # ("loss" | "slow", amount) for the next version rolled out
-        self.bad_after: int | None = None  # the canary when the fault was injected (not the faulty one)
-        self.tagged: int | None = None  # the faulty version of the current episode, once it is rolled out
-        self.noisy: set[str] = set()
-        self.window: list[tuple[float, float, float, str]] = []  # (time, loss, latency, agent) reported by the fleet
-        self.sent = 0
-        self.fleet = None
-        self.sub = None
-        self.pub = None
-
-    def start_worker(self) -> None:
-        env = dict(os.environ, METASTREAM_KAFKA=self.broker.bootstrap, METASTREAM_METRICS_PORT=str(self.metrics_port),
-                   METASTREAM_WEB_PORT=str(self.web_port), PYTHONPATH=str(ROOT), **WORKER_ENV)
-        log = open(ROOT / "runs" / "self-heal-worker.log", "a") if (ROOT / "runs").is_dir() else subprocess.DEVNULL
-        self.worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                       start_new_session=True)
-
-    async def wait_ready(self, timeout: float = 120) -> None:
-        from streams.metrics import scrape
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if (await asyncio.to_thread(scrape, self.metrics_port)).get("metastream_worker_ready") == 1.0:
-                return
-            await asyncio.sleep(0.5)
-        raise TimeoutError("the worker did not get ready")
-
-    def metrics(self) -> dict[str, float]:
-        from streams.metrics import scrape
-
-        return scrape(self.metrics_port)
-
-    async def drive(self) -> None:
-        """The fleet: served tasks at ``rate`` experiences/s, plus the noisy agents' random targets."""
-        from streams.fleet import SineFleet, publish_served_tasks
-
-        fleet = self.fleet
-        while True:
-            tick = time.monotonic()
-            try:
-                await self.sub.poll(5)
-                self.sub.take_arrivals()
-                canary = self.sub.aliases["sine"].canary if "sine" in self.sub.aliases else None
-                if self.bad_next is not None and canary is not None and canary != self.bad_after:
-                    kind, amount = self.bad_next  # the fault is in the next version agents are served
-                    (self.loss_faults if kind == "loss" else self.slow_faults)[canary] = amount
-                    self.bad_next, self.tagged = None, canary
-                self.sent += await publish_served_tasks(self.pub, fleet, self.sub, self.rate * 0.1, "sine", agents=40,
-                                                        faults=self.loss_faults, slow=self.slow_faults, on_report=self.report)
-                for agent in self.noisy:
-                    tid, x, y = fleet.sample_task()
-                    await self.pub.publish("sine", x, np.random.default_rng(self.sent).normal(0, 3, y.shape), [f"noise-{tid}"] * len(x),
-                                           agent_id=agent)
-                    self.sent += len(x)
-            except Exception as exc:  # noqa: BLE001 - a broker pause stalls or fails sends; the fleet keeps trying
-                print(f"  fleet: {type(exc).__name__}: {exc}", flush=True)
-            await asyncio.sleep(max(0.0, 0.1 - (time.monotonic() - tick)))
-
-    def served_versions(self) -> tuple[int | None, int | None]:
-        """(champion, canary) as the agents' subscriber sees them now."""
-        aliases = self.sub.aliases.get("sine")
-        return (aliases.champion, aliases.canary) if aliases is not None else (None, None)
-
-    def report(self, agent: str, version: int, losses, latency_ms: float) -> None:
-        now = time.time()
-        self.window.append((now, float(np.mean(losses)), latency_ms, agent))
-        if len(self.window) > 20000:
-            self.window = self.window[-10000:]
-
-    def level(self, seconds: float = 8.0) -> tuple[float, float]:
-        """The clean agents' mean reported loss and their p95 latency over the last ``seconds``."""
-        cutoff = time.time() - seconds
-        rows = [(loss, lat) for t, loss, lat, agent in self.window if t >= cutoff]
-        if not rows:
-            return float("nan"), float("nan")
-        losses, lats = zip(*rows)
-        return float(np.mean(losses)), float(np.percentile(lats, 95))
-
-    async def events(self) -> list[dict]:
-        from streams.topics import read_records
-
-        return [rec for _, rec in await read_records(self.broker.bootstrap, "events", "DecisionEvent")]
-
-    def stop(self) -> None:
-        stop_worker(self.worker)
-        self.broker.stop()
-
-
 def within(value: float, reference: float, share: float = 0.05) -> bool:
     return value == value and reference == reference and value <= reference * (1 + share)
 
@@ -164,7 +57,7 @@ def new_events(events: list[dict], since_ms: int, *kinds) -> list[dict]:
 
 
 async def episode(system: System, kind: str, k: int, args) -> dict:
-    from streams.records import Cause, DecisionType as D
+    from streams.records.wire import Cause, DecisionType as D
 
     base_loss, base_lat = system.level(10.0)
     since = int(time.time() * 1000)
@@ -199,7 +92,7 @@ async def episode(system: System, kind: str, k: int, args) -> dict:
                     and system.served_versions()[0] == system.tagged]
             return back + slow
     elif kind == "memory":
-        from streams.fleet import SineFleet
+        from streams.simulation.fleet import SineFleet
 
         burst = SineFleet(seed=500 + k, points_per_task=1)
         for _ in range(30000):
@@ -265,9 +158,9 @@ async def episode(system: System, kind: str, k: int, args) -> dict:
 
 
 async def run(kinds: list[str], args, control: float | None = None) -> tuple[list[dict], dict]:
-    from streams.broker import ensure_topics
+    from streams.kafka.broker import ensure_topics
     from streams.client import ExperiencePublisher, ModelSubscriber
-    from streams.fleet import SineFleet
+    from streams.simulation.fleet import SineFleet
     from streams.settings import Settings
 
     system = System(args.rate)
@@ -303,7 +196,7 @@ async def run(kinds: list[str], args, control: float | None = None) -> tuple[lis
 
 
 def false_alarms(events: list[dict], after_ms: int) -> dict[str, int]:
-    from streams.records import Cause, DecisionType as D
+    from streams.records.wire import Cause, DecisionType as D
 
     late = [e for e in events if e["timestamp_ms"] >= after_ms]
     backs = [e["cause"] for e in late if e["event_type"] == D.ROLLED_BACK and Cause(e["cause"]) is not Cause.SUPERSEDED]

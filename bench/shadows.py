@@ -44,8 +44,8 @@ from learners.online import OnlineMetaLearner, TaskReplayBuffer  # noqa: E402
 from learners.online.shadows import ShadowPool, propose_challenger, train_shadow, variant, variant_name  # noqa: E402
 from learners.online.guarded import UpdatePlan  # noqa: E402
 from learners.tabular.river_streams import load_stream  # noqa: E402
-from streams.presets import TABULAR_SHADOWS, tabular_model  # noqa: E402
-from streams.tabular_fleet import TabularFleet  # noqa: E402
+from streams.catalog.presets import TABULAR_SHADOWS, tabular_model  # noqa: E402
+from streams.simulation.tabular_fleet import TabularFleet  # noqa: E402
 
 GROUP, EVERY, MARGIN = 4, 30, 0.05  # the worker's defaults: tasks scored together, new tasks per update, gate margin
 PLAN = UpdatePlan(iterations=60, meta_batch=16, heldout=16, recent=64, recent_share=0.5)

@@ -36,6 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _worker import stop_worker  # noqa: E402
+from _soak_report import plot_rss, tree_rss_mb  # noqa: E402
 from _table import machine, print_json, print_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,33 +44,9 @@ WORKER_ENV = {"METASTREAM_NEW_TASKS_TRIGGER": "120", "METASTREAM_UPDATE_ITERATIO
               "METASTREAM_APP_ID": "metastream-soak"}
 
 
-def tree_rss_mb(pid: int) -> float:
-    """Resident memory of ``pid`` and all its descendants, MiB (from /proc)."""
-    parents = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                parents[int(entry)] = int(open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    tree, frontier = {pid}, {pid}
-    while frontier:
-        frontier = {p for p, parent in parents.items() if parent in frontier} - tree
-        tree |= frontier
-    total = 0.0
-    for p in tree:
-        try:
-            for line in open(f"/proc/{p}/status"):
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) / 1024
-        except OSError:
-            continue
-    return total
-
-
 class Soak:
     def __init__(self, args) -> None:
-        from streams.broker import EmbeddedBroker, free_port
+        from streams.kafka.broker import EmbeddedBroker, free_port
 
         self.args = args
         self.broker = EmbeddedBroker().start()
@@ -97,7 +74,7 @@ class Soak:
                                        stderr=subprocess.STDOUT, start_new_session=True)
 
     async def wait_ready(self, timeout: float = 600) -> float:
-        from streams.metrics import scrape
+        from streams.worker.metrics import scrape
 
         started = time.monotonic()
         while time.monotonic() - started < timeout:
@@ -109,7 +86,7 @@ class Soak:
     async def publish(self, end: float) -> None:
         """The fleet at ``--rate`` experiences/s in 0.1 s ticks; it drifts every ``--drift-every`` s."""
         from streams.client import ExperiencePublisher
-        from streams.fleet import SineFleet
+        from streams.simulation.fleet import SineFleet
 
         fleet = SineFleet(seed=7, points_per_task=20)
         next_drift = self.args.drift_every
@@ -166,7 +143,7 @@ class Soak:
 
 async def settle(soak: Soak, expected: int, timeout: float) -> float:
     """The worker's count once it stops changing (or reaches ``expected``)."""
-    from streams.metrics import scrape
+    from streams.worker.metrics import scrape
 
     last, same, started = -1.0, 0, time.monotonic()
     while time.monotonic() - started < timeout:
@@ -183,9 +160,9 @@ async def settle(soak: Soak, expected: int, timeout: float) -> float:
 
 async def run(args) -> dict:
     from schemas import codec_for
-    from streams.broker import ensure_topics
+    from streams.kafka.broker import ensure_topics
     from streams.settings import Settings
-    from streams.topics import read_range, read_records
+    from streams.kafka.topics import read_range, read_records
 
     soak = Soak(args)
     try:
@@ -256,7 +233,7 @@ def print_decisions(soak: Soak, events: list[dict]) -> None:
 
 
 async def progress(soak: Soak, end: float) -> None:
-    from streams.metrics import scrape
+    from streams.worker.metrics import scrape
 
     while soak.t() < end:
         await asyncio.sleep(30)
@@ -265,28 +242,6 @@ async def progress(soak: Soak, end: float) -> None:
         print(f"  {soak.t():6.0f}s  sent {soak.sent:>10,}  counted {m.get('metastream_experiences_ingested_total', 0):>12,.0f}  "
               f"versions {m.get('metastream_versions_published_total', 0):>4.0f}  rss {rss:7.0f} MiB  faults {len(soak.faults)}",
               flush=True)
-
-
-def plot_rss(soak: Soak, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(9, 3.5))
-    if soak.rss:
-        t, mb = zip(*soak.rss)
-        ax.plot(np.asarray(t) / 60, mb, lw=1.2, label="worker + update processes")
-    for at, kind in soak.faults:
-        ax.axvline(at / 60, color="tab:red" if kind == "kill" else "tab:gray", lw=0.8, ls="--" if kind == "pause" else "-")
-    ax.set_xlabel("minutes (red: worker SIGKILLed and restarted; grey dashed: broker paused)")
-    ax.set_ylabel("RSS (MiB)")
-    ax.set_title(f"bench/soak.py: worker memory at {soak.args.rate:,.0f} experiences/s")
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def main() -> None:

@@ -37,8 +37,8 @@ from online_guard import fresh_tasks  # noqa: E402
 from learners.online import GuardPlan, OnlineMetaLearner, ProbeSet, TaskReplayBuffer, UpdatePlan, era_scores, propose_guarded  # noqa: E402
 from learners.transfer.mixture import MetaMixture  # noqa: E402
 from learners.transfer.mixture_options import mixture_options  # noqa: E402
-from streams.fleet import SineFleet  # noqa: E402
-from streams.presets import sine_model  # noqa: E402
+from streams.simulation.fleet import SineFleet  # noqa: E402
+from streams.catalog.presets import sine_model  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 
 PER_UPDATE = 40

@@ -34,7 +34,7 @@ async def produce(bootstrap: str, messages: int, rows: int) -> int:
 
     from schemas import AvroCodec
     from schemas.experiences import make_batch_record
-    from streams.fleet import SineFleet
+    from streams.simulation.fleet import SineFleet
 
     codec = AvroCodec("ExperienceBatch")
     fleet = SineFleet(seed=0, points_per_task=40)
@@ -78,7 +78,7 @@ def run_faust(bootstrap: str, messages: int, mode: str, group: str) -> None:
     import faust  # noqa: F401
     from faust.worker import Worker
 
-    from streams.app import WorkerRuntime
+    from streams.worker.app import WorkerRuntime
     from streams.settings import Settings
 
     settings = Settings(kafka=bootstrap, metrics_port=0, web_port=0, experiences_topic=TOPIC, partitions=1,
@@ -160,11 +160,11 @@ def count_torch_calls(messages: int, rows: int) -> dict:
 
     from schemas import AvroCodec
     from schemas.experiences import make_batch_record
-    from streams.fleet import SineFleet
-    from streams.ingest import Ingestor
-    from streams.metrics import WorkerMetrics
+    from streams.simulation.fleet import SineFleet
+    from streams.worker.ingest import Ingestor
+    from streams.worker.metrics import WorkerMetrics
     from streams.settings import Settings
-    from streams.state import WorkerState
+    from streams.worker.state import WorkerState
 
     class Counting(TorchFunctionMode):
         calls = 0
@@ -214,7 +214,7 @@ def main() -> None:
         print("RESULT " + json.dumps(asyncio.run(consume_raw(args.bootstrap, args.messages, args.group))), flush=True)
         return
 
-    from streams.broker import EmbeddedBroker, ensure_topics
+    from streams.kafka.broker import EmbeddedBroker, ensure_topics
 
     with EmbeddedBroker() as broker:
         asyncio.run(ensure_topics(broker.bootstrap, [TOPIC], 1))

@@ -66,8 +66,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _coldstart import coldstart  # noqa: E402
 from _table import machine, print_json, print_table  # noqa: E402
-
 from learners.registry import build_learner, default_config  # noqa: E402
 from learners.tasks import load_omniglot_background  # noqa: E402
 from learners.tasks.base import TaskBatch  # noqa: E402
@@ -76,8 +76,8 @@ from learners.tasks.sine import SineTasks  # noqa: E402
 from learners.transfer import OnlineTaskClusters, cosine_matrix, encode_inputs, encode_tasks, precision_at_k, spearman  # noqa: E402
 from learners.training import meta_train  # noqa: E402
 from learners.transfer.clustering import calibrated_centre_threshold, calibrated_threshold  # noqa: E402
-from streams.fleet import DigitFleet  # noqa: E402
-from streams.presets import digits_model  # noqa: E402
+from streams.simulation.fleet import DigitFleet  # noqa: E402
+from streams.catalog.presets import digits_model  # noqa: E402
 
 def omniglot(minutes: float, episodes: int, seed: int) -> dict:
     config = default_config("omniglot", "protonet")
@@ -101,6 +101,8 @@ def omniglot(minutes: float, episodes: int, seed: int) -> dict:
     random = precision_at_k(encode_tasks(untrained, x, y), labels)
     return {"alphabet_precision_at_5": trained, "alphabet_precision_untrained": random, "omniglot_iterations": it,
             "chance": 1 / len(present)}
+
+TARGET_ALPHABETS = ("Balinese", "Early_Aramaic")
 
 
 def sine(minutes: float, seed: int) -> dict:
@@ -256,117 +258,6 @@ def alphabets(seeds: int, seed: int) -> dict:
                 ["target", *NEW_LABEL_METHODS, "auto (chosen by CV)", "chosen", "auto - finetune"], rows)
     return {"alphabet_da_gain_vs_finetune": float(np.mean(gains)), "alphabet_da_best_gain_vs_finetune": float(np.mean(best_gains)),
             "alphabet_before_adaptation_accuracy": float(np.mean(before))}
-
-
-TARGET_ALPHABETS = ("Balinese", "Early_Aramaic")
-
-
-def stream_updates(config: dict, weights: bytes | None, sample_task, evaluate, updates: int, seed: int,
-                   per_update: int = 30, iterations: int = 40) -> tuple[list[float], bytes]:
-    """The worker's loop on a new model: accuracy before and after each update, and the weights."""
-    from learners.online import OnlineMetaLearner, TaskReplayBuffer
-
-    learner = OnlineMetaLearner(config, seed=seed)
-    if weights is not None:
-        learner.load_weights(weights)
-    buffer = TaskReplayBuffer(64 * 2**20, 64, seed=seed)
-    accs = [evaluate(learner.champion)]
-    for k in range(updates):
-        for _ in range(per_update):
-            tid, x, y = sample_task()
-            buffer.add(tid, x, y)
-        proposal = learner.propose(buffer, iterations, 16, heldout=8, recent=64, recent_share=0.5)
-        if proposal is not None and learner.better(proposal.candidate_score, proposal.champion_score, 0.05):
-            learner.promote(proposal)
-        accs.append(evaluate(learner.champion))
-    return accs, learner.weights_bytes()
-
-
-def _task_points(batch: TaskBatch) -> tuple[np.ndarray, np.ndarray]:
-    x = torch.cat([batch.support_x[0].flatten(1), batch.query_x[0].flatten(1)]).numpy()
-    y = torch.cat([batch.support_y[0], batch.query_y[0]]).numpy().astype("f4")[:, None]
-    return x, y
-
-
-def _accuracy(batch: TaskBatch):
-    def evaluate(learner) -> float:
-        from learners.online import score_points
-
-        return score_points(learner, batch) / 100
-    return evaluate
-
-
-def _score_with(config: dict, weights: bytes, batch: TaskBatch) -> float:
-    """Accuracy (a fraction) of a model of ``config`` with ``weights`` on ``batch``."""
-    from learners.online import OnlineMetaLearner, score_points
-
-    learner = OnlineMetaLearner(config)
-    learner.load_weights(weights)
-    return score_points(learner.champion, batch) / 100
-
-
-def coldstart(minutes: float, updates: int, seed: int) -> dict:
-    from learners.registry import build_tasks
-
-    rows, gains, ratios = [], [], []
-    # Omniglot: 6 alphabets -> the 2 held out
-    source_cfg = default_config("omniglot", "protonet")
-    torch.manual_seed(seed)
-    source = build_learner(source_cfg)
-    train = build_tasks(source_cfg, "train")
-    it = meta_train(source, lambda g: train.sample(source_cfg["meta_batch"], g), torch.Generator().manual_seed(seed),
-                    budget_s=minutes * 60, cosine=False).iterations
-    target_cfg = {**source_cfg, "task": {**source_cfg["task"], "ways": 5, "queries": 1}, "meta_batch": 16}
-    new_type = build_tasks(target_cfg, "val", ways=5, shots=1, queries=1)
-    stream_gen, eval_gen = torch.Generator().manual_seed(seed + 1), torch.Generator().manual_seed(seed + 2)
-    counter = iter(range(10**9))
-
-    def omniglot_task():
-        x, y = _task_points(new_type.sample(1, stream_gen))
-        return f"o{next(counter)}", x, y
-    held = new_type.sample(300, eval_gen)
-    own = build_tasks(target_cfg, "train", ways=5, shots=1, queries=1).sample(300, torch.Generator().manual_seed(seed + 3))
-    from learners.online import score_points
-    from safetensors.torch import save as save_safetensors
-
-    source_acc = score_points(source, own) / 100
-    weights = save_safetensors({k: v.contiguous() for k, v in source.model.state_dict().items()})
-    warm, warm_weights = stream_updates(target_cfg, weights, omniglot_task, _accuracy(held), updates, seed)
-    scratch, _ = stream_updates(target_cfg, None, omniglot_task, _accuracy(held), updates, seed)
-    retained = [_score_with(target_cfg, warm_weights, own) / source_acc]
-    rows.append(["Omniglot: 6 alphabets -> Balinese, Early_Aramaic", f"{100 * source_acc:.1f} ({it} it)",
-                 " / ".join(f"{100 * a:.1f}" for a in warm), " / ".join(f"{100 * a:.1f}" for a in scratch)])
-    gains.append(100 * (warm[-1] - scratch[-1]))
-    ratios.append(warm[-1] / source_acc)
-    # digits: upright -> rotated
-    digits_cfg = digits_model(5, 1)
-    upright, rotated_fleet = DigitFleet(seed=seed, per_class=2), DigitFleet(seed=seed + 1, per_class=2)
-    test = DigitFleet(seed=seed + 7, per_class=2, split="test")
-
-    def episodes(drifted: bool) -> TaskBatch:
-        eps = [test.episode(drifted) for _ in range(300)]
-        return TaskBatch(*(torch.from_numpy(np.stack(p)) for p in zip(*eps)))
-    upright_test, rotated_test = episodes(False), episodes(True)
-    _, digits_weights = stream_updates(digits_cfg, None, lambda: upright.sample_task(False), lambda m: 0.0, 20, seed)
-    from learners.online import OnlineMetaLearner
-
-    src = OnlineMetaLearner(digits_cfg)
-    src.load_weights(digits_weights)
-    digits_source_acc = score_points(src.champion, upright_test) / 100
-    warm, warm_weights = stream_updates(digits_cfg, digits_weights, lambda: rotated_fleet.sample_task(True), _accuracy(rotated_test),
-                                        updates, seed)
-    retained.append(_score_with(digits_cfg, warm_weights, upright_test) / digits_source_acc)
-    scratch, _ = stream_updates(digits_cfg, None, lambda: rotated_fleet.sample_task(True), _accuracy(rotated_test), updates, seed)
-    rows.append(["digits: upright -> rotated a quarter turn", f"{100 * digits_source_acc:.1f} (20 updates)",
-                 " / ".join(f"{100 * a:.1f}" for a in warm), " / ".join(f"{100 * a:.1f}" for a in scratch)])
-    gains.append(100 * (warm[-1] - scratch[-1]))
-    ratios.append(warm[-1] / digits_source_acc)
-    for row, kept in zip(rows, retained):
-        row.append(f"{100 * kept:.1f}")
-    print_table(f"New agent types: 5-way 1-shot accuracy (%) before and after each of the first {updates} updates ({machine()})",
-                ["new agent type", "source on its own tasks", "warm start", "from scratch", "source tasks kept (%)"], rows)
-    return {"warm_minus_scratch": float(np.mean(gains)), "transfer_ratio": float(np.mean(ratios)), "retention": float(min(retained)),
-            "warm_minus_scratch_omniglot": gains[0], "warm_minus_scratch_digits": gains[1], "coldstart_updates": updates}
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 async def drive(bootstrap: str, seconds: float) -> None:
     from streams.client import ExperiencePublisher, ModelSubscriber
-    from streams.fleet import SineFleet, publish_served_tasks
+    from streams.simulation.fleet import SineFleet, publish_served_tasks
 
     fleet = SineFleet(seed=1)
     async with ExperiencePublisher(bootstrap, linger_ms=5) as pub, ModelSubscriber(bootstrap, model_ids=["sine"]) as sub:
@@ -45,8 +45,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=90.0)
     ap.add_argument("--out", default=str(ROOT / "docs" / "status.png"))
     args = ap.parse_args()
-    from streams.broker import EmbeddedBroker, ensure_topics_sync, free_port
-    from streams.metrics import scrape
+    from streams.kafka.broker import EmbeddedBroker, ensure_topics_sync, free_port
+    from streams.worker.metrics import scrape
     from streams.settings import Settings
 
     web, metrics = free_port(), free_port()

@@ -26,7 +26,7 @@ OPS = ("none", "skip", "conv3", "conv5", "sep3", "dil3", "avgpool3", "maxpool3")
 
 
 def norm(channels: int, running: bool) -> nn.Module:
-    from .backbones import TaskBatchNorm2d
+    from .backbones.blocks import TaskBatchNorm2d
 
     return nn.BatchNorm2d(channels) if running else TaskBatchNorm2d(channels)
 

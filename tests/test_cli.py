@@ -1,8 +1,12 @@
 """The offline CLI end to end, as a user runs it (subprocesses, real data, tiny budgets)."""
 
 import json
+import subprocess
+import sys
 
 import pytest
+
+from tests.conftest import ROOT
 
 COMMANDS = ["meta-train", "evaluate", "eval-oneshot", "make-dev-runs", "plot", "quickstart", "broker", "worker", "up", "settings",
             "models", "replay", "demo", "continual-bench", "tune", "automl", "transfer", "similar"]
@@ -122,8 +126,8 @@ def test_broker_and_worker_write_plain_lines_off_a_terminal(cli_env):
     import sys
     import time
 
-    from streams.broker import free_port
-    from streams.metrics import scrape
+    from streams.kafka.broker import free_port
+    from streams.worker.metrics import scrape
     from tests.conftest import ROOT
 
     broker = subprocess.Popen([sys.executable, "-m", "streams.cli", "broker"], env=cli_env, cwd=ROOT,
@@ -228,3 +232,12 @@ def test_automl_errors_say_what_to_do(cli, tmp_path):
     assert proc.returncode == 2 and "no column 'label'" in proc.stderr and "Traceback" not in proc.stderr
     proc = cli("automl", tmp_path / "missing.csv", "--target", "y", check=False)
     assert proc.returncode == 2 and "CSV or Parquet" in proc.stderr
+
+
+def test_a_worker_with_a_bad_setting_stops_at_start_with_one_line(cli_env):
+    env = {**cli_env, "METASTREAM_GUARD": "ture"}
+    proc = subprocess.run([sys.executable, "-m", "streams.cli", "worker"], env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    said = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+    assert said == ["error: METASTREAM_GUARD='ture': give 1, true, yes or on, or 0, false, no or off"]

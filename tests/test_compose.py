@@ -5,7 +5,7 @@ from pathlib import Path
 
 import yaml
 
-from streams.metrics import WorkerMetrics
+from streams.worker.metrics import WorkerMetrics
 from streams.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,5 +1,7 @@
-"""The shape of the code base: dependencies point one way, modules stay small, the README's layout
-table and settings list match the tree and the code, and an agent that only publishes needs no torch."""
+"""The shape of the code base: ``streams/`` in rooms named for their roles, dependencies that point
+one way (no import circle, function-level imports included; the client never reaches the worker),
+small modules, docs whose layout table and settings list match the tree and the code, and an agent
+that only publishes needs no torch."""
 
 import ast
 import re
@@ -13,6 +15,20 @@ from tests.conftest import ROOT
 
 PACKAGES = ("learners", "streams", "schemas")
 MAX_LINES = 300
+DOCS = ROOT / "docs"
+# The rooms of streams/: what each holds. The client (what an agent installs) may use records, kafka,
+# schemas and learners, never the worker's rooms.
+ROOMS = {
+    "client": "the SDK an agent uses: publish experiences, follow and load model versions",
+    "records": "what client and worker share: the wire records, aliases, cohorts, signatures",
+    "kafka": "connecting, durability, reading topics, the embedded broker",
+    "worker": "the stream worker: app, ingest, learning, state, rollout, diagnosis, recovery",
+    "catalog": "model presets, model configs, the new-model policy",
+    "audit": "the audit trail, rebuilding a version, replaying topics, similar models",
+    "simulation": "the demo and the simulated fleets",
+    "cli": "the metastream command",
+}
+CLIENT_MAY_USE = ("streams.client", "streams.records", "streams.kafka", "schemas", "learners")
 
 
 def modules(package: str) -> list[Path]:
@@ -24,13 +40,13 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def top_level_imports(path: Path) -> set[str]:
-    """Modules imported at import time (not inside functions), relative imports resolved."""
+def imports(path: Path) -> set[str]:
+    """Every module a file imports, at import time or inside functions, relative imports resolved."""
     tree = ast.parse(path.read_text())
     here = module_name(path).split(".")
     package = here if path.name == "__init__.py" else here[:-1]
     out = set()
-    for node in tree.body:
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             out |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
@@ -49,14 +65,35 @@ def test_learners_never_import_streams():
 
 
 def test_no_module_is_over_300_lines():
-    long = {str(p.relative_to(ROOT)): n for pkg in PACKAGES for p in modules(pkg)
+    long = {str(p.relative_to(ROOT)): n for pkg in PACKAGES + ("bench",) for p in modules(pkg)
             if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert not long, long
 
 
-def test_no_import_cycles():
+def import_graph() -> dict[str, set[str]]:
     names = {module_name(p): p for pkg in PACKAGES for p in modules(pkg)}
-    graph = {name: {m for m in top_level_imports(path) if m in names and m != name} for name, path in names.items()}
+    return {name: {m for m in imports(path) if m in names and m != name} for name, path in names.items()}
+
+
+def test_streams_top_level_is_its_rooms():
+    top = {p.name for p in (ROOT / "streams").iterdir() if not p.name.startswith((".", "__pycache__"))}
+    assert top == {*ROOMS, "__init__.py", "settings"}
+    assert len(top) <= 12
+
+
+def test_the_client_never_reaches_the_worker():
+    graph = import_graph()
+    for start in [m for m in graph if m.startswith("streams.client")]:
+        seen, todo = set(), [start]
+        while todo:
+            for nxt in graph[todo.pop()] - seen:
+                seen.add(nxt)
+                todo.append(nxt)
+        assert all(m.startswith(CLIENT_MAY_USE) for m in seen), (start, sorted(m for m in seen if not m.startswith(CLIENT_MAY_USE)))
+
+
+def test_no_import_cycles():
+    graph = import_graph()
     state: dict[str, int] = {}
 
     def visit(node, trail):
@@ -74,8 +111,7 @@ def test_no_import_cycles():
 
 
 def layout_rows() -> dict[str, str]:
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    section = (DOCS / "layout.md").read_text()
     rows = {}
     for line in section.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
@@ -84,21 +120,22 @@ def layout_rows() -> dict[str, str]:
     return rows
 
 
-@pytest.mark.parametrize("package", PACKAGES + ("bench",))
-def test_readme_layout_table_names_every_module(package):
+@pytest.mark.parametrize("package", PACKAGES + ("bench",) + tuple(f"streams/{room}" for room in (*ROOMS, "settings")))
+def test_layout_table_names_every_module(package):
     row = layout_rows()[package]
     named = set(re.findall(r"`([\w/]+\.py)`", row))
-    present = {str(p.relative_to(ROOT / package)) for p in (ROOT / package).rglob("*.py")
+    found = (ROOT / package).glob("*.py") if package == "streams" else (ROOT / package).rglob("*.py")
+    present = {str(p.relative_to(ROOT / package)) for p in found
                if p.name not in ("__init__.py", "__main__.py") and not p.name.startswith("_")}
-    assert present - named == set(), f"modules missing from the README's {package} row"
-    assert named - present == set(), f"the README's {package} row names modules that do not exist"
+    assert present - named == set(), f"modules missing from docs/layout.md's {package} row"
+    assert named - present == set(), f"docs/layout.md's {package} row names modules that do not exist"
 
 
-def test_readme_settings_list_is_the_settings_dataclass():
+def test_settings_page_lists_every_setting():
     from streams.settings import Settings
 
-    readme = (ROOT / "README.md").read_text()
-    listed = re.findall(r"^\| `(METASTREAM_\w+)` \| `([^`]*)` \|", readme, re.M)
+    page = (DOCS / "settings.md").read_text()
+    listed = re.findall(r"^\| `(METASTREAM_\w+)` \| `([^`]*)` \|", page, re.M)
     assert listed == [(var, default) for var, default, _ in Settings.describe()]
 
 
@@ -116,3 +153,12 @@ print("ok")
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert proc.stdout.strip() == "ok", proc.stderr[-2000:]
+
+
+def test_readme_is_a_front_door_whose_links_resolve():
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 200
+    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", readme)
+    local = [link for link in links if not link.startswith(("http://", "https://", "mailto:"))]
+    assert local, "the README links to the docs"
+    assert [link for link in local if not (ROOT / link).exists()] == []

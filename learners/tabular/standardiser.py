@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..backbones import MLP
+from ..backbones.blocks import MLP
 from .pipeline import FeaturePipeline, Step, skewed_columns
 
 Z_LIMIT = 1e3  # standardised values are capped: one absurd value cannot swamp an embedding

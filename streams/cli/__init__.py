@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from . import audit, automl, continual, demo, keys, models, offline, replay, rollout, search, stream, transfer
+from streams.cli import audit, automl, continual, demo, keys, models, offline, replay, rollout, search, stream, transfer
 
 app = typer.Typer(
     add_completion=False,

@@ -1,5 +1,5 @@
 """``python -m streams.cli``: the same as the ``metastream`` console script."""
 
-from . import main
+from streams.cli import main
 
 main()

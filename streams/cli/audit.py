@@ -10,8 +10,8 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from .console import UserError, console, emit_json, friendly_errors, on_terminal
-from .stream import bootstrap_from
+from streams.cli.console import UserError, console, emit_json, friendly_errors, on_terminal
+from streams.cli.stream import bootstrap_from
 
 app = typer.Typer(add_completion=False)
 
@@ -35,8 +35,8 @@ def audit(model: str = typer.Argument(..., help="Model id (or `rebuild`, then th
     weights come out byte-identical; it exits 1 with what differs when they do not."""
     import asyncio
 
-    from ..audit import NotOnTheLog, audit_trail
-    from ..topics import read_records
+    from streams.audit.trail import NotOnTheLog, audit_trail
+    from streams.kafka.topics import read_records
 
     if model == "rebuild":
         if rebuild_version is None:
@@ -83,9 +83,9 @@ def audit(model: str = typer.Argument(..., help="Model id (or `rebuild`, then th
 def _rebuild(model: str, version: int, kafka: str | None, json_out: bool, models_topic: str, events_topic: str) -> None:
     import asyncio
 
-    from ..audit import NotOnTheLog
-    from ..audit_rebuild import NoRecipe, rebuild_version
-    from ..settings import Settings
+    from streams.audit.trail import NotOnTheLog
+    from streams.audit.rebuild import NoRecipe, rebuild_version
+    from streams.settings import Settings
 
     bootstrap = bootstrap_from(kafka)
     try:

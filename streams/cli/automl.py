@@ -11,7 +11,7 @@ import typer
 from rich.live import Live
 from rich.table import Table as RichTable
 
-from .console import console, emit_json, friendly_errors
+from streams.cli.console import console, emit_json, friendly_errors
 
 app = typer.Typer()
 

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from learners.errors import ConfigError
 
-from ..topics import TopicNotFound
+from streams.kafka.topics import TopicNotFound
 
 # off a terminal (a log, a pipe) rich neither wraps lines nor writes control codes
 console = Console(stderr=True, soft_wrap=not sys.stderr.isatty())

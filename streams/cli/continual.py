@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .console import console, emit_json, friendly_errors
+from streams.cli.console import console, emit_json, friendly_errors
 
 app = typer.Typer(add_completion=False)
 
@@ -71,7 +71,7 @@ def continual_bench_cmd(
     names = [m.strip() for item in (methods or []) for m in item.split(",") if m.strip() and m.strip() not in ("finetune", "joint")]
     result = run_with_progress(benchmark.value, scenario.value if scenario else None, names or None, buffer, seeds, epochs,
                                quiet=as_json, iterations=iterations)
-    from ..plots import plot_continual
+    from streams.cli.plots import plot_continual
 
     paths = plot_continual(result, out)
     if as_json:

@@ -8,8 +8,8 @@ from enum import Enum
 import typer
 from rich.table import Table
 
-from ..demo import METRIC
-from .console import console, emit_json, friendly_errors
+from streams.simulation.demo import METRIC
+from streams.cli.console import console, emit_json, friendly_errors
 
 app = typer.Typer(add_completion=False)
 DemoTask = Enum("DemoTask", {name: name for name in METRIC}, type=str)
@@ -28,7 +28,7 @@ def demo_cmd(seconds: float = typer.Option(100.0, help="How long the fleet publi
              json_out: bool = typer.Option(False, "--json", help="Print the summary as one JSON object on stdout.")) -> None:
     """Embedded broker, a worker, and a simulated fleet of agents with a drift injected midway:
     watch the drift get caught and a new version restore post-drift quality (about 2 minutes)."""
-    from ..demo import run_demo
+    from streams.simulation.demo import run_demo
 
     task_name = task.value
     s = asyncio.run(run_demo(seconds, drift_at, rate, seed, task_name, console, mixture))

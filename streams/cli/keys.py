@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from .console import UserError, console, friendly_errors
+from streams.cli.console import UserError, console, friendly_errors
 
 app = typer.Typer(add_completion=False)
 keys_app = typer.Typer(add_completion=False, help="Keys that sign model versions.", no_args_is_help=True)
@@ -20,7 +20,7 @@ app.add_typer(keys_app, name="keys")
 def generate(out: Path = typer.Option(Path("keys"), help="Folder for signing.pem (private) and verify.pem (public)."),
              force: bool = typer.Option(False, help="Overwrite keys already there.")) -> None:
     """Make a signing key (for the worker) and its public key (for subscribers)."""
-    from ..signing import Signer
+    from streams.records.signing import Signer
 
     private, public = out / "signing.pem", out / "verify.pem"
     if private.exists() and not force:

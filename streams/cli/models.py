@@ -11,8 +11,8 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from .console import UserError, console, emit_json, emit_tsv, friendly_errors, on_terminal
-from .stream import bootstrap_from
+from streams.cli.console import UserError, console, emit_json, emit_tsv, friendly_errors, on_terminal
+from streams.cli.stream import bootstrap_from
 
 app = typer.Typer(add_completion=False)
 models_app = typer.Typer(add_completion=False, help="List and inspect published model versions.", no_args_is_help=True)
@@ -20,7 +20,7 @@ app.add_typer(models_app, name="models")
 
 
 def read_versions(bootstrap: str, topic: str) -> list[dict]:
-    from ..topics import read_records
+    from streams.kafka.topics import read_records
 
     records = asyncio.run(read_records(bootstrap, topic, "ModelVersion"))
     return [{**rec, "_offset": msg.offset, "_partition": msg.partition} for msg, rec in records]

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from learners.registry import ALGORITHMS, TASKS
 
-from .console import console, emit_json, friendly_errors
+from streams.cli.console import console, emit_json, friendly_errors
 
 app = typer.Typer(add_completion=False)
 
@@ -243,7 +243,7 @@ def plot_cmd(model: Path = typer.Argument(..., help="Folder written by meta-trai
              out: Optional[Path] = typer.Option(None, help="PNG path (default MODEL/curves.png).")) -> None:
     """Draw the training curves (loss, accuracy or MSE, training and validation) to a PNG."""
     from learners.checkpoint import read_config, read_history
-    from ..plots import plot_history
+    from streams.cli.plots import plot_history
 
     saved = read_config(model)
     path = plot_history(read_history(model), out or model / "curves.png",

@@ -8,8 +8,8 @@ from typing import Optional
 
 import typer
 
-from .console import UserError, friendly_errors
-from .stream import bootstrap_from
+from streams.cli.console import UserError, friendly_errors
+from streams.cli.stream import bootstrap_from
 
 app = typer.Typer(add_completion=False)
 
@@ -32,7 +32,7 @@ def replay_cmd(topic: str = typer.Option(..., help="experiences, models, events 
                full: bool = typer.Option(False, help="Every event and task id of a batch, not a summary."),
                kafka: Optional[str] = typer.Option(None)) -> None:
     """Re-read a range of a topic, decoded, as JSON lines on stdout (bytes fields summarised)."""
-    from ..replay import replay
+    from streams.audit.replay import replay
 
     asyncio.run(replay(bootstrap_from(kafka), topic, from_offset, parse_time(from_time) if from_time else None,
                        to_offset, parse_time(to_time) if to_time else None, partition, full=full))

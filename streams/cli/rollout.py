@@ -11,8 +11,8 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from .console import UserError, console, emit_json, friendly_errors, on_terminal
-from .stream import bootstrap_from
+from streams.cli.console import UserError, console, emit_json, friendly_errors, on_terminal
+from streams.cli.stream import bootstrap_from
 
 app = typer.Typer(add_completion=False)
 rollout_app = typer.Typer(add_completion=False, help="Aliases and rollout stage of a model; promote, roll back, start.",
@@ -23,7 +23,7 @@ app.add_typer(ab_app, name="ab")
 
 
 def read_events(bootstrap: str, topic: str = "events") -> list[dict]:
-    from ..topics import read_records
+    from streams.kafka.topics import read_records
 
     return [rec for _, rec in asyncio.run(read_records(bootstrap, topic, "DecisionEvent"))]
 
@@ -31,11 +31,11 @@ def read_events(bootstrap: str, topic: str = "events") -> list[dict]:
 def send_request(bootstrap: str, kind, model_id: str, version: int | None, figures: dict, topic: str = "events") -> None:
     from aiokafka import AIOKafkaProducer
 
-    from ..records import Cause, decision
+    from streams.records.wire import Cause, decision
 
     async def send() -> None:
-        from ..connection import client_options
-        from ..durability import producer_options
+        from streams.kafka.connection import client_options
+        from streams.kafka.durability import producer_options
 
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **await producer_options(bootstrap), **client_options())
         await producer.start()
@@ -49,7 +49,7 @@ def send_request(bootstrap: str, kind, model_id: str, version: int | None, figur
 
 
 def aliases_of(bootstrap: str, model_id: str):
-    from ..rollout.state import aliases_from_events
+    from streams.records.aliases import aliases_from_events
 
     events = read_events(bootstrap)
     aliases = aliases_from_events(events).get(model_id)
@@ -81,7 +81,7 @@ def status_cmd(model_id: str = typer.Argument(...), kafka: Optional[str] = typer
 
 
 def _request(kind_name: str, model_id: str, version: Optional[int], kafka: Optional[str], figures: dict | None = None) -> None:
-    from ..records import DecisionType
+    from streams.records.wire import DecisionType
 
     bootstrap = bootstrap_from(kafka)
     aliases, _ = aliases_of(bootstrap, model_id)
@@ -124,7 +124,7 @@ def ab_start_cmd(model_id: str = typer.Argument(...), a: int = typer.Option(...,
                  json_out: bool = typer.Option(False, "--json")) -> None:
     """Serve A and B to stable cohorts of agents; the test stops itself once an always-valid interval
     of the loss difference excludes 0, and reports effect size, interval, e-value and p-value."""
-    from ..records import DecisionType
+    from streams.records.wire import DecisionType
 
     if not 0 < split < 100:
         raise UserError(f"--split is the percent of agents on B: between 0 and 100, not {split}")

@@ -12,8 +12,8 @@ from rich.table import Table
 
 from learners.registry import ALGORITHMS, TASKS
 
-from .console import console, emit_json, friendly_errors
-from .offline import Algo, Task, _progress
+from streams.cli.console import console, emit_json, friendly_errors
+from streams.cli.offline import Algo, Task, _progress
 
 app = typer.Typer(add_completion=False)
 
@@ -65,7 +65,7 @@ def tune_cmd(
     from learners.search import Fidelity
     from learners.search.tune import tune
 
-    from ..plots import plot_study
+    from streams.cli.plots import plot_study
 
     title = f"tuning {algo.value} on {task.value} ({sampler}, {pruner}): error after adaptation on meta-validation tasks"
     with Live(console=console, refresh_per_second=4, transient=False) as live:
@@ -116,7 +116,7 @@ def nas_cmd(
     from learners.search import Fidelity
     from learners.search.nas import search_architecture
 
-    from ..plots import plot_architecture
+    from streams.cli.plots import plot_architecture
 
     with _progress() as bar:
         job = bar.add_task(f"{method} on {task.value}", total=budget_minutes * 60, metrics="")

@@ -9,14 +9,14 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from .console import UserError, console, emit_tsv, friendly_errors, on_terminal
+from streams.cli.console import UserError, console, emit_tsv, friendly_errors, on_terminal
 
 app = typer.Typer(add_completion=False)
 
 
 def bootstrap_from(kafka: Optional[str]) -> str:
     """``--kafka`` or ``$METASTREAM_KAFKA``, or an error that says how to get a broker."""
-    from ..settings import Settings
+    from streams.settings import Settings
 
     bootstrap = kafka or Settings.from_env().kafka
     if not bootstrap:
@@ -29,8 +29,8 @@ def bootstrap_from(kafka: Optional[str]) -> str:
 def broker_cmd(port: Optional[int] = typer.Option(None, help="Loopback port (default: a free one)."),
                topics: bool = typer.Option(True, help="Create metastream's topics.")) -> None:
     """Start the embedded Kafka-protocol broker (Tansu, memory storage) and print its bootstrap address."""
-    from ..broker import EmbeddedBroker, ensure_topics_sync
-    from ..settings import Settings
+    from streams.kafka.broker import EmbeddedBroker, ensure_topics_sync
+    from streams.settings import Settings
 
     settings = Settings.from_env()
     with EmbeddedBroker(port) as broker:
@@ -60,8 +60,8 @@ def worker_cmd(kafka: Optional[str] = typer.Option(None, help="Bootstrap servers
                metrics_host: Optional[str] = typer.Option(None, help="Address the metrics endpoint binds (default 127.0.0.1)."),
                loglevel: str = typer.Option("WARNING", help="Faust/worker log level.")) -> None:
     """Run a stream worker: ingest experiences, detect drift, meta-update, publish model versions."""
-    from ..settings import Settings
-    from ..worker import run_worker
+    from streams.settings import Settings
+    from streams.worker.run import run_worker
 
     run_worker(Settings.from_env(kafka=kafka, metrics_port=metrics_port, metrics_host=metrics_host), loglevel=loglevel)
 
@@ -71,8 +71,8 @@ def worker_cmd(kafka: Optional[str] = typer.Option(None, help="Bootstrap servers
 def up_cmd(metrics_port: Optional[int] = typer.Option(None, help="Prometheus port (0: off)."),
            loglevel: str = typer.Option("WARNING")) -> None:
     """Start the embedded broker and a worker on it, in this process."""
-    from ..settings import Settings
-    from ..worker import run_worker
+    from streams.settings import Settings
+    from streams.worker.run import run_worker
 
     settings = Settings.from_env(metrics_port=metrics_port)
     settings.kafka = None
@@ -81,11 +81,14 @@ def up_cmd(metrics_port: Optional[int] = typer.Option(None, help="Prometheus por
 
 @app.command("settings")
 @friendly_errors
-def settings_cmd() -> None:
+def settings_cmd(markdown: bool = typer.Option(False, "--markdown", help="print docs/settings.md (the page is generated with this)")) -> None:
     """Every worker setting: its METASTREAM_* variable, default, and what it does."""
-    from ..settings import Settings
+    from streams.settings import Settings, settings_page
 
     rows = Settings.describe()
+    if markdown:
+        print(settings_page(), end="")
+        return
     if not on_terminal():
         emit_tsv(["variable", "default", "meaning"], [list(r) for r in rows])
         return

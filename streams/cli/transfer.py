@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 from rich.table import Table as RichTable
 
-from .console import console, emit_json, friendly_errors
+from streams.cli.console import console, emit_json, friendly_errors
 
 app = typer.Typer()
 
@@ -71,9 +71,9 @@ def similar_cmd(
     import asyncio
     import dataclasses
 
-    from ..settings import Settings
-    from ..similar import nearest
-    from .stream import bootstrap_from
+    from streams.settings import Settings
+    from streams.audit.similar import nearest
+    from streams.cli.stream import bootstrap_from
 
     bootstrap = bootstrap_from(kafka)
     with console.status("reading the models and their tasks from the log"):

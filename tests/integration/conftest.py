@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.broker import EmbeddedBroker, ensure_topics, free_port
-from streams.metrics import scrape
+from streams.kafka.broker import EmbeddedBroker, ensure_topics, free_port
+from streams.worker.metrics import scrape
 from streams.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,7 +86,7 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
 def wait_committed(bootstrap: str, timeout: float = 30, group: str = "metastream-test", topic: str = "experiences") -> None:
     """Until the worker group has committed every message of ``topic`` (it commits every second):
     a worker killed after this loses nothing it read, and a restart replays exactly that."""
-    from streams.topics import committed_offsets, end_offsets
+    from streams.kafka.topics import committed_offsets, end_offsets
 
     def done():
         ends = asyncio.run(end_offsets(bootstrap, topic))

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from streams.fleet import SineFleet
+from streams.simulation.fleet import SineFleet
 
 from .conftest import ROOT, publish_rounds, wait_for
 

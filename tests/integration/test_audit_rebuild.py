@@ -13,10 +13,10 @@ import sys
 from aiokafka import AIOKafkaProducer
 
 from schemas import codec_for
-from streams.audit_rebuild import rebuild_version
-from streams.fleet import SineFleet
-from streams.topics import read_records
-from streams.update_process import update_executor
+from streams.audit.rebuild import rebuild_version
+from streams.simulation.fleet import SineFleet
+from streams.kafka.topics import read_records
+from streams.worker.learning.process import update_executor
 
 from .conftest import ROOT, publish_until, wait_for
 

@@ -13,9 +13,9 @@ import torch
 from learners.online import score_points
 from learners.tasks.base import TaskBatch
 from streams.client import load_model_version
-from streams.fleet import DigitFleet
+from streams.simulation.fleet import DigitFleet
 from schemas import codec_for
-from streams.topics import read_range
+from streams.kafka.topics import read_range
 
 from .conftest import publish_rounds, wait_settled
 

@@ -10,8 +10,8 @@ import numpy as np
 
 from schemas import codec_for
 from streams.client import ExperiencePublisher
-from streams.fleet import SineFleet
-from streams.topics import read_range
+from streams.simulation.fleet import SineFleet
+from streams.kafka.topics import read_range
 
 from .conftest import wait_committed, wait_for
 

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from streams.demo import run_demo
+from streams.simulation.demo import run_demo
 
 
 def test_the_sine_demo_serves_improved_versions_and_answers_the_drift():

@@ -11,9 +11,9 @@ import numpy as np
 from schemas import codec_for
 from schemas.experiences import make_batch_record
 from streams.client import ExperiencePublisher
-from streams.fleet import SineFleet
-from streams.records import DecisionType
-from streams.topics import read_records
+from streams.simulation.fleet import SineFleet
+from streams.records.wire import DecisionType
+from streams.kafka.topics import read_records
 
 from .conftest import wait_committed, wait_for
 

@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaProducer
 
 from schemas import codec_for
 from schemas.experiences import make_batch_record
-from streams.topics import read_range
+from streams.kafka.topics import read_range
 from tests.unit.test_ingest import hostile_messages
 
 from .conftest import ROOT, wait_for

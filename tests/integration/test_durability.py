@@ -4,7 +4,7 @@ broker gives no producer ids, which is found out by asking and said once."""
 import asyncio
 import logging
 
-from streams.durability import producer_options, supports_idempotence
+from streams.kafka.durability import producer_options, supports_idempotence
 
 
 def test_the_embedded_broker_s_missing_idempotence_is_found_and_said_once(broker, caplog):

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from streams.client import ExperiencePublisher, ModelSubscriber, SyncExperiencePublisher
-from streams.fleet import SineFleet
+from streams.simulation.fleet import SineFleet
 
 from .conftest import ROOT, wait_for
 
@@ -84,7 +84,7 @@ def test_sync_publisher_batches_with_linger(broker):
 def test_subscriber_refuses_tampered_weights(broker):
     from streams.client import IntegrityError, load_model_version
     from schemas import codec_for
-    from streams.records import model_version
+    from streams.records.wire import model_version
     from learners.online import OnlineMetaLearner
     from streams.settings import Settings
     import pytest

@@ -12,10 +12,10 @@ import torch
 from learners.online import score_points
 from learners.tasks.base import TaskBatch
 from streams.client import load_model_version
-from streams.fleet import SineFleet
+from streams.simulation.fleet import SineFleet
 from schemas import codec_for
-from streams.records import Cause, DecisionType
-from streams.topics import read_range
+from streams.records.wire import Cause, DecisionType
+from streams.kafka.topics import read_range
 
 from .conftest import publish_rounds, wait_settled
 

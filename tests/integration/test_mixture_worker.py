@@ -11,11 +11,11 @@ from collections import Counter
 import numpy as np
 import torch
 
-from streams.audit_rebuild import rebuild_version
-from streams.fleet import SineFleet
-from streams.subscriber import load_model_version
-from streams.topics import read_records
-from streams.update_process import update_executor
+from streams.audit.rebuild import rebuild_version
+from streams.simulation.fleet import SineFleet
+from streams.client.subscriber import load_model_version
+from streams.kafka.topics import read_records
+from streams.worker.learning.process import update_executor
 
 from .conftest import publish_until, wait_for
 

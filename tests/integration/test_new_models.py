@@ -11,8 +11,8 @@ import time
 from learners.tabular.river_streams import load_stream
 from schemas import codec_for
 from streams.client import ExperiencePublisher
-from streams.tabular_fleet import TabularFleet
-from streams.topics import read_range
+from streams.simulation.tabular_fleet import TabularFleet
+from streams.kafka.topics import read_range
 
 from .conftest import wait_for
 from .test_audit_rebuild import _cli

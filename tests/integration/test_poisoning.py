@@ -9,9 +9,9 @@ import numpy as np
 
 from learners.online import score_points
 from streams.client import ExperiencePublisher, ModelSubscriber
-from streams.fleet import DigitFleet
-from streams.records import DecisionType
-from streams.topics import read_records
+from streams.simulation.fleet import DigitFleet
+from streams.records.wire import DecisionType
+from streams.kafka.topics import read_records
 
 from .conftest import wait_for
 from .test_classify_stream import _fresh_tasks

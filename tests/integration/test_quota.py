@@ -7,8 +7,8 @@ import time
 
 from schemas import codec_for
 from streams.client import ExperiencePublisher
-from streams.fleet import SineFleet
-from streams.topics import read_records
+from streams.simulation.fleet import SineFleet
+from streams.kafka.topics import read_records
 
 from .conftest import wait_for
 

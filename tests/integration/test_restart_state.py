@@ -6,8 +6,8 @@ replays the whole log or starts from a snapshot of its state and replays only wh
 import asyncio
 import time
 
-from streams.fleet import SineFleet
-from streams.topics import end_offsets
+from streams.simulation.fleet import SineFleet
+from streams.kafka.topics import end_offsets
 
 from .conftest import publish_rounds, publish_until, wait_committed, wait_for
 

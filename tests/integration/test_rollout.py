@@ -13,11 +13,11 @@ import threading
 import time
 
 from streams.client import ExperiencePublisher, ModelSubscriber
-from streams.fleet import SineFleet, publish_served_tasks
-from streams.records import Cause, DecisionType
-from streams.rollout.cohorts import cohort
-from streams.rollout.state import aliases_from_events
-from streams.topics import read_records
+from streams.simulation.fleet import SineFleet, publish_served_tasks
+from streams.records.wire import Cause, DecisionType
+from streams.records.cohorts import cohort
+from streams.records.aliases import aliases_from_events
+from streams.kafka.topics import read_records
 
 from .conftest import ROOT, wait_for
 

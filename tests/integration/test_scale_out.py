@@ -8,9 +8,9 @@ import threading
 
 from schemas import codec_for
 from streams.client import ExperiencePublisher
-from streams.fleet import SineFleet
-from streams.state import home_partition
-from streams.topics import read_range
+from streams.simulation.fleet import SineFleet
+from streams.worker.state import home_partition
+from streams.kafka.topics import read_range
 
 from .conftest import wait_for
 

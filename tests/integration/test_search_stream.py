@@ -5,9 +5,9 @@ VersionPublished (its config carries what the search chose) or VersionRejected."
 import asyncio
 import json
 
-from streams.fleet import SineFleet
-from streams.records import Cause, DecisionType
-from streams.topics import read_records
+from streams.simulation.fleet import SineFleet
+from streams.records.wire import Cause, DecisionType
+from streams.kafka.topics import read_records
 
 from .conftest import publish_rounds, wait_for
 

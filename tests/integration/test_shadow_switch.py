@@ -14,9 +14,9 @@ import numpy as np
 from learners.tabular.river_streams import load_stream
 from schemas import codec_for
 from streams.client import ExperiencePublisher
-from streams.presets import tabular_model
-from streams.tabular_fleet import TabularFleet
-from streams.topics import read_range
+from streams.catalog.presets import tabular_model
+from streams.simulation.tabular_fleet import TabularFleet
+from streams.kafka.topics import read_range
 
 from .conftest import wait_for
 

@@ -8,9 +8,9 @@ from aiokafka import AIOKafkaProducer
 
 from schemas import codec_for
 from streams.client import ModelSubscriber
-from streams.fleet import SineFleet
-from streams.signing import Signer
-from streams.topics import read_records
+from streams.simulation.fleet import SineFleet
+from streams.records.signing import Signer
+from streams.kafka.topics import read_records
 
 from .conftest import publish_rounds, wait_for
 

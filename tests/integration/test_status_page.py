@@ -6,7 +6,7 @@ import tempfile
 
 import pytest
 
-from streams.fleet import SineFleet
+from streams.simulation.fleet import SineFleet
 
 from .conftest import publish_rounds, wait_for
 

@@ -17,9 +17,9 @@ from learners.tabular.river_streams import load_stream
 from learners.tabular.standardiser import FeatureStandardiser
 from learners.tasks.base import TaskBatch
 from schemas import codec_for
-from streams.subscriber import load_model_version
-from streams.tabular_fleet import TabularFleet
-from streams.topics import read_range
+from streams.client.subscriber import load_model_version
+from streams.simulation.tabular_fleet import TabularFleet
+from streams.kafka.topics import read_range
 
 from .conftest import publish_rounds, wait_for, wait_settled
 

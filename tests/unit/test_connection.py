@@ -4,7 +4,7 @@ import faust
 import pytest
 
 from learners.errors import ConfigError
-from streams.connection import client_options, faust_credentials
+from streams.kafka.connection import client_options, faust_credentials
 
 
 def test_plaintext_by_default_and_tls_or_sasl_from_the_variables():

@@ -8,17 +8,17 @@ import numpy as np
 import pytest
 
 from learners.errors import ConfigError
-from streams.diagnosis.engine import Diagnoser
-from streams.diagnosis.remedies import Remedies
-from streams.diagnosis.rules import Action, load_rules, parse_rules
-from streams.diagnosis.signals import gather
-from streams.metrics import WorkerMetrics
-from streams.records import DecisionType
+from streams.worker.diagnosis.engine import Diagnoser
+from streams.worker.diagnosis.remedies import Remedies
+from streams.worker.diagnosis.rules import Action, load_rules, parse_rules
+from streams.worker.diagnosis.signals import gather
+from streams.worker.metrics import WorkerMetrics
+from streams.records.wire import DecisionType
 from streams.settings import Settings
-from streams.state import WorkerState
+from streams.worker.state import WorkerState
 
 
-def test_the_shipped_rules_cover_the_issue_list_and_bad_rules_say_what_is_wrong(tmp_path):
+def test_the_shipped_rules_cover_every_fault_kind_and_bad_rules_say_what_is_wrong(tmp_path):
     rules = {r.name: r for r in load_rules()}
     assert {"accuracy_trend", "slow_inference", "memory_pressure", "dead_letter_spike", "poisoning_agent", "lag_growing",
             "stuck_learning"} <= set(rules)
@@ -89,7 +89,7 @@ def test_shrinking_frees_buffer_memory():
 
 
 def test_an_agent_whose_tasks_fit_far_worse_than_the_others_is_named():
-    from streams.state.health import Health
+    from streams.worker.state.health import Health
 
     health = Health()
     rng = np.random.default_rng(0)

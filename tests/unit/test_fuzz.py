@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 from schemas import CodecError, codec_for
 from schemas.experiences import make_batch_record
-from streams.records import model_version
+from streams.records.wire import model_version
 from streams.settings import Settings
-from streams.subscriber import ModelSubscriber
+from streams.client.subscriber import ModelSubscriber
 
 from .test_ingest import make_ingestor
 

@@ -9,10 +9,10 @@ import pytest
 
 from schemas import codec_for
 from schemas.experiences import make_batch_record
-from streams.ingest import Ingestor
-from streams.metrics import WorkerMetrics
+from streams.worker.ingest import Ingestor
+from streams.worker.metrics import WorkerMetrics
 from streams.settings import Settings
-from streams.state import WorkerState
+from streams.worker.state import WorkerState
 
 CODEC = codec_for("ExperienceBatch")
 DEAD_LETTERS = codec_for("DeadLetter")
@@ -93,8 +93,8 @@ def test_ids_repeated_inside_one_batch_count_once(ingestor):
 
 
 def test_a_classifier_takes_whole_number_labels_and_dead_letters_the_rest():
-    from streams.fleet import DigitFleet
-    from streams.presets import digits_model
+    from streams.simulation.fleet import DigitFleet
+    from streams.catalog.presets import digits_model
 
     s = Settings(metrics_port=0)
     s.models = {"digits": digits_model()}
@@ -138,7 +138,7 @@ def test_a_worker_serves_a_model_folder_from_its_weights(tmp_path):
 
 
 def test_an_oversized_message_gets_a_dead_letter_that_fits(ingestor):
-    from streams.records import MAX_DEAD_LETTER_ORIGINAL
+    from streams.records.wire import MAX_DEAD_LETTER_ORIGINAL
 
     huge = b"\xc3\x01" + bytes(5_000_000)
     result = ingestor.ingest(huge, b"k" * 100_000, "experiences", 3, 42)
@@ -179,8 +179,8 @@ def test_completed_tasks_are_scored_in_batches_and_a_timer_scores_what_waits():
     """Tasks that complete are scored together: a full group at once, fewer once the oldest has
     waited the window; a timer's score names the last message ingested for the model, and its
     losses are what a replay feeds after that message."""
-    from streams.fleet import SineFleet
-    from streams.log_replay import ScoreLog
+    from streams.simulation.fleet import SineFleet
+    from streams.worker.recovery.log_replay import ScoreLog
 
     s = Settings(metrics_port=0, drift_group=3, drift_window_s=60.0, guard=False)  # no task held out as a probe
     ingestor = make_ingestor(s)

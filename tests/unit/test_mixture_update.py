@@ -10,9 +10,9 @@ from safetensors.torch import load
 
 from learners.online import GuardPlan, OnlineMetaLearner, ProbeSet, TaskReplayBuffer, UpdatePlan
 from learners.registry import build_learner
-from streams.fleet import SineFleet
-from streams.presets import sine_model
-from streams.update_process import Outcome, UpdateJob, run_update
+from streams.simulation.fleet import SineFleet
+from streams.catalog.presets import sine_model
+from streams.worker.learning.process import Outcome, UpdateJob, run_update
 
 
 def _tasks(fleet: SineFleet, drifted: bool, n: int):

@@ -11,7 +11,7 @@ import pytest
 @pytest.fixture
 def model():
     from streams.settings import Settings
-    from streams.state import WorkerState
+    from streams.worker.state import WorkerState
 
     return WorkerState.from_settings(Settings(metrics_port=0)).models["sine"]
 
@@ -47,7 +47,7 @@ def test_a_version_of_the_configured_config_keeps_the_learner(model):
 
 def test_rebuild_learns_on_from_the_champion_after_a_rollback_with_its_config(model):
     from learners.online import OnlineMetaLearner
-    from streams.rebuild import _learn_on_from
+    from streams.worker.recovery.rebuild import _learn_on_from
 
     base = copy.deepcopy(model.learner.config)
     searched = _searched(base)
@@ -59,7 +59,7 @@ def test_rebuild_learns_on_from_the_champion_after_a_rollback_with_its_config(mo
 
 
 def test_rebuild_skips_a_version_that_does_not_load(model):
-    from streams.rebuild import _learn_on_from
+    from streams.worker.recovery.rebuild import _learn_on_from
 
     good = model.learner.weights_bytes()
     model.remember(1, good, copy.deepcopy(model.learner.config))

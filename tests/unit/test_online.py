@@ -8,10 +8,10 @@ import pytest
 
 from learners.online import GuardPlan, OnlineMetaLearner, ProbeSet, TaskReplayBuffer, UpdatePlan
 from learners.registry import default_config
-from streams import update_process
-from streams.fleet import SineFleet
-from streams.state import DriftMonitor
-from streams.update_process import Outcome, UpdateJob, init_update_process, run_update
+from streams.worker.run.learning import process as update_process
+from streams.simulation.fleet import SineFleet
+from streams.worker.state import DriftMonitor
+from streams.worker.learning.process import Outcome, UpdateJob, init_update_process, run_update
 
 
 def _sine_config():
@@ -92,8 +92,8 @@ def test_a_drift_alarm_preempts_a_routine_update_and_starts_at_once():
     import asyncio
     from types import SimpleNamespace
 
-    from streams.learning import UpdateController
-    from streams.records import Cause
+    from streams.worker.learning.controller import UpdateController
+    from streams.records.wire import Cause
     from streams.settings import Settings
 
     async def scenario():
@@ -155,8 +155,8 @@ def test_ewc_keeps_a_drift_update_closer_to_its_parent_on_what_old_tasks_need():
 def test_classification_tasks_are_split_per_class_relabelled_and_shaped_for_the_backbone():
     import torch
 
-    from streams.fleet import DigitFleet
-    from streams.presets import digits_model
+    from streams.simulation.fleet import DigitFleet
+    from streams.catalog.presets import digits_model
 
     fleet = DigitFleet(seed=0)
     buf = TaskReplayBuffer(2**24, 40)
@@ -192,7 +192,7 @@ def test_classification_tasks_are_split_per_class_relabelled_and_shaped_for_the_
 
 
 def test_a_proposal_needs_held_out_tasks_it_can_split():
-    from streams.presets import digits_model
+    from streams.catalog.presets import digits_model
 
     buf = TaskReplayBuffer(2**24, 40)
     for i in range(12):  # ten rows each, but all of one class: no 5-way split exists

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from streams.records import Cause, DecisionType
-from streams.rollout.policy import Move, RolloutRules, judge
-from streams.rollout.sequential import RunningStats, compare
-from streams.rollout.serving import VersionStats
-from streams.rollout.state import Aliases, aliases_from_events
+from streams.records.wire import Cause, DecisionType
+from streams.worker.rollout.policy import Move, RolloutRules, judge
+from streams.worker.rollout.sequential import RunningStats, compare
+from streams.worker.rollout.serving import VersionStats
+from streams.records.aliases import Aliases, aliases_from_events
 
 RULES = RolloutRules(min_samples=200, evidence_timeout_s=10.0)
 
@@ -99,7 +99,7 @@ def test_rollout_stages_are_checked(stages, ok):
 
 def test_the_champion_s_weights_stay_in_memory_however_many_versions_follow():
     from streams.settings import Settings
-    from streams.state import WorkerState
+    from streams.worker.state import WorkerState
 
     model = WorkerState.from_settings(Settings(metrics_port=0)).models["sine"]
     model.aliases.champion = 3
@@ -113,7 +113,7 @@ def test_the_champion_s_weights_stay_in_memory_however_many_versions_follow():
 
 def _reporting(agents: int, per_second: float, seconds: int = 30, champion: int = 1):
     """Serving figures of ``agents`` agents reporting ``per_second`` losses a second, in all, for ``seconds``."""
-    from streams.rollout.serving import ServingStats
+    from streams.worker.rollout.serving import ServingStats
 
     s, k = ServingStats(), 0
     for t in range(seconds):
@@ -124,8 +124,8 @@ def _reporting(agents: int, per_second: float, seconds: int = 30, champion: int 
 
 
 def test_a_rollout_starts_where_the_agents_can_judge_it_or_the_gate_s_verdict_stands():
-    from streams.rollout.cohorts import cohort
-    from streams.rollout.policy import plan_start
+    from streams.records.cohorts import cohort
+    from streams.worker.rollout.policy import plan_start
 
     rules = RolloutRules(min_samples=30, evidence_timeout_s=30.0)
     now = 30_000
@@ -155,9 +155,9 @@ def test_a_rollout_starts_where_the_agents_can_judge_it_or_the_gate_s_verdict_st
 def test_the_manager_promotes_at_once_until_agents_report_and_rolls_out_once_they_do():
     import asyncio
 
-    from streams.rollout.manager import RolloutManager
+    from streams.worker.rollout.manager import RolloutManager
     from streams.settings import Settings
-    from streams.state import WorkerState
+    from streams.worker.state import WorkerState
 
     state = WorkerState.from_settings(Settings(metrics_port=0))
     sent = []

@@ -23,6 +23,10 @@ def test_every_setting_is_read_from_its_variable():
             env[var], expected[f.name] = policy, policy
         elif f.name == "max_points_per_task":  # the digits model's tasks need 10 points
             env[var], expected[f.name] = "41", 41
+        elif f.name == "rollout_stages":
+            env[var], expected[f.name] = "10,100", "10,100"
+        elif f.name == "drift_detector":
+            env[var], expected[f.name] = "pagehinkley", "pagehinkley"
         else:
             kind = type(getattr(Settings(), f.name))
             env[var], expected[f.name] = SAMPLES[kind]
@@ -64,3 +68,41 @@ def test_a_new_models_policy_that_is_not_a_list_of_rules_is_refused_at_start():
         Settings.from_env({"METASTREAM_NEW_MODELS": '[{"pattern": "r-*", "model": {"preset": "nope"}}]'})
     s = Settings.from_env({"METASTREAM_NEW_MODELS": '[{"pattern": "r-*", "model": "sine"}]'})
     assert s.new_model_config("r-" + "x" * 200) is None and s.new_model_config("r-\x00") is None
+
+
+@pytest.mark.parametrize("variable, value, says", [
+    ("METASTREAM_GUARD", "ture", "METASTREAM_GUARD='ture': give 1, true, yes or on, or 0, false, no or off"),
+    ("METASTREAM_DRIFT_DETECTOR", "adwn", "METASTREAM_DRIFT_DETECTOR='adwn': choose one of adwin, pagehinkley"),
+    ("METASTREAM_ROLLOUT_ALPHA", "5", "METASTREAM_ROLLOUT_ALPHA=5.0: give a number strictly between 0 and 1"),
+    ("METASTREAM_PARTITIONS", "0", "METASTREAM_PARTITIONS=0: give a whole number of at least 1"),
+    ("METASTREAM_METRICS_PORT", "70000", "METASTREAM_METRICS_PORT=70000: give a port"),
+    ("METASTREAM_SCHEDULE_S", "-1", "METASTREAM_SCHEDULE_S=-1.0: give a number of at least 0"),
+    ("METASTREAM_MARGIN", "nan", "METASTREAM_MARGIN=nan: give a finite number"),
+    ("METASTREAM_ROLLOUT_STAGES", "50,25", "METASTREAM_ROLLOUT_STAGES='50,25': increasing percentages ending at 100"),
+    ("METASTREAM_KAFKA_SECURITY_PROTOCOL", "TLS", "METASTREAM_KAFKA_SECURITY_PROTOCOL='TLS': choose one of"),
+])
+def test_a_bad_value_is_refused_at_start_in_one_line(variable, value, says):
+    with pytest.raises(ConfigError) as err:
+        Settings.from_env({variable: value})
+    assert str(err.value).startswith(says) and "\n" not in str(err.value)
+
+
+def test_a_misspelt_variable_is_named_with_the_nearest_real_one(caplog):
+    with caplog.at_level("WARNING", logger="metastream.settings"):
+        s = Settings.from_env({"METASTREAM_GAURD": "0", "METASTREAM_DATA": "/data", "METASTREAM_ZZZZZZZZZZZ": "1"})
+    assert s.guard is True  # ignored, but said
+    said = [r.getMessage() for r in caplog.records]
+    assert said == ["METASTREAM_GAURD is not a metastream setting: did you mean METASTREAM_GUARD?",
+                    "METASTREAM_ZZZZZZZZZZZ is not a metastream setting (metastream settings lists them all)"]
+
+
+def test_the_sasl_password_is_read_from_a_file(tmp_path):
+    from streams.kafka.connection import client_options
+
+    secret = tmp_path / "password"
+    secret.write_text("s3cret\n")
+    env = {"METASTREAM_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "METASTREAM_KAFKA_SASL_USERNAME": "worker",
+           "METASTREAM_KAFKA_SASL_PASSWORD_FILE": str(secret)}
+    assert client_options(env)["sasl_plain_password"] == "s3cret"
+    with pytest.raises(ConfigError, match="METASTREAM_KAFKA_SASL_PASSWORD_FILE=.*cannot read it"):
+        client_options({**env, "METASTREAM_KAFKA_SASL_PASSWORD_FILE": str(tmp_path / "missing")})

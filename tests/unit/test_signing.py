@@ -5,10 +5,10 @@ import pytest
 from learners.errors import ConfigError
 from learners.online import OnlineMetaLearner
 from schemas import codec_for
-from streams.records import model_version
+from streams.records.wire import model_version
 from streams.settings import Settings
-from streams.signing import Signer, Verifier
-from streams.subscriber import ModelSubscriber
+from streams.records.signing import Signer, Verifier
+from streams.client.subscriber import ModelSubscriber
 
 
 def _version(signer=None, number=1) -> bytes:

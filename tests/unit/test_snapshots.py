@@ -18,8 +18,8 @@ def settings():
 
 
 def _worked_state(settings):
-    from streams.state import WorkerState
-    from streams.state.health import Quarantine
+    from streams.worker.state import WorkerState
+    from streams.worker.state.health import Quarantine
 
     state = WorkerState.from_settings(settings)
     model = state.models["sine"]
@@ -40,8 +40,8 @@ def _worked_state(settings):
 
 
 def test_what_ingest_built_comes_back_whole(settings, tmp_path):
-    from streams.snapshots import SnapshotStore, capture, restore
-    from streams.state import WorkerState
+    from streams.worker.recovery.snapshots import SnapshotStore, capture, restore
+    from streams.worker.state import WorkerState
 
     state = _worked_state(settings)
     store = SnapshotStore(tmp_path, settings.app_id)
@@ -62,8 +62,8 @@ def test_what_ingest_built_comes_back_whole(settings, tmp_path):
 
 
 def test_a_later_change_to_the_state_is_not_in_the_snapshot(settings):
-    from streams.snapshots import capture, restore
-    from streams.state import WorkerState
+    from streams.worker.recovery.snapshots import capture, restore
+    from streams.worker.state import WorkerState
 
     state = _worked_state(settings)
     snapshot = capture(state, {0, 1}, {}, settings)
@@ -74,7 +74,7 @@ def test_a_later_change_to_the_state_is_not_in_the_snapshot(settings):
 
 
 def test_the_store_keeps_the_newest_two_per_partition_set_and_skips_what_does_not_load(settings, tmp_path):
-    from streams.snapshots import SnapshotStore, capture
+    from streams.worker.recovery.snapshots import SnapshotStore, capture
 
     store = SnapshotStore(tmp_path, settings.app_id)
     state = _worked_state(settings)
@@ -91,7 +91,7 @@ def test_the_store_keeps_the_newest_two_per_partition_set_and_skips_what_does_no
 
 
 def test_a_snapshot_of_other_settings_or_ahead_of_the_group_is_not_used(settings, tmp_path):
-    from streams.snapshots import SnapshotStore, capture
+    from streams.worker.recovery.snapshots import SnapshotStore, capture
 
     store = SnapshotStore(tmp_path, settings.app_id)
     store.save(capture(_worked_state(settings), {0, 1}, {}, settings))
@@ -106,7 +106,7 @@ def test_a_snapshot_someone_else_could_have_written_is_not_unpickled(settings, t
     import os
     import stat
 
-    from streams.snapshots import SnapshotStore, capture, untrusted
+    from streams.worker.recovery.snapshots import SnapshotStore, capture, untrusted
 
     store = SnapshotStore(tmp_path, settings.app_id)
     path = store.save(capture(_worked_state(settings), {0, 1}, {}, settings))

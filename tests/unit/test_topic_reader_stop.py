@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from streams.topics import TopicReader
+from streams.kafka.topics import TopicReader
 
 
 class BackingOffConsumer:

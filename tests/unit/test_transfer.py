@@ -96,8 +96,8 @@ def test_every_method_adapts_a_real_digit_classifier_and_the_choice_uses_only_th
 def test_a_mixture_spawns_for_a_regime_no_component_fits_and_routes_each_task_to_its_own():
     from learners.online import OnlineMetaLearner, TaskReplayBuffer
     from learners.transfer.mixture import MetaMixture
-    from streams.fleet import SineFleet
-    from streams.presets import sine_model
+    from streams.simulation.fleet import SineFleet
+    from streams.catalog.presets import sine_model
 
     torch.manual_seed(0)
     learner = OnlineMetaLearner(sine_model(), seed=0)
@@ -134,7 +134,7 @@ def test_a_mixture_version_carries_every_component_and_loads_into_a_model_built_
 
     from learners.registry import build_learner
     from learners.transfer.mixture import MetaMixture
-    from streams.presets import sine_model
+    from streams.catalog.presets import sine_model
 
     config = {**sine_model(), "mixture": {"max_components": 3}}
     mix = build_learner(config)
@@ -196,7 +196,7 @@ def test_classification_routes_by_where_the_support_inputs_lie():
 def test_mixture_options_say_what_is_wrong():
     from learners.errors import ConfigError
     from learners.transfer.mixture_options import mixture_options
-    from streams.model_configs import parse_models
+    from streams.catalog.model_configs import parse_models
 
     assert mixture_options(None) is None and mixture_options(True)["spawn_ratio"] == 1.5
     for bad in ({"spawn_ratio": 1.0}, {"max_components": 0}, {"merge_tolerance": 2}, {"min_tasks": 1}, "yes", {"k": 2}):
@@ -210,7 +210,7 @@ def test_mixture_options_say_what_is_wrong():
 def test_input_statistics_put_rotated_digit_tasks_in_another_cluster():
     from learners.transfer import encode_inputs
     from learners.transfer.clustering import calibrated_centre_threshold
-    from streams.fleet import DigitFleet
+    from streams.simulation.fleet import DigitFleet
 
     calib = DigitFleet(seed=3, per_class=2, split="test")
     threshold = calibrated_centre_threshold(encode_inputs(torch.from_numpy(np.stack([calib.episode(False)[0] for _ in range(100)]))))

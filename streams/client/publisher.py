@@ -1,0 +1,156 @@
+"""The agents' half of the client SDK: :class:`ExperiencePublisher` batches experiences into
+``ExperienceBatch`` messages. It needs numpy, aiokafka and fastavro, not torch, so an agent that
+only reports what it saw stays small.
+
+    async with ExperiencePublisher("127.0.0.1:9092", agent_id="a1") as pub:
+        await pub.publish("sine", features=[[0.3]], targets=[[1.2]], task_ids=["task-7"])
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from typing import Sequence
+
+import numpy as np
+from aiokafka import AIOKafkaProducer
+
+from schemas import codec_for
+from schemas.experiences import make_batch_record
+
+
+class ExperiencePublisher:
+    """Batches experiences per model id (up to ``batch_size`` rows, or ``linger_ms``) into one
+    ExperienceBatch message keyed by model id. At-least-once: each experience has an event id,
+    so the workers can drop re-sent ones."""
+
+    def __init__(self, bootstrap: str, topic: str = "experiences", agent_id: str | None = None, agent_type: str = "agent",
+                 batch_size: int = 64, linger_ms: float = 50.0) -> None:
+        self.bootstrap, self.topic = bootstrap, topic
+        self.agent_id = agent_id or f"agent-{uuid.uuid4().hex[:8]}"
+        self.agent_type = agent_type
+        self.batch_size, self.linger_ms = batch_size, linger_ms
+        self._producer: AIOKafkaProducer | None = None
+        self._pending: dict[tuple[str, int | None, str], list[tuple]] = {}  # (model id, serving version, agent) -> rows
+        self._timers: dict[tuple[str, int | None, str], asyncio.TimerHandle] = {}
+        self.sent_messages = 0
+
+    async def start(self) -> "ExperiencePublisher":
+        from streams.kafka.connection import client_options
+        from streams.kafka.durability import producer_options
+
+        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=5, **await producer_options(self.bootstrap),
+                                          **client_options())
+        await self._producer.start()
+        return self
+
+    async def stop(self) -> None:
+        await self.flush()
+        if self._producer:
+            await self._producer.stop()
+            self._producer = None
+
+    async def __aenter__(self) -> "ExperiencePublisher":
+        return await self.start()
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
+
+    async def publish(self, model_id: str, features, targets, task_ids: Sequence[str], *, predictions=None, losses=None,
+                      event_ids: Sequence[str] | None = None, timestamps_ms: Sequence[int] | None = None,
+                      model_version: int | None = None, latencies_ms=None, agent_id: str | None = None) -> list[str]:
+        """Queue rows (``features [n, d]``, ``targets [n, t]``); returns their event ids.
+
+        ``model_version`` names the version whose predictions (``predictions``, ``losses``) these
+        rows report, and ``latencies_ms`` how long each prediction took: from these the workers
+        judge a rollout on what production sees. Rows of different versions go in different batches.
+        ``agent_id`` publishes on behalf of another agent (a gateway or a simulator of many)."""
+        n = len(task_ids)
+        f = np.asarray(features, dtype="f4").reshape(n, -1)
+        t = np.asarray(targets, dtype="f4").reshape(n, -1)
+        ids = list(event_ids) if event_ids is not None else [uuid.uuid4().hex for _ in task_ids]
+        ts = list(timestamps_ms) if timestamps_ms is not None else [_now_ms()] * n
+        p = None if predictions is None else np.asarray(predictions, dtype="f4").reshape(n, -1)
+        l = None if losses is None else np.asarray(losses, dtype="f4").reshape(n)
+        lat = None if latencies_ms is None else np.asarray(latencies_ms, dtype="f4").reshape(n)
+        key = (model_id, model_version, agent_id or self.agent_id)
+        pending = self._pending.setdefault(key, [])
+        for i in range(n):
+            pending.append((f[i], t[i], task_ids[i], ids[i], ts[i], None if p is None else p[i], None if l is None else l[i],
+                            None if lat is None else lat[i]))
+        while len(pending) >= self.batch_size:
+            await self._send(key, pending[: self.batch_size])
+            del pending[: self.batch_size]
+        if pending and key not in self._timers:
+            loop = asyncio.get_running_loop()
+            self._timers[key] = loop.call_later(self.linger_ms / 1000, lambda: asyncio.ensure_future(self._linger(key)))
+        return ids
+
+    async def _linger(self, key: tuple[str, int | None, str]) -> None:
+        self._timers.pop(key, None)
+        rows = self._pending.pop(key, [])
+        if rows:
+            await self._send(key, rows)
+
+    async def flush(self) -> None:
+        for key in list(self._pending):
+            timer = self._timers.pop(key, None)
+            if timer:
+                timer.cancel()
+            rows = self._pending.pop(key, [])
+            if rows:
+                await self._send(key, rows)
+        if self._producer:
+            await self._producer.flush()
+
+    async def _send(self, key: tuple[str, int | None, str], rows: list[tuple]) -> None:
+        if self._producer is None:
+            raise RuntimeError("publisher not started: use 'async with ExperiencePublisher(...)' or await start()")
+        model_id, version, agent = key
+
+        def column(i: int, stack=np.stack):
+            return stack([r[i] for r in rows]) if all(r[i] is not None for r in rows) else None
+
+        record = make_batch_record(
+            model_id, column(0), column(1), [r[2] for r in rows], agent_id=agent, agent_type=self.agent_type,
+            event_ids=[r[3] for r in rows], timestamps_ms=[r[4] for r in rows], predictions=column(5),
+            losses=column(6, lambda v: np.array(v, "f4")), model_version=version, latencies_ms=column(7, lambda v: np.array(v, "f4")))
+        await self._producer.send(self.topic, codec_for("ExperienceBatch").encode(record), key=model_id.encode())
+        self.sent_messages += 1
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class SyncExperiencePublisher:
+    """The same publisher for code without an event loop: runs one in a background thread."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self._pub = ExperiencePublisher(*args, **kwargs)
+        self._call(self._pub.start())
+
+    def _call(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def publish(self, *args, **kwargs) -> list[str]:
+        return self._call(self._pub.publish(*args, **kwargs))
+
+    def flush(self) -> None:
+        self._call(self._pub.flush())
+
+    def close(self) -> None:
+        self._call(self._pub.stop())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

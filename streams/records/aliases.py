@@ -1,0 +1,92 @@
+"""Aliases and rollout state of one model, rebuilt from the decision events on the log, so a
+restarted worker, a subscriber and an operator all see the same: the ``champion`` (what agents get
+by default), the ``canary`` being rolled out and its share of agents, the ``challenger`` waiting
+for its turn, and a running A/B test.
+
+Applying the same events in the same order always gives the same state (the worker applies its
+own events as it emits them; everyone else reads them back).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams.records.wire import DecisionType
+
+STARTS = (DecisionType.ROLLOUT_STARTED,)
+
+
+@dataclass
+class ABTest:
+    a: int
+    b: int
+    split: float  # share of agents (percent, by cohort) on b
+    started_ms: int
+
+
+@dataclass
+class Aliases:
+    """One model's aliases and rollout stage."""
+
+    champion: int | None = None
+    canary: int | None = None
+    challenger: int | None = None
+    share: float = 0.0  # percent of agents (by cohort) on the canary
+    stage: int = -1  # index into the rollout stages; -1: no rollout
+    started_ms: int | None = None
+    stage_started_ms: int | None = None
+    ab: ABTest | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)  # the stage changes, newest last (bounded)
+
+    def apply(self, event: dict[str, Any]) -> bool:
+        """Apply one DecisionEvent record; True when it changed the aliases."""
+        kind = DecisionType(event["event_type"])
+        version, figures, at = event["version"], event["figures"], event["timestamp_ms"]
+        if kind is DecisionType.ROLLOUT_STARTED:
+            self.canary, self.share, self.stage = version, float(figures.get("share", 0.0)), int(figures.get("stage", 0))
+            self.started_ms = self.stage_started_ms = at
+            if self.challenger == version:
+                self.challenger = None
+        elif kind is DecisionType.ROLLOUT_ADVANCED and version == self.canary:
+            self.share, self.stage, self.stage_started_ms = float(figures["share"]), int(figures["stage"]), at
+        elif kind is DecisionType.ROLLOUT_PROMOTED:
+            self.champion = version
+            if self.challenger == version:  # promoted at once when its turn came
+                self.challenger = None
+            if version == self.canary:
+                self.canary, self.share, self.stage, self.started_ms, self.stage_started_ms = None, 0.0, -1, None, None
+        elif kind is DecisionType.ROLLED_BACK and version == self.canary:
+            self.canary, self.share, self.stage, self.started_ms, self.stage_started_ms = None, 0.0, -1, None, None
+            if figures.get("drop_challenger"):
+                self.challenger = None
+        elif kind is DecisionType.CHALLENGER_QUEUED:
+            self.challenger = version
+        elif kind is DecisionType.AB_TEST_STARTED:
+            self.ab = ABTest(int(figures["a"]), int(figures["b"]), float(figures["split"]), at)
+        elif kind is DecisionType.AB_TEST_FINISHED:
+            self.ab = None
+        else:
+            return False
+        self.history = (self.history + [{"event": kind.value, "version": version, "share": self.share, "at_ms": at}])[-50:]
+        return True
+
+    def version_for(self, cohort: float | None) -> int | None:
+        """The version an agent at ``cohort`` (``None``: no agent id) is served."""
+        if cohort is not None and self.ab is not None:
+            return self.ab.b if cohort < self.ab.split else self.ab.a
+        if cohort is not None and self.canary is not None and cohort < self.share:
+            return self.canary
+        return self.champion
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"champion": self.champion, "canary": self.canary, "challenger": self.challenger, "share": self.share,
+                "stage": self.stage, "ab": None if self.ab is None else vars(self.ab)}
+
+
+def aliases_from_events(events: list[dict[str, Any]]) -> dict[str, Aliases]:
+    """Every model's aliases after ``events`` (DecisionEvent records, in log order)."""
+    out: dict[str, Aliases] = {}
+    for event in events:
+        out.setdefault(event["model_id"], Aliases()).apply(event)
+    return out

@@ -1,0 +1,61 @@
+"""Evaluate the rules on the worker's signals: a rule fires for a scope (the worker, or one model)
+once its signal has stayed past the bound for ``for_s`` seconds, and not again within
+``cooldown_s``. What is past its bound now is "in force" (the status page lists it).
+
+>>> from streams.worker.diagnosis.rules import load_rules
+>>> engine = Diagnoser(load_rules())
+>>> [d.rule.name for d in engine.evaluate({"sine": {"score_trend": 0.2}}, now=0.0)]
+['accuracy_trend']
+>>> engine.evaluate({"sine": {"score_trend": 0.2}}, now=1.0)  # cooling down
+[]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams.worker.diagnosis.rules import Rule
+
+
+@dataclass
+class Diagnosis:
+    rule: Rule
+    model_id: str | None
+    value: float
+    context: dict[str, Any] = field(default_factory=dict)  # e.g. the agent a rule names
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule.name, "model_id": self.model_id, "value": self.value, "why": self.rule.why,
+                "action": self.rule.action.value, **{k: v for k, v in self.context.items() if isinstance(v, (str, int, float))}}
+
+
+class Diagnoser:
+    def __init__(self, rules: list[Rule]) -> None:
+        self.rules = rules
+        self._since: dict[tuple[str, str | None], float] = {}
+        self._last: dict[tuple[str, str | None], float] = {}
+        self.in_force: dict[tuple[str, str | None], Diagnosis] = {}
+
+    def evaluate(self, signals: dict[str | None, dict[str, float]], now: float,
+                 context: dict[str | None, dict[str, Any]] | None = None) -> list[Diagnosis]:
+        """``signals``: scope (``None``: the worker; else a model id) -> signal -> value."""
+        fired = []
+        for rule in self.rules:
+            for scope, values in signals.items():
+                if rule.signal not in values:
+                    continue
+                key, value = (rule.name, scope), float(values[rule.signal])
+                extra = (context or {}).get(scope, {})
+                enough = extra.get(f"{rule.signal}_count", rule.min_count) >= rule.min_count
+                if not (rule.crossed(value) and enough):
+                    self._since.pop(key, None)
+                    self.in_force.pop(key, None)
+                    continue
+                since = self._since.setdefault(key, now)
+                diagnosis = Diagnosis(rule, scope, value, dict(extra))
+                self.in_force[key] = diagnosis
+                if now - since >= rule.for_s and now - self._last.get(key, -float("inf")) >= rule.cooldown_s:
+                    self._last[key] = now
+                    fired.append(diagnosis)
+        return fired

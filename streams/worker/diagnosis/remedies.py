@@ -1,0 +1,72 @@
+"""What a diagnosis does: every diagnosis is a ``DiagnosisMade`` event with its figures, every
+action a ``RemediationTaken`` event; the actions reuse the worker's own machinery (a search or an
+update in the update process, whose candidate is gated and rolled out like any other; the buffer
+bound; the quarantine the ingest path honours)."""
+
+from __future__ import annotations
+
+from typing import Awaitable, Callable
+
+from streams.worker.recovery.log_replay import RELEASE_MS, shrink_figures
+from streams.records.wire import Cause, DecisionType, decision, now_ms
+from streams.settings import Settings
+from streams.worker.state import WorkerState
+from streams.worker.state.health import Quarantine
+from streams.worker.diagnosis.engine import Diagnosis
+from streams.worker.diagnosis.rules import Action
+
+Send = Callable[[str, bytes, bytes], Awaitable[None]]
+TRIGGER = {"accuracy_trend": Cause.SCORE_TREND, "stuck_learning": Cause.STUCK}
+
+
+class Remedies:
+    def __init__(self, state: WorkerState, settings: Settings, controller, send: Send, metrics=None) -> None:
+        self.state, self.settings, self.controller, self.send, self.metrics = state, settings, controller, send, metrics
+
+    async def act(self, d: Diagnosis) -> None:
+        action = d.rule.action
+        cause = Cause(action.value) if action is not Action.SEARCH else Cause.SEARCH
+        key = (d.model_id or "").encode()
+        figures = {"value": d.value, "bound": d.rule.bound}
+        agent = d.context.get(d.rule.context_agent) or None if action is Action.QUARANTINE else None
+        await self.send(self.settings.events_topic, key, decision(DecisionType.DIAGNOSIS_MADE, cause, d.model_id or "",
+                                                                  f"{d.rule.name}: {d.rule.why}", figures, agent_id=agent))
+        if self.metrics is not None:
+            self.metrics.diagnoses.labels(d.rule.name, action.value).inc()
+        done = await self._do(d, action, figures)
+        await self.send(self.settings.events_topic, key, decision(DecisionType.REMEDIATION_TAKEN, cause, d.model_id or "",
+                                                                  done, figures, agent_id=agent))
+
+    async def _do(self, d: Diagnosis, action: Action, figures: dict[str, float]) -> str:
+        models = [d.model_id] if d.model_id else list(self.state.models)
+        trigger = TRIGGER.get(d.rule.name, Cause.OTHER)
+        if action is Action.SEARCH:
+            started = [m for m in models if self.controller.request_search(m, trigger, {"value": d.value})]
+            return f"search started for {', '.join(started)}" if started else "a search ran recently: none started"
+        if action is Action.RETRAIN:
+            for m in models:
+                self.controller.request(m, Cause.RETRAIN, {"value": d.value})
+            return f"update on recent data for {', '.join(models)}"
+        if action is Action.DISTIL:
+            for m in models:
+                self.controller.request_distil(m, {"value": d.value})
+            return f"a student at {self.settings.distil_factor:g}x width distilled for {', '.join(models)}"
+        if action is Action.SHRINK:
+            freed = 0
+            figures.update(shrink_figures(self.state.positions))  # where on the log: a replay shrinks at the same point
+            for m in self.state.models.values():
+                before = m.buffer.bytes
+                m.buffer.evict_to(m.buffer.max_bytes // 2)
+                freed += before - m.buffer.bytes
+            return f"replay buffers evicted to half their bound (uniformly over tasks): {freed / 2**20:.1f} MiB freed"
+        if action is Action.QUARANTINE:
+            agent = d.context.get(d.rule.context_agent)
+            if not agent:
+                return "no agent to quarantine (the rejected data named none)"
+            # where on the log and until when on its clock: a replay refuses the same messages
+            release_ms = now_ms() + self.settings.quarantine_s * 1000
+            self.state.health.add_quarantine(agent, Quarantine(dict(self.state.positions), release_ms))
+            figures.update(shrink_figures(self.state.positions))
+            figures[RELEASE_MS] = release_ms
+            return f"agent {agent} quarantined for {self.settings.quarantine_s:.0f}s: its experiences go to the dead-letter topic"
+        return "alert raised for a person"

@@ -1,0 +1,300 @@
+"""The learn step of a worker: on a trigger, run an incremental meta-update off the event loop
+(in a separate process, ``update_process.py``, so ingest never stalls), score candidate against
+champion on held-out buffered tasks, then publish a new ModelVersion or reject it, with a decision
+event either way.
+
+A drift alarm is the urgent trigger: it pre-empts a routine update that is running (which would
+only delay the answer to the drift) and trains mostly on the newest tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import time
+from typing import Awaitable, Callable, Mapping
+
+from learners.online import GuardedProposal, OnlineMetaLearner
+from learners.registry import task_kind
+
+from streams.worker.ingest import IngestResult
+from streams.worker.metrics import WorkerMetrics
+from streams.worker.learning.recipe import Recipe, recipe_of
+from streams.records.wire import Cause, DecisionType, decision, model_version, now_ms
+from streams.settings import Settings
+from streams.worker.state import ModelState
+from streams.worker.state import WorkerState
+from streams.worker.learning.new_models import announce_cold_start
+from streams.worker.learning.shadow_work import announce_challenge, run_challenge, train_shadow
+from streams.worker.learning.jobs import build_job
+from streams.worker.learning.process import Outcome, UpdateJob, UpdateResult, Work, run_update, update_executor, warm_up
+
+log = logging.getLogger("metastream.learning")
+
+Send = Callable[[str, bytes, bytes], Awaitable[None]]  # (topic, key, value)
+
+
+class UpdateController:
+    def __init__(self, state: WorkerState, settings: Settings, metrics: WorkerMetrics | None, send: Send) -> None:
+        self.state, self.settings, self.metrics, self.send = state, settings, metrics, send
+        self.signer = settings.signer()  # versions are signed when the worker has a key
+        # updates run in a separate process: ingest never stalls, and torch.func (not thread-safe)
+        # is never used from two threads of one process
+        context = multiprocessing.get_context("spawn")
+        self._abort = context.Value("q", -1, lock=False)  # job number the update process must abandon
+        # two processes: a drift update starts at once in the second while a pre-empted routine
+        # update winds down in the first (it stops at its next iteration)
+        self._executor = update_executor(2, self._abort)
+        self._updates, self._last, self.tasks = 0, {}, set()
+        self._busy: dict[str, int] = {}  # model id -> updates of it in flight (2 only while one is pre-empted)
+        self._running: dict[str, tuple[Cause, int]] = {}  # model id -> (trigger, job number) of the update that counts
+        self._pending: dict[str, tuple[Cause, dict, bool]] = {}
+        self.rollouts = None  # a RolloutManager, when versions are rolled out (set by the app)
+
+    def revert(self, model_id: str, champion: int | None) -> None:
+        """After a rollback: the worker learns on from the champion, not from the version rolled back."""
+        state = self.state.models[model_id]
+        rolled_back = state.learner
+        if champion is None or not state.load_version(champion):
+            log.warning("rolled back %s but the weights of its champion v%s are not in memory: learning goes on from v%s",
+                        model_id, champion, state.version)
+        elif state.shadows is not None and state.learner is not rolled_back:  # a champion switch rolled back
+            state.shadows.switch_back(rolled_back, state.learner.config)
+
+    def warm_up(self) -> list:
+        """Start both update processes now (importing torch there takes seconds); their futures."""
+        return [self._executor.submit(warm_up, 1.0) for _ in range(2)]
+
+    async def on_ingest(self, result: IngestResult) -> None:
+        """What an ingested batch asks for: on a drift alarm a ``DriftDetected`` event (the loss
+        level before and after the change) and a drift update; after enough new tasks, an update;
+        when a shadow candidate now beats the champion, a ``ShadowChallenged`` event and its challenge."""
+        if result.cold_start is not None:
+            await announce_cold_start(self, result.model_id, result.cold_start)
+        if result.scored is not None:
+            await announce_challenge(self, result.model_id)
+        if result.trigger is None:
+            return
+        state = self.state.models[result.model_id]
+        monitor = state.drift.monitor
+        figures = {"observations": monitor.observations, "at_ms": now_ms()}
+        alarm = result.alarm
+        if alarm is None:
+            figures.update(loss=result.loss, recent_loss=monitor.level())
+        else:
+            figures.update(level_before=alarm.level_before, level_after=alarm.level_after, era=state.drift.era)
+            await self.send(self.settings.events_topic, result.model_id.encode(), decision(
+                DecisionType.DRIFT_DETECTED, Cause.DRIFT, result.model_id,
+                f"{alarm.detector}: few-shot loss rose from {alarm.level_before:.3g} to {alarm.level_after:.3g}",
+                figures, state.version))
+        self.request(result.model_id, result.trigger, figures)
+
+    def request(self, model_id: str, trigger: Cause, figures: Mapping[str, float], work: Work = Work.UPDATE) -> None:
+        """Ask for an update (or a search, or a distillation, whose result is the candidate);
+        one runs per model, and one more is remembered while it does. A drift alarm pre-empts a
+        routine update or a search: that one is told to stop, the drift one starts now."""
+        figures = dict(figures)
+        if model_id not in self.state.models:
+            return  # not this worker's model (any more): its owner learns it
+        state = self.state.models[model_id]
+        if model_id in self._busy:
+            running = self._running.get(model_id)
+            if trigger is Cause.DRIFT and running is not None and running[0] is not Cause.DRIFT:
+                self._abort.value = running[1]
+                self._start(model_id, trigger, figures, work)
+                return
+            pending = self._pending.get(model_id)
+            if pending is None or trigger is Cause.DRIFT or (work is Work.CHALLENGE and pending[0] is not Cause.DRIFT):
+                if pending is not None and pending[2] is Work.CHALLENGE and work is not Work.CHALLENGE:
+                    state.challenging = None  # a drift update goes first; the shadow may challenge again later
+                self._pending[model_id] = (trigger, figures, work)
+                self._count_in_flight(model_id)
+            elif work is Work.CHALLENGE:
+                state.challenging = None
+            return
+        self._start(model_id, trigger, figures, work)
+
+    def request_search(self, model_id: str, trigger: Cause, figures: Mapping[str, float]) -> bool:
+        """A search, unless one of this model started less than ``search_cooldown_s`` ago."""
+        state = self.state.models.get(model_id)
+        if state is None or time.monotonic() - state.last_search < self.settings.search_cooldown_s:
+            return False
+        state.last_search = time.monotonic()
+        self.request(model_id, trigger, figures, Work.SEARCH)
+        return True
+
+    def request_distil(self, model_id: str, figures: Mapping[str, float]) -> None:
+        """A smaller student of the champion, as a candidate (the slow-inference remedy)."""
+        self.request(model_id, Cause.DISTIL, figures, Work.DISTIL)
+
+    def _count_in_flight(self, model_id: str) -> None:
+        if self.metrics is not None:
+            self.metrics.updates_in_flight.labels(model_id).set(self._busy.get(model_id, 0) + (model_id in self._pending))
+
+    def _start(self, model_id: str, trigger: Cause, figures: dict, work: Work = Work.UPDATE) -> None:
+        self._busy[model_id] = self._busy.get(model_id, 0) + 1
+        self._count_in_flight(model_id)
+        self._updates += 1
+        self._running[model_id] = (trigger, self._updates)  # claimed now, so a drift alarm can pre-empt it at once
+        task = asyncio.ensure_future(self._run(model_id, trigger, figures, self._updates, work))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _run(self, model_id: str, trigger: Cause, figures: dict, job: int, work: Work = Work.UPDATE) -> None:
+        try:
+            gap = self.settings.min_update_gap_s - (time.monotonic() - self._last.get(model_id, -1e9))
+            if gap > 0 and trigger is not Cause.DRIFT:
+                await asyncio.sleep(gap)
+            await self.update(model_id, trigger, figures, job, work)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - a failed update is logged with its traceback; the worker goes on ingesting
+            log.exception("meta-update of %s failed", model_id)
+        finally:
+            self._last[model_id] = time.monotonic()
+            if self._running.get(model_id, (None, None))[1] == job:
+                self._running.pop(model_id)
+            self._busy[model_id] -= 1
+            if not self._busy[model_id]:
+                del self._busy[model_id]
+                state = self.state.models.get(model_id)
+                if (work is Work.UPDATE and trigger in (Cause.NEW_TASKS, Cause.SCHEDULE) and state is not None
+                        and state.shadows is not None and state.shadows.shadows):
+                    self._start(model_id, trigger, {}, Work.SHADOW)  # each routine update is followed by a shadow's
+                elif model_id in self._pending:
+                    self.request(model_id, *self._pending.pop(model_id))
+            self._count_in_flight(model_id)
+
+    def job(self, state: ModelState, trigger: Cause, number: int, work: Work = Work.UPDATE) -> UpdateJob:
+        return build_job(state, self.settings, trigger, number, work)
+
+    async def update(self, model_id: str, trigger: Cause, figures: Mapping[str, float], number: int,
+                     work: Work = Work.UPDATE) -> bool:
+        if work is Work.SHADOW:
+            return await train_shadow(self, model_id, trigger, number)
+        if work is Work.CHALLENGE:
+            return await run_challenge(self, model_id, trigger, figures, number)
+        return await self.propose_and_publish(model_id, trigger, figures, number, work) is not None
+
+    async def propose_and_publish(self, model_id: str, trigger: Cause, figures: Mapping[str, float], number: int,
+                      work: Work = Work.UPDATE) -> dict[str, float] | None:
+        """The update proper; the published version's figures, or ``None`` when nothing was published."""
+        search = work is Work.SEARCH
+        state = self.state.models[model_id]
+        key, events = model_id.encode(), self.settings.events_topic
+
+        async def decide(kind: DecisionType, cause: Cause, reason: str, figs: Mapping[str, float]) -> None:
+            await self.send(events, key, decision(kind, cause, model_id, reason, figs, state.version))
+
+        await decide(DecisionType.SEARCH_STARTED if search else DecisionType.UPDATE_STARTED, trigger, trigger.value, figures)
+        lineage = state.lineage.ranges()
+        job = self.job(state, trigger, number, work)
+        recipe = recipe_of(job, work.value, trigger.value, state.weights_version, self.state.positions, now_ms(),
+                           self.settings.replay_settings())
+        state.new_tasks = 0
+        started = time.perf_counter()
+        result = await self.run_job(job)
+        seconds = time.perf_counter() - started
+        self.metrics.update_seconds.labels(model_id).observe(seconds)
+        if self._abort.value == number or result.outcome is Outcome.ABORTED:  # pre-empted, even if it got to the end
+            await decide(DecisionType.VERSION_REJECTED, Cause.PREEMPTED, "pre-empted by a drift alarm", {"update_seconds": seconds})
+            return None
+        if result.outcome is Outcome.TOO_FEW_TASKS:
+            await decide(DecisionType.VERSION_REJECTED, Cause.TOO_FEW_TASKS, "not enough buffered tasks to train and hold out",
+                         {"tasks": job.buffer.num_tasks})
+            self._rejected(model_id)
+            return None
+        proposal = result.proposal
+        if search:
+            await decide(DecisionType.SEARCH_FINISHED, trigger, f"best of {int(result.search_figures['trials'])} trials: "
+                         + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.params.items()),
+                         {**result.search_figures, **{f"param_{k}": v for k, v in result.params.items()
+                                                      if isinstance(v, (int, float))}})
+        self._watch_trend(state, proposal)
+        state.guard.record_best(proposal.champion_era_scores)  # the champion is a published version
+        if proposal.first_forgetting and await self._forgetting(model_id, proposal, decide):
+            return None
+        score_name = "mse" if state.learner.kind == "regression" else "accuracy"
+        figs = {f"candidate_{score_name}": proposal.candidate_score, f"champion_{score_name}": proposal.champion_score,
+                "update_seconds": seconds, "train_tasks": proposal.train_tasks, "heldout_tasks": proposal.heldout_tasks,
+                "seed": float(number)}  # the update job's number seeds its random draws (the audit shows it)
+        figs.update(proposal.mixture_figures)  # a mixture of meta-models: its components after the update
+        margin = self.settings.margin
+        if not state.learner.better(proposal.candidate_score, proposal.champion_score, margin):
+            self._rejected(model_id)
+            worse = f"{margin:.0%}" if state.learner.kind == "regression" else f"{100 * margin:g} accuracy points"
+            await decide(DecisionType.VERSION_REJECTED, Cause.WORSE_THAN_CHAMPION,
+                         f"candidate worse than champion by more than {worse}", figs)
+            return None
+        if search:
+            figs["trigger_search"] = 1.0
+        if work is Work.DISTIL:
+            figs["distilled"] = 1.0
+        await self.state.ownership.settled.wait()  # during a rebalance, wait to learn whether the model is still ours
+        if self.state.models.get(model_id) is not state:
+            log.info("%s went to another worker while its update ran: the candidate is dropped", model_id)
+            return None
+        await self._publish(state, trigger, proposal, figs, lineage, result, recipe)
+        await decide(DecisionType.VERSION_PUBLISHED, Cause.SEARCH if search else Cause.DISTIL if work is Work.DISTIL else trigger,
+                     trigger.value, figs)
+        if self.rollouts is not None:
+            await self.rollouts.on_published(model_id, state.version, urgent=trigger is Cause.DRIFT)
+        return figs
+
+    async def run_job(self, job: UpdateJob) -> UpdateResult:
+        """Run an update job in an update process."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, run_update, job)
+
+    def _watch_trend(self, state: ModelState, proposal: GuardedProposal) -> None:
+        """The champion's error on the newest held-out tasks joins the trend; a worsening asks for a search."""
+        regression = task_kind(state.learner.config) == "regression"
+        error = proposal.champion_score if regression else 1.0 - proposal.champion_score
+        if state.trend.add(error) and self.settings.search_on_trend:
+            self.request_search(state.model_id, Cause.SCORE_TREND, {"error_change": state.trend.fired, "at_ms": now_ms()})
+
+    async def _publish(self, state: ModelState, trigger: Cause, proposal: GuardedProposal, figs: dict, lineage: list,
+                       result: UpdateResult, recipe: Recipe | None = None) -> None:
+        parent = state.version or None
+        if result.config is not None:  # a search's winner: its config (rates, continual strengths) goes with it
+            state.learner = OnlineMetaLearner(result.config)
+        state.learner.load_weights(proposal.weights)
+        state.version += 1
+        state.weights_version = state.version
+        metrics = {**figs, "trigger_drift": float(trigger is Cause.DRIFT)}
+        state.guard.record_best(proposal.era_scores)
+        if state.drift.first_drift_ms is not None:
+            metrics["drift_first_event_ms"] = float(state.drift.first_drift_ms)
+            state.drift.first_drift_ms = None
+        state.remember(state.version, proposal.weights, state.learner.config)
+        state.rejected_streak, state.last_published = 0, time.monotonic()
+        await self.send(self.settings.models_topic, state.model_id.encode(), model_version(
+            state.model_id, state.version, parent, state.learner.config["algo"], proposal.weights, state.learner.config,
+            metrics, lineage, era_points=proposal.era_scores, signer=self.signer, recipe=recipe.to_json() if recipe else ""))
+        self.metrics.published.labels(state.model_id).inc()
+        self.metrics.champion_version.labels(state.model_id).set(state.version)
+
+    async def _forgetting(self, model_id: str, proposal: GuardedProposal, decide) -> bool:
+        """Report a candidate that forgot (ForgettingDetected); True when it must be rejected."""
+        rejected = bool(proposal.forgetting)
+        figures = dict(proposal.mixture_figures)
+        for era, drop in proposal.first_forgetting.items():
+            figures[f"era_{era}_best_points"] = proposal.best_era_scores.get(era, float("nan"))
+            figures[f"era_{era}_drop_points"] = drop
+        for era, points in proposal.era_scores.items():
+            figures[f"era_{era}_candidate_points"] = points
+        self.metrics.forgetting.labels(model_id, "rejected" if rejected else "remediated").inc()
+        reason = (f"candidate lost more than {self.settings.guard_max_drop:g} points on era(s) {sorted(proposal.first_forgetting)}; "
+                  + ("still after more replay, distillation and EWC: rejected" if rejected
+                     else "remediated with more replay, distillation and EWC"))
+        await decide(DecisionType.FORGETTING_DETECTED, Cause.FORGETTING if rejected else Cause.REMEDIATED, reason, figures)
+        if rejected:
+            self._rejected(model_id)
+            await decide(DecisionType.VERSION_REJECTED, Cause.FORGETTING, "candidate forgets old tasks", figures)
+        return rejected
+
+    def _rejected(self, model_id: str) -> None:
+        self.metrics.versions_rejected.labels(model_id).inc()
+        self.state.models[model_id].rejected_streak += 1
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,53 @@
+"""What an update job holds, built from a model's state at the moment it starts: the champion (or
+the shadow a job trains or challenges with), a snapshot of the buffer, the plan a trigger asks for,
+the forgetting guard's inputs and a search's space."""
+
+from __future__ import annotations
+
+import copy
+
+from learners.online import GuardPlan, UpdatePlan
+from learners.search.spaces import search_space
+
+from streams.records.wire import Cause
+from streams.settings import Settings
+from streams.worker.state import ModelState
+from streams.worker.learning.process import SearchRequest, ShadowJob, UpdateJob, Work
+
+
+def build_job(state: ModelState, s: Settings, trigger: Cause, number: int, work: Work = Work.UPDATE) -> UpdateJob:
+    """What the update process needs: the champion, a snapshot of the buffer, the plan and the guard."""
+    snapshot = state.buffer.snapshot()
+    if trigger is Cause.DRIFT:
+        plan = UpdatePlan(s.drift_update_iterations, s.update_meta_batch, s.heldout_tasks, s.drift_update_recent,
+                          s.drift_update_share)
+    else:
+        plan = UpdatePlan(s.update_iterations, s.update_meta_batch, s.heldout_tasks, s.update_recent, s.update_share)
+    guard = None
+    own_share = state.learner.config.get("continual", {}).get("recent_share")
+    if own_share is not None and trigger is not Cause.DRIFT:  # a searched config's replay share
+        plan = UpdatePlan(plan.iterations, plan.meta_batch, plan.heldout, plan.recent, float(own_share))
+    if s.guard:
+        distill, ewc = s.continual_strengths(state.learner.config)
+        # copies of what ingest goes on changing: the job is pickled for the update process by a
+        # feeder thread some time after it is submitted, and must be the job the recipe describes
+        guard = GuardPlan(copy.deepcopy(state.guard.probes), dict(state.guard.best), s.guard_max_drop, distill, ewc,
+                          state.guard.old_tasks(snapshot.task_ids(), state.drift.era), state.drift.era)
+    shadow = None
+    if work in (Work.SHADOW, Work.CHALLENGE):
+        pool = state.shadows
+        picked = pool.shadows.get(state.challenging or "") if work is Work.CHALLENGE else pool.pick()
+        if picked is None:
+            raise LookupError(f"no shadow to {'challenge with' if work is Work.CHALLENGE else 'train'}")
+        shadow = ShadowJob(picked.name, copy.deepcopy(picked.learner.config), picked.learner.weights_bytes(),
+                           challenge=work is Work.CHALLENGE)
+        if work is Work.SHADOW:
+            guard = None  # a shadow trains plainly; the guard judges it when it challenges
+    request = None
+    if work is Work.SEARCH:
+        space = search_space("stream", state.learner.config["algo"]).to_dict()
+        if not s.guard:  # without the guard there is no distillation or EWC to tune
+            space = {k: v for k, v in space.items() if k not in ("ewc", "distill")}
+        request = SearchRequest(space, s.search_trials, s.search_iterations)
+    return UpdateJob(number, copy.deepcopy(state.learner.config), state.learner.weights_bytes(), snapshot, plan, guard, request,
+                     s.distil_factor if work is Work.DISTIL else None, shadow)

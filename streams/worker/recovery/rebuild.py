@@ -1,0 +1,116 @@
+"""Rebuild a worker's derived state from the log before it consumes: the latest published
+version of each model (read from ``models``, with each era's best score from its ``era_points``),
+and buffers, detectors, eras, probes and de-duplication state (replaying ``experiences`` up to
+the group's committed offsets through the ingest path, with the scores and buffer shrinks the log
+recorded: ``log_replay.py``), from the start or from the newest snapshot the log still agrees
+with (``snapshots.py``).
+
+A worker rebuilds at its first partition assignment, and again for the models it gains when the
+group rebalances (another worker died or left): then only those models, from their partitions."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import Any
+
+from streams.worker.ingest import Ingestor
+from streams.settings import Settings
+from streams.worker.state import ModelState
+from streams.worker.state import WorkerState
+from streams.worker.recovery.log_replay import ScoreLog, quarantines_from, replay_experiences, shrinks_from
+from streams.worker.recovery.snapshots import SnapshotStore, restore
+from streams.kafka.topics import committed_offsets, read_records
+
+log = logging.getLogger("metastream.rebuild")
+
+
+async def rebuild_state(state: WorkerState, ingestor: Ingestor, settings: Settings, bootstrap: str,
+                        models: set[str] | None = None, partitions: set[int] | None = None,
+                        snapshots: SnapshotStore | None = None) -> dict[str, int]:
+    """Rebuild ``models`` (default: all the worker holds, from their initial state) by replaying
+    ``partitions`` of experiences (default: all), from the newest usable snapshot in ``snapshots``
+    if there is one. Returns counts of what was replayed."""
+    first = models is None
+    version_records = [rec for _, rec in await read_records(bootstrap, settings.models_topic, "ModelVersion")]
+    if first and settings.new_models:  # models the new-models policy adopted before this worker (re)started
+        for mid in dict.fromkeys(rec["model_id"] for rec in version_records):
+            if mid not in state.models:
+                try:
+                    ingestor.adopt(mid)
+                except Exception as exc:  # noqa: BLE001 - over the cap: its experiences are dead-lettered as they come
+                    log.warning("not adopting %s again: %s", mid, exc)
+    models = set(state.models) if models is None else models & set(state.models)
+    stops = await committed_offsets(bootstrap, settings.experiences_topic, settings.app_id)
+    if partitions is not None:
+        stops = {p: end for p, end in stops.items() if p in partitions}
+    snapshot = None
+    if snapshots is not None and (first or not state.quota.enabled):  # quotas are the worker's: whole only
+        snapshot = await snapshots.usable(set(stops), stops, settings, bootstrap)
+    if snapshot is not None:
+        for mid in restore(state, snapshot, models, first):
+            ingestor.metrics.ingested.labels(mid).inc(state.models[mid].dedup.counted)
+            ingestor.metrics.duplicates.labels(mid).inc(state.models[mid].dedup.duplicates)
+    ends: dict[int, int] = {}
+    events = []
+    for msg, event in await read_records(bootstrap, settings.events_topic, "DecisionEvent"):  # aliases and rollout stages
+        events.append(event)
+        ends[msg.partition] = max(ends.get(msg.partition, 0), msg.offset + 1)
+        model = state.models.get(event["model_id"]) if event["model_id"] in models else None
+        if model is not None:
+            model.aliases.apply(event)
+    versions = 0
+    for rec in version_records:
+        model = state.models.get(rec["model_id"]) if rec["model_id"] in models else None
+        if model is None or rec["version"] <= model.version:
+            continue
+        if hashlib.sha256(rec["weights"]).hexdigest() != rec["sha256"]:
+            continue  # never load what does not match its hash
+        model.remember(rec["version"], rec["weights"], _config(rec))
+        model.version = rec["version"]
+        model.guard.record_best({e["era"]: e["points"] for e in rec["era_points"]})
+        model.cold_start_pending = False  # a published version: where it started was decided
+        versions += 1
+    for model in (state.models[m] for m in models):
+        _learn_on_from(model)
+    # operators' requests already on the log: a group that committed none would be handed them
+    # all again; what it read here is history, not a request to act on
+    if first:
+        committed = await committed_offsets(bootstrap, settings.events_topic, settings.app_id)
+        state.request_floor = {p: end for p, end in ends.items() if not committed.get(p)}
+    scores = await ScoreLog.read(bootstrap, settings.scores_topic, first=snapshot.score_starts if snapshot else None)
+    shrinks = [s for s in shrinks_from(events) if snapshot is None or s.at_ms > snapshot.taken_ms]  # the rest it holds
+    # a model this worker already holds, misrouted onto a partition it gains, is not part of what is rebuilt
+    messages = await replay_experiences(state, ingestor, bootstrap, settings.experiences_topic, stops, scores,
+                                        shrinks, models, only_keys=not first, starts=snapshot.positions if snapshot else None,
+                                        quarantines=quarantines_from(events))
+    for model in (state.models[m] for m in models):
+        model.new_tasks = 0
+    return {"versions": versions, "messages": messages, "from_snapshot": int(snapshot is not None)}
+
+
+def _config(rec: dict[str, Any]) -> dict[str, Any] | None:
+    """The learner config a version was published with (None when its record holds none)."""
+    try:
+        config = json.loads(rec["config_json"])
+    except (TypeError, ValueError):
+        return None
+    return config if isinstance(config, dict) and config else None
+
+
+def _learn_on_from(model: ModelState) -> None:
+    """Load the version the live worker learned on from: the newest, or the champion when the
+    newest was rolled back; with its own config. A version that does not load is skipped for
+    the one before it (the version number still counts on from the newest)."""
+    aliases = model.aliases
+    first = model.version
+    if aliases.champion in model.published and model.version not in {aliases.champion, aliases.canary, aliases.challenger}:
+        first = aliases.champion  # the live worker reverted to the champion after rolling the newest back
+    for version in [first, *sorted((v for v in model.published if v != first), reverse=True)]:
+        try:
+            if model.load_version(version):
+                return
+        except Exception as exc:  # noqa: BLE001 - a record from the log must not stop the worker
+            log.warning("%s v%s does not load (%s: %s): trying the version before it", model.model_id, version,
+                        type(exc).__name__, exc)

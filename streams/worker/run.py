@@ -1,0 +1,54 @@
+"""Run a worker process: the embedded broker when no bootstrap server is configured, the topics,
+the metrics endpoint, and the Faust worker (which handles signals and commits offsets)."""
+
+from __future__ import annotations
+
+import logging
+
+from learners.errors import ConfigError
+
+from streams.kafka.broker import EmbeddedBroker, ensure_topics_sync
+from streams.settings import Settings
+
+
+def run_worker(settings: Settings, loglevel: str = "WARNING") -> None:
+    """Blocks until the worker is stopped (Ctrl-C / SIGTERM)."""
+    import faust  # noqa: F401 - import before building the app so logging is configured once
+    from faust.worker import Worker
+
+    from streams.worker.app import WorkerRuntime
+
+    import torch
+
+    torch.set_num_threads(settings.torch_threads)
+    broker = runtime = None
+    bootstrap = settings.kafka
+    if not bootstrap:
+        broker = EmbeddedBroker().start()
+        bootstrap = broker.bootstrap
+        print(f"embedded broker on {bootstrap}", flush=True)
+    try:
+        ensure_topics_sync(bootstrap, settings.topics, settings.partitions, settings.replication_factor,
+                           settings.min_insync_replicas)
+        runtime = WorkerRuntime(settings, bootstrap)
+        if settings.metrics_port:
+            try:
+                runtime.metrics.serve(settings.metrics_port, settings.metrics_host)
+            except OSError as exc:
+                raise ConfigError(f"cannot serve metrics on port {settings.metrics_port} ({exc.strerror}): "
+                                "pass --metrics-port with a free port, or 0 to turn metrics off") from None
+        logging.getLogger("metastream").setLevel(loglevel)
+        print(f"worker {settings.app_id} consuming {settings.experiences_topic} on {bootstrap}; "
+              f"metrics on :{settings.metrics_port or 'off'}", flush=True)
+        signer = runtime.controller.signer
+        print(f"versions signed with key {signer.key_id}" if signer else
+              "versions are UNSIGNED: set METASTREAM_SIGNING_KEY to a key from `metastream keys generate` "
+              "so subscribers can tell them from forgeries", flush=True)
+        worker = Worker(runtime.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+        worker.spinner = None  # Faust's progress spinner writes terminal control codes; a worker's output is a log
+        worker.execute_from_commandline()
+    finally:
+        if runtime is not None:
+            runtime.controller.close()  # the update processes end with the worker (they also watch for it: SIGKILL)
+        if broker:
+            broker.stop()
