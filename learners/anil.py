@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from .base import task_loss, task_score
+from .base import task_loss
 from .errors import ConfigError
 from .functional import Params, sgd_steps
 from .maml import GradientLearner
@@ -145,14 +145,6 @@ class ANIL(GradientLearner):
         params = {k: v.detach() for k, v in self.params().items()}
         grads, (loss, outs) = grad(meta_loss, has_aux=True)(params)
         return grads, loss, outs.detach()
-
-    def meta_update(self, batch: TaskBatch) -> dict[str, float]:
-        grads, loss, outs = self.meta_gradient(batch)
-        self._apply_grads(grads)
-        metrics = {"loss": float(loss)}
-        if self.kind == "classification":
-            metrics["accuracy"] = float(task_score(self.kind, outs, batch.query_y).mean())
-        return metrics
 
     def hyperparameters(self) -> dict:
         return {**super().hyperparameters(), "first_order": self.first_order}

@@ -72,6 +72,15 @@ class GradientLearner(MetaLearner):
         buffers = self.buffers()
         return vmap(lambda x: functional_call(self.model, (self.params(), buffers), (x,)))(query_x)
 
+    def meta_update(self, batch: TaskBatch) -> dict[str, float]:
+        """One step of the initialisation along the subclass's ``meta_gradient``."""
+        grads, loss, outs = self.meta_gradient(batch)
+        self._apply_grads(grads)
+        metrics = {"loss": float(loss)}
+        if self.kind == "classification":
+            metrics["accuracy"] = float(task_score(self.kind, outs, batch.query_y).mean())
+        return metrics
+
     def _apply_grads(self, grads: Params) -> None:
         self.optimizer.zero_grad(set_to_none=True)
         for name, p in self.model.named_parameters():
@@ -110,14 +119,6 @@ class MAML(GradientLearner):
         grads, outs = grad(meta_loss, has_aux=True)(params)
         loss = torch.stack([task_loss(self.kind, o, y) for o, y in zip(outs, batch.query_y)]).mean()
         return grads, loss.detach(), outs.detach()
-
-    def meta_update(self, batch: TaskBatch) -> dict[str, float]:
-        grads, loss, outs = self.meta_gradient(batch)
-        self._apply_grads(grads)
-        metrics = {"loss": float(loss)}
-        if self.kind == "classification":
-            metrics["accuracy"] = float(task_score(self.kind, outs, batch.query_y).mean())
-        return metrics
 
 
 class FirstOrderMAML(MAML):

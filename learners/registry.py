@@ -41,7 +41,6 @@ def is_metric(algo: str) -> bool:
 
 
 GRADIENT_BASED = tuple(a for a in ALGORITHMS if not is_metric(a))
-METRIC_BASED = tuple(a for a in ALGORITHMS if is_metric(a))
 CLASSIFIERS = ("protomaml",)  # gradient-based learners that need class labels (no sine)
 HEAD_ONLY = {"anil": 0.1, "protomaml": 0.1}  # head-only inner loops and their default inner lr on images
 INNER_LOOP_KEYS = ("inner_lr", "inner_steps", "test_steps", "chunk_size")

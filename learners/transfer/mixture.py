@@ -264,19 +264,6 @@ class MetaMixture(MetaLearner):
         with torch.no_grad():
             return float(task_score(self.kind, self.predict_tasks(adapted, batch.query_x), batch.query_y).mean())
 
-    def train_routed(self, learner, buffer, iterations: int, meta_batch: int, gen: torch.Generator) -> None:
-        """``iterations`` routed meta-updates on meta-batches drawn from every buffered task
-        (``learner``, an ``OnlineMetaLearner``, splits them): for the benches that run the mixture
-        without the worker's gate."""
-        ids = buffer.task_ids()
-        self.model.train()
-        for _ in range(iterations):
-            pick = [ids[i] for i in torch.randint(len(ids), (meta_batch,), generator=gen).tolist()]
-            batch = learner.task_batch(buffer, pick)
-            if batch is not None:
-                self.meta_update(batch)
-        self.model.eval()
-
 
 def _copier(first: MetaLearner) -> Callable[[nn.Module], MetaLearner]:
     template = copy.deepcopy(first)

@@ -29,7 +29,7 @@ from streams.worker.learning.recipe import Recipe, probes_digest, tasks_digest
 from streams.settings import Settings
 from streams.worker.state import WorkerState
 from streams.kafka.topics import read_records
-from streams.worker.learning.process import Outcome, run_update, update_executor
+from streams.worker.learning.process import Outcome, UpdateJob, run_update, update_executor
 
 
 class NoRecipe(LookupError):
@@ -73,27 +73,41 @@ async def rebuild_version(bootstrap: str, model_id: str, version: int, settings:
                                   "log: a champion switch cannot be re-run; the versions after it can")
         return _done(report, started)
 
-    # the starting weights, as the worker serialised them for the job
+    weights = await _starting_weights(bootstrap, settings, recipe, versions, report)
+    if weights is None:
+        return _done(report, started)
+    job = await _replayed_job(bootstrap, settings, model_id, recipe, record, weights, report)
+    await _rerun(job, executor, record, report)
+    return _done(report, started)
+
+
+async def _starting_weights(bootstrap: str, settings: Settings, recipe: Recipe, versions: dict[int, dict],
+                            report: RebuildReport) -> bytes | None:
+    """The weights the update started from, as the worker serialised them for the job (``None``: not on the log)."""
     learner = OnlineMetaLearner(recipe.config)
     if recipe.weights_from:
         parent = versions.get(recipe.weights_from)
         if parent is None:
             report.differences.append(f"the version it started from (v{recipe.weights_from}) is not on the models topic")
-            return _done(report, started)
+            return None
         learner.load_weights(parent["weights"])
     elif (start := recipe.config.get("warm_start") or {}).get("model_id"):  # a new model's first update: it started
         source = [rec for _, rec in await read_records(bootstrap, settings.models_topic, "ModelVersion")  # from another
                   if rec["model_id"] == start["model_id"] and rec["version"] == start["version"]]
         if not source:
             report.differences.append(f"the model it started from ({start['model_id']} v{start['version']}) is not on the models topic")
-            return _done(report, started)
+            return None
         learner.load_weights(source[0]["weights"])
     weights = learner.weights_bytes()
     if hashlib.sha256(weights).hexdigest() != recipe.weights_sha256:
         report.differences.append(f"starting weights (v{recipe.weights_from or 'initial'}) differ from those the update started from"
                                   + (" (a model folder's weights are not on the log)" if recipe.config.get("checkpoint") else ""))
+    return weights
 
-    # the buffer, probes and era, replayed from the lineage through the ingest path
+
+async def _replayed_job(bootstrap: str, settings: Settings, model_id: str, recipe: Recipe, record: dict, weights: bytes,
+                        report: RebuildReport) -> UpdateJob:
+    """The update job again: its buffer, probes and era replayed from the lineage through the ingest path."""
     replay = dict(recipe.replay)
     run_settings = Settings.from_env(models={model_id: recipe.config}, **replay)
     state = WorkerState.from_settings(run_settings)
@@ -116,11 +130,14 @@ async def rebuild_version(bootstrap: str, model_id: str, version: int, settings:
         if model.drift.era != recipe.guard["era"]:
             report.differences.append(f"the era differs: {model.drift.era} rebuilt, {recipe.guard['era']} recorded")
 
-    # the update itself, in this process
     old_tasks = model.guard.old_tasks(snapshot.task_ids(), model.drift.era)
     if recipe.guard is not None and tasks_digest(old_tasks) != recipe.old_tasks_sha256:
         report.differences.append(f"the guard's anchors (buffered tasks of earlier eras: {len(old_tasks)} rebuilt) differ")
-    job = recipe.job_for(weights, snapshot, model.guard.probes, old_tasks, model.drift.era)
+    return recipe.job_for(weights, snapshot, model.guard.probes, old_tasks, model.drift.era)
+
+
+async def _rerun(job: UpdateJob, executor: ProcessPoolExecutor | None, record: dict, report: RebuildReport) -> None:
+    """The update itself, in an update process; its weights and held-out scores against the record's."""
     own = executor is None
     executor = executor or update_executor(1)
     try:
@@ -130,7 +147,7 @@ async def rebuild_version(bootstrap: str, model_id: str, version: int, settings:
             executor.shutdown()
     if result.outcome is not Outcome.PROPOSED or result.proposal is None:
         report.differences.append(f"the update ended {result.outcome.value} instead of proposing a candidate")
-        return _done(report, started)
+        return
     report.rebuilt_sha256 = hashlib.sha256(result.proposal.weights).hexdigest()
     report.identical = report.rebuilt_sha256 == report.expected_sha256
     proposal, figures = result.proposal, record["metrics"]
@@ -143,7 +160,6 @@ async def rebuild_version(bootstrap: str, model_id: str, version: int, settings:
                                   "(weights altered after the update, or a kernel that is not deterministic here)")
     elif not report.identical:
         report.differences.append("so the weights differ")
-    return _done(report, started)
 
 
 def _done(report: RebuildReport, started: float) -> RebuildReport:

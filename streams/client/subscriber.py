@@ -111,8 +111,9 @@ class ModelSubscriber:
         self.latest_versions: dict[str, LoadedModel] = {}  # what this subscriber serves now, per model id
         self.rejected: deque[str] = deque(maxlen=1000)
         if verify_keys is None:
-            verify_keys = [k.strip() for k in os.environ.get("METASTREAM_VERIFY_KEYS", "").split(",") if k.strip()]
-        self.verifier = Verifier(verify_keys) if verify_keys else None
+            self.verifier = Verifier.from_paths(os.environ.get("METASTREAM_VERIFY_KEYS", ""))
+        else:
+            self.verifier = Verifier(verify_keys) if verify_keys else None
         self.keep = keep
         self._reader = TopicReader(bootstrap, topic)
         self._events = TopicReader(bootstrap, events_topic)

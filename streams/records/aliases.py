@@ -12,9 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.records.wire import DecisionType
+from streams.records.wire import Cause, DecisionType
 
-STARTS = (DecisionType.ROLLOUT_STARTED,)
 
 
 @dataclass
@@ -32,6 +31,7 @@ class Aliases:
     champion: int | None = None
     canary: int | None = None
     challenger: int | None = None
+    challenger_cause: Cause = Cause.NEW_TASKS  # what the challenger was made for: its rollout's cause
     share: float = 0.0  # percent of agents (by cohort) on the canary
     stage: int = -1  # index into the rollout stages; -1: no rollout
     started_ms: int | None = None
@@ -62,6 +62,7 @@ class Aliases:
                 self.challenger = None
         elif kind is DecisionType.CHALLENGER_QUEUED:
             self.challenger = version
+            self.challenger_cause = Cause(event["cause"]) if event.get("cause") in Cause._value2member_map_ else Cause.OTHER
         elif kind is DecisionType.AB_TEST_STARTED:
             self.ab = ABTest(int(figures["a"]), int(figures["b"]), float(figures["split"]), at)
         elif kind is DecisionType.AB_TEST_FINISHED:

@@ -19,8 +19,3 @@ def cohort(agent_id: str, model_id: str) -> float:
     """The agent's position in ``[0, 100)`` for this model (uniform over agents)."""
     digest = hashlib.sha256(f"{model_id}\x00{agent_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 * 100
-
-
-def in_canary(agent_id: str, model_id: str, share: float) -> bool:
-    """Whether the agent is among the ``share`` percent who see the canary."""
-    return cohort(agent_id, model_id) < share

@@ -85,6 +85,12 @@ class Signer:
 class Verifier:
     """Checks records against the public keys it trusts (PEM bytes, or paths to PEM files)."""
 
+    @classmethod
+    def from_paths(cls, paths: str) -> "Verifier | None":
+        """From comma-separated PEM file paths (``METASTREAM_VERIFY_KEYS``); ``None`` when there are none."""
+        keys = [k.strip() for k in paths.split(",") if k.strip()]
+        return cls(keys) if keys else None
+
     def __init__(self, keys: Iterable[bytes | str | Path]) -> None:
         self.keys: dict[str, Ed25519PublicKey] = {}
         for key in keys:

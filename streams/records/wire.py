@@ -83,12 +83,17 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def decision_record(event_type: DecisionType, cause: Cause, model_id: str, reason: str, figures: Mapping[str, float],
+                    version: int | None = None, agent_id: str | None = None) -> dict[str, Any]:
+    """A DecisionEvent as the record its reader sees (what :func:`decision` encodes)."""
+    return {"event_type": event_type.value, "cause": cause.value, "model_id": model_id, "version": version,
+            "timestamp_ms": now_ms(), "reason": reason, "figures": {k: float(v) for k, v in figures.items()},
+            "agent_id": agent_id}
+
+
 def decision(event_type: DecisionType, cause: Cause, model_id: str, reason: str, figures: Mapping[str, float],
              version: int | None = None, agent_id: str | None = None) -> bytes:
-    return codec_for("DecisionEvent").encode({
-        "event_type": event_type.value, "cause": cause.value, "model_id": model_id, "version": version,
-        "timestamp_ms": now_ms(), "reason": reason, "figures": {k: float(v) for k, v in figures.items()},
-        "agent_id": agent_id})
+    return codec_for("DecisionEvent").encode(decision_record(event_type, cause, model_id, reason, figures, version, agent_id))
 
 
 def model_version(model_id: str, version: int, parent: int | None, algorithm: str, weights: bytes, config: dict[str, Any],

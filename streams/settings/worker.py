@@ -225,13 +225,6 @@ class Settings:
 
         return Signer.from_file(self.signing_key) if self.signing_key else None
 
-    def verifier(self) -> "Verifier | None":  # noqa: F821
-        """What a subscriber checks signatures with (``None``: no key set, signatures unchecked)."""
-        from streams.records.signing import Verifier
-
-        keys = [k.strip() for k in self.verify_keys.split(",") if k.strip()]
-        return Verifier(keys) if keys else None
-
     def continual_strengths(self, config: dict[str, Any]) -> tuple[float, float]:
         """``(distill, ewc)`` for a model: its config's ``continual`` section wins over the worker's
         defaults (EWC's strength depends on the scale of the model's outputs)."""

@@ -11,12 +11,10 @@ import asyncio
 import logging
 import time
 
-import faust
-
 from schemas import CodecError, codec_for
 
-from streams.kafka.connection import faust_credentials
 from streams.worker.diagnosis.engine import Diagnoser
+from streams.worker.faust_app import faust_app
 from streams.worker.diagnosis.remedies import Remedies
 from streams.worker.diagnosis.rules import load_rules
 from streams.worker.diagnosis.signals import gather
@@ -49,27 +47,7 @@ class WorkerRuntime:
         self._assignment_tasks: set[asyncio.Task] = set()
         # read at a rebuild even when this worker takes none (METASTREAM_SNAPSHOT_EVERY_S=0)
         self.snapshots = SnapshotStore(settings.snapshot_dir or f"{settings.app_id}-data/snapshots", settings.app_id)
-        self.app = faust.App(
-            settings.app_id,
-            broker=f"kafka://{bootstrap}",
-            broker_credentials=faust_credentials(),  # METASTREAM_KAFKA_* (TLS, SASL); None: plaintext
-            store="memory://",
-            web_enabled=settings.web_port > 0,
-            web_port=settings.web_port or 6066,
-            web_bind=settings.web_host,
-            topic_partitions=settings.partitions,
-            topic_replication_factor=settings.replication_factor,
-            producer_acks=-1,  # all in-sync replicas (Faust's producer is idempotent only under exactly-once processing)
-            consumer_auto_offset_reset="earliest",
-            broker_rebalance_timeout=settings.rebalance_timeout_s,
-            broker_session_timeout=max(10.0, settings.rebalance_timeout_s * 3),
-            broker_heartbeat_interval=1.0,
-            broker_commit_interval=1.0,
-            stream_wait_empty=False,
-            # fetch up to 8 MiB a partition: with Faust's 1 MiB the consumer waits on the broker between
-            # fetches while ingest works (measured: 0.39 -> 0.62-0.67 of the do-nothing agent, bench/throughput.py)
-            consumer_max_fetch_size=8 * 2**20,
-        )
+        self.app = faust_app(settings, bootstrap)
         raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
         self.topics = {name: self.app.topic(name, partitions=settings.partitions, **raw) for name in settings.topics}
         self.controller = UpdateController(self.state, settings, self.metrics, self.send)
@@ -159,6 +137,14 @@ class WorkerRuntime:
                  captured, time.perf_counter() - started - captured)
 
     def _register(self) -> None:
+        """The app's agents, pages and timers."""
+        self._register_group()
+        self._register_agents()
+        self._register_timers()
+        self._register_remedies()
+
+    def _register_group(self) -> None:
+        """What a worker does when it starts and when the consumer group moves partitions."""
         app, s = self.app, self.settings
 
         @app.task
@@ -178,6 +164,10 @@ class WorkerRuntime:
             task = asyncio.ensure_future(self.take_assignment({tp.partition for tp in assigned if tp.topic == s.experiences_topic}))
             self._assignment_tasks.add(task)
             task.add_done_callback(self._assignment_tasks.discard)
+
+    def _register_agents(self) -> None:
+        """The stream processors (experiences in, operators' requests in) and the status page."""
+        app, s = self.app, self.settings
 
         @app.agent(self.topics[s.experiences_topic], name="ingest")
         async def ingest(stream) -> None:
@@ -202,23 +192,6 @@ class WorkerRuntime:
                                     score_record(result.model_id, msg.partition, msg.offset, *result.scored))
                 await self.controller.on_ingest(result)
 
-        @app.timer(s.drift_window_s)
-        async def score_due() -> None:
-            """Completed tasks whose scoring window passed with no message to carry them."""
-            if not self.ready.is_set() or not self.state.ownership.settled.is_set():
-                return
-            for result, partition, offset in self.ingestor.score_due():
-                await self.send(s.scores_topic, result.model_id.encode(),
-                                score_record(result.model_id, partition, offset, *result.scored))
-                await self.controller.on_ingest(result)
-
-        @app.page("/status")
-        async def status(web, request):
-            from streams.worker.status import render_status
-
-            decisions = list(reversed(self.state.health.decisions))
-            return web.html(render_status(self.state, decisions, list(self.state.health.active.values()), s.app_id))
-
         @app.agent(self.topics[s.events_topic], name="requests")
         async def requests(stream) -> None:
             """Operators' requests (rollout, promote, rollback, A/B test) arrive as events."""
@@ -238,6 +211,27 @@ class WorkerRuntime:
                 except Exception:  # noqa: BLE001 - a malformed request (say, an A/B test without versions) is refused, not fatal
                     log.exception("refused the request at %s@%s: %s", event.message.partition, event.message.offset, record)
 
+        @app.page("/status")
+        async def status(web, request):
+            from streams.worker.status import render_status
+
+            decisions = list(reversed(self.state.health.decisions))
+            return web.html(render_status(self.state, decisions, list(self.state.health.active.values()), s.app_id))
+
+    def _register_timers(self) -> None:
+        """What runs on a clock: tasks whose scoring waits, snapshots, rollouts, gauges."""
+        app, s = self.app, self.settings
+
+        @app.timer(s.drift_window_s)
+        async def score_due() -> None:
+            """Completed tasks whose scoring window passed with no message to carry them."""
+            if not self.ready.is_set() or not self.state.ownership.settled.is_set():
+                return
+            for result, partition, offset in self.ingestor.score_due():
+                await self.send(s.scores_topic, result.model_id.encode(),
+                                score_record(result.model_id, partition, offset, *result.scored))
+                await self.controller.on_ingest(result)
+
         if s.snapshot_every_s > 0:
             @app.timer(s.snapshot_every_s)
             async def snapshot() -> None:
@@ -250,19 +244,6 @@ class WorkerRuntime:
         async def rollouts() -> None:
             if self.ready.is_set():
                 await self.rollouts.tick()
-
-        if s.diagnose_every_s > 0:
-            @app.timer(s.diagnose_every_s)
-            async def diagnose() -> None:
-                """The diagnosis rules on the worker's signals; each diagnosis and its remedy are events."""
-                if not self.ready.is_set():
-                    return
-                signals, context = gather(self.state, s)
-                fired = self.diagnoser.evaluate(signals, time.monotonic(), context)
-                self.state.health.active = {k: d.to_dict() for k, d in self.diagnoser.in_force.items()}
-                self.metrics.quarantined.set(self.state.health.in_quarantine())
-                for diagnosis in fired:
-                    await self.remedies.act(diagnosis)
 
         @app.timer(1.0)
         async def gauges() -> None:
@@ -279,6 +260,23 @@ class WorkerRuntime:
                 except Exception:  # noqa: BLE001 - a gauge must never break the worker
                     pass
             self.state.health.note_lag(total)
+
+    def _register_remedies(self) -> None:
+        """Diagnosis and the updates and searches that run on a schedule."""
+        app, s = self.app, self.settings
+
+        if s.diagnose_every_s > 0:
+            @app.timer(s.diagnose_every_s)
+            async def diagnose() -> None:
+                """The diagnosis rules on the worker's signals; each diagnosis and its remedy are events."""
+                if not self.ready.is_set():
+                    return
+                signals, context = gather(self.state, s)
+                fired = self.diagnoser.evaluate(signals, time.monotonic(), context)
+                self.state.health.active = {k: d.to_dict() for k, d in self.diagnoser.in_force.items()}
+                self.metrics.quarantined.set(self.state.health.in_quarantine())
+                for diagnosis in fired:
+                    await self.remedies.act(diagnosis)
 
         if s.search_every_s > 0:
             @app.timer(s.search_every_s)

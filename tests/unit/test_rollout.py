@@ -169,8 +169,8 @@ def test_the_manager_promotes_at_once_until_agents_report_and_rolls_out_once_the
     manager = RolloutManager(state.models, RolloutRules(min_samples=30), send, "events")
     model = state.models["sine"]
 
-    async def publish(version):
-        await manager.on_published("sine", version)
+    async def publish(version, cause=Cause.NEW_TASKS):
+        await manager.on_published("sine", version, cause)
         return sent[-1]
 
     first = asyncio.run(publish(1))
@@ -184,6 +184,13 @@ def test_the_manager_promotes_at_once_until_agents_report_and_rolls_out_once_the
     for t in range(30):  # 400 agents report on v2 for 30 s
         for k in range(20):
             model.serving.record(2, np.ones(1), None, agent_id=f"agent-{(20 * t + k) % 400}", at_ms=now - 29_000 + 1000 * t)
-    third = asyncio.run(publish(3))
-    assert (third["event_type"], third["version"], third["figures"]["share"]) == (DecisionType.ROLLOUT_STARTED.value, 3, 5.0)
+    third = asyncio.run(publish(3, Cause.SEARCH))  # a search's winner is rolled out for the search
+    assert (third["event_type"], third["version"], third["figures"]["share"], third["cause"]) == (
+        DecisionType.ROLLOUT_STARTED.value, 3, 5.0, Cause.SEARCH.value)
     assert model.aliases.canary == 3 and model.aliases.champion == 2
+    fourth = asyncio.run(publish(4, Cause.SHADOW))  # waits for v3's rollout, and keeps its cause for its turn
+    assert (fourth["event_type"], fourth["cause"]) == (DecisionType.CHALLENGER_QUEUED.value, Cause.SHADOW.value)
+    assert (model.aliases.challenger, model.aliases.challenger_cause) == (4, Cause.SHADOW)
+    fifth = asyncio.run(publish(5, Cause.DRIFT))  # a drift update replaces the canary at once
+    assert [(e["event_type"], e["version"], e["cause"]) for e in sent[-2:]] == [
+        (DecisionType.ROLLED_BACK.value, 3, Cause.SUPERSEDED.value), (fifth["event_type"], 5, Cause.DRIFT.value)]

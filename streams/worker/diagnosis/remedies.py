@@ -13,10 +13,12 @@ from streams.settings import Settings
 from streams.worker.state import WorkerState
 from streams.worker.state.health import Quarantine
 from streams.worker.diagnosis.engine import Diagnosis
-from streams.worker.diagnosis.rules import Action
+from streams.worker.diagnosis.rules import Action, Signal
 
 Send = Callable[[str, bytes, bytes], Awaitable[None]]
-TRIGGER = {"accuracy_trend": Cause.SCORE_TREND, "stuck_learning": Cause.STUCK}
+TRIGGER = {Signal.SCORE_TREND: Cause.SCORE_TREND, Signal.STUCK_S: Cause.STUCK}  # what an update a rule asks for answers
+CAUSE = {Action.SEARCH: Cause.SEARCH, Action.RETRAIN: Cause.RETRAIN, Action.DISTIL: Cause.DISTIL, Action.SHRINK: Cause.SHRINK,
+         Action.QUARANTINE: Cause.QUARANTINE, Action.ALERT: Cause.ALERT}  # the cause a diagnosis and its remedy are logged with
 
 
 class Remedies:
@@ -25,7 +27,7 @@ class Remedies:
 
     async def act(self, d: Diagnosis) -> None:
         action = d.rule.action
-        cause = Cause(action.value) if action is not Action.SEARCH else Cause.SEARCH
+        cause = CAUSE[action]
         key = (d.model_id or "").encode()
         figures = {"value": d.value, "bound": d.rule.bound}
         agent = d.context.get(d.rule.context_agent) or None if action is Action.QUARANTINE else None
@@ -39,7 +41,7 @@ class Remedies:
 
     async def _do(self, d: Diagnosis, action: Action, figures: dict[str, float]) -> str:
         models = [d.model_id] if d.model_id else list(self.state.models)
-        trigger = TRIGGER.get(d.rule.name, Cause.OTHER)
+        trigger = TRIGGER.get(d.rule.signal, Cause.OTHER)
         if action is Action.SEARCH:
             started = [m for m in models if self.controller.request_search(m, trigger, {"value": d.value})]
             return f"search started for {', '.join(started)}" if started else "a search ran recently: none started"

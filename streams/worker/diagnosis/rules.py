@@ -19,9 +19,20 @@ from pathlib import Path
 from learners.errors import ConfigError
 
 DEFAULT_RULES = Path(__file__).with_name("rules.json")
-SIGNALS = ("score_trend", "p95_latency_ms", "memory_share", "dlq_per_s", "top_agent_rejected_share", "lag_growth_per_s", "stuck_s",
-           "agent_high_loss_share")
-MODEL_SIGNALS = ("score_trend", "p95_latency_ms", "stuck_s")  # per model; the others are the worker's
+class Signal(str, Enum):
+    """What a rule watches (``signals.py`` computes each)."""
+
+    SCORE_TREND = "score_trend"
+    P95_LATENCY_MS = "p95_latency_ms"
+    MEMORY_SHARE = "memory_share"
+    DLQ_PER_S = "dlq_per_s"
+    TOP_AGENT_REJECTED_SHARE = "top_agent_rejected_share"
+    LAG_GROWTH_PER_S = "lag_growth_per_s"
+    STUCK_S = "stuck_s"
+    AGENT_HIGH_LOSS_SHARE = "agent_high_loss_share"
+
+
+SIGNALS = tuple(s.value for s in Signal)
 
 
 class Action(str, Enum):
@@ -36,7 +47,7 @@ class Action(str, Enum):
 @dataclass(frozen=True)
 class Rule:
     name: str
-    signal: str
+    signal: Signal
     action: Action
     why: str
     above: float | None = None
@@ -72,7 +83,7 @@ def parse_rules(items: list) -> list[Rule]:
             raise ConfigError(f"rule {name!r}: action must be one of {', '.join(a.value for a in Action)}") from None
         if (item.get("above") is None) == (item.get("below") is None):
             raise ConfigError(f"rule {name!r}: give exactly one of 'above' and 'below'")
-        rules.append(Rule(name, item["signal"], action, item.get("why", name), item.get("above"), item.get("below"),
+        rules.append(Rule(name, Signal(item["signal"]), action, item.get("why", name), item.get("above"), item.get("below"),
                           float(item.get("for_s", 0.0)), float(item.get("cooldown_s", 60.0)), int(item.get("min_count", 0)),
                           item.get("context_agent", "agent_id")))
     return rules

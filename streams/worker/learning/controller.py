@@ -189,7 +189,7 @@ class UpdateController:
         await decide(DecisionType.SEARCH_STARTED if search else DecisionType.UPDATE_STARTED, trigger, trigger.value, figures)
         lineage = state.lineage.ranges()
         job = self.job(state, trigger, number, work)
-        recipe = recipe_of(job, work.value, trigger.value, state.weights_version, self.state.positions, now_ms(),
+        recipe = recipe_of(job, trigger.value, state.weights_version, self.state.positions, now_ms(),
                            self.settings.replay_settings())
         state.new_tasks = 0
         started = time.perf_counter()
@@ -238,7 +238,7 @@ class UpdateController:
         await decide(DecisionType.VERSION_PUBLISHED, Cause.SEARCH if search else Cause.DISTIL if work is Work.DISTIL else trigger,
                      trigger.value, figs)
         if self.rollouts is not None:
-            await self.rollouts.on_published(model_id, state.version, urgent=trigger is Cause.DRIFT)
+            await self.rollouts.on_published(model_id, state.version, trigger)
         return figs
 
     async def run_job(self, job: UpdateJob) -> UpdateResult:

@@ -39,8 +39,7 @@ def build_job(state: ModelState, s: Settings, trigger: Cause, number: int, work:
         picked = pool.shadows.get(state.challenging or "") if work is Work.CHALLENGE else pool.pick()
         if picked is None:
             raise LookupError(f"no shadow to {'challenge with' if work is Work.CHALLENGE else 'train'}")
-        shadow = ShadowJob(picked.name, copy.deepcopy(picked.learner.config), picked.learner.weights_bytes(),
-                           challenge=work is Work.CHALLENGE)
+        shadow = ShadowJob(picked.name, copy.deepcopy(picked.learner.config), picked.learner.weights_bytes())
         if work is Work.SHADOW:
             guard = None  # a shadow trains plainly; the guard judges it when it challenges
     request = None
@@ -50,4 +49,4 @@ def build_job(state: ModelState, s: Settings, trigger: Cause, number: int, work:
             space = {k: v for k, v in space.items() if k not in ("ewc", "distill")}
         request = SearchRequest(space, s.search_trials, s.search_iterations)
     return UpdateJob(number, copy.deepcopy(state.learner.config), state.learner.weights_bytes(), snapshot, plan, guard, request,
-                     s.distil_factor if work is Work.DISTIL else None, shadow)
+                     s.distil_factor if work is Work.DISTIL else None, shadow, work)

@@ -52,7 +52,6 @@ class ShadowJob:
     name: str
     config: dict[str, Any]
     weights: bytes
-    challenge: bool = False
 
 
 @dataclass
@@ -66,6 +65,12 @@ class UpdateJob:
     search: SearchRequest | None = None
     distil_factor: float | None = None  # a distillation job: the student's width relative to the champion's
     shadow: ShadowJob | None = None  # a shadow's update or challenge (config and weights above stay the champion's)
+    work: Work = Work.UPDATE  # what the job does; the field it needs (search, distil_factor, shadow) is set with it
+
+    def __post_init__(self) -> None:
+        needs = {Work.SEARCH: self.search, Work.DISTIL: self.distil_factor, Work.SHADOW: self.shadow, Work.CHALLENGE: self.shadow}
+        if self.work in needs and needs[self.work] is None:
+            raise ValueError(f"a {self.work.value} job needs its {'shadow' if self.work in (Work.SHADOW, Work.CHALLENGE) else self.work.value}")
 
 
 class Outcome(Enum):
@@ -142,9 +147,9 @@ def run_update(job: UpdateJob) -> UpdateResult:
         return abort is not None and abort.value == job.number
 
     stop = stopped if abort is not None else None
-    if job.shadow is not None:
+    if job.work in (Work.SHADOW, Work.CHALLENGE):
         return _run_shadow(job, stop, stopped)
-    if job.distil_factor is not None:
+    if job.work is Work.DISTIL:
         from learners.online.distilled import distil_student
 
         made = distil_student(job.config, job.weights, job.buffer, job.plan, job.guard, job.number, job.distil_factor,
@@ -154,7 +159,7 @@ def run_update(job: UpdateJob) -> UpdateResult:
         if made is None:
             return UpdateResult(Outcome.TOO_FEW_TASKS)
         return UpdateResult(Outcome.PROPOSED, made[0], made[1], {"width_factor": job.distil_factor}, None)
-    if job.search is not None:
+    if job.work is Work.SEARCH:
         from learners.online.searched import search_guarded
         from learners.search.space import SearchSpace
 
@@ -177,7 +182,7 @@ def _run_shadow(job: UpdateJob, stop, stopped) -> UpdateResult:
     from learners.online.shadows import propose_challenger, train_shadow
 
     sj = job.shadow
-    if sj.challenge:
+    if job.work is Work.CHALLENGE:
         proposal = propose_challenger(job.config, job.weights, sj.config, sj.weights, job.buffer, job.plan, job.guard, job.number,
                                       should_stop=stop)
         if stopped():

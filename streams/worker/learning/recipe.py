@@ -25,7 +25,7 @@ from typing import Any
 
 from learners.online import GuardPlan, ProbeSet, UpdatePlan
 
-from streams.worker.learning.process import SearchRequest, UpdateJob
+from streams.worker.learning.process import SearchRequest, UpdateJob, Work
 
 
 @dataclass
@@ -69,10 +69,11 @@ class Recipe:
         if self.search is not None:
             search = SearchRequest({name: spec for name, spec in self.search["space"]}, self.search["trials"],
                                    self.search["trial_iterations"])
-        return UpdateJob(self.job, self.config, weights, buffer, UpdatePlan(*self.plan), guard, search, self.distil_factor)
+        return UpdateJob(self.job, self.config, weights, buffer, UpdatePlan(*self.plan), guard, search, self.distil_factor,
+                         work=Work(self.work))
 
 
-def recipe_of(job: UpdateJob, work: str, trigger: str, weights_from: int, positions: dict[int, int], at_ms: int,
+def recipe_of(job: UpdateJob, trigger: str, weights_from: int, positions: dict[int, int], at_ms: int,
               replay: dict[str, Any]) -> Recipe:
     """The recipe of an update job the worker is about to run."""
     guard = None
@@ -85,7 +86,7 @@ def recipe_of(job: UpdateJob, work: str, trigger: str, weights_from: int, positi
         search = {"space": [[name, spec] for name, spec in job.search.space.items()], "trials": job.search.trials,
                   "trial_iterations": job.search.trial_iterations}
     p = job.plan
-    return Recipe(job.number, work, trigger, job.config, weights_from, hashlib.sha256(job.weights).hexdigest(),
+    return Recipe(job.number, job.work.value, trigger, job.config, weights_from, hashlib.sha256(job.weights).hexdigest(),
                   [p.iterations, p.meta_batch, p.heldout, p.recent, p.recent_share], guard, search, job.distil_factor,
                   dict(positions), at_ms, {"max_bytes": job.buffer.max_bytes, "max_points_per_task": job.buffer.max_points_per_task,
                                            "sha256": job.buffer.digest()},

@@ -13,7 +13,8 @@ from __future__ import annotations
 import time
 from typing import Awaitable, Callable, Mapping
 
-from streams.records.wire import Cause, DecisionType, decision
+from schemas import codec_for
+from streams.records.wire import Cause, DecisionType, decision_record
 from streams.worker.rollout.policy import Move, RolloutRules, StartPlan, Verdict, judge, judge_rollout, plan_start
 from streams.worker.rollout.sequential import compare
 from streams.worker.rollout.serving import ServingStats
@@ -47,11 +48,9 @@ class RolloutManager:
     # --- events -------------------------------------------------------------------------------
     async def emit(self, model_id: str, kind: DecisionType, cause: Cause, version: int | None, reason: str,
                    figures: Mapping[str, float]) -> None:
-        data = decision(kind, cause, model_id, reason, figures, version)
-        from schemas import codec_for
-
-        self.aliases[model_id].apply(codec_for("DecisionEvent").decode(data))
-        await self.send(self.events_topic, model_id.encode(), data)
+        record = decision_record(kind, cause, model_id, reason, figures, version)
+        self.aliases[model_id].apply(record)  # applied as it is, and sent encoded once
+        await self.send(self.events_topic, model_id.encode(), codec_for("DecisionEvent").encode(record))
 
     def plan(self, model_id: str) -> StartPlan:
         """Where a rollout of a new version of ``model_id`` would start now."""
@@ -73,21 +72,22 @@ class RolloutManager:
         else:
             await self._start(model_id, version, cause, reason, plan)
 
-    async def on_published(self, model_id: str, version: int, urgent: bool = False) -> None:
-        """A version the gate passed: champion, canary or challenger."""
+    async def on_published(self, model_id: str, version: int, cause: Cause) -> None:
+        """A version the gate passed, made for ``cause`` (the update's trigger): champion, canary or
+        challenger. A drift update answers now: it replaces a running canary."""
         aliases = self.aliases[model_id]
         if aliases.champion is None or not self.enabled:
             cause = Cause.FIRST_VERSION if aliases.champion is None else Cause.OTHER
             await self.emit(model_id, DecisionType.ROLLOUT_PROMOTED, cause, version,
                             "the first version" if aliases.champion is None else "rollouts are off: published is champion", {})
         elif aliases.canary is None:
-            await self._start_or_promote(model_id, version, Cause.DRIFT if urgent else Cause.NEW_TASKS, "a gated candidate")
-        elif urgent:  # a drift update answers now: it replaces the canary
+            await self._start_or_promote(model_id, version, cause, "a gated candidate")
+        elif cause is Cause.DRIFT:
             await self.emit(model_id, DecisionType.ROLLED_BACK, Cause.SUPERSEDED, aliases.canary,
                             f"superseded by v{version}, a drift update", {"superseded_by": version})
             await self._start_or_promote(model_id, version, Cause.DRIFT, "a drift update")
         else:
-            await self.emit(model_id, DecisionType.CHALLENGER_QUEUED, Cause.NEW_TASKS, version,
+            await self.emit(model_id, DecisionType.CHALLENGER_QUEUED, cause, version,
                             f"waits for the rollout of v{aliases.canary}", {"canary_version": aliases.canary})
 
     async def on_request(self, event: dict) -> None:
@@ -138,7 +138,7 @@ class RolloutManager:
         await self.emit(model_id, DecisionType.ROLLOUT_PROMOTED, verdict.cause, aliases.canary, verdict.reason,
                         {**verdict.figures, "previous_champion": aliases.champion or 0})
         if aliases.challenger is not None:
-            await self._start_or_promote(model_id, aliases.challenger, Cause.NEW_TASKS, "the challenger's turn")
+            await self._start_or_promote(model_id, aliases.challenger, aliases.challenger_cause, "the challenger's turn")
 
     async def _rollback(self, model_id: str, verdict: Verdict) -> None:
         aliases = self.aliases[model_id]
