@@ -117,89 +117,100 @@ def run_method(method: str, tasks: Sequence[ContinualTask], scenario: str = "dom
         setattr(cfg, k, v)
     tasks = [ContinualTask(*t) for t in tasks]
     torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    heads = _Heads(tasks, scenario)
-    progressive = method == "progressive"
-    if progressive:
-        model: nn.Module = ProgressiveNet(784, [100, 100], 10)
-        model.add_column()
-    else:
-        model = mlp()
-    current = [0]  # the task being trained (picks the column of a progressive net)
-
-    def forward(x: torch.Tensor, task: int | None = None) -> torch.Tensor:
-        return model(x, task=current[0] if task is None else task) if progressive else model(x)
-
-    def optimizer() -> torch.optim.Optimizer:
-        return torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
-
-    opt = optimizer()
-    ewc = EWC(model, lam=cfg.ewc_lambda, online=True, seed=cfg.seed) if method in ("ewc", "ewc+er") else None
-    replay = ReservoirBuffer(cfg.buffer, seed=cfg.seed) if method in REPLAYS else None
-    lwf = LwF(cfg.lwf_weight, cfg.temperature) if method == "lwf" else None
-
-    rb = cfg.replay_batch or cfg.batch
-
-    def step(x: torch.Tensor, y: torch.Tensor, store: bool = True) -> None:
-        logits = forward(x)
-        loss = F.cross_entropy(heads.for_labels(logits, y), y)
-        if replay is not None and len(replay):
-            if method in STORES_LOGITS:
-                rx, _, rz = replay.sample_with_logits(rb)
-                loss = loss + cfg.der_alpha * F.mse_loss(forward(rx), rz)
-                if method != "der":
-                    rx, ry, _ = replay.sample_with_logits(rb)
-                    loss = loss + cfg.der_beta * F.cross_entropy(heads.for_labels(forward(rx), ry), ry)
-            else:
-                rx, ry = replay.sample(rb)
-                loss = loss + F.cross_entropy(heads.for_labels(forward(rx), ry), ry)
-        if ewc is not None and ewc.terms:
-            loss = loss + ewc.penalty()
-        if lwf is not None:
-            loss = loss + lwf.penalty(x, logits)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if replay is not None and store:
-            replay.add(x, y, logits.detach() if method in STORES_LOGITS else None)
-
-    def accuracy(task: int, trained: int) -> float:
-        t = tasks[task]
-        with torch.no_grad():
-            logits = forward(t.test_x, min(task, trained) if progressive else None)
-            return float((heads.for_task(logits, task).argmax(-1) == t.test_y).float().mean())
-
-    def epochs(x: torch.Tensor, y: torch.Tensor) -> None:
-        for _ in range(cfg.epochs):
-            order = torch.randperm(len(x), generator=gen)
-            for k in range(0, len(x), cfg.batch):
-                idx = order[k : k + cfg.batch]
-                for it in range(cfg.iterations):
-                    step(x[idx], y[idx], store=it == 0)
-
+    run = _MethodRun(method, tasks, scenario, cfg)
     T = len(tasks)
-    baseline = np.array([accuracy(j, 0) for j in range(T)])
+    baseline = np.array([run.accuracy(j, 0) for j in range(T)])
     R = np.zeros((T, T))
     start = time.perf_counter()
     if method == "joint":
-        epochs(torch.cat([t.train_x for t in tasks]), torch.cat([t.train_y for t in tasks]))
-        R[:] = [accuracy(j, T - 1) for j in range(T)]
+        run.epochs(torch.cat([t.train_x for t in tasks]), torch.cat([t.train_y for t in tasks]))
+        R[:] = [run.accuracy(j, T - 1) for j in range(T)]
     else:
         seen: list[int] = []
         for i, task in enumerate(tasks):
-            if progressive and i > 0:
-                model.add_column()
-                opt = optimizer()
-            current[0] = i
-            epochs(task.train_x, task.train_y)
-            if ewc is not None:
-                ewc.consolidate(task.train_x)
-            old = sorted(set(seen))
-            seen += list(task.classes) if task.classes is not None else []
-            if method == "der++wa" and scenario == "class-il":
-                weight_align(model[-1], old, [c for c in task.classes if c not in old])
-            if lwf is not None:
-                lwf.consolidate(model, sorted(set(seen)) if task.classes is not None else None)
-            R[i] = [accuracy(j, i) for j in range(T)]
-    return ContinualRun(method, scenario, R, baseline, accuracy_matrix_metrics(R, baseline), time.perf_counter() - start, model,
-                        replay)
+            run.learn_task(i, task, seen)
+            R[i] = [run.accuracy(j, i) for j in range(T)]
+    return ContinualRun(method, scenario, R, baseline, accuracy_matrix_metrics(R, baseline), time.perf_counter() - start, run.model,
+                        run.replay)
+
+
+class _MethodRun:
+    """One method's model, optimiser and continual-learning terms while it learns the tasks in order."""
+
+    def __init__(self, method: str, tasks: list[ContinualTask], scenario: str, cfg: ContinualConfig) -> None:
+        self.method, self.tasks, self.scenario, self.cfg = method, tasks, scenario, cfg
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        self.heads = _Heads(tasks, scenario)
+        self.progressive = method == "progressive"
+        if self.progressive:
+            self.model: nn.Module = ProgressiveNet(784, [100, 100], 10)
+            self.model.add_column()
+        else:
+            self.model = mlp()
+        self.current = 0  # the task being trained (picks the column of a progressive net)
+        self.opt = self.optimizer()
+        self.ewc = EWC(self.model, lam=cfg.ewc_lambda, online=True, seed=cfg.seed) if method in ("ewc", "ewc+er") else None
+        self.replay = ReservoirBuffer(cfg.buffer, seed=cfg.seed) if method in REPLAYS else None
+        self.lwf = LwF(cfg.lwf_weight, cfg.temperature) if method == "lwf" else None
+        self.rb = cfg.replay_batch or cfg.batch
+
+    def forward(self, x: torch.Tensor, task: int | None = None) -> torch.Tensor:
+        return self.model(x, task=self.current if task is None else task) if self.progressive else self.model(x)
+
+    def optimizer(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD([p for p in self.model.parameters() if p.requires_grad], lr=self.cfg.lr)
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, store: bool = True) -> None:
+        cfg, heads, replay, method = self.cfg, self.heads, self.replay, self.method
+        logits = self.forward(x)
+        loss = F.cross_entropy(heads.for_labels(logits, y), y)
+        if replay is not None and len(replay):
+            if method in STORES_LOGITS:
+                rx, _, rz = replay.sample_with_logits(self.rb)
+                loss = loss + cfg.der_alpha * F.mse_loss(self.forward(rx), rz)
+                if method != "der":
+                    rx, ry, _ = replay.sample_with_logits(self.rb)
+                    loss = loss + cfg.der_beta * F.cross_entropy(heads.for_labels(self.forward(rx), ry), ry)
+            else:
+                rx, ry = replay.sample(self.rb)
+                loss = loss + F.cross_entropy(heads.for_labels(self.forward(rx), ry), ry)
+        if self.ewc is not None and self.ewc.terms:
+            loss = loss + self.ewc.penalty()
+        if self.lwf is not None:
+            loss = loss + self.lwf.penalty(x, logits)
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+        if replay is not None and store:
+            replay.add(x, y, logits.detach() if method in STORES_LOGITS else None)
+
+    def accuracy(self, task: int, trained: int) -> float:
+        t = self.tasks[task]
+        with torch.no_grad():
+            logits = self.forward(t.test_x, min(task, trained) if self.progressive else None)
+            return float((self.heads.for_task(logits, task).argmax(-1) == t.test_y).float().mean())
+
+    def epochs(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        cfg = self.cfg
+        for _ in range(cfg.epochs):
+            order = torch.randperm(len(x), generator=self.gen)
+            for k in range(0, len(x), cfg.batch):
+                idx = order[k : k + cfg.batch]
+                for it in range(cfg.iterations):
+                    self.step(x[idx], y[idx], store=it == 0)
+
+    def learn_task(self, i: int, task: ContinualTask, seen: list[int]) -> None:
+        """Task ``i`` in its turn, then what each method does between tasks (``seen``: classes so far, extended)."""
+        if self.progressive and i > 0:
+            self.model.add_column()
+            self.opt = self.optimizer()
+        self.current = i
+        self.epochs(task.train_x, task.train_y)
+        if self.ewc is not None:
+            self.ewc.consolidate(task.train_x)
+        old = sorted(set(seen))
+        seen += list(task.classes) if task.classes is not None else []
+        if self.method == "der++wa" and self.scenario == "class-il":
+            weight_align(self.model[-1], old, [c for c in task.classes if c not in old])
+        if self.lwf is not None:
+            self.lwf.consolidate(self.model, sorted(set(seen)) if task.classes is not None else None)
