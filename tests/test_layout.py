@@ -162,3 +162,12 @@ def test_readme_is_a_front_door_whose_links_resolve():
     local = [link for link in links if not link.startswith(("http://", "https://", "mailto:"))]
     assert local, "the README links to the docs"
     assert [link for link in local if not (ROOT / link).exists()] == []
+
+
+def test_every_link_between_the_docs_resolves():
+    broken = []
+    for page in DOCS.glob("*.md"):
+        for link in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text()):
+            if not link.startswith(("http://", "https://", "mailto:")) and not (page.parent / link).exists():
+                broken.append(f"{page.name}: {link}")
+    assert broken == []
