@@ -109,7 +109,7 @@ def test_a_classifier_takes_whole_number_labels_and_dead_letters_the_rest():
 
 
 def test_models_setting_takes_configs_or_preset_names_and_says_what_is_wrong():
-    from streams.settings import parse_models
+    from streams.catalog.model_configs import parse_models
 
     models = parse_models('{"a": "digits", "b": "sine"}')
     assert models["a"]["algo"] == "protonet" and models["b"]["task"]["name"] == "sine"
@@ -124,7 +124,7 @@ def test_a_worker_serves_a_model_folder_from_its_weights(tmp_path):
     import torch
 
     from learners import build_learner, default_config, save_checkpoint
-    from streams.settings import parse_models
+    from streams.catalog.model_configs import parse_models
 
     config = default_config("sine", "maml")
     torch.manual_seed(3)

@@ -8,7 +8,7 @@ import pytest
 
 from learners.online import GuardPlan, OnlineMetaLearner, ProbeSet, TaskReplayBuffer, UpdatePlan
 from learners.registry import default_config
-from streams.worker.run.learning import process as update_process
+from streams.worker.learning import process as update_process
 from streams.simulation.fleet import SineFleet
 from streams.worker.state import DriftMonitor
 from streams.worker.learning.process import Outcome, UpdateJob, init_update_process, run_update

@@ -14,7 +14,7 @@ from learners.online.shadows import ShadowPool, variant
 from learners.tabular.standardiser import FeatureStandardiser, pipeline_summary, set_importance, tabular_backbone
 from learners.tasks.base import TaskBatch
 from streams.catalog.presets import TABULAR_SHADOWS, tabular_model
-from streams.settings import parse_models
+from streams.catalog.model_configs import parse_models
 
 
 class Fixed:
