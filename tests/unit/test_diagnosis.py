@@ -103,3 +103,14 @@ def test_an_agent_whose_tasks_fit_far_worse_than_the_others_is_named():
     assert agent == "noisy" and share > 0.9 and tasks == 20
     rule = next(r for r in load_rules() if r.name == "noisy_agent")
     assert rule.action is Action.QUARANTINE and rule.context_agent == "noisy_agent_id"
+
+
+def test_a_rule_waits_for_its_signal_s_count():
+    from streams.worker.diagnosis.engine import Diagnoser
+    from streams.worker.diagnosis.rules import parse_rules
+
+    rule = parse_rules([{"name": "noisy", "signal": "agent_high_loss_share", "action": "alert", "above": 0.5, "min_count": 20}])
+    diagnoser = Diagnoser(rule)
+    few = diagnoser.evaluate({None: {"agent_high_loss_share": 0.9}}, 0.0, {None: {"agent_high_loss_share_count": 3}})
+    many = diagnoser.evaluate({None: {"agent_high_loss_share": 0.9}}, 1.0, {None: {"agent_high_loss_share_count": 30}})
+    assert (len(few), len(many)) == (0, 1)

@@ -47,7 +47,7 @@ class Diagnoser:
                     continue
                 key, value = (rule.name, scope), float(values[rule.signal])
                 extra = (context or {}).get(scope, {})
-                enough = extra.get(f"{rule.signal}_count", rule.min_count) >= rule.min_count
+                enough = extra.get(f"{rule.signal.value}_count", rule.min_count) >= rule.min_count
                 if not (rule.crossed(value) and enough):
                     self._since.pop(key, None)
                     self.in_force.pop(key, None)

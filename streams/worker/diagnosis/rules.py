@@ -31,6 +31,9 @@ class Signal(str, Enum):
     STUCK_S = "stuck_s"
     AGENT_HIGH_LOSS_SHARE = "agent_high_loss_share"
 
+    def __str__(self) -> str:  # its name where text is built from it (the signal's ``_count`` companion)
+        return self.value
+
 
 SIGNALS = tuple(s.value for s in Signal)
 
