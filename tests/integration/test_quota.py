@@ -58,4 +58,5 @@ def test_a_flooding_agent_is_held_to_its_quota_and_the_others_lose_nothing(broke
     flood_taken = sent["flood"] - sum(dead.values())
     assert flood_taken <= QUOTA * (SECONDS + 2 + 1), (flood_taken, sent)  # rate x time + 2 s burst + a second of slack
     assert m["metastream_experiences_ingested_total"] == sent["polite"] + flood_taken  # every polite row was taken
-    assert m.get("metastream_versions_published_total", 0) >= 1  # updates went on
+    wait_for(lambda: worker.metrics().get("metastream_versions_published_total", 0) >= 1, 120,
+             "a version published: updates went on")  # the last update may still run when every row is counted
