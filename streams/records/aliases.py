@@ -62,7 +62,10 @@ class Aliases:
                 self.challenger = None
         elif kind is DecisionType.CHALLENGER_QUEUED:
             self.challenger = version
-            self.challenger_cause = Cause(event["cause"]) if event.get("cause") in Cause._value2member_map_ else Cause.OTHER
+            try:
+                self.challenger_cause = Cause(event.get("cause"))
+            except ValueError:  # a cause this version does not know
+                self.challenger_cause = Cause.OTHER
         elif kind is DecisionType.AB_TEST_STARTED:
             self.ab = ABTest(int(figures["a"]), int(figures["b"]), float(figures["split"]), at)
         elif kind is DecisionType.AB_TEST_FINISHED:
