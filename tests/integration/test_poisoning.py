@@ -50,6 +50,7 @@ def test_a_poisoning_agent_is_named_and_the_champion_does_not_regress(broker, wo
     wait_for(lambda: worker.metrics().get("metastream_versions_published_total", 0) >= 2, 90, "versions before the attack")
     clean = _fresh_tasks(False)
     before = asyncio.run(_champion(broker.bootstrap))
+    published = worker.metrics().get("metastream_versions_published_total", 0)
     asyncio.run(_rounds(broker.bootstrap, fleet, poison=True))
 
     def events():
@@ -58,6 +59,10 @@ def test_a_poisoning_agent_is_named_and_the_champion_does_not_regress(broker, wo
     named = wait_for(lambda: [e for e in events() if e["event_type"] == DecisionType.REMEDIATION_TAKEN and "mallory" in e["reason"]],
                      60, "the poisoning agent named and quarantined")
     assert any(e["event_type"] == DecisionType.DIAGNOSIS_MADE and "noisy_agent" in e["reason"] for e in events()), named
+    # the worker went on learning through the attack: a version trained on what came during it
+    wait_for(lambda: worker.metrics().get("metastream_versions_published_total", 0) > published, 120,
+             "a version published during or after the attack")
     after = asyncio.run(_champion(broker.bootstrap))
+    assert after.version > before.version, (before.version, after.version)
     drop = score_points(before.learner, clean) - score_points(after.learner, clean)
     assert drop <= 1.0, (before.version, after.version, drop)
