@@ -62,15 +62,23 @@ def test_a_worker_spawns_a_component_after_the_drift_and_publishes_one_version_w
     model = load_model_version(first)  # as a subscriber loads it: built from the config, grown to two components
     assert len(model.learner.components) == 2
     fleet.drift(True)
-    errors, spreads = [], []
-    for _ in range(30):  # the consumer's call, unchanged: the mixture routes by itself and adapts to 10 points
+    mixture, first_only = [], []
+    for _ in range(30):  # the consumer's call, unchanged: the mixture routes each task by its support fit
         _, x, y = fleet.sample_task()
         adapted = model.adapt(x[:10], y[:10])
+        sx, sy, qx = (torch.from_numpy(a)[None] for a in (x[:10], y[:10], x[10:]))
+        k = int(model.learner.route(sx, sy)[0])
+        component = model.learner.components[k]
         with torch.no_grad():
-            errors.append(float(((model.predict(adapted, x[10:]).numpy() - y[10:]) ** 2).mean()))
-        spreads.append(float(y[10:].var()))
-    # it fits the drifted tasks better than each task's own mean would (a constant that knows the answers)
-    assert np.mean(errors) < 0.8 * np.mean(spreads), (np.mean(errors), np.mean(spreads))
+            predicted = model.predict(adapted, x[10:]).numpy()
+            direct = component.predict_tasks(component.adapt_tasks(sx, sy), qx)[0].numpy()
+            old = model.learner.components[0]
+            old_only = old.predict_tasks(old.adapt_tasks(sx, sy), qx)[0].numpy()
+        np.testing.assert_allclose(predicted, direct, rtol=1e-5, atol=1e-6)  # what the routed component predicts
+        mixture.append(float(((predicted - y[10:]) ** 2).mean()))
+        first_only.append(float(((old_only - y[10:]) ** 2).mean()))
+    # and routing by fit does no worse on the drifted tasks than the old component alone would
+    assert np.mean(mixture) <= np.mean(first_only) + 1e-6, (np.mean(mixture), np.mean(first_only))
 
     executor = update_executor(1)
     try:
