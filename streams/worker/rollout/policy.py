@@ -10,7 +10,10 @@ it is tested on its own.
   with the observed difference within ``margin`` times the champion's mean loss (a canary that
   looks worse holds its stage until the test decides; the rollback check runs at every look, so a
   harm found later still rolls back); the figures say whether non-inferiority was also shown (the
-  whole interval below that tolerance). At the last stage (100%) that is a **promotion**.
+  whole interval below that tolerance). Passing the stage before everyone (50% by default) is a
+  **promotion**: at 100% no agent is left on the champion, so a canary judged there would be
+  compared with the champion's losses from an earlier time (a drift in between would look like
+  harm, and roll a good version back).
 - **Advance for want of evidence** when a stage has seen fewer than ``min_samples`` canary rows
   in ``evidence_timeout_s`` (agents that do not report losses): the gate's verdict stands.
 - Otherwise **hold**.
@@ -91,7 +94,7 @@ def judge(champion: VersionStats | None, canary: VersionStats | None, rules: Rol
         return Verdict(Move.ROLLBACK, Cause.SEQUENTIAL_TEST, figures,
                        f"canary worse: mean loss {canary.losses.mean:.4g} against {champion.losses.mean:.4g} "
                        f"(difference in [{result.low:.3g}, {result.high:.3g}], e-value {result.e_value:.3g})")
-    last = stage >= len(rules.stages) - 1
+    last = stage >= len(rules.stages) - 2  # the next stage is everyone: that is the champion
     move = Move.PROMOTE if last else Move.ADVANCE
     tolerance = rules.margin * abs(champion.losses.mean)
     non_inferior = result.high < tolerance
