@@ -19,7 +19,8 @@ DemoTask = Enum("DemoTask", {name: name for name in METRIC}, type=str)
 @friendly_errors
 def demo_cmd(seconds: float = typer.Option(100.0, help="How long the fleet publishes."),
              rate: float = typer.Option(1000.0, help="Experiences per second the fleet publishes."),
-             drift_at: float = typer.Option(0.45, help="When to inject the drift, as a fraction of --seconds."),
+             drift_at: float = typer.Option(0.45, help="When to inject the drift, as a fraction of --seconds, once an improved "
+                                          "version is the champion (at 3/4 of the run at the latest)."),
              seed: int = typer.Option(0),
              task: DemoTask = typer.Option(DemoTask("sine"), help="sine: regression, the frequency doubles at the drift; "
                                            "digits: 5-way 1-shot MNIST digits (../shared/data), the images turn a quarter."),

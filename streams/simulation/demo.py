@@ -169,7 +169,7 @@ async def _drive(s, bootstrap, settings, fleet, port, duration, drift_at, rate, 
             while s.t() < duration:
                 if worker.poll() is not None:
                     raise RuntimeError(f"the worker exited ({worker.returncode}): {worker.stderr.read().decode()[-2000:]}")
-                if s.drift_injected_at is None and s.t() >= drift_at * duration:
+                if s.drift_injected_at is None and drift_due(s, drift_at, duration):
                     fleet.drift()
                     s.drift_injected_at = s.t()
                     s.champion_at_drift = s.champion
@@ -217,6 +217,16 @@ async def _drive(s, bootstrap, settings, fleet, port, duration, drift_at, rate, 
         await pub.stop()
         await sub.stop()
         await events.stop()
+
+
+def drift_due(s: DemoState, drift_at: float, duration: float) -> bool:
+    """The drift comes at ``drift_at`` of the run once the fleet is served an improved version (a
+    champion after the first version), so that the demo shows the same story on a slow machine as
+    on a fast one: an improvement reaches the agents, then the world changes. It comes at 3/4 of
+    the run at the latest, improved champion or not (the summary then shows ``champion_at_drift`` 1)."""
+    t = s.t()
+    improved = s.champion is not None and s.champion > min(s.models, default=s.champion)
+    return t >= 0.75 * duration or (t >= drift_at * duration and improved)
 
 
 ROLLOUT_EVENTS = (DecisionType.ROLLOUT_STARTED, DecisionType.ROLLOUT_ADVANCED, DecisionType.ROLLOUT_PROMOTED,

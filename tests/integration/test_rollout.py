@@ -84,6 +84,7 @@ def test_rollouts_promote_good_versions_roll_back_bad_ones_and_survive_a_restart
         # it starts at the smallest stage whose cohort holds 3 of the agents seen reporting and gathers
         # the evidence in time (early on few agents have reported), then takes every stage after it
         # short of everyone: passing 50% is the promotion (at 100% no champion would be left to compare with)
+        # short of everyone: passing 50% is the promotion (at 100% no champion would be left to compare with)
         start = next(e for e in trail if e["event_type"] == DecisionType.ROLLOUT_STARTED)["figures"]
         stages = [5.0, 25.0, 50.0, 100.0]
         need = max(5.0, start["share_for_agents"], start["share_for_evidence"])

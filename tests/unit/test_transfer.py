@@ -94,6 +94,12 @@ def test_every_method_adapts_a_real_digit_classifier_and_the_choice_uses_only_th
 
 
 def test_a_mixture_spawns_for_a_regime_no_component_fits_and_routes_each_task_to_its_own():
+    """Seed 0 throughout. Measured over 10 seeds of fleet, learner and torch (seeds 0-9, two runs):
+    where the mixture spawned for the drifted regime only (6 of 10 seeds), old tasks routed home
+    0.625-0.812 (threshold 0.6), drifted tasks 0.797-0.984 (0.7), mixture / one model on drifted
+    tasks 0.52-0.76 (0.8). At the default ``spawn_ratio`` 1.5, 4 of the 10 seeds also spawned for
+    their own regime: two batches of 32 sine tasks differ in mean loss by up to 2.2 times (the
+    drifted regime: 3.3-7.3 times), so the spawn check is noisy; seed 0 is not one of those."""
     from learners.online import OnlineMetaLearner, TaskReplayBuffer
     from learners.transfer.mixture import MetaMixture
     from streams.simulation.fleet import SineFleet
@@ -122,11 +128,10 @@ def test_a_mixture_spawns_for_a_regime_no_component_fits_and_routes_each_task_to
     assert not mix.maybe_spawn(batch(False, 32), batch(False, 32))  # its own regime: no new component
     assert mix.maybe_spawn(batch(True, 32), batch(False, 32), fit=lambda child: train(child, True)) and len(mix.components) == 2
     old, new = batch(False, 64), batch(True, 64)
-    # routing by fit on 5 + 5 support points is noisy for one task (measured: 67% of old tasks and 83% of
-    # drifted ones to their own component after this short training), but well above chance
+    # routing by fit on 5 + 5 support points is noisy for one task, but well above chance (1/2)
     assert (mix.route(old.support_x, old.support_y) == 0).float().mean() > 0.6
     assert (mix.route(new.support_x, new.support_y) == 1).float().mean() > 0.7
-    assert mix.score(new) < 0.8 * learner.score(learner.champion, new)  # measured 4.35 against 6.03
+    assert mix.score(new) < 0.8 * learner.score(learner.champion, new)  # seed 0: 0.72 of it
 
 
 def test_a_mixture_version_carries_every_component_and_loads_into_a_model_built_from_its_config():
