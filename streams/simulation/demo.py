@@ -221,11 +221,11 @@ async def _drive(s, bootstrap, settings, fleet, port, duration, drift_at, rate, 
 
 def drift_due(s: DemoState, drift_at: float, duration: float) -> bool:
     """The drift comes at ``drift_at`` of the run once the fleet is served an improved version (a
-    champion after the first version), so that the demo shows the same story on a slow machine as
+    champion after the first version), so that the demo tells the same story on a slow machine as
     on a fast one: an improvement reaches the agents, then the world changes. It comes at 3/4 of
     the run at the latest, improved champion or not (the summary then shows ``champion_at_drift`` 1)."""
     t = s.t()
-    improved = s.champion is not None and s.champion > min(s.models, default=s.champion)
+    improved = s.champion is not None and bool(s.models) and s.champion > min(s.models)
     return t >= 0.75 * duration or (t >= drift_at * duration and improved)
 
 
