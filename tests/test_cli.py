@@ -43,7 +43,8 @@ def test_protonet_oneshot_runs(cli, tmp_path):
     cli("meta-train", "omniglot", "--algo", "protonet", "--iterations", "15", "--validate-every", "1000", "--val-episodes", "0",
         "--val-alphabets", "Balinese,Early_Aramaic", "--out", model)
     result = json.loads(cli("eval-oneshot", "--runs", runs, "--model", model, "--json").stdout)
-    assert 0.0 <= result["error_rate"] < 0.95  # chance is 0.95 for 20-way
+    # 20-way: chance is 0.95 error; after these 15 iterations, over seeds 0-9: 0.70-0.80 (this one, seed 0: 0.77)
+    assert 0.0 <= result["error_rate"] < 0.88
     assert set(result["runs"]) == {"run01", "run02", "run03"}
     plain = json.loads(cli("eval-oneshot", "--runs", runs, "--model", model, "--tta", "0", "--json").stdout)
     assert plain["items"] == result["items"]  # augmentation on by default, off with --tta 0: same runs scored
