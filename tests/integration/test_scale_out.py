@@ -34,10 +34,11 @@ def test_two_workers_share_models_and_one_takes_over_when_the_other_is_killed(br
     fleets = {m: SineFleet(seed=i, points_per_task=20) for i, m in enumerate(MODELS)}
     sent: dict[str, set[str]] = {m: set() for m in MODELS}
 
-    async def publish(tasks: int, pause: float) -> None:
+    async def publish(tasks: int, pause: float, models=MODELS) -> None:
         async with ExperiencePublisher(broker.bootstrap, batch_size=32, linger_ms=5) as pub:
             for i in range(tasks):
-                for mid, fleet in fleets.items():
+                for mid in models:
+                    fleet = fleets[mid]
                     tid, x, y = fleet.sample_task()
                     ids = [f"{mid}-{tid}-{k}" for k in range(len(x))]
                     await pub.publish(mid, x, y, [tid] * len(x), event_ids=ids)
@@ -59,11 +60,22 @@ def test_two_workers_share_models_and_one_takes_over_when_the_other_is_killed(br
         m = second.metrics()
         return {mid: m.get(f'metastream_experiences_ingested_total{{model_id="{mid}"}}', 0.0) for mid in MODELS}
 
+    (moved_id,) = moved
+
+    def published_moved() -> bool:
+        return second.metrics().get(f'metastream_versions_published_total{{model_id="{moved_id}"}}', 0) >= 1
+
+    # the survivor learns the moved model on: it publishes a version once it has 25 new tasks of it
+    # (on a slow machine the publisher may be done before the takeover is, so it gets more, 30 at a time)
+    for _ in range(6):
+        try:
+            wait_for(published_moved, 30, f"the surviving worker to publish a version of {moved_id}")
+            break
+        except AssertionError:
+            asyncio.run(publish(30, 0.0, models=(moved_id,)))
+    wait_for(published_moved, 30, f"the surviving worker to publish a version of {moved_id} after 180 more tasks")
     expected = {mid: float(len(ids)) for mid, ids in sent.items()}
     wait_for(lambda: counts() == expected, 90, f"the surviving worker to count every experience once ({expected})")
-    (moved_id,) = moved
-    wait_for(lambda: second.metrics().get(f'metastream_versions_published_total{{model_id="{moved_id}"}}', 0) >= 1, 90,
-             f"the surviving worker to publish a version of {moved_id}")
 
     async def versions():
         return [codec_for("ModelVersion").decode(m.value) async for m in read_range(broker.bootstrap, "models")]
