@@ -51,7 +51,7 @@ class Settings:
     max_points_per_task: int = _doc("points kept per buffered task", default=40)
     max_batch_rows: int = _doc("most experiences one message may hold", default=4096)
     drift_detector: str = _doc("adwin or pagehinkley", default="adwin")
-    drift_group: int = _doc("most tasks scored together for the drift signal (one batched adaptation)", default=4)
+    drift_group: int = _doc("most tasks scored together for the drift signal (one batched adaptation, whose cost is mostly per call)", default=16)
     drift_window_s: float = _doc("a task with enough points waits at most this long to be scored, seconds", default=0.25)
     drift_steps: int = _doc("adaptation steps of that score", default=3)
     drift_tasks_per_s: float = _doc("most tasks scored per second (a sample at high rates)", default=200.0)
