@@ -78,6 +78,8 @@ async def run(trials: int, warm: float, after: float, rate: float) -> list[dict]
             versions += [version_row(m) for m in sub.take_arrivals()]
             await sub.stop()
             events = await read_events(broker.bootstrap)
+            if (ROOT / "runs").is_dir():  # the decisions, for a look at a trial that missed
+                (ROOT / "runs" / "latency-events.jsonl").write_text("".join(json.dumps(e, default=str) + "\n" for e in events))
         finally:
             if scraper is not None:
                 scraper.cancel()

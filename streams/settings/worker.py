@@ -68,6 +68,8 @@ class Settings:
     drift_update_iterations: int = _doc("meta-iterations of a drift update: an answer now, routine ones refine it", default=50)
     drift_update_recent: int = _doc("a drift update draws most tasks from this many newest tasks", default=16)
     drift_update_share: float = _doc("... this share of each meta-batch (the rest is replay)", default=0.75)
+    drift_retries: int = _doc("a drift update whose candidate is rejected is run again, on the tasks that came since, "
+                              "up to this many times (0: the next routine update answers the drift)", default=3)
     heldout_tasks: int = _doc("newest tasks held out to judge candidate against champion", default=16)
     margin: float = _doc("a candidate is published unless worse than the champion by more than this "
                          "(regression: relative MSE; classification: absolute accuracy)", default=0.05)

@@ -104,6 +104,7 @@ def test_a_drift_alarm_preempts_a_routine_update_and_starts_at_once():
         async def fake_update(model_id, trigger, figures, job=None, search=False):
             started.append((trigger.value, job))
             await release.wait()
+            return True  # published (a rejected drift update would run again before the routine one)
 
         controller.update = fake_update
         try:
@@ -267,3 +268,45 @@ def test_a_distilled_student_is_narrower_and_judged_against_the_champion():
     restored = OnlineMetaLearner(student)
     restored.load_weights(proposal.weights)  # the weights fit the student's config
     assert np.isfinite(proposal.candidate_score) and np.isfinite(proposal.champion_score)
+
+
+def test_a_rejected_drift_update_runs_again_until_a_version_answers_the_drift():
+    import asyncio
+    from types import SimpleNamespace
+
+    from streams.worker.learning.controller import UpdateController
+    from streams.records.wire import Cause
+    from streams.settings import Settings
+
+    async def scenario(outcomes, retries, routine_meanwhile=False):
+        state = SimpleNamespace(models={"m": SimpleNamespace(shadows=None)})
+        controller = UpdateController(state, Settings(min_update_gap_s=0.0, drift_retries=retries), None, send=None)
+        runs, release = [], asyncio.Event()
+
+        async def fake_update(model_id, trigger, figures, job=None, work=None):
+            runs.append((trigger, figures.get("drift_retry", 0.0)))
+            await release.wait()
+            return outcomes[len(runs) - 1]
+
+        controller.update = fake_update
+        try:
+            controller.request("m", Cause.DRIFT, {"era": 1.0})
+            await asyncio.sleep(0.01)
+            if routine_meanwhile:  # a routine update asked for while the drift update runs waits behind its retry
+                controller.request("m", Cause.NEW_TASKS, {})
+            release.set()
+            for _ in range(50):
+                await asyncio.sleep(0.01)
+                if not controller._busy and not controller._pending:
+                    break
+            return runs
+        finally:
+            controller.close()
+
+    # rejected twice, then published: three drift updates, the retries numbered
+    assert asyncio.run(scenario([False, False, True, True], 3)) == [(Cause.DRIFT, 0.0), (Cause.DRIFT, 1.0), (Cause.DRIFT, 2.0)]
+    # always rejected: the first run and as many retries as allowed, then it stops
+    assert asyncio.run(scenario([False] * 6, 2)) == [(Cause.DRIFT, 0.0), (Cause.DRIFT, 1.0), (Cause.DRIFT, 2.0)]
+    assert asyncio.run(scenario([False] * 6, 0)) == [(Cause.DRIFT, 0.0)]
+    assert asyncio.run(scenario([False, True, True], 3, routine_meanwhile=True)) == [(Cause.DRIFT, 0.0), (Cause.DRIFT, 1.0)]
+    assert asyncio.run(scenario([False, True], 0, routine_meanwhile=True)) == [(Cause.DRIFT, 0.0), (Cause.NEW_TASKS, 0.0)]

@@ -26,6 +26,7 @@ from streams.worker.state import ModelState
 from streams.worker.state import WorkerState
 from streams.worker.learning.new_models import announce_cold_start
 from streams.worker.learning.shadow_work import announce_challenge, run_challenge, train_shadow
+from streams.worker.learning.forgetting import forgetting_report
 from streams.worker.learning.jobs import build_job
 from streams.worker.learning.process import Outcome, UpdateJob, UpdateResult, Work, run_update, update_executor, warm_up
 
@@ -145,7 +146,9 @@ class UpdateController:
             gap = self.settings.min_update_gap_s - (time.monotonic() - self._last.get(model_id, -1e9))
             if gap > 0 and trigger is not Cause.DRIFT:
                 await asyncio.sleep(gap)
-            await self.update(model_id, trigger, figures, job, work)
+            published = await self.update(model_id, trigger, figures, job, work)
+            if not published and trigger is Cause.DRIFT and work is Work.UPDATE:
+                self._retry_drift(model_id, figures, job)
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - a failed update is logged with its traceback; the worker goes on ingesting
@@ -164,6 +167,14 @@ class UpdateController:
                 elif model_id in self._pending:
                     self.request(model_id, *self._pending.pop(model_id))
             self._count_in_flight(model_id)
+
+    def _retry_drift(self, model_id: str, figures: Mapping[str, float], job: int) -> None:
+        """A rejected drift update leaves the drift unanswered: it runs again on the tasks that came since,
+        up to ``drift_retries`` times, unless a newer drift update took its place (it was pre-empted)."""
+        tries, pending = int(figures.get("drift_retry", 0)), self._pending.get(model_id)
+        if self._running.get(model_id, (None, None))[1] == job and tries < self.settings.drift_retries and (
+                pending is None or pending[0] is not Cause.DRIFT):  # it goes before a routine update that waits
+            self.request(model_id, Cause.DRIFT, {**figures, "drift_retry": float(tries + 1), "at_ms": now_ms()})
 
     def job(self, state: ModelState, trigger: Cause, number: int, work: Work = Work.UPDATE) -> UpdateJob:
         return build_job(state, self.settings, trigger, number, work)
@@ -226,10 +237,8 @@ class UpdateController:
             await decide(DecisionType.VERSION_REJECTED, Cause.WORSE_THAN_CHAMPION,
                          f"candidate worse than champion by more than {worse}", figs)
             return None
-        if search:
-            figs["trigger_search"] = 1.0
-        if work is Work.DISTIL:
-            figs["distilled"] = 1.0
+        if search or work is Work.DISTIL:  # what made the candidate, beside its trigger
+            figs["trigger_search" if search else "distilled"] = 1.0
         await self.state.ownership.settled.wait()  # during a rebalance, wait to learn whether the model is still ours
         if self.state.models.get(model_id) is not state:
             log.info("%s went to another worker while its update ran: the candidate is dropped", model_id)
@@ -247,8 +256,7 @@ class UpdateController:
 
     def _watch_trend(self, state: ModelState, proposal: GuardedProposal) -> None:
         """The champion's error on the newest held-out tasks joins the trend; a worsening asks for a search."""
-        regression = task_kind(state.learner.config) == "regression"
-        error = proposal.champion_score if regression else 1.0 - proposal.champion_score
+        error = proposal.champion_score if task_kind(state.learner.config) == "regression" else 1.0 - proposal.champion_score
         if state.trend.add(error) and self.settings.search_on_trend:
             self.request_search(state.model_id, Cause.SCORE_TREND, {"error_change": state.trend.fired, "at_ms": now_ms()})
 
@@ -275,22 +283,14 @@ class UpdateController:
 
     async def _forgetting(self, model_id: str, proposal: GuardedProposal, decide) -> bool:
         """Report a candidate that forgot (ForgettingDetected); True when it must be rejected."""
-        rejected = bool(proposal.forgetting)
-        figures = dict(proposal.mixture_figures)
-        for era, drop in proposal.first_forgetting.items():
-            figures[f"era_{era}_best_points"] = proposal.best_era_scores.get(era, float("nan"))
-            figures[f"era_{era}_drop_points"] = drop
-        for era, points in proposal.era_scores.items():
-            figures[f"era_{era}_candidate_points"] = points
-        self.metrics.forgetting.labels(model_id, "rejected" if rejected else "remediated").inc()
-        reason = (f"candidate lost more than {self.settings.guard_max_drop:g} points on era(s) {sorted(proposal.first_forgetting)}; "
-                  + ("still after more replay, distillation and EWC: rejected" if rejected
-                     else "remediated with more replay, distillation and EWC"))
-        await decide(DecisionType.FORGETTING_DETECTED, Cause.FORGETTING if rejected else Cause.REMEDIATED, reason, figures)
-        if rejected:
+        report = forgetting_report(proposal, self.settings.guard_max_drop)
+        self.metrics.forgetting.labels(model_id, "rejected" if report.rejected else "remediated").inc()
+        await decide(DecisionType.FORGETTING_DETECTED, Cause.FORGETTING if report.rejected else Cause.REMEDIATED,
+                     report.reason, report.figures)
+        if report.rejected:
             self._rejected(model_id)
-            await decide(DecisionType.VERSION_REJECTED, Cause.FORGETTING, "candidate forgets old tasks", figures)
-        return rejected
+            await decide(DecisionType.VERSION_REJECTED, Cause.FORGETTING, "candidate forgets old tasks", report.figures)
+        return report.rejected
 
     def _rejected(self, model_id: str) -> None:
         self.metrics.versions_rejected.labels(model_id).inc()
