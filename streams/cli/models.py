@@ -34,12 +34,21 @@ def _iso(ms: int) -> str:
 @friendly_errors
 def models_ls(kafka: Optional[str] = typer.Option(None, help="Bootstrap servers (default $METASTREAM_KAFKA)."),
               topic: str = typer.Option("models"),
+              events_topic: str = typer.Option("events", help="Where the rollout decisions are (a version's stage now)."),
               json_out: bool = typer.Option(False, "--json", help="One JSON object per version on stdout.")) -> None:
-    """Every published version, per model id, oldest first (off a terminal: tab-separated, complete)."""
-    versions = sorted(read_versions(bootstrap_from(kafka), topic), key=lambda r: (r["model_id"], r["version"]))
+    """Every published version, per model id, oldest first (off a terminal: tab-separated, complete),
+    with its stage now: PRODUCTION (the champion), CANARY, ROLLED_BACK, RETIRED (an earlier champion)
+    or, where no rollout has named it yet, the stage it was published with (CANDIDATE)."""
+    from streams.kafka.topics import read_records
+    from streams.records.aliases import version_stages
+
+    bootstrap = bootstrap_from(kafka)
+    versions = sorted(read_versions(bootstrap, topic), key=lambda r: (r["model_id"], r["version"]))
+    stages = version_stages([rec for _, rec in asyncio.run(read_records(bootstrap, events_topic, "DecisionEvent"))])
     rows = [{"model_id": r["model_id"], "version": r["version"], "parent": r["parent_version"], "algorithm": r["algorithm"],
-             "created": _iso(r["created_at_ms"]), "sha256": r["sha256"], "stage": r["rollout_stage"], "metrics": r["metrics"],
-             "era_points": {str(e["era"]): e["points"] for e in r["era_points"]}} for r in versions]
+             "created": _iso(r["created_at_ms"]), "sha256": r["sha256"],
+             "stage": stages.get(r["model_id"], {}).get(r["version"], r["rollout_stage"]), "published_stage": r["rollout_stage"],
+             "metrics": r["metrics"], "era_points": {str(e["era"]): e["points"] for e in r["era_points"]}} for r in versions]
     if json_out:
         for row in rows:
             emit_json(row)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.records.wire import Cause, DecisionType
+from streams.records.wire import Cause, DecisionType, RolloutStage
 
 
 
@@ -94,3 +94,37 @@ def aliases_from_events(events: list[dict[str, Any]]) -> dict[str, Aliases]:
     for event in events:
         out.setdefault(event["model_id"], Aliases()).apply(event)
     return out
+
+
+RETIRED = "RETIRED"  # a champion that a newer one replaced (no longer served; not a ModelVersion stage)
+
+
+def version_stages(events: list[dict[str, Any]]) -> dict[str, dict[int, str]]:
+    """Where each version of each model stands after ``events`` (DecisionEvent records, in log
+    order): ``PRODUCTION`` (the champion), ``CANARY`` (being rolled out), ``ROLLED_BACK``, or
+    ``RETIRED`` (an earlier champion). A version no rollout event names keeps the stage it was
+    published with.
+
+    >>> events = [{"model_id": "m", "event_type": t, "version": v, "figures": {"share": 5.0, "stage": 0}, "timestamp_ms": 0}
+    ...           for t, v in [("RolloutPromoted", 1), ("RolloutStarted", 2), ("RolledBack", 2), ("RolloutStarted", 3),
+    ...                        ("RolloutPromoted", 3), ("RolloutStarted", 4)]]
+    >>> version_stages(events)["m"]
+    {1: 'RETIRED', 2: 'ROLLED_BACK', 3: 'PRODUCTION', 4: 'CANARY'}
+    """
+    aliases: dict[str, Aliases] = {}
+    stages: dict[str, dict[int, str]] = {}
+    for event in events:
+        model = aliases.setdefault(event["model_id"], Aliases())
+        champion, canary = model.champion, model.canary
+        if not model.apply(event):
+            continue
+        named = stages.setdefault(event["model_id"], {})
+        if champion is not None and model.champion != champion:
+            named[champion] = RETIRED
+        if canary is not None and model.canary != canary and canary != model.champion:
+            named[canary] = RolloutStage.ROLLED_BACK.value
+        if model.canary is not None:
+            named[model.canary] = RolloutStage.CANARY.value
+        if model.champion is not None:
+            named[model.champion] = RolloutStage.PRODUCTION.value
+    return stages

@@ -45,6 +45,18 @@ class DecisionType(str, Enum):
     MODEL_CREATED = "ModelCreated"  # the new-models policy adopted a model id (and chose where it starts)
 
 
+class RolloutStage(str, Enum):
+    """``ModelVersion.rollout_stage``: where a version stood when it was published. A worker that rolls
+    versions out publishes a ``CANDIDATE`` (its stages after that are decision events on ``events``:
+    :func:`~streams.records.aliases.version_stages` reads them back); without rollouts a version is
+    served at once, ``PRODUCTION``."""
+
+    CANDIDATE = "CANDIDATE"
+    CANARY = "CANARY"
+    PRODUCTION = "PRODUCTION"
+    ROLLED_BACK = "ROLLED_BACK"
+
+
 class Cause(str, Enum):
     """``DecisionEvent.cause``: what triggered an update, or why a candidate went the way it did."""
 
@@ -98,13 +110,13 @@ def decision(event_type: DecisionType, cause: Cause, model_id: str, reason: str,
 
 def model_version(model_id: str, version: int, parent: int | None, algorithm: str, weights: bytes, config: dict[str, Any],
                   metrics: Mapping[str, float], lineage: list[dict[str, Any]], era_points: Mapping[int, float] | None = None,
-                  stage: str = "PRODUCTION", signer: Any = None, recipe: str = "") -> bytes:
+                  stage: RolloutStage = RolloutStage.PRODUCTION, signer: Any = None, recipe: str = "") -> bytes:
     """A ModelVersion; signed when a :class:`~streams.records.signing.Signer` is given."""
     record = {
         "model_id": model_id, "version": version, "parent_version": parent, "algorithm": algorithm,
         "created_at_ms": now_ms(), "weights": weights, "sha256": hashlib.sha256(weights).hexdigest(),
         "config_json": json.dumps(config, sort_keys=True), "metrics": {k: float(v) for k, v in metrics.items()},
-        "lineage": lineage, "rollout_stage": stage,
+        "lineage": lineage, "rollout_stage": RolloutStage(stage).value,
         "era_points": [{"era": int(e), "points": float(p)} for e, p in sorted((era_points or {}).items())],
         "signature": b"", "key_id": "", "recipe_json": recipe,
     }

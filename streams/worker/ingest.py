@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from schemas import CodecError, codec_for
+from schemas.experiences import ExperienceColumns
 
 from learners.registry import task_kind
 from learners.transfer.cold_start import WarmStart
@@ -92,20 +93,7 @@ class Ingestor:
             if isinstance(value, (bytes, bytearray)) and len(value) > self.max_message_bytes:
                 raise Rejected("oversize", f"message of {len(value)} bytes is larger than any valid batch")
             record = self._experiences.decode(value)
-            if self.settings.new_models and record.get("model_id") not in self.dims:
-                self.adopt(str(record.get("model_id")))
-            batch = validate_batch(record, known_models=self.dims, max_rows=self.settings.max_batch_rows,
-                                   classifiers=self.classifiers, missing_ok=self.missing_ok)
-            if batch.model_id not in self.state.models:
-                raise Rejected("not_owned", f"model {batch.model_id!r} is learned by the worker that holds partition "
-                               f"{home_partition(batch.model_id, self.state.ownership.partitions)} of {topic!r}; this message "
-                               f"came on partition {partition}: key experiences by their model id and use Kafka's default partitioner")
-            at = time.time() * 1000 if timestamp_ms is None else timestamp_ms  # the log's clock: a replay decides the same
-            if self.state.health.quarantine and self.state.health.quarantined(batch.agent_id, partition, offset, at):
-                raise Rejected("quarantined", f"agent {batch.agent_id!r} is in quarantine: most of the data it sent was unusable")
-            if self.state.quota.enabled:
-                if (why := self.state.quota.admit(batch.agent_id, len(batch), len(value), at)) is not None:
-                    raise Rejected("over_quota", why)
+            batch = self._admit(record, len(value), topic, partition, offset, timestamp_ms)
         except (CodecError, Rejected) as exc:
             agent = record.get("agent_id") if isinstance(record, dict) else None
             return self.dead_letter(value, key, topic, partition, offset, exc.kind, str(exc), agent)
@@ -121,39 +109,15 @@ class Ingestor:
             return result
         everything = len(fresh) == len(batch)
         rows = slice(None) if everything else np.asarray(fresh)
-        x, y = batch.features[rows], batch.targets[rows]
         task_ids = batch.task_ids if everything else [batch.task_ids[i] for i in fresh]
         groups = rows_by_task(task_ids)
-        before = state.buffer.num_tasks_seen
-        for tid, idx in groups.items():
-            if tid in state.guard.probes.ids:
-                continue  # a held-out probe of the forgetting guard: never trained on
-            state.guard.note_task(tid, state.drift.era)
-            if len(idx) == len(task_ids):
-                state.buffer.add(tid, x, y)
-            elif idx[-1] - idx[0] + 1 == len(idx):  # contiguous rows: a view, no copy
-                state.buffer.add(tid, x[idx[0] : idx[-1] + 1], y[idx[0] : idx[-1] + 1])
-            else:
-                state.buffer.add(tid, x[idx], y[idx])
-        state.new_tasks += state.buffer.num_tasks_seen - before
+        self._buffer(state, groups, batch.features[rows], batch.targets[rows], len(task_ids))
         result.accepted = len(fresh)
         stamps = batch.timestamps_ms if everything else [batch.timestamps_ms[i] for i in fresh]
         result.oldest_timestamp_ms = int(min(stamps))
         self.metrics.ingested.labels(batch.model_id).inc(len(fresh))
-        if batch.model_version is not None and batch.losses is not None:  # what production saw of that version
-            aliases, at = state.aliases, result.oldest_timestamp_ms
-            started = aliases.ab.started_ms if aliases.ab is not None else aliases.started_ms
-            stage = aliases.stage_started_ms
-            # one observation per task: its rows share one adaptation, so they are not independent samples
-            losses = batch.losses[rows]
-            task_losses = np.array([losses[idx].mean() for idx in groups.values()], "f8")
-            task_latencies = None
-            if batch.latencies is not None:
-                latencies = batch.latencies[rows]
-                task_latencies = np.array([latencies[idx].mean() for idx in groups.values()], "f8")
-            state.serving.record(batch.model_version, task_losses, task_latencies,
-                                 in_rollout=started is None or at >= started, in_stage=stage is None or at >= stage,
-                                 agent_id=batch.agent_id, at_ms=at)
+        if batch.model_version is not None and batch.losses is not None:
+            self._record_serving(state, batch, rows, groups, result.oldest_timestamp_ms)
         if state.cold_start_pending and not replay:  # a new agent type: its first full tasks choose where it starts
             first = state.buffer.tasks_with(state.learner.points_per_task)[:8]
             if first:
@@ -167,6 +131,59 @@ class Ingestor:
         if result.alarm is None and state.new_tasks >= self.settings.new_tasks_trigger:
             result.trigger = Cause.NEW_TASKS
         return result
+
+    def _admit(self, record: dict, size: int, topic: str, partition: int, offset: int, timestamp_ms: float | None) -> ExperienceColumns:
+        """The decoded record as a valid batch of a model this worker holds, from an agent that is
+        neither quarantined nor over its quota; else :class:`Rejected` with the reason."""
+        if self.settings.new_models and record.get("model_id") not in self.dims:
+            self.adopt(str(record.get("model_id")))
+        batch = validate_batch(record, known_models=self.dims, max_rows=self.settings.max_batch_rows,
+                               classifiers=self.classifiers, missing_ok=self.missing_ok)
+        if batch.model_id not in self.state.models:
+            raise Rejected("not_owned", f"model {batch.model_id!r} is learned by the worker that holds partition "
+                           f"{home_partition(batch.model_id, self.state.ownership.partitions)} of {topic!r}; this message "
+                           f"came on partition {partition}: key experiences by their model id and use Kafka's default partitioner")
+        at = time.time() * 1000 if timestamp_ms is None else timestamp_ms  # the log's clock: a replay decides the same
+        if self.state.health.quarantine and self.state.health.quarantined(batch.agent_id, partition, offset, at):
+            raise Rejected("quarantined", f"agent {batch.agent_id!r} is in quarantine: most of the data it sent was unusable")
+        if self.state.quota.enabled:
+            if (why := self.state.quota.admit(batch.agent_id, len(batch), size, at)) is not None:
+                raise Rejected("over_quota", why)
+        return batch
+
+    @staticmethod
+    def _buffer(state: ModelState, groups: dict[str, list[int]], x: np.ndarray, y: np.ndarray, rows: int) -> None:
+        """Each task's new rows into the replay buffer (a held-out probe of the forgetting guard is
+        never trained on); the tasks new to the buffer count towards the next update."""
+        before = state.buffer.num_tasks_seen
+        for tid, idx in groups.items():
+            if tid in state.guard.probes.ids:
+                continue
+            state.guard.note_task(tid, state.drift.era)
+            if len(idx) == rows:
+                state.buffer.add(tid, x, y)
+            elif idx[-1] - idx[0] + 1 == len(idx):  # contiguous rows: a view, no copy
+                state.buffer.add(tid, x[idx[0] : idx[-1] + 1], y[idx[0] : idx[-1] + 1])
+            else:
+                state.buffer.add(tid, x[idx], y[idx])
+        state.new_tasks += state.buffer.num_tasks_seen - before
+
+    @staticmethod
+    def _record_serving(state: ModelState, batch: ExperienceColumns, rows, groups: dict[str, list[int]], at: int) -> None:
+        """What production saw of the version the agent was served: one observation per task (its
+        rows share one adaptation, so they are not independent samples), for the rollout's verdicts."""
+        aliases = state.aliases
+        started = aliases.ab.started_ms if aliases.ab is not None else aliases.started_ms
+        stage = aliases.stage_started_ms
+        losses = batch.losses[rows]
+        task_losses = np.array([losses[idx].mean() for idx in groups.values()], "f8")
+        task_latencies = None
+        if batch.latencies is not None:
+            latencies = batch.latencies[rows]
+            task_latencies = np.array([latencies[idx].mean() for idx in groups.values()], "f8")
+        state.serving.record(batch.model_version, task_losses, task_latencies,
+                             in_rollout=started is None or at >= started, in_stage=stage is None or at >= stage,
+                             agent_id=batch.agent_id, at_ms=at)
 
     def score_due(self, now: float | None = None) -> list[tuple[IngestResult, int, int]]:
         """Score the models whose pending tasks waited their window (called between messages, by a

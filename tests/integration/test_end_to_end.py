@@ -53,6 +53,10 @@ def test_publish_learn_publish_subscribe_adapt(broker, worker_factory):
     versions = [r["version"] for r in listed if r["model_id"] == "sine"]
     assert versions == sorted(set(versions)) and versions[0] == 1
     assert all(len(r["sha256"]) == 64 for r in listed)  # the whole hash: a script compares it
+    # published as candidates; the stage now comes from the rollout's events: one champion, served to agents
+    assert {r["published_stage"] for r in listed} == {"CANDIDATE"}
+    assert [r["stage"] for r in listed].count("PRODUCTION") == 1
+    assert {r["stage"] for r in listed} <= {"PRODUCTION", "CANARY", "ROLLED_BACK", "RETIRED", "CANDIDATE"}
     # off a terminal: a header and complete tab-separated rows, nothing cut at 80 columns
     table = [line.split("\t") for line in run("models", "ls").stdout.splitlines()]
     assert table[0][:2] == ["model", "version"] and len(table) == len(listed) + 1

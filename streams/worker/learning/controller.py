@@ -20,7 +20,7 @@ from learners.registry import task_kind
 from streams.worker.ingest import IngestResult
 from streams.worker.metrics import WorkerMetrics
 from streams.worker.learning.recipe import Recipe, recipe_of
-from streams.records.wire import Cause, DecisionType, decision, model_version, now_ms
+from streams.records.wire import Cause, DecisionType, RolloutStage, decision, model_version, now_ms
 from streams.settings import Settings
 from streams.worker.state import ModelState
 from streams.worker.state import WorkerState
@@ -39,8 +39,7 @@ class UpdateController:
     def __init__(self, state: WorkerState, settings: Settings, metrics: WorkerMetrics | None, send: Send) -> None:
         self.state, self.settings, self.metrics, self.send = state, settings, metrics, send
         self.signer = settings.signer()  # versions are signed when the worker has a key
-        # updates run in a separate process: ingest never stalls, and torch.func (not thread-safe)
-        # is never used from two threads of one process
+        # updates run in separate processes: ingest never stalls, and torch.func (not thread-safe) stays in one thread
         context = multiprocessing.get_context("spawn")
         self._abort = context.Value("q", -1, lock=False)  # job number the update process must abandon
         # two processes: a drift update starts at once in the second while a pre-empted routine
@@ -277,7 +276,8 @@ class UpdateController:
         state.rejected_streak, state.last_published = 0, time.monotonic()
         await self.send(self.settings.models_topic, state.model_id.encode(), model_version(
             state.model_id, state.version, parent, state.learner.config["algo"], proposal.weights, state.learner.config,
-            metrics, lineage, era_points=proposal.era_scores, signer=self.signer, recipe=recipe.to_json() if recipe else ""))
+            metrics, lineage, era_points=proposal.era_scores, signer=self.signer, recipe=recipe.to_json() if recipe else "",
+            stage=RolloutStage.PRODUCTION if self.rollouts is None else RolloutStage.CANDIDATE))
         self.metrics.published.labels(state.model_id).inc()
         self.metrics.champion_version.labels(state.model_id).set(state.version)
 
