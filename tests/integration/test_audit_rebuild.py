@@ -36,10 +36,14 @@ def test_every_version_of_a_run_rebuilds_byte_identical(broker, worker_factory):
     # version waits out its evidence timeout (30 s without consumers) before the next one is
     # published, and in CI the era-1 version once queued behind that for longer than the test waits
     # (tests/integration/test_rollout.py is about rollouts).
-    # An update every 150 new tasks (as in the demo), not every 30: with every candidate let through,
-    # updates that often follow the drifted regime before the detector is sure of the change, and
-    # the alarm may never come (measured: none after 60 drifted rounds, twice in a row).
-    worker = worker_factory(METASTREAM_GUARD_MAX_DROP="100", METASTREAM_ROLLOUT="0", METASTREAM_NEW_TASKS_TRIGGER="150").start()
+    # Routine updates every 150 new tasks (as in the demo), not every 30, make the versions before
+    # the drift. The drift meets a restarted worker whose routine updates wait for 600 new tasks:
+    # with every candidate let through, routine updates follow the drifted regime before the
+    # detector is sure of the change, and the alarm may never come (measured: none after 60 drifted
+    # rounds with updates every 30, twice in a row; once in CI with updates every 150, both cores
+    # busy). A run with a restart in it is also one whose every version must rebuild.
+    settings = dict(METASTREAM_GUARD_MAX_DROP="100", METASTREAM_ROLLOUT="0")
+    worker = worker_factory(**settings, METASTREAM_NEW_TASKS_TRIGGER="150").start()
     fleet = SineFleet(seed=5)
 
     def versions():
@@ -56,6 +60,8 @@ def test_every_version_of_a_run_rebuilds_byte_identical(broker, worker_factory):
     # not come after 44 drifted rounds
     assert publish_until(broker.bootstrap, fleet, "sine", lambda: len(versions()) >= 3, drifted=False, tries=30), \
         "three versions before the drift"
+    worker.stop()
+    worker = worker_factory(**settings, METASTREAM_NEW_TASKS_TRIGGER="600").start()
     publish_until(broker.bootstrap, fleet, "sine", lambda: any(era(v) >= 1 for v in versions()), drifted=True, tries=30)
     try:  # an update under way when the last round went out may still bring it
         wait_for(lambda: any(era(v) >= 1 for v in versions()), 60, "a version after the drift alarm")

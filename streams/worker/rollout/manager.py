@@ -16,7 +16,7 @@ from typing import Awaitable, Callable, Mapping
 from schemas import codec_for
 from streams.records.wire import Cause, DecisionType, decision_record
 from streams.worker.rollout.policy import Move, RolloutRules, StartPlan, Verdict, judge, judge_rollout, plan_start
-from streams.worker.rollout.sequential import compare
+from streams.worker.rollout.sequential import compare, effect_scale
 from streams.worker.rollout.serving import ServingStats
 from streams.records.aliases import Aliases
 
@@ -153,7 +153,7 @@ class RolloutManager:
         if a is None or b is None:
             result = None
         else:
-            result = compare(a.losses, b.losses, self.rules.alpha, tau=max(0.1 * (a.losses.variance ** 0.5 or 1.0), 1e-6))
+            result = compare(a.losses, b.losses, self.rules.alpha, tau=effect_scale(a.losses, b.losses))
         decided = result is not None and (result.low > 0 or result.high < 0)
         if not decided and (now - ab.started_ms) / 1000 < self.ab_max_s:
             return

@@ -38,7 +38,7 @@ from enum import Enum
 
 from streams.records.wire import Cause
 from streams.records.cohorts import cohort
-from streams.worker.rollout.sequential import compare
+from streams.worker.rollout.sequential import compare, effect_scale
 from streams.worker.rollout.serving import ServingStats, VersionStats
 
 
@@ -75,7 +75,7 @@ class Verdict:
 def judge(champion: VersionStats | None, canary: VersionStats | None, rules: RolloutRules, stage: int, stage_rows: int,
           stage_age_s: float) -> Verdict:
     champion, canary = champion or VersionStats(), canary or VersionStats()
-    result = compare(champion.losses, canary.losses, rules.alpha, tau=_tau(champion))
+    result = compare(champion.losses, canary.losses, rules.alpha, tau=effect_scale(champion.losses, canary.losses))
     figures = {"estimate": result.estimate, "low": result.low, "high": result.high, "e_value": result.e_value,
                "p_value": result.p_value, "n_champion": result.n_a, "n_canary": result.n_b, "stage_rows": stage_rows,
                "champion_mean_loss": champion.losses.mean, "canary_mean_loss": canary.losses.mean,
@@ -158,12 +158,6 @@ def plan_start(stats: ServingStats, champion: int | None, model_id: str, rules: 
             return StartPlan(i, share, "a gated candidate", figures)
     return StartPlan(-1, 100.0, f"{rate:.1f} reported losses/s from {len(agents)} agents: no stage short of everyone would gather "
                      f"{rules.min_samples} within {rules.evidence_timeout_s:.0f}s; the gate's verdict stands", figures)
-
-
-def _tau(champion: VersionStats) -> float:
-    """The mixture's scale: a tenth of the champion's loss spread (the effects worth seeing)."""
-    sd = champion.losses.variance ** 0.5 if champion.losses.n > 1 else 1.0
-    return max(0.1 * sd, 1e-6)
 
 
 def judge_rollout(stats: ServingStats, champion: int | None, canary: int, rules: RolloutRules, stage: int,
