@@ -43,19 +43,27 @@ def _stream(bootstrap: str, worker, after_drift, rounds: int = 12) -> tuple[int,
     sent = rounds + 2 * _tries(lambda: worker.metrics().get("metastream_versions_published_total", 0) >= 1,
                                lambda: publish_rounds(bootstrap, fleet, "sine", 2, drift_from=2))
     drift_ms = publish_rounds(bootstrap, fleet, "sine", rounds, drift_from=0)
-    sent += rounds + 2 * _tries(lambda: after_drift(drift_ms), lambda: publish_rounds(bootstrap, fleet, "sine", 2, drift_from=0))
+    sent += rounds + 2 * _tries(lambda: after_drift(drift_ms), lambda: publish_rounds(bootstrap, fleet, "sine", 2, drift_from=0),
+                                what=lambda: _decisions(bootstrap, drift_ms))
     return drift_ms, sent
 
 
-def _tries(done, more, at_most: int = 15) -> int:
+def _tries(done, more, at_most: int = 15, what=lambda: "") -> int:
     """Call ``more()`` until ``done()``; how many times it was called (the test fails on a worker
-    that never gets there)."""
+    that never gets there, saying ``what()`` it did)."""
     for n in range(at_most):
         if done():
             return n
         more()
-    assert done(), f"not done after {at_most} more rounds"
+    assert done(), f"not done after {at_most} more rounds; {what()}"
     return at_most
+
+
+def _decisions(bootstrap: str, since_ms: int) -> str:
+    """The worker's decisions since ``since_ms``, one short line each (what a failure shows)."""
+    return "decisions since the drift:\n" + "\n".join(
+        f"{(e['timestamp_ms'] - since_ms) / 1000:6.1f}s {e['event_type']} v{e['version']} {e['cause']}: {e['reason'][:90]}"
+        for e in asyncio.run(_read(bootstrap, "events")) if e["timestamp_ms"] >= since_ms)
 
 
 def _versions(bootstrap: str) -> list[dict]:
