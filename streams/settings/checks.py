@@ -29,7 +29,7 @@ AT_LEAST_ONE = ("partitions", "replication_factor", "min_insync_replicas", "max_
                 "drift_group", "drift_steps", "new_tasks_trigger", "update_iterations", "update_meta_batch", "update_recent",
                 "drift_update_iterations", "drift_update_recent", "heldout_tasks", "guard_probes", "search_window",
                 "search_trials", "search_iterations", "shadow_window", "shadow_min_tasks", "rollout_min_samples",
-                "torch_threads", "new_models_max")
+                "torch_threads", "new_models_max", "rollout_patience")
 PORTS = ("metrics_port", "web_port")
 # Variables read outside the worker's settings: the data folder (learners), a password file (kafka),
 # the fuzz tests' example count.

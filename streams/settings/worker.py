@@ -100,6 +100,8 @@ class Settings:
                                  default=0.05)
     rollout_min_samples: int = _doc("canary observations (tasks agents reported losses of) a stage must see before it advances",
                                     default=30)
+    rollout_patience: int = _doc("a stage with this many times rollout_min_samples observations and no significant harm "
+                                   "advances, whatever the point estimate", default=5)
     rollout_evidence_timeout_s: float = _doc("a stage with fewer observations after this many seconds advances: the gate's "
                                              "verdict stands", default=30.0)
     rollout_latency_ratio: float = _doc("roll back when the canary's p95 prediction latency exceeds the champion's this many times",
@@ -211,6 +213,7 @@ class Settings:
         if not stages or stages[-1] != 100.0 or list(stages) != sorted(stages) or stages[0] <= 0:
             raise ConfigError(f"METASTREAM_ROLLOUT_STAGES={self.rollout_stages!r}: increasing percentages ending at 100")
         return RolloutRules(stages=stages, alpha=self.rollout_alpha, margin=self.rollout_margin, min_samples=self.rollout_min_samples,
+                            patience=self.rollout_patience,
                             evidence_timeout_s=self.rollout_evidence_timeout_s, latency_ratio=self.rollout_latency_ratio,
                             error_margin=self.rollout_error_margin)
 

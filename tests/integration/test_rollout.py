@@ -70,6 +70,20 @@ def cli(bootstrap, *args):
     return subprocess.run([sys.executable, "-m", "streams.cli", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
 
 
+def rollout_events(bootstrap: str) -> str:
+    """The last rollout decisions, one line each with their figures (what a failure shows)."""
+    t0 = None
+    lines = []
+    for e in events(bootstrap):
+        t0 = t0 or e["timestamp_ms"]
+        if e["event_type"].startswith(("Rollout", "RolledBack", "VersionPublished", "VersionRejected")):
+            figures = {k: round(v, 3) for k, v in e["figures"].items()
+                       if k in ("share", "n_canary", "n_champion", "low", "high", "stage_rows", "estimate")}
+            lines.append(f"{(e['timestamp_ms'] - t0) / 1000:6.1f}s {e['event_type']} v{e['version']} {e['cause']}: "
+                         f"{e['reason'][:80]} {figures}")
+    return "\n".join(lines[-25:])
+
+
 def test_rollouts_promote_good_versions_roll_back_bad_ones_and_survive_a_restart(broker, worker_factory):
     worker = worker_factory(**ENV).start()
     with Fleet(broker.bootstrap, faults={1: 3.0}) as fleet:  # the first version does badly in production
@@ -77,7 +91,15 @@ def test_rollouts_promote_good_versions_roll_back_bad_ones_and_survive_a_restart
         def promoted_by_test():
             return [e for e in events(broker.bootstrap) if e["event_type"] == DecisionType.ROLLOUT_PROMOTED
                     and Cause(e["cause"]) is Cause.SEQUENTIAL_TEST]
-        first = wait_for(promoted_by_test, 150, "a version promoted by the sequential test")[0]
+        started = time.monotonic()
+        try:
+            first = wait_for(promoted_by_test, 150, "a version promoted by the sequential test")[0]
+        except AssertionError:
+            raise AssertionError("no version promoted by the sequential test in 150 s; the rollout events:\n"
+                                 + rollout_events(broker.bootstrap) + "\nthe worker's log:\n"
+                                 + worker.log.read_text()[-3000:]) from None
+        print(f"first promotion by the sequential test after {time.monotonic() - started:.0f} s:\n"
+              + rollout_events(broker.bootstrap))
         trail = [e for e in events(broker.bootstrap) if e["version"] == first["version"]]
         shares = [e["figures"]["share"] for e in trail if e["event_type"] in (DecisionType.ROLLOUT_STARTED,
                                                                                DecisionType.ROLLOUT_ADVANCED)]
@@ -150,18 +172,12 @@ def test_rollouts_promote_good_versions_roll_back_bad_ones_and_survive_a_restart
             done = [e for e in evs[started[-1]:] if e["event_type"] in moves and e["version"] == 1] if started else []
             return done[0] if done else None
 
-        def rollout_events() -> str:
-            lines = [str((e["event_type"], e["cause"], e["version"], e["reason"][:80],
-                          {k: round(v, 3) for k, v in e["figures"].items()
-                           if k in ("share", "n_canary", "n_champion", "low", "high", "stage_rows", "estimate")}))
-                     for e in events(broker.bootstrap) if e["event_type"].startswith(("Rollout", "RolledBack"))]
-            return "\n".join(lines[-20:])
         try:  # longer than the evidence timeout (120 s), so that a stage advanced for want of evidence shows as such
             back = wait_for(decided, 180, "a decision on the bad version")
         except AssertionError:
-            raise AssertionError("no decision on v1 in 180 s; the last rollout events:\n" + rollout_events()
+            raise AssertionError("no decision on v1 in 180 s; the last rollout events:\n" + rollout_events(broker.bootstrap)
                                  + "\nthe worker's log:\n" + worker.log.read_text()[-3000:]) from None
-        assert back["event_type"] == DecisionType.ROLLED_BACK, rollout_events()
+        assert back["event_type"] == DecisionType.ROLLED_BACK, rollout_events(broker.bootstrap)
         assert Cause(back["cause"]) in (Cause.SEQUENTIAL_TEST, Cause.LATENCY_GUARDRAIL, Cause.ERROR_GUARDRAIL)
         assert back["figures"]["canary_mean_loss"] > back["figures"]["champion_mean_loss"]
         stage_changes = [e for e in events(broker.bootstrap) if e["version"] == 1 and e["event_type"] == DecisionType.ROLLOUT_ADVANCED]

@@ -40,6 +40,19 @@ def test_a_stage_holds_until_it_has_evidence_then_advances_for_want_of_it():
     assert looks_worse.move is Move.HOLD  # worse than the tolerance but not yet significant: no advance
 
 
+def test_a_stage_that_sees_no_harm_in_patience_times_its_samples_advances_whatever_the_estimate():
+    """An equal canary whose estimate sits above the tolerance: held at first, then advanced once
+    the stage has seen ``patience * min_samples`` rows without a significant harm (a truncated test)."""
+    champion = stats(1.0, 5000)
+    canary = stats(1.08, 1000, seed=9, sd=3.0)  # estimate above the 5% tolerance, interval across 0
+    held = judge(champion, canary, RULES, stage=1, stage_rows=999, stage_age_s=3)
+    assert held.move is Move.HOLD and held.figures["estimate"] > 0.05 and held.figures["low"] < 0
+    limit = judge(champion, canary, RULES, stage=1, stage_rows=1000, stage_age_s=3)
+    assert limit.move is Move.ADVANCE and limit.cause is Cause.SEQUENTIAL_TEST and "stage's limit" in limit.reason
+    clearly_worse = judge(champion, stats(1.6, 1000, seed=8), RULES, stage=1, stage_rows=1000, stage_age_s=3)
+    assert clearly_worse.move is Move.ROLLBACK  # the limit never passes a harm the test has found
+
+
 def test_guardrails_roll_back_a_slow_or_failing_canary():
     champion = stats(1.0, 2000, latency=10.0)
     slow = judge(champion, stats(1.0, 300, seed=5, latency=30.0), RULES, stage=0, stage_rows=300, stage_age_s=3)

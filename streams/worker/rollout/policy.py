@@ -10,7 +10,10 @@ it is tested on its own.
   with the observed difference within ``margin`` times the champion's mean loss (a canary that
   looks worse holds its stage until the test decides; the rollback check runs at every look, so a
   harm found later still rolls back); the figures say whether non-inferiority was also shown (the
-  whole interval below that tolerance). Passing the stage before everyone (50% by default) is a
+  whole interval below that tolerance). A stage is a truncated test: once it has seen
+  ``patience`` times ``min_samples`` canary rows without a significant harm, it advances whatever
+  the point estimate (the estimate of a canary as good as the champion wanders above the tolerance
+  about as often as below, and a stage that waited for it to come back held for minutes). Passing the stage before everyone (50% by default) is a
   **promotion**: at 100% no agent is left on the champion, so a canary judged there would be
   compared with the champion's losses from an earlier time (a drift in between would look like
   harm, and roll a good version back).
@@ -55,6 +58,7 @@ class RolloutRules:
     alpha: float = 0.05
     margin: float = 0.05  # non-inferiority: worse by less than this share of the champion's mean loss
     min_samples: int = 30  # canary observations (tasks agents met with it) a stage must see before it advances
+    patience: int = 5  # ... and after this many times min_samples with no significant harm, it advances
     evidence_timeout_s: float = 30.0
     latency_ratio: float = 1.5
     latency_floor_ms: float = 5.0  # and at least this much slower: sub-millisecond timings jitter by more than 1.5x
@@ -99,8 +103,10 @@ def judge(champion: VersionStats | None, canary: VersionStats | None, rules: Rol
     tolerance = rules.margin * abs(champion.losses.mean)
     non_inferior = result.high < tolerance
     figures["non_inferior"] = float(non_inferior)
-    if stage_rows >= rules.min_samples and result.estimate <= tolerance:
-        shown = (f"not worse than the champion by {rules.margin:.0%}" if non_inferior else "no significant harm")
+    limit = stage_rows >= rules.patience * rules.min_samples
+    if stage_rows >= rules.min_samples and (result.estimate <= tolerance or limit):
+        shown = (f"not worse than the champion by {rules.margin:.0%}" if non_inferior else
+                 "no significant harm" + ("" if result.estimate <= tolerance else " by the stage's limit"))
         return Verdict(move, Cause.SEQUENTIAL_TEST, figures,
                        f"{shown} in {stage_rows} canary rows: loss difference in [{result.low:.3g}, {result.high:.3g}]")
     if stage_rows < rules.min_samples and stage_age_s >= rules.evidence_timeout_s:
