@@ -13,7 +13,7 @@ it is tested on its own.
   whole interval below that tolerance). A stage is a truncated test: once it has seen
   ``patience`` times ``min_samples`` canary rows without a significant harm, it advances whatever
   the point estimate (the estimate of a canary as good as the champion wanders above the tolerance
-  about as often as below, and a stage that waited for it to come back held for minutes). Passing the stage before everyone (50% by default) is a
+  about as often as below, and a stage waiting for it to come back could hold for minutes). Passing the stage before everyone (50% by default) is a
   **promotion**: at 100% no agent is left on the champion, so a canary judged there would be
   compared with the champion's losses from an earlier time (a drift in between would look like
   harm, and roll a good version back).
