@@ -25,7 +25,10 @@ from .conftest import publish_until, wait_for
 # every 30: otherwise the one component learns the drifted tasks before the alarm (the era being
 # learned is guarded against its parent only), the old era is lost bit by bit, and every candidate
 # after the alarm is rejected against the era's best (measured: 36 points, candidates 0.5-6.7).
-# Rollouts are off, as in test_audit_rebuild.
+# The drift meets a restarted worker whose routine updates wait for 600 new tasks, as in
+# test_audit_rebuild: on one core, beside another test, routine updates every 150 tasks followed
+# the drifted regime before the detector was sure of the change, and no alarm came (27 versions,
+# all for new tasks). Rollouts are off, as in test_audit_rebuild.
 MODELS = '{"sine": {"preset": "sine", "mixture": {"spawn_ratio": 1.01}}}'
 
 
@@ -43,6 +46,8 @@ def test_a_worker_spawns_a_component_after_the_drift_and_publishes_one_version_w
     # (relative error near 1 before and after the change of frequency), and the alarm may not come
     assert publish_until(broker.bootstrap, fleet, "sine", lambda: len(versions()) >= 3, drifted=False, tries=30), \
         "three versions before the drift"
+    worker.stop()
+    worker = worker_factory(METASTREAM_MODELS=MODELS, METASTREAM_ROLLOUT="0", METASTREAM_NEW_TASKS_TRIGGER="600").start()
     publish_until(broker.bootstrap, fleet, "sine", spawned, drifted=True, tries=30)
     try:
         wait_for(spawned, 60, "a version that spawned a component")
