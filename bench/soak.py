@@ -175,7 +175,7 @@ async def run(args) -> dict:
         batches = codec_for("ExperienceBatch")
         on_topic: set[str] = set()
         async for msg in read_range(soak.broker.bootstrap, "experiences", idle_ms=3000):
-            on_topic.update(batches.decode(msg.value)["event_ids"])
+            on_topic.update(id_columns(batches.decode(msg.value))[0])
         counted = await settle(soak, len(on_topic), 600)
         versions = [rec for _, rec in await read_records(soak.broker.bootstrap, "models", "ModelVersion")]
         events = [rec for _, rec in await read_records(soak.broker.bootstrap, "events", "DecisionEvent")]

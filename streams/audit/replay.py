@@ -11,6 +11,7 @@ import sys
 from typing import Any, TextIO
 
 from schemas import CodecError, decode_any
+from schemas.experiences import unpacked
 
 from streams.kafka.topics import TopicReader
 
@@ -48,7 +49,7 @@ def decode_message(data: bytes, full: bool = False) -> tuple[str | None, dict]:
         name, record = decode_any(data)
     except CodecError as exc:
         return None, {"undecodable": exc.kind, "error": str(exc), "raw_base64": base64.b64encode(bytes(data or b"")[:256]).decode()}
-    return name, jsonable(record, full)
+    return name, jsonable(unpacked(record) if name == "ExperienceBatch" else record, full)
 
 
 async def replay(bootstrap: str, topic: str, from_offset: int | None = None, from_ms: int | None = None,

@@ -18,7 +18,7 @@ import numpy as np
 from aiokafka import AIOKafkaProducer
 
 from schemas import codec_for
-from schemas.experiences import make_batch_record
+from schemas.experiences import check_ids, make_batch_record
 
 
 class ExperiencePublisher:
@@ -72,6 +72,8 @@ class ExperiencePublisher:
         t = np.asarray(targets, dtype="f4").reshape(n, -1)
         ids = list(event_ids) if event_ids is not None else [uuid.uuid4().hex for _ in task_ids]
         ts = list(timestamps_ms) if timestamps_ms is not None else [_now_ms()] * n
+        check_ids("event id", ids)
+        check_ids("task id", [str(i) for i in task_ids])
         p = None if predictions is None else np.asarray(predictions, dtype="f4").reshape(n, -1)
         l = None if losses is None else np.asarray(losses, dtype="f4").reshape(n)
         lat = None if latencies_ms is None else np.asarray(latencies_ms, dtype="f4").reshape(n)

@@ -113,8 +113,7 @@ class Ingestor:
         groups = rows_by_task(task_ids)
         self._buffer(state, groups, batch.features[rows], batch.targets[rows], len(task_ids))
         result.accepted = len(fresh)
-        stamps = batch.timestamps_ms if everything else [batch.timestamps_ms[i] for i in fresh]
-        result.oldest_timestamp_ms = int(min(stamps))
+        result.oldest_timestamp_ms = int(batch.timestamps_ms[rows].min())
         self.metrics.ingested.labels(batch.model_id).inc(len(fresh))
         if batch.model_version is not None and batch.losses is not None:
             self._record_serving(state, batch, rows, groups, result.oldest_timestamp_ms)

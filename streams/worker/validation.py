@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from schemas.experiences import ExperienceColumns
+from schemas.experiences import ExperienceColumns, id_columns
 
 
 class Rejected(ValueError):
@@ -36,9 +36,13 @@ def validate_batch(record: dict, *, known_models: dict[str, tuple[int, int]], ma
         raise Rejected("empty", "a batch must hold at least one experience")
     if n > max_rows:
         raise Rejected("oversize", f"{n} experiences in one batch; at most {max_rows}")
-    for col in ("event_ids", "task_ids", "timestamps_ms"):
-        if len(record[col]) != n:
-            raise Rejected("bad_shape", f"{col} has {len(record[col])} entries for {n} experiences")
+    packed = record.get("timestamps_ms_packed")
+    if packed and len(packed) != 8 * n:
+        raise Rejected("bad_shape", f"timestamps_ms_packed holds {len(packed)} bytes; {n} int64 need {8 * n}")
+    event_ids, task_ids, stamps = id_columns(record)
+    for col, values in (("event_ids", event_ids), ("task_ids", task_ids), ("timestamps_ms", stamps)):
+        if len(values) != n:
+            raise Rejected("bad_shape", f"{col} has {len(values)} entries for {n} experiences")
     fdim, tdim = known_models[model_id]
     if record["feature_dim"] != fdim or record["target_dim"] != tdim:
         raise Rejected("bad_shape", f"model {model_id} takes {fdim} features -> {tdim} targets, got "
@@ -60,5 +64,5 @@ def validate_batch(record: dict, *, known_models: dict[str, tuple[int, int]], ma
     if model_id in classifiers and not (np.all(targets == np.round(targets)) and np.all(np.abs(targets) < 2**24)):
         raise Rejected("bad_label", f"model {model_id} classifies: its targets must be whole-number class labels "
                                     f"(below 2^24), got e.g. {targets[targets != np.round(targets)][:3].tolist() or targets.max()}")
-    return ExperienceColumns(model_id, record["agent_id"], record["agent_type"], record["event_ids"], record["task_ids"],
-                             record["timestamps_ms"], features, targets, preds, losses, record.get("metadata"), version, latencies)
+    return ExperienceColumns(model_id, record["agent_id"], record["agent_type"], event_ids, task_ids,
+                             stamps, features, targets, preds, losses, record.get("metadata"), version, latencies)

@@ -9,6 +9,7 @@ import threading
 import numpy as np
 
 from schemas import codec_for
+from schemas.experiences import id_columns
 from streams.client import ExperiencePublisher
 from streams.simulation.fleet import SineFleet
 from streams.kafka.topics import read_range
@@ -45,7 +46,7 @@ def test_sigkill_and_restart_count_each_event_once(broker, worker_factory):
 
     async def event_ids_on_topic():
         batches = codec_for("ExperienceBatch")
-        return {eid async for m in read_range(broker.bootstrap, "experiences") for eid in batches.decode(m.value)["event_ids"]}
+        return {eid async for m in read_range(broker.bootstrap, "experiences") for eid in id_columns(batches.decode(m.value))[0]}
 
     on_topic = asyncio.run(event_ids_on_topic())
     assert on_topic == set(sent_ids)  # at-least-once: every experience sent reached the topic

@@ -45,7 +45,7 @@ def test_a_flooding_agent_is_held_to_its_quota_and_the_others_lose_nothing(broke
         for _, letter in asyncio.run(read_records(broker.bootstrap, "experiences.dlq", "DeadLetter")):
             batch = codec_for("ExperienceBatch").decode(letter["original"])
             key = f"{batch['agent_id']}/{letter['error_kind']}"
-            rows[key] = rows.get(key, 0) + len(batch["event_ids"])
+            rows[key] = rows.get(key, 0) + batch["count"]
         return rows
 
     def accounted():  # every row sent was ingested or dead-lettered

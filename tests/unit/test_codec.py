@@ -2,7 +2,7 @@ import pytest
 
 from schemas import AvroCodec, BadMarker, TruncatedBody, UnknownFingerprint, WrongRecordType, history_schema
 from schemas.codec import MARKER, schema_fingerprint
-from schemas.experiences import make_batch_record
+from schemas.experiences import id_columns, make_batch_record, unpacked
 
 import numpy as np
 
@@ -22,7 +22,7 @@ def test_single_object_encoding_layout_and_round_trip():
 
 def test_a_record_of_the_second_experience_schema_reads_with_no_version_or_latencies():
     codec = AvroCodec("ExperienceBatch")
-    old = _batch(metadata={"k": "v"})
+    old = unpacked(_batch(metadata={"k": "v"}))
     old.pop("model_version"), old.pop("latencies")
     decoded = codec.decode(codec.encode(old, writer_schema=history_schema("ExperienceBatch", 2)))
     assert decoded["model_version"] is None and not decoded["latencies"] and decoded["metadata"] == {"k": "v"}
@@ -30,13 +30,36 @@ def test_a_record_of_the_second_experience_schema_reads_with_no_version_or_laten
 
 def test_record_written_with_old_schema_reads_with_current():
     codec = AvroCodec("ExperienceBatch")
-    old = _batch()
+    old = unpacked(_batch())
     for added in ("metadata", "model_version", "latencies"):
         old.pop(added)
     data = codec.encode(old, writer_schema=history_schema("ExperienceBatch", 1))
     assert data[2:10] != codec.fingerprint  # really the old writer schema
     decoded = codec.decode(data)
-    assert decoded["metadata"] is None and decoded["event_ids"] == old["event_ids"]
+    assert decoded["metadata"] is None
+    assert {k: unpacked(decoded)[k] for k in ("event_ids", "task_ids", "timestamps_ms")} == {
+        k: old[k] for k in ("event_ids", "task_ids", "timestamps_ms")}
+
+
+def test_a_third_schema_record_reads_its_id_arrays_and_a_fourth_packs_them():
+    """v4 packs the id columns (ids joined by newlines, timestamps as int64 bytes); a v3 writer's
+    arrays still come back through ``id_columns``, the same columns either way."""
+    codec = AvroCodec("ExperienceBatch")
+    rec = _batch(event_ids=["e1", "e2", "e3", "e4"], timestamps_ms=[1, 2, 3, 2**40])
+    assert rec["event_ids"] == [] and rec["event_ids_joined"] == "e1\ne2\ne3\ne4"
+    old = unpacked(rec)
+    v3 = codec.decode(codec.encode(old, writer_schema=history_schema("ExperienceBatch", 3)))
+    assert not v3["timestamps_ms_packed"] and v3["event_ids"] == ["e1", "e2", "e3", "e4"]
+    for decoded in (v3, codec.decode(codec.encode(rec))):
+        event_ids, task_ids, stamps = id_columns(decoded)
+        assert (event_ids, task_ids, stamps.tolist()) == (["e1", "e2", "e3", "e4"], ["t"] * 4, [1, 2, 3, 2**40])
+
+
+def test_an_id_with_a_newline_is_refused_where_the_batch_is_made():
+    with pytest.raises(ValueError, match="newline"):
+        _batch(event_ids=["a", "b\nc", "d", "e"])
+    with pytest.raises(ValueError, match="newline"):
+        make_batch_record("sine", np.zeros((1, 1)), np.ones((1, 1)), ["t\n"])
 
 
 @pytest.mark.parametrize("mutate,error", [

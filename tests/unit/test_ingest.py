@@ -43,7 +43,11 @@ def hostile_messages():
         "bad_shape": CODEC.encode(shape),
         "oversize": CODEC.encode(big),
         "unknown_model": CODEC.encode(unknown),
-        "bad_shape ": CODEC.encode(width),  # trailing space: a second bad_shape case
+        "bad_shape ": CODEC.encode(width),  # trailing spaces: more bad_shape cases
+        "bad_shape  ": CODEC.encode(dict(rec, event_ids_joined="a\nb\nc")),  # 3 joined ids for 4 rows
+        "bad_shape   ": CODEC.encode(dict(rec, task_ids_joined="t\nt\nt\nt\nt")),  # 5 for 4
+        "bad_shape    ": CODEC.encode(dict(rec, timestamps_ms_packed=rec["timestamps_ms_packed"][:-3])),  # 29 bytes
+        "bad_shape     ": CODEC.encode(dict(rec, timestamps_ms_packed=rec["timestamps_ms_packed"] + b"\0" * 8)),
     }
 
 
