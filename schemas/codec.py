@@ -9,7 +9,8 @@ stay readable after a backward-compatible change.
 >>> rec = {"event_type": "DriftDetected", "model_id": "sine", "version": None, "timestamp_ms": 1,
 ...        "reason": "ADWIN", "figures": {"loss": 2.0}}
 >>> data = codec.encode(rec)
->>> data[:2] == MARKER and codec.decode(data) == {**rec, "cause": "other", "agent_id": None}
+>>> data[:2] == MARKER and codec.decode(data) == {**rec, "cause": "other", "agent_id": None, "rollout": None,
+...                                               "ab_test": None, "drop_challenger": False}
 True
 >>> decode_any(data)[0]
 'DecisionEvent'

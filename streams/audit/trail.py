@@ -45,7 +45,7 @@ def audit_trail(versions: list[dict[str, Any]], events: list[dict[str, Any]], mo
         "lineage": ranges, "messages": sum(r["end_offset"] - r["start_offset"] + 1 for r in ranges),
         "config": json.loads(record["config_json"]), "seed": _seed(record), "metrics": dict(record["metrics"]),
         "decisions": [{"at_ms": e["timestamp_ms"], "type": e["event_type"], "cause": e["cause"], "reason": e["reason"],
-                       "figures": e["figures"]} for e in sorted(decisions, key=lambda e: e["timestamp_ms"])],
+                       "figures": e["figures"], "rollout": e.get("rollout"), "ab_test": e.get("ab_test")} for e in sorted(decisions, key=lambda e: e["timestamp_ms"])],
     }
 
 

@@ -28,7 +28,8 @@ def read_events(bootstrap: str, topic: str = "events") -> list[dict]:
     return [rec for _, rec in asyncio.run(read_records(bootstrap, topic, "DecisionEvent"))]
 
 
-def send_request(bootstrap: str, kind, model_id: str, version: int | None, figures: dict, topic: str = "events") -> None:
+def send_request(bootstrap: str, kind, model_id: str, version: int | None, topic: str = "events", **typed) -> None:
+    """An operator's request as a DecisionEvent (``typed``: e.g. the ``ab_test`` it asks for)."""
     from aiokafka import AIOKafkaProducer
 
     from streams.records.wire import Cause, decision
@@ -40,7 +41,8 @@ def send_request(bootstrap: str, kind, model_id: str, version: int | None, figur
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **await producer_options(bootstrap), **client_options())
         await producer.start()
         try:
-            await producer.send_and_wait(topic, decision(kind, Cause.OPERATOR, model_id, "requested by an operator", figures, version),
+            await producer.send_and_wait(topic, decision(kind, Cause.OPERATOR, model_id, "requested by an operator", {}, version,
+                                                             **typed),
                                          key=model_id.encode())
         finally:
             await producer.stop()
@@ -80,7 +82,7 @@ def status_cmd(model_id: str = typer.Argument(...), kafka: Optional[str] = typer
         console.print(f"  {change['event']} v{change['version']} share {change['share']:g}%")
 
 
-def _request(kind_name: str, model_id: str, version: Optional[int], kafka: Optional[str], figures: dict | None = None) -> None:
+def _request(kind_name: str, model_id: str, version: Optional[int], kafka: Optional[str], **typed) -> None:
     from streams.records.wire import DecisionType
 
     bootstrap = bootstrap_from(kafka)
@@ -88,7 +90,7 @@ def _request(kind_name: str, model_id: str, version: Optional[int], kafka: Optio
     kind = DecisionType[kind_name]
     if kind in (DecisionType.PROMOTE_REQUESTED, DecisionType.ROLLBACK_REQUESTED) and aliases.canary is None:
         raise UserError(f"{model_id} has no rollout running (champion v{aliases.champion}); see 'metastream rollout status {model_id}'")
-    send_request(bootstrap, kind, model_id, version if version is not None else aliases.canary, figures or {})
+    send_request(bootstrap, kind, model_id, version if version is not None else aliases.canary, **typed)
     console.print(f"asked the worker: {kind.value} for {model_id}" + (f" v{version}" if version else ""))
 
 
@@ -124,13 +126,13 @@ def ab_start_cmd(model_id: str = typer.Argument(...), a: int = typer.Option(...,
                  json_out: bool = typer.Option(False, "--json")) -> None:
     """Serve A and B to stable cohorts of agents; the test stops itself once an always-valid interval
     of the loss difference excludes 0, and reports effect size, interval, e-value and p-value."""
-    from streams.records.wire import DecisionType
+    from streams.records.wire import ABTestSpec, DecisionType
 
     if not 0 < split < 100:
         raise UserError(f"--split is the percent of agents on B: between 0 and 100, not {split}")
     bootstrap = bootstrap_from(kafka)
     since = int(time.time() * 1000)
-    _request("AB_TEST_REQUESTED", model_id, None, kafka, {"a": a, "b": b, "split": split})
+    _request("AB_TEST_REQUESTED", model_id, None, kafka, ab_test=ABTestSpec(a, b, split))
     if not wait:
         return
     deadline = time.monotonic() + timeout
@@ -145,7 +147,7 @@ def ab_start_cmd(model_id: str = typer.Argument(...), a: int = typer.Option(...,
             raise UserError(f"no decision in {timeout:.0f}s; the worker goes on: see 'metastream rollout status {model_id}'")
     f = done[-1]["figures"]
     if json_out or not on_terminal():
-        emit_json({"model_id": model_id, "outcome": done[-1]["cause"], "reason": done[-1]["reason"], **f})
+        emit_json({"model_id": model_id, "outcome": done[-1]["cause"], "reason": done[-1]["reason"], "a": a, "b": b, "split": split, **f})
         return
     console.print(f"{done[-1]['cause']}: {done[-1]['reason']}")
     if "effect" in f:

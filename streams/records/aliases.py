@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.records.wire import Cause, DecisionType, RolloutStage
+from streams.records.wire import ABTestSpec, Cause, DecisionType, RolloutPosition, RolloutStage
 
 
 
@@ -43,13 +43,15 @@ class Aliases:
         """Apply one DecisionEvent record; True when it changed the aliases."""
         kind = DecisionType(event["event_type"])
         version, figures, at = event["version"], event["figures"], event["timestamp_ms"]
+        position = RolloutPosition.of(event) if kind in (DecisionType.ROLLOUT_STARTED, DecisionType.ROLLOUT_ADVANCED) else None
         if kind is DecisionType.ROLLOUT_STARTED:
-            self.canary, self.share, self.stage = version, float(figures.get("share", 0.0)), int(figures.get("stage", 0))
+            self.canary = version
+            self.share, self.stage = (0.0, 0) if position is None else (position.share, position.stage)
             self.started_ms = self.stage_started_ms = at
             if self.challenger == version:
                 self.challenger = None
-        elif kind is DecisionType.ROLLOUT_ADVANCED and version == self.canary:
-            self.share, self.stage, self.stage_started_ms = float(figures["share"]), int(figures["stage"]), at
+        elif kind is DecisionType.ROLLOUT_ADVANCED and version == self.canary and position is not None:
+            self.share, self.stage, self.stage_started_ms = position.share, position.stage, at
         elif kind is DecisionType.ROLLOUT_PROMOTED:
             self.champion = version
             if self.challenger == version:  # promoted at once when its turn came
@@ -58,7 +60,7 @@ class Aliases:
                 self.canary, self.share, self.stage, self.started_ms, self.stage_started_ms = None, 0.0, -1, None, None
         elif kind is DecisionType.ROLLED_BACK and version == self.canary:
             self.canary, self.share, self.stage, self.started_ms, self.stage_started_ms = None, 0.0, -1, None, None
-            if figures.get("drop_challenger"):
+            if event.get("drop_challenger") or figures.get("drop_challenger"):  # figures: before schema v5
                 self.challenger = None
         elif kind is DecisionType.CHALLENGER_QUEUED:
             self.challenger = version
@@ -66,8 +68,9 @@ class Aliases:
                 self.challenger_cause = Cause(event.get("cause"))
             except ValueError:  # a cause this version does not know
                 self.challenger_cause = Cause.OTHER
-        elif kind is DecisionType.AB_TEST_STARTED:
-            self.ab = ABTest(int(figures["a"]), int(figures["b"]), float(figures["split"]), at)
+        elif kind is DecisionType.AB_TEST_STARTED and ABTestSpec.of(event) is not None:
+            spec = ABTestSpec.of(event)
+            self.ab = ABTest(spec.a, spec.b, spec.split, at)
         elif kind is DecisionType.AB_TEST_FINISHED:
             self.ab = None
         else:
@@ -105,7 +108,8 @@ def version_stages(events: list[dict[str, Any]]) -> dict[str, dict[int, str]]:
     ``RETIRED`` (an earlier champion). A version no rollout event names keeps the stage it was
     published with.
 
-    >>> events = [{"model_id": "m", "event_type": t, "version": v, "figures": {"share": 5.0, "stage": 0}, "timestamp_ms": 0}
+    >>> events = [{"model_id": "m", "event_type": t, "version": v, "figures": {}, "rollout": {"share": 5.0, "stage": 0},
+    ...            "timestamp_ms": 0}
     ...           for t, v in [("RolloutPromoted", 1), ("RolloutStarted", 2), ("RolledBack", 2), ("RolloutStarted", 3),
     ...                        ("RolloutPromoted", 3), ("RolloutStarted", 4)]]
     >>> version_stages(events)["m"]

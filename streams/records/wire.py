@@ -7,8 +7,9 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from dataclasses import asdict, dataclass
 from enum import Enum
-from typing import Any, Mapping
+from typing import Any, Awaitable, Callable, Mapping
 
 from schemas import codec_for
 
@@ -95,17 +96,61 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+@dataclass(frozen=True)
+class RolloutPosition:
+    """``DecisionEvent.rollout``: the stage a rollout is at and the canary's share of agents (percent)."""
+
+    stage: int
+    share: float
+
+    @classmethod
+    def of(cls, event: Mapping[str, Any]) -> "RolloutPosition | None":
+        """The position an event states (records written before schema v5 kept it in ``figures``)."""
+        if event.get("rollout") is not None:
+            return cls(int(event["rollout"]["stage"]), float(event["rollout"]["share"]))
+        figures = event.get("figures") or {}
+        return cls(int(figures["stage"]), float(figures["share"])) if "share" in figures and "stage" in figures else None
+
+
+@dataclass(frozen=True)
+class ABTestSpec:
+    """``DecisionEvent.ab_test``: an A/B test of versions ``a`` and ``b``, ``split`` percent of agents on ``b``."""
+
+    a: int
+    b: int
+    split: float = 50.0
+
+    @classmethod
+    def of(cls, event: Mapping[str, Any]) -> "ABTestSpec | None":
+        """The test an event states (records written before schema v5 kept it in ``figures``)."""
+        if event.get("ab_test") is not None:
+            spec = event["ab_test"]
+            return cls(int(spec["a"]), int(spec["b"]), float(spec["split"]))
+        figures = event.get("figures") or {}
+        return cls(int(figures["a"]), int(figures["b"]), float(figures.get("split", 50.0))) if "a" in figures and "b" in figures \
+            else None
+
+
 def decision_record(event_type: DecisionType, cause: Cause, model_id: str, reason: str, figures: Mapping[str, float],
-                    version: int | None = None, agent_id: str | None = None) -> dict[str, Any]:
-    """A DecisionEvent as the record its reader sees (what :func:`decision` encodes)."""
+                    version: int | None = None, agent_id: str | None = None, *, rollout: RolloutPosition | None = None,
+                    ab_test: ABTestSpec | None = None, drop_challenger: bool = False) -> dict[str, Any]:
+    """A DecisionEvent as the record its reader sees (what :func:`decision` encodes). ``figures``
+    are measurements; what a decision *sets* (a rollout's stage and share, an A/B test's versions)
+    travels in its own typed fields."""
     return {"event_type": event_type.value, "cause": cause.value, "model_id": model_id, "version": version,
             "timestamp_ms": now_ms(), "reason": reason, "figures": {k: float(v) for k, v in figures.items()},
-            "agent_id": agent_id}
+            "agent_id": agent_id, "rollout": None if rollout is None else asdict(rollout),
+            "ab_test": None if ab_test is None else asdict(ab_test), "drop_challenger": drop_challenger}
+
+
+Decide = Callable[[dict[str, Any]], Awaitable[None]]  # a worker's way to make a decision: the record, sent on events
 
 
 def decision(event_type: DecisionType, cause: Cause, model_id: str, reason: str, figures: Mapping[str, float],
-             version: int | None = None, agent_id: str | None = None) -> bytes:
-    return codec_for("DecisionEvent").encode(decision_record(event_type, cause, model_id, reason, figures, version, agent_id))
+             version: int | None = None, agent_id: str | None = None, **typed: Any) -> bytes:
+    """:func:`decision_record`, encoded (``typed``: its keyword-only fields)."""
+    return codec_for("DecisionEvent").encode(decision_record(event_type, cause, model_id, reason, figures, version, agent_id,
+                                                             **typed))
 
 
 def model_version(model_id: str, version: int, parent: int | None, algorithm: str, weights: bytes, config: dict[str, Any],

@@ -24,7 +24,7 @@ from streams.kafka.broker import EmbeddedBroker, ensure_topics, free_port
 from streams.simulation.fleet import DigitFleet, SineFleet, publish_served_tasks
 from streams.worker.metrics import scrape
 from streams.client.publisher import ExperiencePublisher
-from streams.records.wire import Cause, DecisionType
+from streams.records.wire import Cause, DecisionType, RolloutPosition
 from streams.settings import Settings
 from streams.client.subscriber import ModelSubscriber
 
@@ -235,7 +235,8 @@ ROLLOUT_EVENTS = (DecisionType.ROLLOUT_STARTED, DecisionType.ROLLOUT_ADVANCED, D
 
 def note_rollout(s: DemoState, kind: DecisionType, rec: dict) -> None:
     """Rollout stages and decisions for the live table."""
-    version, figures = rec["version"], rec["figures"]
+    version, position = rec["version"], RolloutPosition.of(rec)
+    share = 0.0 if position is None else position.share
     if kind is DecisionType.ROLLOUT_PROMOTED:
         s.champion, s.canary = version, "-"
         s.promoted += 1
@@ -243,9 +244,9 @@ def note_rollout(s: DemoState, kind: DecisionType, rec: dict) -> None:
         s.canary = "-"
         s.rolled_back += 1
     else:
-        s.canary = f"v{version} at {figures['share']:g}%"
-    note = {DecisionType.ROLLOUT_STARTED: f"v{version} canary at {figures.get('share', 0):g}%",
-            DecisionType.ROLLOUT_ADVANCED: f"v{version} to {figures.get('share', 0):g}%",
+        s.canary = f"v{version} at {share:g}%"
+    note = {DecisionType.ROLLOUT_STARTED: f"v{version} canary at {share:g}%",
+            DecisionType.ROLLOUT_ADVANCED: f"v{version} to {share:g}%",
             DecisionType.ROLLOUT_PROMOTED: f"v{version} champion",
             DecisionType.ROLLED_BACK: f"v{version} rolled back"}[kind]
     s.rollouts.append(f"{s.t():5.1f}s {note} ({rec['cause']})")

@@ -50,18 +50,22 @@ class WorkerRuntime:
         self.app = faust_app(settings, bootstrap)
         raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
         self.topics = {name: self.app.topic(name, partitions=settings.partitions, **raw) for name in settings.topics}
-        self.controller = UpdateController(self.state, settings, self.metrics, self.send)
-        self.rollouts = RolloutManager(self.state.models, settings.rollout_rules(), self.send, settings.events_topic,
+        self.controller = UpdateController(self.state, settings, self.metrics, self.send, self.decide)
+        self.rollouts = RolloutManager(self.state.models, settings.rollout_rules(), self.decide,
                                        enabled=settings.rollout, revert=self.controller.revert, ab_max_s=settings.ab_max_s)
         self.controller.rollouts = self.rollouts
         self.diagnoser = Diagnoser(load_rules(settings.diagnosis_rules or None))
-        self.remedies = Remedies(self.state, settings, self.controller, self.send, self.metrics)
+        self.remedies = Remedies(self.state, settings, self.controller, self.decide, self.metrics)
         self._register()
 
     async def send(self, topic: str, key: bytes, value: bytes) -> None:
         await self.topics[topic].send(key=key, value=value)
-        if topic == self.settings.events_topic:  # the status page shows the recent decisions
-            self.state.health.decisions.append(codec_for("DecisionEvent").decode(value))
+
+    async def decide(self, record: dict) -> None:
+        """A decision (a DecisionEvent record): encoded once for the log, keyed by its model; the
+        status page keeps the record as it is."""
+        await self.send(self.settings.events_topic, record["model_id"].encode(), codec_for("DecisionEvent").encode(record))
+        self.state.health.decisions.append(record)
 
     async def send_dead_letter(self, key: bytes | None, letter: bytes, offset: int) -> None:
         """Send a dead letter; one the producer refuses anyway is logged, never allowed to stop the agent

@@ -38,6 +38,16 @@ def _figures(figures: dict[str, float], limit: int = 6) -> str:
     return _e(", ".join(items) + (" ..." if len(figures) > limit else ""))
 
 
+def _sets(event: dict) -> dict[str, float]:
+    """What a decision sets (a rollout's stage and share, an A/B test), shown before its figures."""
+    out: dict[str, float] = {}
+    if event.get("rollout"):
+        out.update(share=event["rollout"]["share"], stage=event["rollout"]["stage"])
+    if event.get("ab_test"):
+        out.update(event["ab_test"])
+    return out
+
+
 def render_status(state: WorkerState, decisions: Iterable[dict], diagnoses: Iterable[dict], app_id: str) -> str:
     rows, charts = [], []
     for mid, m in state.models.items():
@@ -61,7 +71,7 @@ def render_status(state: WorkerState, decisions: Iterable[dict], diagnoses: Iter
              f"(value {d['value']:.4g}); action: {_e(d['action'])}</li>" for d in diagnoses]
     events = [f"<tr><td>{time.strftime('%H:%M:%S', time.localtime(e['timestamp_ms'] / 1000))}</td><td>{_e(e['model_id'])}</td>"
               f"<td>{_e(e['event_type'])}</td><td>{_e(e.get('cause', ''))}</td><td>{_e(e['version'] or '')}</td>"
-              f"<td>{_e(e['reason'][:120])}</td><td class=small>{_figures(e['figures'])}</td></tr>" for e in decisions]
+              f"<td>{_e(e['reason'][:120])}</td><td class=small>{_figures({**_sets(e), **e['figures']})}</td></tr>" for e in decisions]
     return f"""<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
 <title>metastream worker status</title><style>{STYLE}</style></head><body>
 <h1>metastream worker status: {_e(app_id)}</h1>

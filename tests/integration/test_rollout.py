@@ -78,7 +78,9 @@ def rollout_events(bootstrap: str) -> str:
         t0 = t0 or e["timestamp_ms"]
         if e["event_type"].startswith(("Rollout", "RolledBack", "VersionPublished", "VersionRejected")):
             figures = {k: round(v, 3) for k, v in e["figures"].items()
-                       if k in ("share", "n_canary", "n_champion", "low", "high", "stage_rows", "estimate")}
+                       if k in ("n_canary", "n_champion", "low", "high", "stage_rows", "estimate")}
+            if e["rollout"] is not None:
+                figures["share"] = e["rollout"]["share"]
             lines.append(f"{(e['timestamp_ms'] - t0) / 1000:6.1f}s {e['event_type']} v{e['version']} {e['cause']}: "
                          f"{e['reason'][:80]} {figures}")
     return "\n".join(lines[-25:])
@@ -101,11 +103,10 @@ def test_rollouts_promote_good_versions_roll_back_bad_ones_and_survive_a_restart
         print(f"first promotion by the sequential test after {time.monotonic() - started:.0f} s:\n"
               + rollout_events(broker.bootstrap))
         trail = [e for e in events(broker.bootstrap) if e["version"] == first["version"]]
-        shares = [e["figures"]["share"] for e in trail if e["event_type"] in (DecisionType.ROLLOUT_STARTED,
+        shares = [e["rollout"]["share"] for e in trail if e["event_type"] in (DecisionType.ROLLOUT_STARTED,
                                                                                DecisionType.ROLLOUT_ADVANCED)]
         # it starts at the smallest stage whose cohort holds 3 of the agents seen reporting and gathers
         # the evidence in time (early on few agents have reported), then takes every stage after it
-        # short of everyone: passing 50% is the promotion (at 100% no champion would be left to compare with)
         # short of everyone: passing 50% is the promotion (at 100% no champion would be left to compare with)
         start = next(e for e in trail if e["event_type"] == DecisionType.ROLLOUT_STARTED)["figures"]
         stages = [5.0, 25.0, 50.0, 100.0]
@@ -190,6 +191,7 @@ def test_rollouts_promote_good_versions_roll_back_bad_ones_and_survive_a_restart
         assert done.returncode == 0, done.stderr[-2000:]
         result = json.loads(done.stdout.strip().splitlines()[-1])
         assert result["outcome"] == "decided" and result["effect"] > 0 and result["low"] > 0  # b (v1) has the higher loss
+        assert (result["a"], result["b"], result["split"]) == (champion, 1, 50.0)
         assert result["n_a"] > 0 and result["n_b"] > 0 and result["e_value"] >= 20 and result["p_value"] <= 0.05
     # and the agents of that cohort are served the champion again
     async def served():

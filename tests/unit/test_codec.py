@@ -88,7 +88,7 @@ def test_any_record_is_decoded_by_the_type_its_fingerprint_names():
     from schemas import decode_any
 
     event = {"event_type": "RolledBack", "model_id": "m", "version": 1, "timestamp_ms": 0, "reason": "r", "figures": {},
-             "cause": "other", "agent_id": None}
+             "cause": "other", "agent_id": None, "rollout": None, "ab_test": None, "drop_challenger": True}
     for name, rec in (("ExperienceBatch", _batch()), ("DecisionEvent", event)):
         assert decode_any(AvroCodec(name).encode(rec)) == (name, rec)
     with pytest.raises(UnknownFingerprint):
@@ -99,10 +99,17 @@ def test_records_of_the_first_model_version_and_decision_schemas_still_read():
     old_event = {"event_type": "VersionRejected", "model_id": "m", "version": 3, "timestamp_ms": 5, "reason": "r",
                  "figures": {"x": 1.0}}
     codec = AvroCodec("DecisionEvent")
+    untyped = {"rollout": None, "ab_test": None, "drop_challenger": False}  # the typed fields of v5, read as unset
     assert codec.decode(codec.encode(old_event, writer_schema=history_schema("DecisionEvent", 1))) == {**old_event, "cause": "other",
-                                                                                                        "agent_id": None}
+                                                                                                        "agent_id": None, **untyped}
     v2_event = {**old_event, "cause": "quarantine"}  # before agent_id (v3): read with none
-    assert codec.decode(codec.encode(v2_event, writer_schema=history_schema("DecisionEvent", 2))) == {**v2_event, "agent_id": None}
+    assert codec.decode(codec.encode(v2_event, writer_schema=history_schema("DecisionEvent", 2))) == {**v2_event, "agent_id": None,
+                                                                                                       **untyped}
+    v4_event = {**v2_event, "event_type": "RolloutAdvanced", "agent_id": None, "figures": {"share": 25.0, "stage": 1.0}}
+    decoded = codec.decode(codec.encode(v4_event, writer_schema=history_schema("DecisionEvent", 4)))
+    assert decoded == {**v4_event, **untyped}
+    from streams.records.wire import RolloutPosition
+    assert RolloutPosition.of(decoded) == RolloutPosition(1, 25.0)  # a position written as figures still reads
     old_version = {"model_id": "m", "version": 1, "parent_version": None, "algorithm": "fomaml", "created_at_ms": 1,
                    "weights": b"w", "sha256": "s", "config_json": "{}", "metrics": {"era_0_points": 90.0}, "lineage": [],
                    "rollout_stage": "PRODUCTION"}

@@ -55,14 +55,14 @@ def test_signals_name_the_agent_behind_the_dead_letters_and_quarantine_stops_it(
     assert context[None]["agent_id"] == "mallory"
     sent = []
 
-    async def send(topic, key, value):
+    async def decide(record):  # what the log would hold: the record must encode
         from schemas import codec_for
 
-        sent.append(codec_for("DecisionEvent").decode(value))
+        sent.append(codec_for("DecisionEvent").decode(codec_for("DecisionEvent").encode(record)))
 
     engine = Diagnoser(load_rules())
     fired = [d for d in engine.evaluate(signals, now=0.0, context=context) if d.rule.name == "poisoning_agent"]
-    remedies = Remedies(state, settings, SimpleNamespace(), send, WorkerMetrics())
+    remedies = Remedies(state, settings, SimpleNamespace(), decide, WorkerMetrics())
     asyncio.run(remedies.act(fired[0]))
     assert state.health.quarantined("mallory") and not state.health.quarantined("alice")
     assert [e["event_type"] for e in sent] == [DecisionType.DIAGNOSIS_MADE, DecisionType.REMEDIATION_TAKEN]
@@ -81,10 +81,10 @@ def test_shrinking_frees_buffer_memory():
     fired = [d for d in engine.evaluate(signals, now=0.0, context=context) if d.rule.name == "memory_pressure"]
     assert fired and signals[None]["memory_share"] > 0.8
 
-    async def send(*args):
+    async def decide(record):
         return None
 
-    asyncio.run(Remedies(state, settings, SimpleNamespace(), send).act(fired[0]))
+    asyncio.run(Remedies(state, settings, SimpleNamespace(), decide).act(fired[0]))
     assert buf.bytes <= 0.5 * buf.max_bytes + 1000 < before and buf.max_bytes == 2**20
 
 

@@ -81,6 +81,26 @@ def test_the_confidence_sequence_holds_under_continuous_monitoring():
 
 
 def test_aliases_follow_the_events_and_serve_cohorts():
+    """The events as a worker writes them: a rollout's position, an A/B test and a dropped
+    challenger in their typed fields, encoded and decoded."""
+    from schemas import codec_for
+    from streams.records.wire import ABTestSpec, RolloutPosition, decision
+
+    def ev(kind, version, **typed):
+        return codec_for("DecisionEvent").decode(decision(kind, Cause.OTHER, "m", "", {}, version, **typed))
+
+    log = [ev(DecisionType.ROLLOUT_PROMOTED, 1), ev(DecisionType.ROLLOUT_STARTED, 2, rollout=RolloutPosition(0, 5.0)),
+           ev(DecisionType.CHALLENGER_QUEUED, 3), ev(DecisionType.ROLLOUT_ADVANCED, 2, rollout=RolloutPosition(1, 25.0))]
+    aliases = aliases_from_events(log)["m"]
+    assert (aliases.champion, aliases.canary, aliases.challenger, aliases.share, aliases.stage) == (1, 2, 3, 25.0, 1)
+    assert aliases.version_for(10.0) == 2 and aliases.version_for(60.0) == 1 and aliases.version_for(None) == 1
+    aliases.apply(ev(DecisionType.ROLLED_BACK, 2, drop_challenger=True))
+    assert (aliases.canary, aliases.challenger, aliases.version_for(10.0)) == (None, None, 1)
+    aliases.apply(ev(DecisionType.AB_TEST_STARTED, None, ab_test=ABTestSpec(1, 4, 50.0)))
+    assert aliases.version_for(10.0) == 4 and aliases.version_for(90.0) == 1
+
+
+def test_aliases_read_the_figures_of_events_written_before_the_typed_fields():
     def ev(kind, version, **figures):
         return {"event_type": kind.value, "model_id": "m", "version": version, "timestamp_ms": 0, "figures": figures,
                 "reason": "", "cause": "other"}
@@ -175,11 +195,11 @@ def test_the_manager_promotes_at_once_until_agents_report_and_rolls_out_once_the
     state = WorkerState.from_settings(Settings(metrics_port=0))
     sent = []
 
-    async def send(topic, key, value):
+    async def decide(record):  # what the log would hold: the record must encode
         from schemas import codec_for
-        sent.append(codec_for("DecisionEvent").decode(value))
+        sent.append(codec_for("DecisionEvent").decode(codec_for("DecisionEvent").encode(record)))
 
-    manager = RolloutManager(state.models, RolloutRules(min_samples=30), send, "events")
+    manager = RolloutManager(state.models, RolloutRules(min_samples=30), decide)
     model = state.models["sine"]
 
     async def publish(version, cause=Cause.NEW_TASKS):
@@ -198,7 +218,7 @@ def test_the_manager_promotes_at_once_until_agents_report_and_rolls_out_once_the
         for k in range(20):
             model.serving.record(2, np.ones(1), None, agent_id=f"agent-{(20 * t + k) % 400}", at_ms=now - 29_000 + 1000 * t)
     third = asyncio.run(publish(3, Cause.SEARCH))  # a search's winner is rolled out for the search
-    assert (third["event_type"], third["version"], third["figures"]["share"], third["cause"]) == (
+    assert (third["event_type"], third["version"], third["rollout"]["share"], third["cause"]) == (
         DecisionType.ROLLOUT_STARTED.value, 3, 5.0, Cause.SEARCH.value)
     assert model.aliases.canary == 3 and model.aliases.champion == 2
     fourth = asyncio.run(publish(4, Cause.SHADOW))  # waits for v3's rollout, and keeps its cause for its turn

@@ -5,39 +5,35 @@ bound; the quarantine the ingest path honours)."""
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable
 
 from streams.worker.recovery.log_replay import RELEASE_MS, shrink_figures
-from streams.records.wire import Cause, DecisionType, decision, now_ms
+from streams.records.wire import Cause, DecisionType, Decide, decision_record, now_ms
 from streams.settings import Settings
 from streams.worker.state import WorkerState
 from streams.worker.state.health import Quarantine
 from streams.worker.diagnosis.engine import Diagnosis
 from streams.worker.diagnosis.rules import Action, Signal
 
-Send = Callable[[str, bytes, bytes], Awaitable[None]]
 TRIGGER = {Signal.SCORE_TREND: Cause.SCORE_TREND, Signal.STUCK_S: Cause.STUCK}  # what an update a rule asks for answers
 CAUSE = {Action.SEARCH: Cause.SEARCH, Action.RETRAIN: Cause.RETRAIN, Action.DISTIL: Cause.DISTIL, Action.SHRINK: Cause.SHRINK,
          Action.QUARANTINE: Cause.QUARANTINE, Action.ALERT: Cause.ALERT}  # the cause a diagnosis and its remedy are logged with
 
 
 class Remedies:
-    def __init__(self, state: WorkerState, settings: Settings, controller, send: Send, metrics=None) -> None:
-        self.state, self.settings, self.controller, self.send, self.metrics = state, settings, controller, send, metrics
+    def __init__(self, state: WorkerState, settings: Settings, controller, decide: Decide, metrics=None) -> None:
+        self.state, self.settings, self.controller, self.decide, self.metrics = state, settings, controller, decide, metrics
 
     async def act(self, d: Diagnosis) -> None:
         action = d.rule.action
         cause = CAUSE[action]
-        key = (d.model_id or "").encode()
         figures = {"value": d.value, "bound": d.rule.bound}
         agent = d.context.get(d.rule.context_agent) or None if action is Action.QUARANTINE else None
-        await self.send(self.settings.events_topic, key, decision(DecisionType.DIAGNOSIS_MADE, cause, d.model_id or "",
-                                                                  f"{d.rule.name}: {d.rule.why}", figures, agent_id=agent))
+        await self.decide(decision_record(DecisionType.DIAGNOSIS_MADE, cause, d.model_id or "", f"{d.rule.name}: {d.rule.why}",
+                                          figures, agent_id=agent))
         if self.metrics is not None:
             self.metrics.diagnoses.labels(d.rule.name, action.value).inc()
         done = await self._do(d, action, figures)
-        await self.send(self.settings.events_topic, key, decision(DecisionType.REMEDIATION_TAKEN, cause, d.model_id or "",
-                                                                  done, figures, agent_id=agent))
+        await self.decide(decision_record(DecisionType.REMEDIATION_TAKEN, cause, d.model_id or "", done, figures, agent_id=agent))
 
     async def _do(self, d: Diagnosis, action: Action, figures: dict[str, float]) -> str:
         models = [d.model_id] if d.model_id else list(self.state.models)

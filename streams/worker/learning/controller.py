@@ -20,7 +20,7 @@ from learners.registry import task_kind
 from streams.worker.ingest import IngestResult
 from streams.worker.metrics import WorkerMetrics
 from streams.worker.learning.recipe import Recipe, recipe_of
-from streams.records.wire import Cause, DecisionType, RolloutStage, decision, model_version, now_ms
+from streams.records.wire import Cause, DecisionType, Decide, RolloutStage, decision_record, model_version, now_ms
 from streams.settings import Settings
 from streams.worker.state import ModelState
 from streams.worker.state import WorkerState
@@ -36,8 +36,9 @@ Send = Callable[[str, bytes, bytes], Awaitable[None]]  # (topic, key, value)
 
 
 class UpdateController:
-    def __init__(self, state: WorkerState, settings: Settings, metrics: WorkerMetrics | None, send: Send) -> None:
-        self.state, self.settings, self.metrics, self.send = state, settings, metrics, send
+    def __init__(self, state: WorkerState, settings: Settings, metrics: WorkerMetrics | None, send: Send,
+                 decide: Decide | None = None) -> None:
+        self.state, self.settings, self.metrics, self.send, self.decide = state, settings, metrics, send, decide
         self.signer = settings.signer()  # versions are signed when the worker has a key
         # updates run in separate processes: ingest never stalls, and torch.func (not thread-safe) stays in one thread
         context = multiprocessing.get_context("spawn")
@@ -83,7 +84,7 @@ class UpdateController:
             figures.update(loss=result.loss, recent_loss=monitor.level())
         else:
             figures.update(level_before=alarm.level_before, level_after=alarm.level_after, era=state.drift.era)
-            await self.send(self.settings.events_topic, result.model_id.encode(), decision(
+            await self.decide(decision_record(
                 DecisionType.DRIFT_DETECTED, Cause.DRIFT, result.model_id,
                 f"{alarm.detector}: few-shot loss rose from {alarm.level_before:.3g} to {alarm.level_after:.3g}",
                 figures, state.version))
@@ -191,10 +192,9 @@ class UpdateController:
         """The update proper; the published version's figures, or ``None`` when nothing was published."""
         search = work is Work.SEARCH
         state = self.state.models[model_id]
-        key, events = model_id.encode(), self.settings.events_topic
 
         async def decide(kind: DecisionType, cause: Cause, reason: str, figs: Mapping[str, float]) -> None:
-            await self.send(events, key, decision(kind, cause, model_id, reason, figs, state.version))
+            await self.decide(decision_record(kind, cause, model_id, reason, figs, state.version))
 
         await decide(DecisionType.SEARCH_STARTED if search else DecisionType.UPDATE_STARTED, trigger, trigger.value, figures)
         lineage = state.lineage.ranges()

@@ -14,7 +14,7 @@ import logging
 from learners.online import OnlineMetaLearner
 from learners.transfer.cold_start import Candidate, WarmStart, choose_warm_start, compatible
 
-from streams.records.wire import Cause, DecisionType, decision
+from streams.records.wire import Cause, DecisionType, decision_record
 from streams.settings import Settings
 from streams.worker.state import ModelState
 from streams.worker.state import WorkerState
@@ -76,5 +76,5 @@ async def announce_cold_start(ctl, model_id: str, choice: WarmStart) -> None:
     else:
         figures.update(similarity=choice.similarity, source_version=float(choice.version))
         reason = f"starts from {choice.model_id} v{choice.version}, the most similar by task encoding ({choice.similarity:.3f})"
-    await ctl.send(ctl.settings.events_topic, model_id.encode(), decision(
+    await ctl.decide(decision_record(
         DecisionType.MODEL_CREATED, Cause.COLD_START, model_id, f"new model {model_id}: {reason}", figures, None))

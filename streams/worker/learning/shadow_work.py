@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Mapping, Protocol
 
-from streams.records.wire import Cause, DecisionType, decision, now_ms
+from streams.records.wire import Cause, DecisionType, decision_record, now_ms
 from streams.worker.learning.process import Outcome, UpdateJob, UpdateResult, Work
 
 log = logging.getLogger("metastream.shadows")
@@ -40,7 +40,7 @@ async def announce_challenge(ctl: UpdatePort, model_id: str) -> None:
         return
     state.challenging = challenge.name
     figures = {**challenge.figures(), "at_ms": now_ms()}
-    await ctl.send(ctl.settings.events_topic, model_id.encode(), decision(
+    await ctl.decide(decision_record(
         DecisionType.SHADOW_CHALLENGED, Cause.SHADOW, model_id,
         f"shadow {challenge.name} scored {challenge.shadow_reward:.3f} against the champion's ({state.shadows.champion_name}) "
         f"{challenge.champion_reward:.3f} on the last {challenge.tasks} incoming tasks: it goes through the gate",
@@ -81,7 +81,7 @@ async def run_challenge(ctl: UpdatePort, model_id: str, trigger: Cause, figures:
                 state.shadows.reset(name)
     if published is None:
         return False
-    await ctl.send(ctl.settings.events_topic, model_id.encode(), decision(
+    await ctl.decide(decision_record(
         DecisionType.CHAMPION_SWITCHED, Cause.SHADOW, model_id,
         f"v{state.version} is shadow {name}; the former champion stays on as a shadow", {**figures, **published}, state.version))
     return True

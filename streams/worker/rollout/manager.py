@@ -11,16 +11,14 @@ events too, and A/B tests run here with the same sequential comparison.
 from __future__ import annotations
 
 import time
-from typing import Awaitable, Callable, Mapping
+from typing import Callable, Mapping
 
-from schemas import codec_for
-from streams.records.wire import Cause, DecisionType, decision_record
+from streams.records.wire import ABTestSpec, Cause, DecisionType, Decide, RolloutPosition, decision_record
 from streams.worker.rollout.policy import Move, RolloutRules, StartPlan, Verdict, judge, judge_rollout, plan_start
 from streams.worker.rollout.sequential import compare, effect_scale
 from streams.worker.rollout.serving import ServingStats
 from streams.records.aliases import Aliases
 
-Emit = Callable[[str, bytes, bytes], Awaitable[None]]
 Revert = Callable[[str, int | None], None]  # (model id, champion version): the worker goes back to the champion
 REQUESTS = (DecisionType.ROLLOUT_REQUESTED, DecisionType.PROMOTE_REQUESTED, DecisionType.ROLLBACK_REQUESTED,
             DecisionType.AB_TEST_REQUESTED)
@@ -30,9 +28,9 @@ class RolloutManager:
     """Works on the aliases and serving figures each model's state holds (``ModelState.aliases``,
     ``ModelState.serving``)."""
 
-    def __init__(self, models: Mapping, rules: RolloutRules, send: Emit, events_topic: str, enabled: bool = True,
+    def __init__(self, models: Mapping, rules: RolloutRules, decide: Decide, enabled: bool = True,
                  revert: Revert | None = None, ab_max_s: float = 600.0) -> None:
-        self.rules, self.send, self.events_topic, self.enabled = rules, send, events_topic, enabled
+        self.rules, self.decide, self.enabled = rules, decide, enabled
         self.models = models  # the worker's models, which change when the group moves one to another worker
         self.revert = revert
         self.ab_max_s = ab_max_s
@@ -47,10 +45,11 @@ class RolloutManager:
 
     # --- events -------------------------------------------------------------------------------
     async def emit(self, model_id: str, kind: DecisionType, cause: Cause, version: int | None, reason: str,
-                   figures: Mapping[str, float]) -> None:
-        record = decision_record(kind, cause, model_id, reason, figures, version)
+                   figures: Mapping[str, float], **typed) -> None:
+        """One decision (``typed``: the rollout position, A/B test or drop_challenger it sets)."""
+        record = decision_record(kind, cause, model_id, reason, figures, version, **typed)
         self.aliases[model_id].apply(record)  # applied as it is, and sent encoded once
-        await self.send(self.events_topic, model_id.encode(), codec_for("DecisionEvent").encode(record))
+        await self.decide(record)
 
     def plan(self, model_id: str) -> StartPlan:
         """Where a rollout of a new version of ``model_id`` would start now."""
@@ -61,7 +60,8 @@ class RolloutManager:
         stage, share, figures = (0, self.rules.stages[0], {}) if plan is None else (plan.stage, plan.share, plan.figures)
         self.serving[model_id].start_rollout()
         await self.emit(model_id, DecisionType.ROLLOUT_STARTED, cause, version, reason,
-                        {**figures, "share": share, "stage": stage, "champion_version": self.aliases[model_id].champion or 0})
+                        {**figures, "champion_version": self.aliases[model_id].champion or 0},
+                        rollout=RolloutPosition(stage, share))
 
     async def _start_or_promote(self, model_id: str, version: int, cause: Cause, reason: str) -> None:
         """A gated version's turn: a rollout where the evidence allows one, else promotion now."""
@@ -104,12 +104,11 @@ class RolloutManager:
             await self._promote(model_id, Verdict(Move.PROMOTE, Cause.OPERATOR, {}, "an operator promoted it"))
         elif kind is DecisionType.ROLLBACK_REQUESTED and aliases.canary is not None:
             await self._rollback(model_id, Verdict(Move.ROLLBACK, Cause.OPERATOR, {}, "an operator rolled it back"))
-        elif kind is DecisionType.AB_TEST_REQUESTED:
-            figures = event["figures"]
+        elif kind is DecisionType.AB_TEST_REQUESTED and ABTestSpec.of(event) is not None:
+            spec = ABTestSpec.of(event)
             self.serving[model_id].start_rollout()
-            await self.emit(model_id, DecisionType.AB_TEST_STARTED, Cause.OPERATOR, None,
-                            f"A/B test of v{int(figures['a'])} against v{int(figures['b'])}",
-                            {"a": figures["a"], "b": figures["b"], "split": figures.get("split", 50.0)})
+            await self.emit(model_id, DecisionType.AB_TEST_STARTED, Cause.OPERATOR, None, f"A/B test of v{spec.a} against v{spec.b}",
+                            {}, ab_test=spec)
 
     # --- decisions over time ------------------------------------------------------------------
     async def tick(self) -> None:
@@ -127,7 +126,7 @@ class RolloutManager:
                     stage = aliases.stage + 1
                     self.serving[model_id].start_stage()
                     await self.emit(model_id, DecisionType.ROLLOUT_ADVANCED, verdict.cause, aliases.canary, verdict.reason,
-                                    {**verdict.figures, "share": self.rules.stages[stage], "stage": stage})
+                                    verdict.figures, rollout=RolloutPosition(stage, self.rules.stages[stage]))
                 elif verdict.move is Move.PROMOTE:
                     await self._promote(model_id, verdict)
                 elif verdict.move is Move.ROLLBACK:
@@ -143,7 +142,7 @@ class RolloutManager:
     async def _rollback(self, model_id: str, verdict: Verdict) -> None:
         aliases = self.aliases[model_id]
         await self.emit(model_id, DecisionType.ROLLED_BACK, verdict.cause, aliases.canary, verdict.reason,
-                        {**verdict.figures, "champion_version": aliases.champion or 0, "drop_challenger": 1.0})
+                        {**verdict.figures, "champion_version": aliases.champion or 0}, drop_challenger=True)
         if self.revert is not None:
             self.revert(model_id, aliases.champion)
 
@@ -157,7 +156,7 @@ class RolloutManager:
         decided = result is not None and (result.low > 0 or result.high < 0)
         if not decided and (now - ab.started_ms) / 1000 < self.ab_max_s:
             return
-        figures = {"a": ab.a, "b": ab.b, "split": ab.split}
+        figures = {}
         if result is not None:
             figures.update(effect=result.estimate, low=result.low, high=result.high, e_value=result.e_value, p_value=result.p_value,
                            n_a=result.n_a, n_b=result.n_b, mean_a=a.losses.mean, mean_b=b.losses.mean)
@@ -167,7 +166,7 @@ class RolloutManager:
         else:
             reason = f"no difference found in {self.ab_max_s:.0f}s"
         await self.emit(model_id, DecisionType.AB_TEST_FINISHED, Cause.DECIDED if decided else Cause.INCONCLUSIVE, None, reason,
-                        {k: float(v) for k, v in figures.items()})
+                        {k: float(v) for k, v in figures.items()}, ab_test=ABTestSpec(ab.a, ab.b, ab.split))
 
 
 __all__ = ["REQUESTS", "RolloutManager", "RolloutRules", "judge"]
