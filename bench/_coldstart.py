@@ -63,11 +63,13 @@ def _score_with(config: dict, weights: bytes, batch: TaskBatch) -> float:
     return score_points(learner.champion, batch) / 100
 
 
-def coldstart(minutes: float, updates: int, seed: int) -> dict:
+def _omniglot_case(minutes: float, updates: int, seed: int) -> tuple[list[str], float, float, float]:
+    """Omniglot: a source meta-trained on 6 alphabets, the 2 held out as the new agent type: the
+    table row, warm minus scratch (points), warm / source accuracy, the source tasks kept."""
+    from learners.online import score_points
     from learners.registry import build_tasks
+    from safetensors.torch import save as save_safetensors
 
-    rows, gains, ratios = [], [], []
-    # Omniglot: 6 alphabets -> the 2 held out
     source_cfg = default_config("omniglot", "protonet")
     torch.manual_seed(seed)
     source = build_learner(source_cfg)
@@ -84,19 +86,19 @@ def coldstart(minutes: float, updates: int, seed: int) -> dict:
         return f"o{next(counter)}", x, y
     held = new_type.sample(300, eval_gen)
     own = build_tasks(target_cfg, "train", ways=5, shots=1, queries=1).sample(300, torch.Generator().manual_seed(seed + 3))
-    from learners.online import score_points
-    from safetensors.torch import save as save_safetensors
-
     source_acc = score_points(source, own) / 100
     weights = save_safetensors({k: v.contiguous() for k, v in source.model.state_dict().items()})
     warm, warm_weights = stream_updates(target_cfg, weights, omniglot_task, _accuracy(held), updates, seed)
     scratch, _ = stream_updates(target_cfg, None, omniglot_task, _accuracy(held), updates, seed)
-    retained = [_score_with(target_cfg, warm_weights, own) / source_acc]
-    rows.append(["Omniglot: 6 alphabets -> Balinese, Early_Aramaic", f"{100 * source_acc:.1f} ({it} it)",
-                 " / ".join(f"{100 * a:.1f}" for a in warm), " / ".join(f"{100 * a:.1f}" for a in scratch)])
-    gains.append(100 * (warm[-1] - scratch[-1]))
-    ratios.append(warm[-1] / source_acc)
-    # digits: upright -> rotated
+    row = ["Omniglot: 6 alphabets -> Balinese, Early_Aramaic", f"{100 * source_acc:.1f} ({it} it)",
+           " / ".join(f"{100 * a:.1f}" for a in warm), " / ".join(f"{100 * a:.1f}" for a in scratch)]
+    return row, 100 * (warm[-1] - scratch[-1]), warm[-1] / source_acc, _score_with(target_cfg, warm_weights, own) / source_acc
+
+
+def _digits_case(updates: int, seed: int) -> tuple[list[str], float, float, float]:
+    """Digits: a source streamed on upright digits, rotated a quarter turn as the new agent type."""
+    from learners.online import OnlineMetaLearner, score_points
+
     digits_cfg = digits_model(5, 1)
     upright, rotated_fleet = DigitFleet(seed=seed, per_class=2), DigitFleet(seed=seed + 1, per_class=2)
     test = DigitFleet(seed=seed + 7, per_class=2, split="test")
@@ -106,19 +108,21 @@ def coldstart(minutes: float, updates: int, seed: int) -> dict:
         return TaskBatch(*(torch.from_numpy(np.stack(p)) for p in zip(*eps)))
     upright_test, rotated_test = episodes(False), episodes(True)
     _, digits_weights = stream_updates(digits_cfg, None, lambda: upright.sample_task(False), lambda m: 0.0, 20, seed)
-    from learners.online import OnlineMetaLearner
-
     src = OnlineMetaLearner(digits_cfg)
     src.load_weights(digits_weights)
-    digits_source_acc = score_points(src.champion, upright_test) / 100
+    source_acc = score_points(src.champion, upright_test) / 100
     warm, warm_weights = stream_updates(digits_cfg, digits_weights, lambda: rotated_fleet.sample_task(True), _accuracy(rotated_test),
                                         updates, seed)
-    retained.append(_score_with(digits_cfg, warm_weights, upright_test) / digits_source_acc)
+    kept = _score_with(digits_cfg, warm_weights, upright_test) / source_acc
     scratch, _ = stream_updates(digits_cfg, None, lambda: rotated_fleet.sample_task(True), _accuracy(rotated_test), updates, seed)
-    rows.append(["digits: upright -> rotated a quarter turn", f"{100 * digits_source_acc:.1f} (20 updates)",
-                 " / ".join(f"{100 * a:.1f}" for a in warm), " / ".join(f"{100 * a:.1f}" for a in scratch)])
-    gains.append(100 * (warm[-1] - scratch[-1]))
-    ratios.append(warm[-1] / digits_source_acc)
+    row = ["digits: upright -> rotated a quarter turn", f"{100 * source_acc:.1f} (20 updates)",
+           " / ".join(f"{100 * a:.1f}" for a in warm), " / ".join(f"{100 * a:.1f}" for a in scratch)]
+    return row, 100 * (warm[-1] - scratch[-1]), warm[-1] / source_acc, kept
+
+
+def coldstart(minutes: float, updates: int, seed: int) -> dict:
+    cases = [_omniglot_case(minutes, updates, seed), _digits_case(updates, seed)]
+    rows, gains, ratios, retained = (list(column) for column in zip(*cases))
     for row, kept in zip(rows, retained):
         row.append(f"{100 * kept:.1f}")
     print_table(f"New agent types: 5-way 1-shot accuracy (%) before and after each of the first {updates} updates ({machine()})",

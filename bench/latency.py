@@ -39,7 +39,6 @@ async def run(trials: int, warm: float, after: float, rate: float) -> list[dict]
     from streams.kafka.broker import EmbeddedBroker, ensure_topics, free_port
     from streams.client import ExperiencePublisher, ModelSubscriber
     from streams.simulation.fleet import SineFleet, publish_tasks
-    from streams.records.wire import Cause, DecisionType
     from streams.settings import Settings
 
     settings = Settings()
@@ -85,24 +84,28 @@ async def run(trials: int, warm: float, after: float, rate: float) -> list[dict]
                 scraper.cancel()
             worker.terminate()
             worker.wait(15)
-    results = []
-    for k, t0 in enumerate(drift_ms):
-        mid = model_id(k)
-        answers = [v for v in versions if v["model_id"] == mid and v["drift"] and v["created_ms"] >= t0]
-        window = [e for e in events if e["model_id"] == mid and e["timestamp_ms"] >= t0]
-        alarm = next((e for e in window if e["event_type"] == DecisionType.DRIFT_DETECTED), None)
-        started = next((e for e in window if e["event_type"] == DecisionType.UPDATE_STARTED and e["cause"] == Cause.DRIFT), None)
-        published = answers[0]["created_ms"] if answers else None
-        before = [v for m, t, v in losses if m == mid and t0 - 3000 <= t < t0]
-        peak = [v for m, t, v in losses if m == mid and t0 <= t < t0 + 4000]
-        results.append({"trial": k + 1, "latency_s": (published - t0) / 1000 if answers else None,
-                        "version": answers[0]["version"] if answers else None,
-                        "loss_before": float(np.mean(before)) if before else None, "loss_peak": max(peak) if peak else None,
-                        "alarm_s": (alarm["timestamp_ms"] - t0) / 1000 if alarm else None,
-                        "update_started_s": (started["timestamp_ms"] - t0) / 1000 if started else None,
-                        "rejected_before": sum(e["event_type"] == DecisionType.VERSION_REJECTED and (published is None or e["timestamp_ms"] < published)
-                                               for e in window)})
-    return results
+    return [trial_row(k, t0, versions, events, losses) for k, t0 in enumerate(drift_ms)]
+
+
+def trial_row(k: int, t0: int, versions: list[dict], events: list[dict], losses: list[tuple[str, int, float]]) -> dict:
+    """One trial's figures: the first drift version after the drift at ``t0`` (ms), the alarm, the update's start."""
+    from streams.records.wire import Cause, DecisionType
+
+    mid = model_id(k)
+    answers = [v for v in versions if v["model_id"] == mid and v["drift"] and v["created_ms"] >= t0]
+    window = [e for e in events if e["model_id"] == mid and e["timestamp_ms"] >= t0]
+    alarm = next((e for e in window if e["event_type"] == DecisionType.DRIFT_DETECTED), None)
+    started = next((e for e in window if e["event_type"] == DecisionType.UPDATE_STARTED and e["cause"] == Cause.DRIFT), None)
+    published = answers[0]["created_ms"] if answers else None
+    before = [v for m, t, v in losses if m == mid and t0 - 3000 <= t < t0]
+    peak = [v for m, t, v in losses if m == mid and t0 <= t < t0 + 4000]
+    return {"trial": k + 1, "latency_s": (published - t0) / 1000 if answers else None,
+            "version": answers[0]["version"] if answers else None,
+            "loss_before": float(np.mean(before)) if before else None, "loss_peak": max(peak) if peak else None,
+            "alarm_s": (alarm["timestamp_ms"] - t0) / 1000 if alarm else None,
+            "update_started_s": (started["timestamp_ms"] - t0) / 1000 if started else None,
+            "rejected_before": sum(e["event_type"] == DecisionType.VERSION_REJECTED and (published is None or e["timestamp_ms"] < published)
+                                   for e in window)}
 
 
 def version_row(m) -> dict:

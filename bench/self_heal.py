@@ -56,34 +56,26 @@ def new_events(events: list[dict], since_ms: int, *kinds) -> list[dict]:
     return [e for e in events if e["timestamp_ms"] >= since_ms and e["event_type"] in [k.value for k in kinds]]
 
 
-async def episode(system: System, kind: str, k: int, args) -> dict:
+async def inject(system: System, kind: str, k: int, events_of):
+    """Inject one fault of ``kind``; returns the check (async, no arguments) that finds it detected."""
     from streams.records.wire import Cause, DecisionType as D
-
-    base_loss, base_lat = system.level(10.0)
-    since = int(time.time() * 1000)
-    print(f"{kind} #{k + 1}: before the fault loss {base_loss:.3f}, p95 latency {base_lat:.2f} ms", flush=True)
-    result = {"kind": kind, "detected": False, "resolved": False, "detect_s": None, "resolve_s": None}
-    t0 = time.monotonic()
-
-    async def events_of(*kinds):
-        return new_events(await system.events(), since, *kinds)
 
     if kind == "drift":
         system.fleet.drift(not system.fleet.drifted)
-        detect = lambda: events_of(D.DRIFT_DETECTED)  # noqa: E731
-    elif kind == "noisy_agent":
-        agent = f"noisy-{k}"
-        system.noisy.add(agent)
+        return lambda: events_of(D.DRIFT_DETECTED)
+    if kind == "noisy_agent":
+        system.noisy.add(f"noisy-{k}")
 
-        async def detect():
+        async def noisy_named():
             return [e for e in await events_of(D.DIAGNOSIS_MADE) if "noisy_agent" in e["reason"]]
-    elif kind in ("slow_version", "bad_version"):
+        return noisy_named
+    if kind in ("slow_version", "bad_version"):
         await system.sub.poll(5)
         system.bad_after = system.sub.aliases["sine"].canary if "sine" in system.sub.aliases else None
         system.tagged = None
         system.bad_next = ("slow", 40.0) if kind == "slow_version" else ("loss", 3.0)
 
-        async def detect():
+        async def faulty_found():
             """A rollback of the faulty version itself, or (slow) a slow-inference diagnosis while it is champion."""
             if system.tagged is None:
                 return []
@@ -91,7 +83,8 @@ async def episode(system: System, kind: str, k: int, args) -> dict:
             slow = [e for e in await events_of(D.DIAGNOSIS_MADE) if "slow_inference" in e["reason"]
                     and system.served_versions()[0] == system.tagged]
             return back + slow
-    elif kind == "memory":
+        return faulty_found
+    if kind == "memory":
         from streams.simulation.fleet import SineFleet
 
         burst = SineFleet(seed=500 + k, points_per_task=1)
@@ -100,27 +93,28 @@ async def episode(system: System, kind: str, k: int, args) -> dict:
             await system.pub.publish("sine", x, y, [f"burst-{k}-{tid}"])
         system.sent += 30000
 
-        async def detect():
+        async def pressure_found():
             return [e for e in await events_of(D.DIAGNOSIS_MADE) if "memory_pressure" in e["reason"]]
-    elif kind == "crash":
+        return pressure_found
+    if kind == "crash":
         os.killpg(system.worker.pid, signal.SIGKILL)
         system.worker.wait(10)
 
-        async def detect():
+        async def gone():
             return system.worker.poll() is not None
-    else:  # broker_pause
-        os.kill(system.broker.process.pid, signal.SIGSTOP)
-        await asyncio.sleep(8)
-        os.kill(system.broker.process.pid, signal.SIGCONT)
+        return gone
+    os.kill(system.broker.process.pid, signal.SIGSTOP)  # broker_pause
+    await asyncio.sleep(8)
+    os.kill(system.broker.process.pid, signal.SIGCONT)
 
-        async def detect():
-            return True
-    detect_s, found = await wait_until(detect, args.detect_s)
-    if detect_s is not None:
-        result.update(detected=True, detect_s=round(time.monotonic() - t0, 2))
-    if kind == "crash":
-        system.start_worker()  # the supervisor's part
-        await system.wait_ready()
+    async def paused():
+        return True
+    return paused
+
+
+def resolution_check(system: System, kind: str, result: dict, found, base_loss: float, base_lat: float, events_of):
+    """The check (async, no arguments) that finds the fault of ``kind`` resolved."""
+    from streams.records.wire import Cause, DecisionType as D
 
     async def resolved():
         loss, lat = system.level(6.0)
@@ -138,10 +132,29 @@ async def episode(system: System, kind: str, k: int, args) -> dict:
             return m.get("metastream_buffer_bytes", 0) < 0.8 * m.get("metastream_buffer_bound_bytes", 1) and bool(found)
         counted = m.get("metastream_experiences_ingested_total", 0) + m.get("metastream_experiences_duplicate_total", 0)
         return counted >= 0.99 * system.sent - system.rate * 2 and within(loss, base_loss)
+    return resolved
 
+
+async def episode(system: System, kind: str, k: int, args) -> dict:
+    base_loss, base_lat = system.level(10.0)
+    since = int(time.time() * 1000)
+    print(f"{kind} #{k + 1}: before the fault loss {base_loss:.3f}, p95 latency {base_lat:.2f} ms", flush=True)
+    result = {"kind": kind, "detected": False, "resolved": False, "detect_s": None, "resolve_s": None}
+    t0 = time.monotonic()
+
+    async def events_of(*kinds):
+        return new_events(await system.events(), since, *kinds)
+
+    detect = await inject(system, kind, k, events_of)
+    detect_s, found = await wait_until(detect, args.detect_s)
+    if detect_s is not None:
+        result.update(detected=True, detect_s=round(time.monotonic() - t0, 2))
+    if kind == "crash":
+        system.start_worker()  # the supervisor's part
+        await system.wait_ready()
     if kind == "drift":
         result["alarm_loss"] = system.level(4.0)[0]
-    resolve_s, _ = await wait_until(resolved, args.resolve_s)
+    resolve_s, _ = await wait_until(resolution_check(system, kind, result, found, base_loss, base_lat, events_of), args.resolve_s)
     if resolve_s is not None and result["detected"]:
         result.update(resolved=True, resolve_s=round(time.monotonic() - t0, 2))
     system.noisy.clear()

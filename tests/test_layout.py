@@ -1,6 +1,6 @@
 """The shape of the code base: ``streams/`` in rooms named for their roles, dependencies that point
 one way (no import circle, function-level imports included; the client never reaches the worker),
-small modules, docs whose layout table and settings list match the tree and the code, and an agent
+small modules and functions, docs whose layout table and settings list match the tree and the code, and an agent
 that only publishes needs no torch."""
 
 import ast
@@ -15,6 +15,7 @@ from tests.conftest import ROOT
 
 PACKAGES = ("learners", "streams", "schemas")
 MAX_LINES = 300
+MAX_FUNCTION_LINES = 60
 DOCS = ROOT / "docs"
 # The rooms of streams/: what each holds. The client (what an agent installs) may use records, kafka,
 # schemas and learners, never the worker's rooms.
@@ -67,6 +68,17 @@ def test_learners_never_import_streams():
 def test_no_module_is_over_300_lines():
     long = {str(p.relative_to(ROOT)): n for pkg in PACKAGES + ("bench",) for p in modules(pkg)
             if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert not long, long
+
+
+def test_no_function_is_over_60_lines():
+    """A function longer than a screen does more than one thing: split it by idea."""
+    long = {}
+    for pkg in PACKAGES + ("bench",):
+        for path in modules(pkg):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= MAX_FUNCTION_LINES:
+                    long[f"{path.relative_to(ROOT)}:{node.lineno} {node.name}"] = node.end_lineno - node.lineno + 1
     assert not long, long
 
 

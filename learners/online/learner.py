@@ -240,24 +240,30 @@ class OnlineMetaLearner:
             if batch is not None:
                 candidate.meta_update(batch)
             if (distill > 0 or consolidation is not None) and anchors:
-                loss = consolidation.penalty() if consolidation is not None else torch.zeros(())
-                old = [anchors[i] for i in torch.randint(len(anchors), (meta_batch,), generator=self._gen).tolist()]
-                replayed = self.task_batch(buffer, old) if distill > 0 else None
-                if replayed is not None:
-                    x = replayed.inputs()
-                    with torch.no_grad():
-                        target = parent(x)
-                    loss = loss + distill * torch.nn.functional.mse_loss(candidate.model(x), target)
-                if loss.requires_grad:
-                    distill_opt.zero_grad()
-                    loss.backward()
-                    distill_opt.step()
+                self._keep_step(candidate.model, parent, buffer, anchors, meta_batch, distill, consolidation, distill_opt)
         candidate.model.eval()
         if has_standardiser(candidate.model):  # what each column is worth, for the next refit and 'models show'
             seed = int(torch.randint(2**31, (1,), generator=self._gen))
             set_importance(candidate.model, task_permutation_importance(candidate, held_batch, self.kind, seed))
         return Proposal(candidate, self.score(candidate, held_batch), self.score(self.champion, held_batch),
                         iterations, len(train), len(held), held_batch, change)
+
+    def _keep_step(self, model: torch.nn.Module, parent: torch.nn.Module, buffer: TaskReplayBuffer, anchors: list[str],
+                   meta_batch: int, distill: float, consolidation: EWC | None, opt: torch.optim.Optimizer) -> None:
+        """One step that keeps the candidate near its parent: its outputs on ``meta_batch`` old
+        tasks close to the parent's (distillation), and its weights by the EWC penalty."""
+        loss = consolidation.penalty() if consolidation is not None else torch.zeros(())
+        old = [anchors[i] for i in torch.randint(len(anchors), (meta_batch,), generator=self._gen).tolist()]
+        replayed = self.task_batch(buffer, old) if distill > 0 else None
+        if replayed is not None:
+            x = replayed.inputs()
+            with torch.no_grad():
+                target = parent(x)
+            loss = loss + distill * torch.nn.functional.mse_loss(model(x), target)
+        if loss.requires_grad:
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
 
     def _ewc(self, model: torch.nn.Module, buffer: TaskReplayBuffer, tasks: list[str], lam: float, points: int = 256) -> EWC:
         """An EWC penalty anchored at ``model``'s current weights (the parent's), its Fisher taken

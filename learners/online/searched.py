@@ -40,6 +40,18 @@ def _plans(config: dict[str, Any], plan: UpdatePlan, guard: GuardPlan | None) ->
     return plan, guard
 
 
+def _train_winner(winner_config: dict[str, Any], champion: OnlineMetaLearner, weights: bytes, buffer: TaskReplayBuffer,
+                  plan: UpdatePlan, guard: GuardPlan | None, seed: int, should_stop: Callable[[], bool] | None):
+    """The winning configuration trained as the plan says (a trial trains less), guarded like any update."""
+    winner_plan, winner_guard = _plans(winner_config, plan, guard)
+    if winner_guard is not None:  # the era being learned is guarded against the champion as published, in its own config
+        champion.load_weights(weights)
+        winner_guard = dataclasses.replace(winner_guard, parent=era_scores(champion.champion, champion.probe_batches(guard.probes)))
+    winner = OnlineMetaLearner(winner_config, seed=seed)
+    winner.load_weights(weights)
+    return propose_guarded(winner, buffer, winner_plan, winner_guard, should_stop)
+
+
 def search_guarded(config: dict[str, Any], weights: bytes, buffer: TaskReplayBuffer, plan: UpdatePlan, guard: GuardPlan | None,
                    space: SearchSpace, trials: int, seed: int, should_stop: Callable[[], bool] | None = None,
                    trial_iterations: int | None = None) -> SearchOutcome | None:
@@ -88,13 +100,7 @@ def search_guarded(config: dict[str, Any], weights: bytes, buffer: TaskReplayBuf
         return None
     params = dict(study.best_params)
     winner_config = apply_params(config, params)
-    winner_plan, winner_guard = _plans(winner_config, plan, guard)
-    if winner_guard is not None:  # the era being learned is guarded against the champion as published, in its own config
-        champion.load_weights(weights)
-        winner_guard = dataclasses.replace(winner_guard, parent=era_scores(champion.champion, champion.probe_batches(guard.probes)))
-    winner = OnlineMetaLearner(winner_config, seed=seed)
-    winner.load_weights(weights)
-    proposal = propose_guarded(winner, buffer, winner_plan, winner_guard, should_stop)
+    proposal = _train_winner(winner_config, champion, weights, buffer, plan, guard, seed, should_stop)
     if proposal is None:
         return None
     figures = {"trials": float(len(study.trials)), "finished_trials": float(len(done)), "best_validation_error": study.best_value,

@@ -181,17 +181,7 @@ async def _drive(s, bootstrap, settings, fleet, port, duration, drift_at, rate, 
                 s.rate = sum(c for _, c in window) / max(tick - window[0][0] + 0.1, 0.1)
                 for msgs in (await events.getmany(timeout_ms=1)).values():
                     for msg in msgs:
-                        rec = codec_for("DecisionEvent").decode(msg.value)
-                        kind = DecisionType(rec["event_type"])
-                        if kind is DecisionType.DRIFT_DETECTED:
-                            s.drift_alarms.append(s.t())
-                        elif kind is DecisionType.VERSION_REJECTED:
-                            s.rejected += 1
-                            s.rejected_forgetting += Cause(rec["cause"]) is Cause.FORGETTING
-                        elif kind is DecisionType.FORGETTING_DETECTED:
-                            s.forgetting += 1
-                        elif kind in ROLLOUT_EVENTS:
-                            note_rollout(s, kind, rec)
+                        note_decision(s, codec_for("DecisionEvent").decode(msg.value))
                 await sub.poll(1)
                 for m in sub.take_arrivals():
                     s.versions.append((m.version, s.t(), float("nan")))
@@ -217,6 +207,20 @@ async def _drive(s, bootstrap, settings, fleet, port, duration, drift_at, rate, 
         await pub.stop()
         await sub.stop()
         await events.stop()
+
+
+def note_decision(s: DemoState, rec: dict) -> None:
+    """A decision of the worker's, counted for the live table."""
+    kind = DecisionType(rec["event_type"])
+    if kind is DecisionType.DRIFT_DETECTED:
+        s.drift_alarms.append(s.t())
+    elif kind is DecisionType.VERSION_REJECTED:
+        s.rejected += 1
+        s.rejected_forgetting += Cause(rec["cause"]) is Cause.FORGETTING
+    elif kind is DecisionType.FORGETTING_DETECTED:
+        s.forgetting += 1
+    elif kind in ROLLOUT_EVENTS:
+        note_rollout(s, kind, rec)
 
 
 def drift_due(s: DemoState, drift_at: float, duration: float) -> bool:

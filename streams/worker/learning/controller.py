@@ -27,6 +27,7 @@ from streams.worker.state import WorkerState
 from streams.worker.learning.new_models import announce_cold_start
 from streams.worker.learning.shadow_work import announce_challenge, run_challenge, train_shadow
 from streams.worker.learning.forgetting import forgetting_report
+from streams.worker.learning.gate import gate_figures, gate_rejection, search_summary
 from streams.worker.learning.jobs import build_job
 from streams.worker.learning.process import Outcome, UpdateJob, UpdateResult, Work, run_update, update_executor, warm_up
 
@@ -216,25 +217,16 @@ class UpdateController:
             return None
         proposal = result.proposal
         if search:
-            await decide(DecisionType.SEARCH_FINISHED, trigger, f"best of {int(result.search_figures['trials'])} trials: "
-                         + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.params.items()),
-                         {**result.search_figures, **{f"param_{k}": v for k, v in result.params.items()
-                                                      if isinstance(v, (int, float))}})
+            await decide(DecisionType.SEARCH_FINISHED, trigger, *search_summary(result))
         self._watch_trend(state, proposal)
         state.guard.record_best(proposal.champion_era_scores)  # the champion is a published version
         if proposal.first_forgetting and await self._forgetting(model_id, proposal, decide):
             return None
-        score_name = "mse" if state.learner.kind == "regression" else "accuracy"
-        figs = {f"candidate_{score_name}": proposal.candidate_score, f"champion_{score_name}": proposal.champion_score,
-                "update_seconds": seconds, "train_tasks": proposal.train_tasks, "heldout_tasks": proposal.heldout_tasks,
-                "seed": float(number)}  # the update job's number seeds its random draws (the audit shows it)
-        figs.update(proposal.mixture_figures)  # a mixture of meta-models: its components after the update
-        margin = self.settings.margin
-        if not state.learner.better(proposal.candidate_score, proposal.champion_score, margin):
+        figs = gate_figures(state.learner.kind, proposal, seconds, number)
+        worse = gate_rejection(state.learner, proposal, self.settings.margin)
+        if worse is not None:
             self._rejected(model_id)
-            worse = f"{margin:.0%}" if state.learner.kind == "regression" else f"{100 * margin:g} accuracy points"
-            await decide(DecisionType.VERSION_REJECTED, Cause.WORSE_THAN_CHAMPION,
-                         f"candidate worse than champion by more than {worse}", figs)
+            await decide(DecisionType.VERSION_REJECTED, Cause.WORSE_THAN_CHAMPION, worse, figs)
             return None
         if search or work is Work.DISTIL:  # what made the candidate, beside its trigger
             figs["trigger_search" if search else "distilled"] = 1.0

@@ -26,6 +26,34 @@ from streams.kafka.topics import committed_offsets, read_records
 log = logging.getLogger("metastream.rebuild")
 
 
+def _adopt_again(state: WorkerState, ingestor: Ingestor, version_records: list[dict]) -> None:
+    """The models the new-models policy adopted before a restart (they have published versions)."""
+    for mid in dict.fromkeys(rec["model_id"] for rec in version_records):
+        if mid not in state.models:
+            try:
+                ingestor.adopt(mid)
+            except Exception as exc:  # noqa: BLE001 - over the cap: its experiences are dead-lettered as they come
+                log.warning("not adopting %s again: %s", mid, exc)
+
+
+def _load_versions(state: WorkerState, models: set[str], version_records: list[dict]) -> int:
+    """Each model's published versions (those whose weights match their hash): the newest is the
+    version it goes on from. Returns how many were loaded."""
+    versions = 0
+    for rec in version_records:
+        model = state.models.get(rec["model_id"]) if rec["model_id"] in models else None
+        if model is None or rec["version"] <= model.version:
+            continue
+        if hashlib.sha256(rec["weights"]).hexdigest() != rec["sha256"]:
+            continue  # never load what does not match its hash
+        model.remember(rec["version"], rec["weights"], _config(rec))
+        model.version = rec["version"]
+        model.guard.record_best({e["era"]: e["points"] for e in rec["era_points"]})
+        model.cold_start_pending = False  # a published version: where it started was decided
+        versions += 1
+    return versions
+
+
 async def rebuild_state(state: WorkerState, ingestor: Ingestor, settings: Settings, bootstrap: str,
                         models: set[str] | None = None, partitions: set[int] | None = None,
                         snapshots: SnapshotStore | None = None) -> dict[str, int]:
@@ -35,12 +63,7 @@ async def rebuild_state(state: WorkerState, ingestor: Ingestor, settings: Settin
     first = models is None
     version_records = [rec for _, rec in await read_records(bootstrap, settings.models_topic, "ModelVersion")]
     if first and settings.new_models:  # models the new-models policy adopted before this worker (re)started
-        for mid in dict.fromkeys(rec["model_id"] for rec in version_records):
-            if mid not in state.models:
-                try:
-                    ingestor.adopt(mid)
-                except Exception as exc:  # noqa: BLE001 - over the cap: its experiences are dead-lettered as they come
-                    log.warning("not adopting %s again: %s", mid, exc)
+        _adopt_again(state, ingestor, version_records)
     models = set(state.models) if models is None else models & set(state.models)
     stops = await committed_offsets(bootstrap, settings.experiences_topic, settings.app_id)
     if partitions is not None:
@@ -60,18 +83,7 @@ async def rebuild_state(state: WorkerState, ingestor: Ingestor, settings: Settin
         model = state.models.get(event["model_id"]) if event["model_id"] in models else None
         if model is not None:
             model.aliases.apply(event)
-    versions = 0
-    for rec in version_records:
-        model = state.models.get(rec["model_id"]) if rec["model_id"] in models else None
-        if model is None or rec["version"] <= model.version:
-            continue
-        if hashlib.sha256(rec["weights"]).hexdigest() != rec["sha256"]:
-            continue  # never load what does not match its hash
-        model.remember(rec["version"], rec["weights"], _config(rec))
-        model.version = rec["version"]
-        model.guard.record_best({e["era"]: e["points"] for e in rec["era_points"]})
-        model.cold_start_pending = False  # a published version: where it started was decided
-        versions += 1
+    versions = _load_versions(state, models, version_records)
     for model in (state.models[m] for m in models):
         _learn_on_from(model)
     # operators' requests already on the log: a group that committed none would be handed them
