@@ -10,7 +10,7 @@ more replay, distillation and EWC, and rejected if it still does). Scored on 300
 each kind (MSE after 10-shot adaptation): ``old_ratio`` is the latest version's old-task error
 over the champion's at the drift, ``drifted_mse`` the latest version's drifted-task error.
 
-Issue 12's goal: drifted MSE <= 3.0 with old tasks within 5% (``old_ratio`` <= 1.05). Measured
+The goal: drifted MSE <= 3.0 with old tasks within 5% (``old_ratio`` <= 1.05). Measured
 for one initialisation with the guard (the worker's default; the JSON's ``old_ratio`` and
 ``drifted_mse``) and without, and for a mixture of meta-models (``"mixture": true``;
 ``learners/transfer/mixture.py``) updated by the same guarded update job (``*_mixture``).
