@@ -21,6 +21,7 @@ from streams.catalog.model_configs import parse_models
 from streams.catalog.presets import missing_ok, model_dims, sine_model
 from streams.kafka.connection import KafkaSecurity
 from streams.settings.checks import check_value, parse_bool, unknown_variables
+from streams.worker.rollout.policy import RolloutRules
 
 ENV_PREFIX = "METASTREAM_"
 log = logging.getLogger("metastream.settings")
@@ -94,19 +95,19 @@ class Settings:
     shadow_exploration: float = _doc("UCB exploration bonus that decides which shadow the next shadow update trains", default=0.5)
     rollout: bool = _doc("roll each new version out by cohorts (5% -> 25% -> 50% -> 100%); 0: every version is champion",
                          default=True)
-    rollout_stages: str = _doc("the canary's share of agents at each stage, percent", default="5,25,50,100")
-    rollout_alpha: float = _doc("error level of the always-valid comparison of canary and champion", default=0.05)
+    rollout_stages: str = _doc("the canary's share of agents at each stage, percent", default=",".join(f"{s:g}" for s in RolloutRules.stages))
+    rollout_alpha: float = _doc("error level of the always-valid comparison of canary and champion", default=RolloutRules.alpha)
     rollout_margin: float = _doc("a canary advances when worse than the champion by less than this share of its mean loss",
-                                 default=0.05)
+                                 default=RolloutRules.margin)
     rollout_min_samples: int = _doc("canary observations (tasks agents reported losses of) a stage must see before it advances",
-                                    default=30)
+                                    default=RolloutRules.min_samples)
     rollout_patience: int = _doc("a stage with this many times rollout_min_samples observations and no significant harm "
-                                   "advances, whatever the point estimate", default=5)
+                                   "advances, whatever the point estimate", default=RolloutRules.patience)
     rollout_evidence_timeout_s: float = _doc("a stage with fewer observations after this many seconds advances: the gate's "
-                                             "verdict stands", default=30.0)
+                                             "verdict stands", default=RolloutRules.evidence_timeout_s)
     rollout_latency_ratio: float = _doc("roll back when the canary's p95 prediction latency exceeds the champion's this many times",
-                                        default=1.5)
-    rollout_error_margin: float = _doc("roll back when the canary's error rate exceeds the champion's by this much", default=0.02)
+                                        default=RolloutRules.latency_ratio)
+    rollout_error_margin: float = _doc("roll back when the canary's error rate exceeds the champion's by this much", default=RolloutRules.error_margin)
     ab_max_s: float = _doc("an A/B test that has not decided in this many seconds ends inconclusive", default=600.0)
     diagnosis_rules: str = _doc("a JSON file of diagnosis rules; empty: the shipped streams/worker/diagnosis/rules.json", default="")
     diagnose_every_s: float = _doc("how often the rules are evaluated, seconds (0: never)", default=2.0)
@@ -202,10 +203,9 @@ class Settings:
         """Model ids whose targets are class labels."""
         return frozenset(mid for mid, cfg in self.models.items() if task_kind(cfg) == "classification")
 
-    def rollout_rules(self) -> "RolloutRules":  # noqa: F821 - imported below, to keep settings light
-        """The rollout policy's rules (``streams/worker/rollout/policy.py``) from these settings."""
-        from streams.worker.rollout.policy import RolloutRules
-
+    def rollout_rules(self) -> RolloutRules:
+        """The rollout policy's rules (``streams/worker/rollout/policy.py``, where their defaults
+        are: one default per setting) from these settings."""
         try:
             stages = tuple(float(s) for s in self.rollout_stages.split(","))
         except ValueError:
