@@ -45,7 +45,7 @@ def test_bad_messages_go_to_the_dlq_and_good_ones_are_all_processed(broker, work
     m = wait_for(lambda: (lambda m: m if m.get("metastream_experiences_rejected_total") == len(bad) else None)(worker.metrics()),
                  30, "all rejections")
     assert m['metastream_experiences_rejected_total{reason="non_finite"}'] == 1
-    assert m['metastream_experiences_rejected_total{reason="bad_shape"}'] == 2
+    assert m['metastream_experiences_rejected_total{reason="bad_shape"}'] == sum(k.strip() == "bad_shape" for k in bad)
 
     async def read_dlq():
         return [LETTERS.decode(msg.value) async for msg in read_range(broker.bootstrap, "experiences.dlq")]
