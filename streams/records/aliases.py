@@ -68,8 +68,7 @@ class Aliases:
                 self.challenger_cause = Cause(event.get("cause"))
             except ValueError:  # a cause this version does not know
                 self.challenger_cause = Cause.OTHER
-        elif kind is DecisionType.AB_TEST_STARTED and ABTestSpec.of(event) is not None:
-            spec = ABTestSpec.of(event)
+        elif kind is DecisionType.AB_TEST_STARTED and (spec := ABTestSpec.of(event)) is not None:
             self.ab = ABTest(spec.a, spec.b, spec.split, at)
         elif kind is DecisionType.AB_TEST_FINISHED:
             self.ab = None

@@ -104,8 +104,7 @@ class RolloutManager:
             await self._promote(model_id, Verdict(Move.PROMOTE, Cause.OPERATOR, {}, "an operator promoted it"))
         elif kind is DecisionType.ROLLBACK_REQUESTED and aliases.canary is not None:
             await self._rollback(model_id, Verdict(Move.ROLLBACK, Cause.OPERATOR, {}, "an operator rolled it back"))
-        elif kind is DecisionType.AB_TEST_REQUESTED and ABTestSpec.of(event) is not None:
-            spec = ABTestSpec.of(event)
+        elif kind is DecisionType.AB_TEST_REQUESTED and (spec := ABTestSpec.of(event)) is not None:
             self.serving[model_id].start_rollout()
             await self.emit(model_id, DecisionType.AB_TEST_STARTED, Cause.OPERATOR, None, f"A/B test of v{spec.a} against v{spec.b}",
                             {}, ab_test=spec)
