@@ -30,7 +30,7 @@ from _table import machine, print_json, print_table  # noqa: E402
 
 from learners.registry import default_config, merge  # noqa: E402
 from learners.run import train_run  # noqa: E402
-from learners.search import Fidelity, MetaObjective, adapted_error, make_pruner, make_sampler, open_study, protocol_tasks, search_space  # noqa: E402
+from learners.search import Fidelity, MetaObjective, make_pruner, make_sampler, open_study, protocol_tasks, search_space  # noqa: E402
 from learners.search.evolution import regularized_evolution  # noqa: E402
 from learners.search.local import local_search  # noqa: E402
 from learners.search.space import SearchSpace  # noqa: E402

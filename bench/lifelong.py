@@ -84,10 +84,11 @@ def stream_year(schedule: list[int], seed: int, evals, config: dict | None = Non
     ``"mixture"``, the mixture the workers serve, spawning and merging inside that update)."""
     s = Settings()
     learner = OnlineMetaLearner(config or sine_model(), seed=seed)
-    buffer, probes, sources = TaskReplayBuffer(int(s.buffer_mb * 2**20), 40, seed=seed), ProbeSet(PROBES), fleets(seed)
+    buffer, probes, sources = TaskReplayBuffer(int(s.ingest.buffer_mb * 2**20), 40, seed=seed), ProbeSet(PROBES), fleets(seed)
     best: dict[int, float] = {}
     era, task_era, history, seen, points = 0, {}, {}, [], 0
-    distill, ewc = s.continual_strengths(learner.config)
+    terms = s.guard_for(learner.config)
+    distill, ewc = terms.distill, terms.ewc
     for week, family in enumerate(schedule):
         changed = week > 0 and family != schedule[week - 1]
         era += int(changed)
@@ -99,15 +100,15 @@ def stream_year(schedule: list[int], seed: int, evals, config: dict | None = Non
                 buffer.add(tid, x, y)
                 task_era[tid] = era
         if changed:
-            plan = UpdatePlan(s.drift_update_iterations, s.update_meta_batch, s.heldout_tasks, s.drift_update_recent,
-                              s.drift_update_share)
+            plan = UpdatePlan(s.update.drift_iterations, s.update.meta_batch, s.update.heldout_tasks, s.update.drift_recent,
+                              s.update.drift_share)
         else:
-            plan = UpdatePlan(s.update_iterations, s.update_meta_batch, s.heldout_tasks, s.update_recent, s.update_share)
+            plan = UpdatePlan(s.update.iterations, s.update.meta_batch, s.update.heldout_tasks, s.update.recent, s.update.share)
         old = [t for t in buffer.task_ids() if task_era.get(t, era) < era]
-        guard = GuardPlan(probes, dict(best), s.guard_max_drop, distill, ewc, old, era)
+        guard = GuardPlan(probes, dict(best), s.guard.max_drop, distill, ewc, old, era)
         proposal = propose_guarded(learner, buffer, plan, guard)
         if proposal is not None and not proposal.forgetting and learner.better(proposal.candidate_score,
-                                                                                proposal.champion_score, s.margin):
+                                                                                proposal.champion_score, s.update.margin):
             learner.load_weights(proposal.weights)
             for e, p in proposal.era_scores.items():
                 best[e] = max(best.get(e, -float("inf")), p)

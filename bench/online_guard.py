@@ -66,7 +66,8 @@ def main() -> None:
     config = model_presets()[args.task]
     old_eval, new_eval = fresh_tasks(args.task, False, seed=99), fresh_tasks(args.task, True, seed=98)
     scale = 1.0 if args.task == "sine" else 100.0  # MSE, or accuracy in %
-    default = s.continual_strengths(config)
+    terms = s.guard_for(config)
+    default = (terms.distill, terms.ewc)
     variants = [(name + (" (default)" if (d, e) == default else ""), d, e) for name, d, e in VARIANTS]
 
     def mse(learner: OnlineMetaLearner, tasks) -> float:
@@ -79,7 +80,7 @@ def main() -> None:
         for _ in range(300):
             buf.add(*fleet.sample_task(False))
         for _ in range(6):
-            base.promote(base.propose(buf, 200, s.update_meta_batch, heldout=16))
+            base.promote(base.propose(buf, 200, s.update.meta_batch, heldout=16))
         old_ids = buf.task_ids()
         for _ in range(40):
             buf.add(*fleet.sample_task(True))
@@ -88,8 +89,8 @@ def main() -> None:
         for name, distill, ewc in variants:
             learner = copy.deepcopy(base)
             learner._gen = torch.Generator().manual_seed(seed)
-            learner.promote(learner.propose(buf, s.drift_update_iterations, s.update_meta_batch, heldout=s.heldout_tasks,
-                                            recent=s.drift_update_recent, recent_share=s.drift_update_share,
+            learner.promote(learner.propose(buf, s.update.drift_iterations, s.update.meta_batch, heldout=s.update.heldout_tasks,
+                                            recent=s.update.drift_recent, recent_share=s.update.drift_share,
                                             distill=distill, distill_tasks=old_ids, ewc=ewc))
             results[name]["old"].append(mse(learner, old_eval))
             results[name]["new"].append(mse(learner, new_eval))

@@ -160,13 +160,14 @@ async def settle(soak: Soak, expected: int, timeout: float) -> float:
 
 async def run(args) -> dict:
     from schemas import codec_for
+    from schemas.experiences import id_columns
     from streams.kafka.broker import ensure_topics
     from streams.settings import Settings
     from streams.kafka.topics import read_range, read_records
 
     soak = Soak(args)
     try:
-        await ensure_topics(soak.broker.bootstrap, Settings().topics, 2)
+        await ensure_topics(soak.broker.bootstrap, Settings().topics.all, 2)
         soak.start_worker()
         await soak.wait_ready()
         soak.started, soak.started_wall = time.monotonic(), time.time()

@@ -58,23 +58,24 @@ def run(seed: int, updates: int, guarded: bool, base: OnlineMetaLearner, pre: Ta
     old_ids = buffer.task_ids()
     fleet = SineFleet(seed=fleet_seed)
     best = era_scores(learner.champion, learner.probe_batches(probes))
-    distill, ewc = s.continual_strengths(learner.config)
+    terms = s.guard_for(learner.config)
+    distill, ewc = terms.distill, terms.ewc
     for k in range(updates):
         for _ in range(PER_UPDATE):
             buffer.add(*fleet.sample_task(True))
         if k == 0:
-            plan = UpdatePlan(s.drift_update_iterations, s.update_meta_batch, s.heldout_tasks, s.drift_update_recent,
-                              s.drift_update_share)
+            plan = UpdatePlan(s.update.drift_iterations, s.update.meta_batch, s.update.heldout_tasks, s.update.drift_recent,
+                              s.update.drift_share)
         else:
-            plan = UpdatePlan(s.update_iterations, s.update_meta_batch, s.heldout_tasks, s.update_recent, s.update_share)
+            plan = UpdatePlan(s.update.iterations, s.update.meta_batch, s.update.heldout_tasks, s.update.recent, s.update.share)
         guard = None
         if guarded:
             alive = set(buffer.task_ids())
-            guard = GuardPlan(probes, dict(best), s.guard_max_drop, distill, ewc, [t for t in old_ids if t in alive], 1)
+            guard = GuardPlan(probes, dict(best), s.guard.max_drop, distill, ewc, [t for t in old_ids if t in alive], 1)
         proposal = propose_guarded(learner, buffer, plan, guard)
         if proposal is None or proposal.forgetting:
             continue
-        if learner.better(proposal.candidate_score, proposal.champion_score, s.margin):
+        if learner.better(proposal.candidate_score, proposal.champion_score, s.update.margin):
             learner.load_weights(proposal.weights)
             for era, points in proposal.era_scores.items():
                 best[era] = max(best.get(era, -float("inf")), points)

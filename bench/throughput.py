@@ -87,7 +87,7 @@ def run_faust(bootstrap: str, messages: int, mode: str, group: str) -> None:
     from streams.worker.app import WorkerRuntime
     from streams.settings import Settings
 
-    settings = Settings(kafka=bootstrap, metrics_port=0, web_port=0, experiences_topic=TOPIC, partitions=1,
+    settings = Settings.of(kafka=bootstrap, metrics_port=0, web_port=0, experiences_topic=TOPIC, partitions=1,
                         new_tasks_trigger=10**12, app_id=group)
     runtime = WorkerRuntime(settings, bootstrap)
     for started in runtime.controller.warm_up():  # steady state: the update processes have imported torch before the clock
@@ -187,9 +187,9 @@ def count_torch_calls(messages: int, rows: int) -> dict:
     for i in range(messages):
         tids, x, y = next(batches)
         data.append(codec.encode(make_batch_record("sine", x, y, tids, event_ids=[f"{i}-{k}" for k in range(rows)])))
-    settings = Settings(new_tasks_trigger=10**12, partitions=1)
+    settings = Settings.of(new_tasks_trigger=10**12, partitions=1)
     state = WorkerState.from_settings(settings)
-    state.ownership.assign({0}, 1, settings.models)
+    state.ownership.assign({0}, 1, settings.catalog.models)
     ingestor = Ingestor(state, settings, WorkerMetrics(CollectorRegistry()))
     scored = 0
     start = time.perf_counter()

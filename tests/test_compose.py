@@ -39,10 +39,10 @@ def test_services_and_their_wiring():
         env = worker["environment"]
         assert set(env["METASTREAM_KAFKA"].split(",")) == set(internal)
         settings = Settings.from_env({k: str(v) for k, v in env.items()})
-        assert settings.replication_factor == 3 and settings.min_insync_replicas == 2
+        assert settings.broker.replication_factor == 3 and settings.broker.min_insync_replicas == 2
         assert worker["build"] == "."
         port = int(env["METASTREAM_METRICS_PORT"])
-        assert port == Settings().metrics_port and any(p.endswith(f":{port}") for p in worker["ports"])
+        assert port == Settings().process.metrics_port and any(p.endswith(f":{port}") for p in worker["ports"])
         assert "--metrics-host" in worker["command"] and "0.0.0.0" in worker["command"]
         assert worker["command"][:2] == ["metastream", "worker"]
 

@@ -12,10 +12,10 @@ differentiate exactly. The metric learners embed one image at a time at test tim
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
+
+from learners.errors import ConfigError
 
 
 class MLP(nn.Sequential):

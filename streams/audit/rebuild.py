@@ -57,7 +57,7 @@ async def rebuild_version(bootstrap: str, model_id: str, version: int, settings:
     :func:`~streams.worker.learning.process.update_executor`, like the worker's; by default a new one)."""
     settings = settings or Settings.from_env()
     started = time.perf_counter()
-    versions = {rec["version"]: rec for _, rec in await read_records(bootstrap, settings.models_topic, "ModelVersion")
+    versions = {rec["version"]: rec for _, rec in await read_records(bootstrap, settings.topics.models, "ModelVersion")
                 if rec["model_id"] == model_id}
     if version not in versions:
         known = ", ".join(str(v) for v in sorted(versions)[-10:]) or "none"
@@ -92,7 +92,7 @@ async def _starting_weights(bootstrap: str, settings: Settings, recipe: Recipe, 
             return None
         learner.load_weights(parent["weights"])
     elif (start := recipe.config.get("warm_start") or {}).get("model_id"):  # a new model's first update: it started
-        source = [rec for _, rec in await read_records(bootstrap, settings.models_topic, "ModelVersion")  # from another
+        source = [rec for _, rec in await read_records(bootstrap, settings.topics.models, "ModelVersion")  # from another
                   if rec["model_id"] == start["model_id"] and rec["version"] == start["version"]]
         if not source:
             report.differences.append(f"the model it started from ({start['model_id']} v{start['version']}) is not on the models topic")
@@ -114,11 +114,11 @@ async def _replayed_job(bootstrap: str, settings: Settings, model_id: str, recip
     model = state.models[model_id]
     model.buffer = TaskReplayBuffer(recipe.buffer["max_bytes"], recipe.buffer["max_points_per_task"])
     ingestor = Ingestor(state, run_settings, WorkerMetrics())
-    events = [rec for _, rec in await read_records(bootstrap, settings.events_topic, "DecisionEvent")]
-    scores = await ScoreLog.read(bootstrap, settings.scores_topic)
+    events = [rec for _, rec in await read_records(bootstrap, settings.topics.events, "DecisionEvent")]
+    scores = await ScoreLog.read(bootstrap, settings.topics.scores)
     stops = {r["partition"]: min(r["end_offset"] + 1, recipe.positions.get(r["partition"], r["end_offset"] + 1))
-             for r in record["lineage"] if r["topic"] == settings.experiences_topic}
-    report.messages = await replay_experiences(state, ingestor, bootstrap, settings.experiences_topic, stops, scores,
+             for r in record["lineage"] if r["topic"] == settings.topics.experiences}
+    report.messages = await replay_experiences(state, ingestor, bootstrap, settings.topics.experiences, stops, scores,
                                                shrinks_from(events), {model_id}, only_keys=True, until_ms=recipe.at_ms,
                                                quarantines=quarantines_from(events))
     snapshot = model.buffer.snapshot()

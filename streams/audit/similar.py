@@ -36,7 +36,7 @@ class Nearby:
 
 async def _latest_versions(bootstrap: str, settings: Settings) -> dict[str, dict]:
     latest: dict[str, dict] = {}
-    for _, rec in await read_records(bootstrap, settings.models_topic, "ModelVersion"):
+    for _, rec in await read_records(bootstrap, settings.topics.models, "ModelVersion"):
         if rec["model_id"] not in latest or rec["version"] > latest[rec["model_id"]]["version"]:
             latest[rec["model_id"]] = rec
     return latest
@@ -46,11 +46,11 @@ async def _own_tasks(bootstrap: str, settings: Settings, configs: dict[str, dict
     """Each model's tasks from the experiences topic (the newest kept; malformed records skipped)."""
     dims = {mid: model_dims(cfg) for mid, cfg in configs.items()}
     buffers = {mid: TaskReplayBuffer(8 * 2**20, 4096) for mid in configs}  # whole tasks, whatever the worker kept
-    for _, rec in await read_records(bootstrap, settings.experiences_topic, "ExperienceBatch"):
+    for _, rec in await read_records(bootstrap, settings.topics.experiences, "ExperienceBatch"):
         if rec.get("model_id") not in dims:
             continue
         try:
-            batch = validate_batch(rec, known_models=dims, max_rows=settings.max_batch_rows, missing_ok=set(dims))
+            batch = validate_batch(rec, known_models=dims, max_rows=settings.ingest.max_batch_rows, missing_ok=set(dims))
         except Rejected:
             continue
         for tid in dict.fromkeys(batch.task_ids):
@@ -92,7 +92,7 @@ async def nearest(bootstrap: str, settings: Settings, target: str, label: str | 
         width = target_tasks.arrays(target_tasks.task_ids()[0])[0].shape[1] if target_tasks.num_tasks else 0
         fits = {mid for mid in latest if model_dims(configs[mid])[0] == width}
     else:
-        raise ConfigError(f"{target!r} is neither a model on {settings.models_topic} ({', '.join(sorted(latest)) or 'none yet'}) "
+        raise ConfigError(f"{target!r} is neither a model on {settings.topics.models} ({', '.join(sorted(latest)) or 'none yet'}) "
                           "nor a file")
     out = []
     for mid in sorted(fits):

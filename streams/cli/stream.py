@@ -35,7 +35,7 @@ def broker_cmd(port: Optional[int] = typer.Option(None, help="Loopback port (def
     settings = Settings.from_env()
     with EmbeddedBroker(port) as broker:
         if topics:
-            ensure_topics_sync(broker.bootstrap, settings.topics, settings.partitions)
+            ensure_topics_sync(broker.bootstrap, settings.topics.all, settings.broker.partitions)
         print(broker.bootstrap, flush=True)
         console.print(f"embedded broker on [bold]{broker.bootstrap}[/] (memory storage); Ctrl-C stops it", highlight=False)
         console.print(f"export METASTREAM_KAFKA={broker.bootstrap}", highlight=False)
@@ -74,9 +74,7 @@ def up_cmd(metrics_port: Optional[int] = typer.Option(None, help="Prometheus por
     from streams.settings import Settings
     from streams.worker.run import run_worker
 
-    settings = Settings.from_env(metrics_port=metrics_port)
-    settings.kafka = None
-    run_worker(settings, loglevel=loglevel)
+    run_worker(Settings.from_env(metrics_port=metrics_port).replaced(kafka=None), loglevel=loglevel)
 
 
 @app.command("settings")
@@ -85,15 +83,15 @@ def settings_cmd(markdown: bool = typer.Option(False, "--markdown", help="print 
     """Every worker setting: its METASTREAM_* variable, default, and what it does."""
     from streams.settings import Settings, settings_page
 
-    rows = Settings.describe()
     if markdown:
         print(settings_page(), end="")
         return
+    rows = [[component, *row] for component, _, part in Settings.sections() for row in part]
     if not on_terminal():
-        emit_tsv(["variable", "default", "meaning"], [list(r) for r in rows])
+        emit_tsv(["component", "variable", "default", "meaning"], rows)
         return
     table = Table(title="worker settings (environment variables)")
-    for col in ("variable", "default", "meaning"):
+    for col in ("component", "variable", "default", "meaning"):
         table.add_column(col)
     for row in rows:
         table.add_row(*row)

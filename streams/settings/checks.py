@@ -16,24 +16,30 @@ learners.errors.ConfigError: METASTREAM_GUARD='ture': give 1, true, yes or on, o
 from __future__ import annotations
 
 import difflib
+from enum import Enum
 from typing import Any, Iterable, Mapping
 
 from learners.errors import ConfigError
 
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
-CHOICES = {"drift_detector": ("adwin", "pagehinkley")}
-FRACTIONS = ("rollout_alpha", "update_share", "drift_update_share")  # strictly between 0 and 1
-UP_TO_ONE = ("distil_factor", "margin", "rollout_margin", "rollout_error_margin")  # in (0, 1]
-AT_LEAST_ONE = ("partitions", "replication_factor", "min_insync_replicas", "max_points_per_task", "max_batch_rows",
-                "drift_group", "drift_steps", "new_tasks_trigger", "update_iterations", "update_meta_batch", "update_recent",
-                "drift_update_iterations", "drift_update_recent", "heldout_tasks", "guard_probes", "search_window",
-                "search_trials", "search_iterations", "shadow_window", "shadow_min_tasks", "rollout_min_samples",
-                "torch_threads", "new_models_max", "rollout_patience")
-PORTS = ("metrics_port", "web_port")
 # Variables read outside the worker's settings: the data folder (learners), a password file (kafka),
 # the fuzz tests' example count.
 OTHER_VARIABLES = ("METASTREAM_DATA", "METASTREAM_KAFKA_SASL_PASSWORD_FILE", "METASTREAM_FUZZ_EXAMPLES")
+
+
+class Bound(Enum):
+    """What a numeric setting accepts besides a finite number of at least 0 (every number's floor)."""
+
+    ANY = "of at least 0"
+    FRACTION = "strictly between 0 and 1"
+    UP_TO_ONE = "above 0 and at most 1"
+    AT_LEAST_ONE = "a whole number of at least 1"
+    PORT = "a port, 0 to 65535 (0 turns it off)"
+
+    def holds(self, value: float) -> bool:
+        return {Bound.ANY: value >= 0, Bound.FRACTION: 0 < value < 1, Bound.UP_TO_ONE: 0 < value <= 1,
+                Bound.AT_LEAST_ONE: value >= 1, Bound.PORT: 0 <= value <= 65535}[self]
 
 
 def parse_bool(variable: str, text: str) -> bool:
@@ -46,24 +52,17 @@ def parse_bool(variable: str, text: str) -> bool:
                       f"or {', '.join(FALSE_WORDS[:-1])} or {FALSE_WORDS[-1]}")
 
 
-def check_value(variable: str, name: str, value: Any) -> None:
-    """A :class:`ConfigError` naming ``variable`` when ``value`` is outside what setting ``name`` accepts."""
-    if name in CHOICES and value not in CHOICES[name]:
-        raise ConfigError(f"{variable}={value!r}: choose one of {', '.join(CHOICES[name])}")
+def check_value(variable: str, value: Any, bound: Bound = Bound.ANY, choices: tuple[str, ...] = ()) -> None:
+    """A :class:`ConfigError` naming ``variable`` when ``value`` is outside what its setting accepts."""
+    if choices and value not in choices:
+        raise ConfigError(f"{variable}={value!r}: choose one of {', '.join(choices)}")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return
     if value != value or value in (float("inf"), float("-inf")):
         raise ConfigError(f"{variable}={value!r}: give a finite number")
-    if name in FRACTIONS and not 0 < value < 1:
-        raise ConfigError(f"{variable}={value!r}: give a number strictly between 0 and 1")
-    if name in UP_TO_ONE and not 0 < value <= 1:
-        raise ConfigError(f"{variable}={value!r}: give a number above 0 and at most 1")
-    if name in AT_LEAST_ONE and value < 1:
-        raise ConfigError(f"{variable}={value!r}: give a whole number of at least 1")
-    if name in PORTS and not 0 <= value <= 65535:
-        raise ConfigError(f"{variable}={value!r}: give a port, 0 to 65535 (0 turns it off)")
-    if value < 0:
-        raise ConfigError(f"{variable}={value!r}: give a number of at least 0")
+    if not bound.holds(value):
+        article = "" if bound is Bound.AT_LEAST_ONE or bound is Bound.PORT else "a number "
+        raise ConfigError(f"{variable}={value!r}: give {article}{bound.value}")
 
 
 def nearest(variable: str, known: Iterable[str], prefix: str = "METASTREAM_") -> str | None:

@@ -129,7 +129,7 @@ async def run_demo(duration: float = 100.0, drift_at: float = 0.45, rate: float 
     s = DemoState(task=task)
     with EmbeddedBroker() as broker:
         settings = Settings.from_env()
-        await ensure_topics(broker.bootstrap, settings.topics, settings.partitions)
+        await ensure_topics(broker.bootstrap, settings.topics.all, settings.broker.partitions)
         port, web = free_port(), free_port()
         s.status_url = f"http://127.0.0.1:{web}/status"
         env = dict(os.environ, METASTREAM_KAFKA=broker.bootstrap, METASTREAM_METRICS_PORT=str(port), METASTREAM_WEB_PORT=str(web),
@@ -157,10 +157,10 @@ async def _drive(s, bootstrap, settings, fleet, port, duration, drift_at, rate, 
 
     from streams.kafka.connection import client_options
 
-    events = AIOKafkaConsumer(settings.events_topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
+    events = AIOKafkaConsumer(settings.topics.events, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
                               **client_options())
     await events.start()
-    sub = await ModelSubscriber(bootstrap, settings.models_topic).start()
+    sub = await ModelSubscriber(bootstrap, settings.topics.models).start()
     pub = await ExperiencePublisher(bootstrap, agent_type=f"{s.task}-sim").start()
     try:
         with Live(render(s, duration), console=console, refresh_per_second=4) as live:

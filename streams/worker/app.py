@@ -46,15 +46,15 @@ class WorkerRuntime:
         self._pending_assignments = 0
         self._assignment_tasks: set[asyncio.Task] = set()
         # read at a rebuild even when this worker takes none (METASTREAM_SNAPSHOT_EVERY_S=0)
-        self.snapshots = SnapshotStore(settings.snapshot_dir or f"{settings.app_id}-data/snapshots", settings.app_id)
+        self.snapshots = SnapshotStore(settings.snapshots.dir or f"{settings.broker.app_id}-data/snapshots", settings.broker.app_id)
         self.app = faust_app(settings, bootstrap)
         raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
-        self.topics = {name: self.app.topic(name, partitions=settings.partitions, **raw) for name in settings.topics}
+        self.topics = {name: self.app.topic(name, partitions=settings.broker.partitions, **raw) for name in settings.topics.all}
         self.controller = UpdateController(self.state, settings, self.metrics, self.send, self.decide)
-        self.rollouts = RolloutManager(self.state.models, settings.rollout_rules(), self.decide,
-                                       enabled=settings.rollout, revert=self.controller.revert, ab_max_s=settings.ab_max_s)
+        self.rollouts = RolloutManager(self.state.models, settings.rollout.rules(), self.decide,
+                                       enabled=settings.rollout.enabled, revert=self.controller.revert, ab_max_s=settings.rollout.ab_max_s)
         self.controller.rollouts = self.rollouts
-        self.diagnoser = Diagnoser(load_rules(settings.diagnosis_rules or None))
+        self.diagnoser = Diagnoser(load_rules(settings.diagnosis.rules or None))
         self.remedies = Remedies(self.state, settings, self.controller, self.decide, self.metrics)
         self._register()
 
@@ -64,14 +64,14 @@ class WorkerRuntime:
     async def decide(self, record: dict) -> None:
         """A decision (a DecisionEvent record): encoded once for the log, keyed by its model; the
         status page keeps the record as it is."""
-        await self.send(self.settings.events_topic, record["model_id"].encode(), codec_for("DecisionEvent").encode(record))
+        await self.send(self.settings.topics.events, record["model_id"].encode(), codec_for("DecisionEvent").encode(record))
         self.state.health.decisions.append(record)
 
     async def send_dead_letter(self, key: bytes | None, letter: bytes, offset: int) -> None:
         """Send a dead letter; one the producer refuses anyway is logged, never allowed to stop the agent
         (the original stays on its topic at ``offset``)."""
         try:
-            await self.send(self.settings.dlq_topic, (key or b"")[:MAX_DEAD_LETTER_KEY], letter)
+            await self.send(self.settings.topics.dlq, (key or b"")[:MAX_DEAD_LETTER_KEY], letter)
         except Exception:  # noqa: BLE001
             log.exception("could not send the dead letter of offset %s (%d bytes)", offset, len(letter))
 
@@ -96,7 +96,7 @@ class WorkerRuntime:
         s, state = self.settings, self.state
         started = time.perf_counter()
         first = not state.ownership.assigned_once
-        count = await partition_count(self.bootstrap, s.experiences_topic) or s.partitions
+        count = await partition_count(self.bootstrap, s.topics.experiences) or s.broker.partitions
         previous = set(state.ownership.assigned)
         gained, lost = state.ownership.assign(assigned, count, s.models)
         for mid in set(state.models) - state.ownership.owned:
@@ -120,7 +120,7 @@ class WorkerRuntime:
             self.metrics.rebuild_messages.set(counts["messages"])
             self.metrics.rebuild_from_snapshot.set(counts["from_snapshot"])
         log.info("partitions %s of %s assigned: models %s (gained %s, lost %s); rebuilt in %.2fs: %s", sorted(assigned),
-                 s.experiences_topic, sorted(state.models), sorted(gained), sorted(lost), seconds, counts)
+                 s.topics.experiences, sorted(state.models), sorted(gained), sorted(lost), seconds, counts)
 
     async def take_snapshot(self) -> None:
         """Snapshot the derived state of the partitions this worker holds (``snapshots.py``), between
@@ -128,13 +128,13 @@ class WorkerRuntime:
         state, s = self.state, self.settings
         if not self.ready.is_set() or self._pending_assignments or not state.ownership.assigned:
             return
-        score_starts = await end_offsets(self.bootstrap, s.scores_topic)  # before the capture: see snapshots.py
+        score_starts = await end_offsets(self.bootstrap, s.topics.scores)  # before the capture: see snapshots.py
         if self._pending_assignments or not state.ownership.settled.is_set():
             return
         started = time.perf_counter()
         snapshot = capture(state, state.ownership.assigned, score_starts, s)
         captured = time.perf_counter() - started
-        snapshot.anchors = await read_anchors(self.bootstrap, s.experiences_topic, snapshot.positions)
+        snapshot.anchors = await read_anchors(self.bootstrap, s.topics.experiences, snapshot.positions)
         path = await asyncio.get_running_loop().run_in_executor(None, self.snapshots.save, snapshot)
         self.metrics.snapshots.inc()
         log.info("snapshot %s: %.1f MiB, captured in %.2fs (ingest paused), written in %.2fs", path, len(snapshot.state) / 2**20,
@@ -165,7 +165,7 @@ class WorkerRuntime:
             # log takes longer than the session timeout, and the group would evict this worker
             self._pending_assignments += 1
             self.state.ownership.settled.clear()
-            task = asyncio.ensure_future(self.take_assignment({tp.partition for tp in assigned if tp.topic == s.experiences_topic}))
+            task = asyncio.ensure_future(self.take_assignment({tp.partition for tp in assigned if tp.topic == s.topics.experiences}))
             self._assignment_tasks.add(task)
             task.add_done_callback(self._assignment_tasks.discard)
 
@@ -173,7 +173,7 @@ class WorkerRuntime:
         """The stream processors (experiences in, operators' requests in) and the status page."""
         app, s = self.app, self.settings
 
-        @app.agent(self.topics[s.experiences_topic], name="ingest")
+        @app.agent(self.topics[s.topics.experiences], name="ingest")
         async def ingest(stream) -> None:
             await self.ready.wait()
             settled = self.state.ownership.settled
@@ -192,11 +192,11 @@ class WorkerRuntime:
                     await self.send_dead_letter(event.key, result.dead_letter, msg.offset)
                     continue
                 if result.scored is not None:  # what the detector was fed, for an exact rebuild after a restart
-                    await self.send(s.scores_topic, result.model_id.encode(),
+                    await self.send(s.topics.scores, result.model_id.encode(),
                                     score_record(result.model_id, msg.partition, msg.offset, *result.scored))
                 await self.controller.on_ingest(result)
 
-        @app.agent(self.topics[s.events_topic], name="requests")
+        @app.agent(self.topics[s.topics.events], name="requests")
         async def requests(stream) -> None:
             """Operators' requests (rollout, promote, rollback, A/B test) arrive as events."""
             await self.ready.wait()
@@ -220,24 +220,24 @@ class WorkerRuntime:
             from streams.worker.status import render_status
 
             decisions = list(reversed(self.state.health.decisions))
-            return web.html(render_status(self.state, decisions, list(self.state.health.active.values()), s.app_id))
+            return web.html(render_status(self.state, decisions, list(self.state.health.active.values()), s.broker.app_id))
 
     def _register_timers(self) -> None:
         """What runs on a clock: tasks whose scoring waits, snapshots, rollouts, gauges."""
         app, s = self.app, self.settings
 
-        @app.timer(s.drift_window_s)
+        @app.timer(s.drift.window_s)
         async def score_due() -> None:
             """Completed tasks whose scoring window passed with no message to carry them."""
             if not self.ready.is_set() or not self.state.ownership.settled.is_set():
                 return
             for result, partition, offset in self.ingestor.score_due():
-                await self.send(s.scores_topic, result.model_id.encode(),
+                await self.send(s.topics.scores, result.model_id.encode(),
                                 score_record(result.model_id, partition, offset, *result.scored))
                 await self.controller.on_ingest(result)
 
-        if s.snapshot_every_s > 0:
-            @app.timer(s.snapshot_every_s)
+        if s.snapshots.every_s > 0:
+            @app.timer(s.snapshots.every_s)
             async def snapshot() -> None:
                 try:
                     await self.take_snapshot()
@@ -256,7 +256,7 @@ class WorkerRuntime:
             total = 0
             for partition, position in self.state.positions.items():
                 try:
-                    tp = next(tp for tp in consumer.assignment() if tp.topic == s.experiences_topic and tp.partition == partition)
+                    tp = next(tp for tp in consumer.assignment() if tp.topic == s.topics.experiences and tp.partition == partition)
                     high = consumer.highwater(tp)
                     if high is not None:
                         self.metrics.consumer_lag.labels(str(partition)).set(max(high - position, 0))
@@ -269,8 +269,8 @@ class WorkerRuntime:
         """Diagnosis and the updates and searches that run on a schedule."""
         app, s = self.app, self.settings
 
-        if s.diagnose_every_s > 0:
-            @app.timer(s.diagnose_every_s)
+        if s.diagnosis.every_s > 0:
+            @app.timer(s.diagnosis.every_s)
             async def diagnose() -> None:
                 """The diagnosis rules on the worker's signals; each diagnosis and its remedy are events."""
                 if not self.ready.is_set():
@@ -282,15 +282,15 @@ class WorkerRuntime:
                 for diagnosis in fired:
                     await self.remedies.act(diagnosis)
 
-        if s.search_every_s > 0:
-            @app.timer(s.search_every_s)
+        if s.search.every_s > 0:
+            @app.timer(s.search.every_s)
             async def scheduled_search() -> None:
                 if self.ready.is_set():
                     for mid in self.state.models:
                         self.controller.request_search(mid, Cause.SCHEDULE, {})
 
-        if s.schedule_s > 0:
-            @app.timer(s.schedule_s)
+        if s.update.schedule_s > 0:
+            @app.timer(s.update.schedule_s)
             async def scheduled() -> None:
                 if self.ready.is_set():
                     for mid in self.state.models:

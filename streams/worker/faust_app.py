@@ -12,19 +12,19 @@ from streams.settings import Settings
 
 def faust_app(settings: Settings, bootstrap: str) -> faust.App:
     return faust.App(
-        settings.app_id,
+        settings.broker.app_id,
         broker=f"kafka://{bootstrap}",
         broker_credentials=faust_credentials(),  # METASTREAM_KAFKA_* (TLS, SASL); None: plaintext
         store="memory://",
-        web_enabled=settings.web_port > 0,
-        web_port=settings.web_port or 6066,
-        web_bind=settings.web_host,
-        topic_partitions=settings.partitions,
-        topic_replication_factor=settings.replication_factor,
+        web_enabled=settings.process.web_port > 0,
+        web_port=settings.process.web_port or 6066,
+        web_bind=settings.process.web_host,
+        topic_partitions=settings.broker.partitions,
+        topic_replication_factor=settings.broker.replication_factor,
         producer_acks=-1,  # all in-sync replicas (Faust's producer is idempotent only under exactly-once processing)
         consumer_auto_offset_reset="earliest",
-        broker_rebalance_timeout=settings.rebalance_timeout_s,
-        broker_session_timeout=max(10.0, settings.rebalance_timeout_s * 3),
+        broker_rebalance_timeout=settings.broker.rebalance_timeout_s,
+        broker_session_timeout=max(10.0, settings.broker.rebalance_timeout_s * 3),
         broker_heartbeat_interval=1.0,
         broker_commit_interval=1.0,
         stream_wait_empty=False,

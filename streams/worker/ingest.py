@@ -72,7 +72,7 @@ class Ingestor:
         self.classifiers = settings.classifiers()
         self.missing_ok = settings.missing_ok()
         widest = max((f + 3 * t for f, t in self.dims.values()), default=1)  # features, targets, predictions, losses
-        self.max_message_bytes = settings.max_batch_rows * max(widest, 64) * 4 + 2**20
+        self.max_message_bytes = settings.ingest.max_batch_rows * max(widest, 64) * 4 + 2**20
         self._experiences = codec_for("ExperienceBatch")
 
     def dead_letter(self, value: Any, key: bytes | None, topic: str, partition: int, offset: int, kind: str,
@@ -127,16 +127,16 @@ class Ingestor:
         if ready:
             self._score_into(result, state)
         result.loss = state.drift.last_loss
-        if result.alarm is None and state.new_tasks >= self.settings.new_tasks_trigger:
+        if result.alarm is None and state.new_tasks >= self.settings.update.new_tasks_trigger:
             result.trigger = Cause.NEW_TASKS
         return result
 
     def _admit(self, record: dict, size: int, topic: str, partition: int, offset: int, timestamp_ms: float | None) -> ExperienceColumns:
         """The decoded record as a valid batch of a model this worker holds, from an agent that is
         neither quarantined nor over its quota; else :class:`Rejected` with the reason."""
-        if self.settings.new_models and record.get("model_id") not in self.dims:
+        if self.settings.catalog.new_models and record.get("model_id") not in self.dims:
             self.adopt(str(record.get("model_id")))
-        batch = validate_batch(record, known_models=self.dims, max_rows=self.settings.max_batch_rows,
+        batch = validate_batch(record, known_models=self.dims, max_rows=self.settings.ingest.max_batch_rows,
                                classifiers=self.classifiers, missing_ok=self.missing_ok)
         if batch.model_id not in self.state.models:
             raise Rejected("not_owned", f"model {batch.model_id!r} is learned by the worker that holds partition "
@@ -191,7 +191,7 @@ class Ingestor:
         out = []
         s = self.settings
         for model_id, state in list(self.state.models.items()):
-            if state.last_message is None or not state.drift.due(s.drift_group, s.drift_window_s, now):
+            if state.last_message is None or not state.drift.due(s.drift.group, s.drift.window_s, now):
                 continue
             result = IngestResult(model_id=model_id)
             self._score_into(result, state)
@@ -220,11 +220,11 @@ class Ingestor:
         this worker's state when its home partition is this worker's)."""
         if self.settings.new_model_config(model_id) is None:
             return
-        if len(self.state.adopted) >= self.settings.new_models_max:
+        if len(self.state.adopted) >= self.settings.catalog.new_models_max:
             raise Rejected("new_model_cap", f"model {model_id!r} matches METASTREAM_NEW_MODELS but {len(self.state.adopted)} "
                            "models were adopted already: raise METASTREAM_NEW_MODELS_MAX")
         adopt(self.state, self.settings, model_id)
-        config = self.settings.models[model_id]
+        config = self.state.configs[model_id]
         self.dims[model_id] = model_dims(config)
         if task_kind(config) == "classification":
             self.classifiers = self.classifiers | {model_id}
@@ -237,11 +237,11 @@ class Ingestor:
         pending tasks are due to be scored (a full group, or the oldest waited its window)."""
         need = state.learner.points_per_task
         watch, s = state.drift, self.settings
-        watch.refill(s.drift_tasks_per_s)
+        watch.refill(s.drift.tasks_per_s)
         for tid in task_ids:
             if tid not in watch.scored and state.buffer.has(tid) and state.buffer.count(tid) >= need:
                 watch.scored.add(tid)
-                if s.guard and state.guard.probes.offer(watch.era, *state.buffer.arrays(tid), task_id=tid):
+                if s.guard.enabled and state.guard.probes.offer(watch.era, *state.buffer.arrays(tid), task_id=tid):
                     state.buffer.remove(tid)
                     continue
                 if take and watch.take_token():
@@ -249,17 +249,17 @@ class Ingestor:
                         watch.pending_since = time.monotonic()
                     watch.pending.append(tid)
                     watch.task_agent[tid] = agent_id
-        return watch.due(s.drift_group, s.drift_window_s)
+        return watch.due(s.drift.group, s.drift.window_s)
 
     def _score(self, state: ModelState) -> tuple[list[str], np.ndarray]:
         """Few-shot prequential loss of the pending tasks (batched adaptation)."""
         watch = state.drift
-        scored = state.learner.fewshot_losses_by_task(state.buffer, watch.pending, self.settings.drift_steps)
+        scored = state.learner.fewshot_losses_by_task(state.buffer, watch.pending, self.settings.drift.steps)
         for tid, (_, plain) in scored.items():  # who sent what the champion fits badly (a noisy or poisoning agent)
             self.state.health.note_agent_loss(watch.task_agent.get(tid, ""), plain)
         watch.pending, watch.task_agent = [], {}
         if state.shadows is not None:  # the shadows on the same tasks, split the same way: a paired comparison
-            state.shadows.observe(state.learner, state.learner.last_batch, self.settings.drift_steps)
+            state.shadows.observe(state.learner, state.learner.last_batch, self.settings.drift.steps)
         return list(scored), np.asarray([signal for signal, _ in scored.values()], "f4")
 
     @staticmethod

@@ -20,26 +20,26 @@ def run_worker(settings: Settings, loglevel: str = "WARNING") -> None:
 
     import torch
 
-    torch.set_num_threads(settings.torch_threads)
+    torch.set_num_threads(settings.process.torch_threads)
     broker = runtime = None
-    bootstrap = settings.kafka
+    bootstrap = settings.broker.bootstrap
     if not bootstrap:
         broker = EmbeddedBroker().start()
         bootstrap = broker.bootstrap
         print(f"embedded broker on {bootstrap}", flush=True)
     try:
-        ensure_topics_sync(bootstrap, settings.topics, settings.partitions, settings.replication_factor,
-                           settings.min_insync_replicas)
+        ensure_topics_sync(bootstrap, settings.topics.all, settings.broker.partitions, settings.broker.replication_factor,
+                           settings.broker.min_insync_replicas)
         runtime = WorkerRuntime(settings, bootstrap)
-        if settings.metrics_port:
+        if settings.process.metrics_port:
             try:
-                runtime.metrics.serve(settings.metrics_port, settings.metrics_host)
+                runtime.metrics.serve(settings.process.metrics_port, settings.process.metrics_host)
             except OSError as exc:
-                raise ConfigError(f"cannot serve metrics on port {settings.metrics_port} ({exc.strerror}): "
+                raise ConfigError(f"cannot serve metrics on port {settings.process.metrics_port} ({exc.strerror}): "
                                 "pass --metrics-port with a free port, or 0 to turn metrics off") from None
         logging.getLogger("metastream").setLevel(loglevel)
-        print(f"worker {settings.app_id} consuming {settings.experiences_topic} on {bootstrap}; "
-              f"metrics on :{settings.metrics_port or 'off'}", flush=True)
+        print(f"worker {settings.broker.app_id} consuming {settings.topics.experiences} on {bootstrap}; "
+              f"metrics on :{settings.process.metrics_port or 'off'}", flush=True)
         signer = runtime.controller.signer
         print(f"versions signed with key {signer.key_id}" if signer else
               "versions are UNSIGNED: set METASTREAM_SIGNING_KEY to a key from `metastream keys generate` "

@@ -6,7 +6,6 @@ import os
 import signal
 import threading
 
-import numpy as np
 
 from schemas import codec_for
 from schemas.experiences import id_columns

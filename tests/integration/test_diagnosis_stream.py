@@ -4,7 +4,6 @@ while the other agents' experiences are still learned from; a worker restarted a
 still refuses it, and refused the same messages while it rebuilt."""
 
 import asyncio
-import time
 
 import numpy as np
 

@@ -107,7 +107,7 @@ def test_old_tasks_stay_within_5_points_while_new_ones_are_learned(broker, worke
     before = [m for m in loaded if m.created_at_ms <= drift_ms]
     after = [m for m in loaded if m.created_at_ms > drift_ms]
     assert before and after, [(m.version, m.created_at_ms - drift_ms) for m in loaded]
-    _check_probe_promise(versions, Settings().guard_max_drop)  # the guard's default, 2 points
+    _check_probe_promise(versions, Settings().guard.max_drop)  # the guard's default, 2 points
     # independently, on fresh old-distribution tasks: no version falls 5 points below the best before it
     old_scores = [score_points(m.learner, _fresh_tasks(False)) for m in loaded]
     for i, s in enumerate(old_scores):

@@ -7,7 +7,6 @@ infinite value is dead-lettered, while NaN (a gap) is accepted."""
 
 import asyncio
 import json
-import time
 
 import numpy as np
 import torch

@@ -44,7 +44,7 @@ def test_a_rule_fires_after_holding_for_its_time_and_then_cools_down():
 
 
 def test_signals_name_the_agent_behind_the_dead_letters_and_quarantine_stops_it():
-    settings = Settings(metrics_port=0)
+    settings = Settings.of(metrics_port=0)
     state = WorkerState.from_settings(settings)
     for _ in range(40):
         state.health.note_dead_letter("mallory")
@@ -70,7 +70,7 @@ def test_signals_name_the_agent_behind_the_dead_letters_and_quarantine_stops_it(
 
 
 def test_shrinking_frees_buffer_memory():
-    settings = Settings(metrics_port=0, buffer_mb=1.0)
+    settings = Settings.of(metrics_port=0, buffer_mb=1.0)
     state = WorkerState.from_settings(settings)
     buf = state.models["sine"].buffer
     for i in range(5000):  # fills the 1 MiB bound

@@ -36,7 +36,7 @@ def _valid_batch() -> bytes:
 def _valid_version() -> bytes:
     from learners.online import OnlineMetaLearner
 
-    learner = OnlineMetaLearner(Settings(metrics_port=0).models["sine"], seed=0)
+    learner = OnlineMetaLearner(Settings.of(metrics_port=0).catalog.models["sine"], seed=0)
     return model_version("sine", 1, None, learner.config["algo"], learner.weights_bytes(), learner.config, {}, [])
 
 
@@ -78,7 +78,7 @@ def test_a_mutated_record_decodes_or_raises_a_codec_error(data):
 
 @pytest.fixture(scope="module")
 def ingestor():
-    return make_ingestor(Settings(metrics_port=0))
+    return make_ingestor(Settings.of(metrics_port=0))
 
 
 @BUDGET

@@ -53,8 +53,7 @@ def hostile_messages():
 
 @pytest.fixture
 def ingestor():
-    s = Settings(metrics_port=0)
-    s.max_batch_rows = 4096
+    s = Settings.of(metrics_port=0, max_batch_rows=4096)
     return make_ingestor(s)
 
 
@@ -100,8 +99,7 @@ def test_a_classifier_takes_whole_number_labels_and_dead_letters_the_rest():
     from streams.simulation.fleet import DigitFleet
     from streams.catalog.presets import digits_model
 
-    s = Settings(metrics_port=0)
-    s.models = {"digits": digits_model()}
+    s = Settings.of(metrics_port=0, models={"digits": digits_model()})
     ingestor = make_ingestor(s)
     _, x, y = DigitFleet(seed=0).sample_task()
     ok = ingestor.ingest(CODEC.encode(make_batch_record("digits", x, y, ["t"] * len(x))), b"k", "experiences", 0, 0)
@@ -117,7 +115,7 @@ def test_models_setting_takes_configs_or_preset_names_and_says_what_is_wrong():
 
     models = parse_models('{"a": "digits", "b": "sine"}')
     assert models["a"]["algo"] == "protonet" and models["b"]["task"]["name"] == "sine"
-    assert Settings(models=models).classifiers() == {"a"}
+    assert Settings.of(models=models).classifiers() == {"a"}
     for bad, says in (("nope", "not JSON"), ("[]", "non-empty JSON object"), ('{"a": "x"}', "neither a preset"),
                       ('{"a": {"algo": "maml"}}', "needs algo, task and backbone")):
         with pytest.raises(ValueError, match=says):
@@ -134,7 +132,7 @@ def test_a_worker_serves_a_model_folder_from_its_weights(tmp_path):
     torch.manual_seed(3)
     learner = build_learner(config)
     save_checkpoint(tmp_path, learner, config)
-    s = Settings(metrics_port=0, models=parse_models(f'{{"tuned": "{tmp_path}"}}'))
+    s = Settings.of(metrics_port=0, models=parse_models(f'{{"tuned": "{tmp_path}"}}'))
     state = make_ingestor(s).state.models["tuned"]
     assert state.learner.config["learner"] == config["learner"]
     for a, b in zip(learner.model.state_dict().values(), state.learner.champion.model.state_dict().values()):
@@ -163,7 +161,7 @@ def test_a_dead_letter_written_before_v2_still_reads():
 
 
 def test_an_agent_over_its_quota_is_dead_lettered_on_the_log_s_clock_and_the_others_are_not():
-    s = Settings(metrics_port=0, agent_rows_per_s=16)
+    s = Settings.of(metrics_port=0, agent_rows_per_s=16)
     ingestor = make_ingestor(s)
 
     def send(agent, n, t_ms, offset):
@@ -186,7 +184,7 @@ def test_completed_tasks_are_scored_in_batches_and_a_timer_scores_what_waits():
     from streams.simulation.fleet import SineFleet
     from streams.worker.recovery.log_replay import ScoreLog
 
-    s = Settings(metrics_port=0, drift_group=3, drift_window_s=60.0, guard=False)  # no task held out as a probe
+    s = Settings.of(metrics_port=0, drift_group=3, drift_window_s=60.0, guard=False)  # no task held out as a probe
     ingestor = make_ingestor(s)
     ingestor.state.models["sine"].drift.tokens = 100.0
     fleet = SineFleet(seed=0, points_per_task=20)

@@ -13,7 +13,7 @@ def model():
     from streams.settings import Settings
     from streams.worker.state import WorkerState
 
-    return WorkerState.from_settings(Settings(metrics_port=0)).models["sine"]
+    return WorkerState.from_settings(Settings.of(metrics_port=0)).models["sine"]
 
 
 def _searched(config: dict) -> dict:

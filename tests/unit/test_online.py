@@ -97,7 +97,7 @@ def test_a_drift_alarm_preempts_a_routine_update_and_starts_at_once():
     from streams.settings import Settings
 
     async def scenario():
-        controller = UpdateController(SimpleNamespace(models={"m": SimpleNamespace(shadows=None)}), Settings(min_update_gap_s=0.0), None, send=None)
+        controller = UpdateController(SimpleNamespace(models={"m": SimpleNamespace(shadows=None)}), Settings.of(min_update_gap_s=0.0), None, send=None)
         release = asyncio.Event()
         started = []
 
@@ -280,7 +280,7 @@ def test_a_rejected_drift_update_runs_again_until_a_version_answers_the_drift():
 
     async def scenario(outcomes, retries, routine_meanwhile=False):
         state = SimpleNamespace(models={"m": SimpleNamespace(shadows=None)})
-        controller = UpdateController(state, Settings(min_update_gap_s=0.0, drift_retries=retries), None, send=None)
+        controller = UpdateController(state, Settings.of(min_update_gap_s=0.0, drift_retries=retries), None, send=None)
         runs, release = [], asyncio.Event()
 
         async def fake_update(model_id, trigger, figures, job=None, work=None):

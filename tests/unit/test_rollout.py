@@ -123,18 +123,18 @@ def test_rollout_stages_are_checked(stages, ok):
     from streams.settings import Settings
 
     if ok:
-        rules = Settings(rollout_stages=stages, rollout_error_margin=0.07).rollout_rules()
+        rules = Settings.from_env({"METASTREAM_ROLLOUT_STAGES": stages, "METASTREAM_ROLLOUT_ERROR_MARGIN": "0.07"}).rollout.rules()
         assert rules.stages == (5.0, 25.0, 50.0, 100.0) and rules.error_margin == 0.07 and rules.latency_floor_ms == 5.0
     else:
         with pytest.raises(ConfigError, match="ROLLOUT_STAGES"):
-            Settings(rollout_stages=stages).rollout_rules()
+            Settings.from_env({"METASTREAM_ROLLOUT_STAGES": stages})
 
 
 def test_the_champion_s_weights_stay_in_memory_however_many_versions_follow():
     from streams.settings import Settings
     from streams.worker.state import WorkerState
 
-    model = WorkerState.from_settings(Settings(metrics_port=0)).models["sine"]
+    model = WorkerState.from_settings(Settings.of(metrics_port=0)).models["sine"]
     model.aliases.champion = 3
     for version in range(1, 30):
         model.remember(version, bytes([version]))
@@ -192,7 +192,7 @@ def test_the_manager_promotes_at_once_until_agents_report_and_rolls_out_once_the
     from streams.settings import Settings
     from streams.worker.state import WorkerState
 
-    state = WorkerState.from_settings(Settings(metrics_port=0))
+    state = WorkerState.from_settings(Settings.of(metrics_port=0))
     sent = []
 
     async def decide(record):  # what the log would hold: the record must encode

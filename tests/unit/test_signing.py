@@ -12,7 +12,7 @@ from streams.client.subscriber import ModelSubscriber
 
 
 def _version(signer=None, number=1) -> bytes:
-    learner = OnlineMetaLearner(Settings(metrics_port=0).models["sine"], seed=0)
+    learner = OnlineMetaLearner(Settings.of(metrics_port=0).catalog.models["sine"], seed=0)
     return model_version("sine", number, None, learner.config["algo"], learner.weights_bytes(), learner.config, {"loss": 0.5},
                          [{"topic": "experiences", "partition": 0, "start_offset": 0, "end_offset": 9}], {0: 80.0}, signer=signer)
 
@@ -36,14 +36,14 @@ def test_a_signed_version_loads_and_unsigned_or_foreign_ones_are_rejected_with_t
 
 
 def test_keys_come_from_settings_with_errors_that_say_what_to_do(tmp_path):
-    assert Settings(metrics_port=0).signer() is None and Verifier.from_paths("") is None
+    assert Settings.of(metrics_port=0).signer() is None and Verifier.from_paths("") is None
     key = Signer.generate()
     (tmp_path / "s.pem").write_bytes(key.private_pem())
     (tmp_path / "v.pem").write_bytes(key.public_pem())
-    assert Settings(signing_key=str(tmp_path / "s.pem")).signer().key_id == key.key_id
+    assert Settings.of(signing_key=str(tmp_path / "s.pem")).signer().key_id == key.key_id
     assert key.key_id in Verifier.from_paths(f" {tmp_path / 'v.pem'} ,").keys
     with pytest.raises(ConfigError, match="metastream keys generate"):
-        Settings(signing_key=str(tmp_path / "v.pem")).signer()  # a public key where the private one goes
+        Settings.of(signing_key=str(tmp_path / "v.pem")).signer()  # a public key where the private one goes
     with pytest.raises(ConfigError, match="cannot read the verify key"):
         Verifier([str(tmp_path / "missing.pem")])
 

@@ -14,7 +14,7 @@ from streams.settings import Settings
 
 @pytest.fixture
 def settings():
-    return Settings(metrics_port=0)
+    return Settings.of(metrics_port=0)
 
 
 def _worked_state(settings):
@@ -44,7 +44,7 @@ def test_what_ingest_built_comes_back_whole(settings, tmp_path):
     from streams.worker.state import WorkerState
 
     state = _worked_state(settings)
-    store = SnapshotStore(tmp_path, settings.app_id)
+    store = SnapshotStore(tmp_path, settings.broker.app_id)
     path = store.save(capture(state, {0, 1}, {0: 40}, settings))
     assert path.exists() and store.paths((0, 1)) == [path]
 
@@ -76,7 +76,7 @@ def test_a_later_change_to_the_state_is_not_in_the_snapshot(settings):
 def test_the_store_keeps_the_newest_two_per_partition_set_and_skips_what_does_not_load(settings, tmp_path):
     from streams.worker.recovery.snapshots import SnapshotStore, capture
 
-    store = SnapshotStore(tmp_path, settings.app_id)
+    store = SnapshotStore(tmp_path, settings.broker.app_id)
     state = _worked_state(settings)
     saved = []
     for ms in (1000, 2000, 3000):
@@ -93,11 +93,11 @@ def test_the_store_keeps_the_newest_two_per_partition_set_and_skips_what_does_no
 def test_a_snapshot_of_other_settings_or_ahead_of_the_group_is_not_used(settings, tmp_path):
     from streams.worker.recovery.snapshots import SnapshotStore, capture
 
-    store = SnapshotStore(tmp_path, settings.app_id)
+    store = SnapshotStore(tmp_path, settings.broker.app_id)
     store.save(capture(_worked_state(settings), {0, 1}, {}, settings))
     # both checks come before the broker is asked anything: no broker is needed to refuse
     ahead = asyncio.run(store.usable({0, 1}, {0: 11, 1: 3}, settings, "127.0.0.1:1"))
-    other = asyncio.run(store.usable({0, 1}, {0: 12, 1: 3}, Settings(metrics_port=0, guard_probes=8), "127.0.0.1:1"))
+    other = asyncio.run(store.usable({0, 1}, {0: 12, 1: 3}, Settings.of(metrics_port=0, guard_probes=8), "127.0.0.1:1"))
     none_there = asyncio.run(store.usable({0}, {0: 12}, settings, "127.0.0.1:1"))
     assert ahead is None and other is None and none_there is None
 
@@ -108,7 +108,7 @@ def test_a_snapshot_someone_else_could_have_written_is_not_unpickled(settings, t
 
     from streams.worker.recovery.snapshots import SnapshotStore, capture, untrusted
 
-    store = SnapshotStore(tmp_path, settings.app_id)
+    store = SnapshotStore(tmp_path, settings.broker.app_id)
     path = store.save(capture(_worked_state(settings), {0, 1}, {}, settings))
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(store.directory.stat().st_mode) == 0o700
     assert untrusted(path) is None and store.load(path) is not None

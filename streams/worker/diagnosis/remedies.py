@@ -48,7 +48,7 @@ class Remedies:
         if action is Action.DISTIL:
             for m in models:
                 self.controller.request_distil(m, {"value": d.value})
-            return f"a student at {self.settings.distil_factor:g}x width distilled for {', '.join(models)}"
+            return f"a student at {self.settings.diagnosis.distil_factor:g}x width distilled for {', '.join(models)}"
         if action is Action.SHRINK:
             freed = 0
             figures.update(shrink_figures(self.state.positions))  # where on the log: a replay shrinks at the same point
@@ -62,9 +62,9 @@ class Remedies:
             if not agent:
                 return "no agent to quarantine (the rejected data named none)"
             # where on the log and until when on its clock: a replay refuses the same messages
-            release_ms = now_ms() + self.settings.quarantine_s * 1000
+            release_ms = now_ms() + self.settings.diagnosis.quarantine_s * 1000
             self.state.health.add_quarantine(agent, Quarantine(dict(self.state.positions), release_ms))
             figures.update(shrink_figures(self.state.positions))
             figures[RELEASE_MS] = release_ms
-            return f"agent {agent} quarantined for {self.settings.quarantine_s:.0f}s: its experiences go to the dead-letter topic"
+            return f"agent {agent} quarantined for {self.settings.diagnosis.quarantine_s:.0f}s: its experiences go to the dead-letter topic"
         return "alert raised for a person"

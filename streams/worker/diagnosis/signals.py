@@ -25,7 +25,7 @@ def gather(state: WorkerState, settings: Settings) -> tuple[dict[str | None, dic
             # converged champion rightly turns most candidates down)
             "stuck_s": now - m.last_published if m.rejected_streak >= STUCK_STREAK and m.drift.first_drift_ms is not None else 0.0,
         }
-    bound = settings.buffer_mb * 2**20
+    bound = settings.ingest.buffer_mb * 2**20
     health = state.health
     agent, share, count = health.top_rejected_agent()
     noisy, high_share, tasks = health.loss_outlier()

@@ -119,7 +119,7 @@ class UpdateController:
     def request_search(self, model_id: str, trigger: Cause, figures: Mapping[str, float]) -> bool:
         """A search, unless one of this model started less than ``search_cooldown_s`` ago."""
         state = self.state.models.get(model_id)
-        if state is None or time.monotonic() - state.last_search < self.settings.search_cooldown_s:
+        if state is None or time.monotonic() - state.last_search < self.settings.search.cooldown_s:
             return False
         state.last_search = time.monotonic()
         self.request(model_id, trigger, figures, Work.SEARCH)
@@ -144,7 +144,7 @@ class UpdateController:
 
     async def _run(self, model_id: str, trigger: Cause, figures: dict, job: int, work: Work = Work.UPDATE) -> None:
         try:
-            gap = self.settings.min_update_gap_s - (time.monotonic() - self._last.get(model_id, -1e9))
+            gap = self.settings.update.min_gap_s - (time.monotonic() - self._last.get(model_id, -1e9))
             if gap > 0 and trigger is not Cause.DRIFT:
                 await asyncio.sleep(gap)
             published = await self.update(model_id, trigger, figures, job, work)
@@ -173,7 +173,7 @@ class UpdateController:
         """A rejected drift update leaves the drift unanswered: it runs again on the tasks that came since,
         up to ``drift_retries`` times, unless a newer drift update took its place (it was pre-empted)."""
         tries, pending = int(figures.get("drift_retry", 0)), self._pending.get(model_id)
-        if self._running.get(model_id, (None, None))[1] == job and tries < self.settings.drift_retries and (
+        if self._running.get(model_id, (None, None))[1] == job and tries < self.settings.update.drift_retries and (
                 pending is None or pending[0] is not Cause.DRIFT):  # it goes before a routine update that waits
             self.request(model_id, Cause.DRIFT, {**figures, "drift_retry": float(tries + 1), "at_ms": now_ms()})
 
@@ -223,7 +223,7 @@ class UpdateController:
         if proposal.first_forgetting and await self._forgetting(model_id, proposal, decide):
             return None
         figs = gate_figures(state.learner.kind, proposal, seconds, number)
-        worse = gate_rejection(state.learner, proposal, self.settings.margin)
+        worse = gate_rejection(state.learner, proposal, self.settings.update.margin)
         if worse is not None:
             self._rejected(model_id)
             await decide(DecisionType.VERSION_REJECTED, Cause.WORSE_THAN_CHAMPION, worse, figs)
@@ -248,7 +248,7 @@ class UpdateController:
     def _watch_trend(self, state: ModelState, proposal: GuardedProposal) -> None:
         """The champion's error on the newest held-out tasks joins the trend; a worsening asks for a search."""
         error = proposal.champion_score if task_kind(state.learner.config) == "regression" else 1.0 - proposal.champion_score
-        if state.trend.add(error) and self.settings.search_on_trend:
+        if state.trend.add(error) and self.settings.search.on_trend:
             self.request_search(state.model_id, Cause.SCORE_TREND, {"error_change": state.trend.fired, "at_ms": now_ms()})
 
     async def _publish(self, state: ModelState, trigger: Cause, proposal: GuardedProposal, figs: dict, lineage: list,
@@ -266,7 +266,7 @@ class UpdateController:
             state.drift.first_drift_ms = None
         state.remember(state.version, proposal.weights, state.learner.config)
         state.rejected_streak, state.last_published = 0, time.monotonic()
-        await self.send(self.settings.models_topic, state.model_id.encode(), model_version(
+        await self.send(self.settings.topics.models, state.model_id.encode(), model_version(
             state.model_id, state.version, parent, state.learner.config["algo"], proposal.weights, state.learner.config,
             metrics, lineage, era_points=proposal.era_scores, signer=self.signer, recipe=recipe.to_json() if recipe else "",
             stage=RolloutStage.PRODUCTION if self.rollouts is None else RolloutStage.CANDIDATE))
@@ -275,7 +275,7 @@ class UpdateController:
 
     async def _forgetting(self, model_id: str, proposal: GuardedProposal, decide) -> bool:
         """Report a candidate that forgot (ForgettingDetected); True when it must be rejected."""
-        report = forgetting_report(proposal, self.settings.guard_max_drop)
+        report = forgetting_report(proposal, self.settings.guard_for(self.state.models[model_id].learner.config).max_drop)
         self.metrics.forgetting.labels(model_id, "rejected" if report.rejected else "remediated").inc()
         await decide(DecisionType.FORGETTING_DETECTED, Cause.FORGETTING if report.rejected else Cause.REMEDIATED,
                      report.reason, report.figures)

@@ -18,20 +18,20 @@ from streams.worker.learning.process import SearchRequest, ShadowJob, UpdateJob,
 def build_job(state: ModelState, s: Settings, trigger: Cause, number: int, work: Work = Work.UPDATE) -> UpdateJob:
     """What the update process needs: the champion, a snapshot of the buffer, the plan and the guard."""
     snapshot = state.buffer.snapshot()
+    own = s.update_for(state.learner.config)  # the model's own update settings over the worker's
     if trigger is Cause.DRIFT:
-        plan = UpdatePlan(s.drift_update_iterations, s.update_meta_batch, s.heldout_tasks, s.drift_update_recent,
-                          s.drift_update_share)
+        plan = UpdatePlan(own.drift_iterations, own.meta_batch, own.heldout_tasks, own.drift_recent, own.drift_share)
     else:
-        plan = UpdatePlan(s.update_iterations, s.update_meta_batch, s.heldout_tasks, s.update_recent, s.update_share)
+        plan = UpdatePlan(own.iterations, own.meta_batch, own.heldout_tasks, own.recent, own.share)
     guard = None
     own_share = state.learner.config.get("continual", {}).get("recent_share")
     if own_share is not None and trigger is not Cause.DRIFT:  # a searched config's replay share
         plan = UpdatePlan(plan.iterations, plan.meta_batch, plan.heldout, plan.recent, float(own_share))
-    if s.guard:
-        distill, ewc = s.continual_strengths(state.learner.config)
+    if s.guard.enabled:
+        terms = s.guard_for(state.learner.config)
         # copies of what ingest goes on changing: the job is pickled for the update process by a
         # feeder thread some time after it is submitted, and must be the job the recipe describes
-        guard = GuardPlan(copy.deepcopy(state.guard.probes), dict(state.guard.best), s.guard_max_drop, distill, ewc,
+        guard = GuardPlan(copy.deepcopy(state.guard.probes), dict(state.guard.best), terms.max_drop, terms.distill, terms.ewc,
                           state.guard.old_tasks(snapshot.task_ids(), state.drift.era), state.drift.era)
     shadow = None
     if work in (Work.SHADOW, Work.CHALLENGE):
@@ -45,8 +45,8 @@ def build_job(state: ModelState, s: Settings, trigger: Cause, number: int, work:
     request = None
     if work is Work.SEARCH:
         space = search_space("stream", state.learner.config["algo"]).to_dict()
-        if not s.guard:  # without the guard there is no distillation or EWC to tune
+        if not s.guard.enabled:  # without the guard there is no distillation or EWC to tune
             space = {k: v for k, v in space.items() if k not in ("ewc", "distill")}
-        request = SearchRequest(space, s.search_trials, s.search_iterations)
+        request = SearchRequest(space, s.search.trials, s.search.iterations)
     return UpdateJob(number, copy.deepcopy(state.learner.config), state.learner.weights_bytes(), snapshot, plan, guard, request,
-                     s.distil_factor if work is Work.DISTIL else None, shadow, work)
+                     s.diagnosis.distil_factor if work is Work.DISTIL else None, shadow, work)

@@ -29,9 +29,9 @@ def adopt(state: WorkerState, settings: Settings, model_id: str) -> ModelState |
     """Take ``model_id`` on when a pattern matches it and this worker holds its home partition;
     the model's state (fresh), or ``None``."""
     config = settings.new_model_config(model_id)
-    if config is None or len(state.adopted) >= settings.new_models_max:
+    if config is None or len(state.adopted) >= settings.catalog.new_models_max:
         return None
-    settings.models[model_id] = config
+    state.configs[model_id] = config
     state.adopted.add(model_id)
     own = state.ownership
     if own.assigned_once and home_partition(model_id, own.partitions) not in own.assigned:

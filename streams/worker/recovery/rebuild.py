@@ -61,23 +61,23 @@ async def rebuild_state(state: WorkerState, ingestor: Ingestor, settings: Settin
     ``partitions`` of experiences (default: all), from the newest usable snapshot in ``snapshots``
     if there is one. Returns counts of what was replayed."""
     first = models is None
-    version_records = [rec for _, rec in await read_records(bootstrap, settings.models_topic, "ModelVersion")]
-    if first and settings.new_models:  # models the new-models policy adopted before this worker (re)started
+    version_records = [rec for _, rec in await read_records(bootstrap, settings.topics.models, "ModelVersion")]
+    if first and settings.catalog.new_models:  # models the new-models policy adopted before this worker (re)started
         _adopt_again(state, ingestor, version_records)
     models = set(state.models) if models is None else models & set(state.models)
-    stops = await committed_offsets(bootstrap, settings.experiences_topic, settings.app_id)
+    stops = await committed_offsets(bootstrap, settings.topics.experiences, settings.broker.app_id)
     if partitions is not None:
         stops = {p: end for p, end in stops.items() if p in partitions}
     snapshot = None
     if snapshots is not None and (first or not state.quota.enabled):  # quotas are the worker's: whole only
-        snapshot = await snapshots.usable(set(stops), stops, settings, bootstrap)
+        snapshot = await snapshots.usable(set(stops), stops, settings, bootstrap, state.configs)
     if snapshot is not None:
         for mid in restore(state, snapshot, models, first):
             ingestor.metrics.ingested.labels(mid).inc(state.models[mid].dedup.counted)
             ingestor.metrics.duplicates.labels(mid).inc(state.models[mid].dedup.duplicates)
     ends: dict[int, int] = {}
     events = []
-    for msg, event in await read_records(bootstrap, settings.events_topic, "DecisionEvent"):  # aliases and rollout stages
+    for msg, event in await read_records(bootstrap, settings.topics.events, "DecisionEvent"):  # aliases and rollout stages
         events.append(event)
         ends[msg.partition] = max(ends.get(msg.partition, 0), msg.offset + 1)
         model = state.models.get(event["model_id"]) if event["model_id"] in models else None
@@ -89,12 +89,12 @@ async def rebuild_state(state: WorkerState, ingestor: Ingestor, settings: Settin
     # operators' requests already on the log: a group that committed none would be handed them
     # all again; what it read here is history, not a request to act on
     if first:
-        committed = await committed_offsets(bootstrap, settings.events_topic, settings.app_id)
+        committed = await committed_offsets(bootstrap, settings.topics.events, settings.broker.app_id)
         state.request_floor = {p: end for p, end in ends.items() if not committed.get(p)}
-    scores = await ScoreLog.read(bootstrap, settings.scores_topic, first=snapshot.score_starts if snapshot else None)
+    scores = await ScoreLog.read(bootstrap, settings.topics.scores, first=snapshot.score_starts if snapshot else None)
     shrinks = [s for s in shrinks_from(events) if snapshot is None or s.at_ms > snapshot.taken_ms]  # the rest it holds
     # a model this worker already holds, misrouted onto a partition it gains, is not part of what is rebuilt
-    messages = await replay_experiences(state, ingestor, bootstrap, settings.experiences_topic, stops, scores,
+    messages = await replay_experiences(state, ingestor, bootstrap, settings.topics.experiences, stops, scores,
                                         shrinks, models, only_keys=not first, starts=snapshot.positions if snapshot else None,
                                         quarantines=quarantines_from(events))
     for model in (state.models[m] for m in models):

@@ -44,10 +44,12 @@ FORMAT = 2  # raised whenever the pickled state's classes change shape: an older
 PARTS = ("buffer", "drift", "guard", "dedup", "lineage", "trend", "new_tasks")  # what ingest builds, per model
 
 
-def fingerprint(settings: Settings) -> str:
-    """What decides the derived state besides the log: ingest's settings and the models' configs."""
-    data = {"format": FORMAT, "replay": settings.replay_settings(), "models": settings.models,
-            "buffer_mb": settings.buffer_mb, "drift_group": settings.drift_group}
+def fingerprint(settings: Settings, configs: dict | None = None) -> str:
+    """What decides the derived state besides the log: ingest's settings and the models' configs
+    (``configs``: the worker's, adopted models included; default: the configured ones)."""
+    configs = settings.catalog.models if configs is None else configs
+    data = {"format": FORMAT, "replay": settings.replay_settings(), "models": configs,
+            "buffer_mb": settings.ingest.buffer_mb, "drift_group": settings.drift.group}
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -77,7 +79,8 @@ def capture(state: WorkerState, partitions: set[int], score_starts: dict[int, in
     blob = pickle.dumps({"models": models, "quota": state.quota, "quarantine": state.health.quarantine},
                         protocol=pickle.HIGHEST_PROTOCOL)
     positions = {p: state.positions[p] for p in sorted(partitions) if p in state.positions}
-    return Snapshot(tuple(sorted(partitions)), positions, dict(score_starts), int(time.time() * 1000), fingerprint(settings), blob)
+    return Snapshot(tuple(sorted(partitions)), positions, dict(score_starts), int(time.time() * 1000),
+                    fingerprint(settings, state.configs), blob)
 
 
 async def read_anchors(bootstrap: str, topic: str, positions: dict[int, int]) -> dict[int, str]:
@@ -135,20 +138,20 @@ class SnapshotStore:
             return None
 
     async def usable(self, partitions: set[int], committed: dict[int, int], settings: Settings,
-                     bootstrap: str) -> Snapshot | None:
+                     bootstrap: str, configs: dict | None = None) -> Snapshot | None:
         """The newest snapshot of exactly ``partitions`` that the log still agrees with (module docstring)."""
         for path in self.paths(tuple(sorted(partitions))):
             snapshot = self.load(path)
             if snapshot is None:
                 continue
-            if snapshot.fingerprint != fingerprint(settings):
+            if snapshot.fingerprint != fingerprint(settings, configs):
                 log.info("snapshot %s was taken under other settings: not used", path.name)
                 continue
             ahead = {p: o for p, o in snapshot.positions.items() if o > committed.get(p, 0)}
             if ahead:
                 log.info("snapshot %s is ahead of the group's committed offsets on %s: trying an older one", path.name, ahead)
                 continue
-            if await read_anchors(bootstrap, settings.experiences_topic, snapshot.positions) != snapshot.anchors:
+            if await read_anchors(bootstrap, settings.topics.experiences, snapshot.positions) != snapshot.anchors:
                 log.warning("snapshot %s does not match the log (another cluster, or the topic was recreated): not used", path.name)
                 continue
             return snapshot

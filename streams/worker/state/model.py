@@ -100,13 +100,15 @@ class WorkerState:
     ownership: Ownership = field(default_factory=Ownership)
     settings: Settings | None = None
     adopted: set[str] = field(default_factory=set)  # model ids the new-models policy took on
+    configs: dict[str, dict] = field(default_factory=dict)  # model id -> config: the configured ones and those adopted
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "WorkerState":
         """Fresh state for every configured model: the learners' initial weights, empty buffers
         (the byte budget shared equally), fresh detectors and probe sets."""
-        state = cls({}, quota=AgentQuota(settings.agent_rows_per_s, settings.agent_bytes_per_s), settings=settings)
-        for mid in settings.models:
+        state = cls({}, quota=AgentQuota(settings.ingest.agent_rows_per_s, settings.ingest.agent_bytes_per_s), settings=settings,
+                    configs=dict(settings.catalog.models))
+        for mid in state.configs:
             state.models[mid] = state.fresh_model(mid)
         return state
 
@@ -114,15 +116,15 @@ class WorkerState:
         """A model's state as it is before any experience: its configured weights, an empty buffer,
         a fresh detector and probe set (a worker that gains a model rebuilds it from here)."""
         s = self.settings
-        cfg = {k: v for k, v in s.models[model_id].items() if k != "shadows"}  # the champion's own config
-        per_model_bytes = int(s.buffer_mb * 2**20 / max(len(s.models), 1))
-        model = ModelState(model_id, OnlineMetaLearner(cfg), TaskReplayBuffer(per_model_bytes, s.max_points_per_task),
-                           DriftState(DriftMonitor(s.drift_detector)), GuardState(ProbeSet(s.guard_probes)),
-                           trend=ScoreTrend(s.search_window, s.search_trend))
-        if s.models[model_id].get("shadows"):  # shadows start from their own seeded weights, not a checkpoint's
-            model.shadows = ShadowPool.from_config(cfg, s.models[model_id]["shadows"], window=s.shadow_window,
-                                                   margin=s.shadow_margin, min_tasks=s.shadow_min_tasks,
-                                                   exploration=s.shadow_exploration)
+        cfg = {k: v for k, v in self.configs[model_id].items() if k != "shadows"}  # the champion's own config
+        per_model_bytes = int(s.ingest.buffer_mb * 2**20 / max(len(self.configs), 1))
+        model = ModelState(model_id, OnlineMetaLearner(cfg), TaskReplayBuffer(per_model_bytes, s.ingest.max_points_per_task),
+                           DriftState(DriftMonitor(s.drift.detector)), GuardState(ProbeSet(s.guard.probes)),
+                           trend=ScoreTrend(s.search.window, s.search.trend))
+        if self.configs[model_id].get("shadows"):  # shadows start from their own seeded weights, not a checkpoint's
+            model.shadows = ShadowPool.from_config(cfg, self.configs[model_id]["shadows"], window=s.shadow.window,
+                                                   margin=s.shadow.margin, min_tasks=s.shadow.min_tasks,
+                                                   exploration=s.shadow.exploration)
         if cfg.get("checkpoint"):  # a model folder: start from its weights
             model.learner.load_weights((Path(cfg["checkpoint"]) / "model.safetensors").read_bytes())
         return model
