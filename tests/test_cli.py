@@ -161,8 +161,9 @@ def test_settings_command_lists_every_setting(cli):
     from streams.settings import Settings
 
     rows = [line.split("\t") for line in cli("settings").stdout.splitlines()]
-    assert rows[0] == ["variable", "default", "meaning"]
-    assert [r[0] for r in rows[1:]] == [v for v, _, _ in Settings.describe()]
+    assert rows[0] == ["component", "variable", "default", "meaning"]
+    assert [r[1] for r in rows[1:]] == [v for v, _, _ in Settings.describe()]
+    assert ["broker", "METASTREAM_KAFKA"] == rows[1][:2] and ["guard", "METASTREAM_GUARD_MAX_DROP"] in [r[:2] for r in rows]
 
 
 def test_tune_saves_a_model_folder_that_evaluate_accepts_and_plots_the_study(cli, tmp_path):
