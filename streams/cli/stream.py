@@ -18,7 +18,7 @@ def bootstrap_from(kafka: Optional[str]) -> str:
     """``--kafka`` or ``$METASTREAM_KAFKA``, or an error that says how to get a broker."""
     from streams.settings import Settings
 
-    bootstrap = kafka or Settings.from_env().kafka
+    bootstrap = kafka or Settings.from_env().broker.bootstrap
     if not bootstrap:
         raise UserError("no broker: pass --kafka HOST:PORT or set METASTREAM_KAFKA (start one with 'metastream broker')")
     return bootstrap

@@ -93,7 +93,7 @@ def test_subscriber_refuses_tampered_weights(broker):
     from streams.settings import Settings
     import pytest
 
-    cfg = Settings().models["sine"]
+    cfg = Settings().catalog.models["sine"]
     weights = OnlineMetaLearner(cfg).weights_bytes()
     rec = codec_for("ModelVersion").decode(model_version("sine", 1, None, "fomaml", weights, cfg, {}, []))
     assert load_model_version(rec).version == 1
