@@ -189,7 +189,7 @@ def count_torch_calls(messages: int, rows: int) -> dict:
         data.append(codec.encode(make_batch_record("sine", x, y, tids, event_ids=[f"{i}-{k}" for k in range(rows)])))
     settings = Settings.of(new_tasks_trigger=10**12, partitions=1)
     state = WorkerState.from_settings(settings)
-    state.ownership.assign({0}, 1, settings.catalog.models)
+    state.ownership.assign({0}, 1, state.configs)
     ingestor = Ingestor(state, settings, WorkerMetrics(CollectorRegistry()))
     scored = 0
     start = time.perf_counter()

@@ -98,7 +98,7 @@ class WorkerRuntime:
         first = not state.ownership.assigned_once
         count = await partition_count(self.bootstrap, s.topics.experiences) or s.broker.partitions
         previous = set(state.ownership.assigned)
-        gained, lost = state.ownership.assign(assigned, count, s.models)
+        gained, lost = state.ownership.assign(assigned, count, state.configs)
         for mid in set(state.models) - state.ownership.owned:
             del state.models[mid]
             self.metrics.forget_model(mid)
