@@ -44,7 +44,7 @@ async def run(trials: int, warm: float, after: float, rate: float) -> list[dict]
     settings = Settings()
     models = {model_id(k): settings.catalog.models["sine"] for k in range(trials)}
     with EmbeddedBroker() as broker:
-        await ensure_topics(broker.bootstrap, settings.topics.all, settings.broker.partitions)
+        await ensure_topics(broker.bootstrap, settings.topics.configs(), settings.broker.partitions)
         metrics_port = free_port()
         env = dict(os.environ, METASTREAM_KAFKA=broker.bootstrap, METASTREAM_METRICS_PORT=str(metrics_port), METASTREAM_WEB_PORT="0",
                    METASTREAM_NEW_TASKS_TRIGGER="150", METASTREAM_MODELS=json.dumps(models), PYTHONPATH=str(ROOT))

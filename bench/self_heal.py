@@ -178,7 +178,7 @@ async def run(kinds: list[str], args, control: float | None = None) -> tuple[lis
 
     system = System(args.rate)
     try:
-        await ensure_topics(system.broker.bootstrap, Settings().topics.all, 2)
+        await ensure_topics(system.broker.bootstrap, Settings().topics.configs(), 2)
         system.start_worker()
         await system.wait_ready()
         system.fleet = SineFleet(seed=1)

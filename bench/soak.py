@@ -167,7 +167,7 @@ async def run(args) -> dict:
 
     soak = Soak(args)
     try:
-        await ensure_topics(soak.broker.bootstrap, Settings().topics.all, 2)
+        await ensure_topics(soak.broker.bootstrap, Settings().topics.configs(), 2)
         soak.start_worker()
         await soak.wait_ready()
         soak.started, soak.started_wall = time.monotonic(), time.time()
@@ -175,7 +175,7 @@ async def run(args) -> dict:
         await asyncio.gather(soak.publish(end), soak.faults_loop(end), soak.sample_rss(end), progress(soak, end))
         batches = codec_for("ExperienceBatch")
         on_topic: set[str] = set()
-        async for msg in read_range(soak.broker.bootstrap, "experiences", idle_ms=3000):
+        async for msg in read_range(soak.broker.bootstrap, "experiences"):
             on_topic.update(id_columns(batches.decode(msg.value))[0])
         counted = await settle(soak, len(on_topic), 600)
         versions = [rec for _, rec in await read_records(soak.broker.bootstrap, "models", "ModelVersion")]

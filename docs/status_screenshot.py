@@ -51,7 +51,7 @@ def main() -> None:
 
     web, metrics = free_port(), free_port()
     with EmbeddedBroker() as broker:
-        ensure_topics_sync(broker.bootstrap, Settings().topics.all, 2)
+        ensure_topics_sync(broker.bootstrap, Settings().topics.configs(), 2)
         env = dict(os.environ, METASTREAM_KAFKA=broker.bootstrap, METASTREAM_WEB_PORT=str(web), METASTREAM_METRICS_PORT=str(metrics),
                    METASTREAM_PARTITIONS="2", METASTREAM_NEW_TASKS_TRIGGER="120", METASTREAM_ROLLOUT_MIN_SAMPLES="20",
                    PYTHONPATH=str(ROOT))

@@ -11,18 +11,15 @@ No Kafka and no asyncio here: a learner is usable in a notebook with no broker r
 ['loss']
 """
 
-from .backbones import Conv4, MLP, build_backbone
-from .base import MetaLearner
-from .checkpoint import load_checkpoint, save_checkpoint
-from .maml import MAML, FirstOrderMAML
-from .matching import MatchingNet
-from .protonet import ProtoNet
-from .registry import ALGORITHMS, build_learner, build_tasks, default_config
-from .reptile import Reptile
-from .tasks import Episodes, SineTasks, TaskBatch
+from .lazy import lazy_exports
 
-__all__ = [
-    "ALGORITHMS", "Conv4", "Episodes", "FirstOrderMAML", "MAML", "MatchingNet", "MetaLearner", "ProtoNet",
-    "Reptile", "MLP", "SineTasks", "TaskBatch", "build_backbone", "build_learner", "build_tasks",
-    "default_config", "load_checkpoint", "save_checkpoint",
-]
+# name -> the module that defines it, imported on first use
+_EXPORTS = {
+    "Conv4": "backbones", "MLP": "backbones", "build_backbone": "backbones", "MetaLearner": "base",
+    "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint", "MAML": "maml", "FirstOrderMAML": "maml",
+    "MatchingNet": "matching", "ProtoNet": "protonet", "ALGORITHMS": "registry", "build_learner": "registry",
+    "build_tasks": "registry", "default_config": "registry", "Reptile": "reptile", "Episodes": "tasks",
+    "SineTasks": "tasks", "TaskBatch": "tasks",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

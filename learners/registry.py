@@ -13,12 +13,16 @@ from .base import MetaLearner
 from .anil import ANIL
 from .maml import MAML, FirstOrderMAML
 from .matching import MatchingNet
-from .metric import MetricLearner
 from .protomaml import ProtoMAML
 from .protonet import ProtoNet
 from .reptile import Reptile
 from .tasks import Affine, Episodes, SineTasks, load_alphabet_folder, load_omniglot_background
+from .recipes import (CLASSIFIERS, GRADIENT_BASED, HEAD_ONLY, INNER_LOOP_KEYS, TASKS, default_config, is_metric,
+                      task_kind)
 from .errors import ConfigError
+
+__all__ = ["ALGORITHMS", "CLASSIFIERS", "GRADIENT_BASED", "HEAD_ONLY", "INNER_LOOP_KEYS", "TASKS", "build_learner",
+           "build_tasks", "default_config", "is_metric", "merge", "task_kind"]
 
 ALGORITHMS: dict[str, type[MetaLearner]] = {
     "maml": MAML,
@@ -29,70 +33,6 @@ ALGORITHMS: dict[str, type[MetaLearner]] = {
     "protonet": ProtoNet,
     "matching": MatchingNet,
 }
-TASKS = ("sine", "omniglot", "folder")
-
-
-def is_metric(algo: str) -> bool:
-    """Whether ``algo`` is a metric learner (it adapts by embedding the support set, with no
-    gradient steps and no inner-loop hyperparameters): the one answer the code asks for."""
-    if algo not in ALGORITHMS:
-        raise ConfigError(f"unknown algorithm {algo!r}; choose one of {', '.join(ALGORITHMS)}")
-    return issubclass(ALGORITHMS[algo], MetricLearner)
-
-
-GRADIENT_BASED = tuple(a for a in ALGORITHMS if not is_metric(a))
-CLASSIFIERS = ("protomaml",)  # gradient-based learners that need class labels (no sine)
-HEAD_ONLY = {"anil": 0.1, "protomaml": 0.1}  # head-only inner loops and their default inner lr on images
-INNER_LOOP_KEYS = ("inner_lr", "inner_steps", "test_steps", "chunk_size")
-
-
-def default_config(task: str, algo: str) -> dict[str, Any]:
-    """The recipe used when the user names only a task and an algorithm."""
-    if algo not in ALGORITHMS:
-        raise ConfigError(f"unknown algorithm {algo!r}; choose one of {', '.join(ALGORITHMS)}")
-    if task not in TASKS:
-        raise ConfigError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
-    if task == "sine":
-        if algo not in GRADIENT_BASED or algo in CLASSIFIERS:
-            raise ConfigError(f"{algo} is a classifier; sine is regression: use one of "
-                              f"{', '.join(a for a in GRADIENT_BASED if a not in CLASSIFIERS)}")
-        # 5 inner steps while meta-training (tested with 10): 0.044 MSE after 10 min vs 0.159 with 1 step
-        learner = {"meta_lr": 1e-3, "inner_lr": 0.01, "inner_steps": 5, "test_steps": 10}
-        if algo == "reptile":
-            learner.update(inner_lr=0.02, inner_steps=5, meta_lr=0.1)
-        if algo == "anil":  # only the last layer adapts: it takes larger steps
-            learner.update(inner_lr=0.1)
-        return {
-            "algo": algo,
-            "task": {"name": "sine", "shots": 10, "queries": 10},
-            "backbone": {"name": "mlp", "hidden": 40, "layers": 2},
-            "learner": learner,
-            "meta_batch": 25,
-            "seed": 0,
-        }
-    metric = is_metric(algo)
-    if metric:
-        taskcfg = {"ways": 20, "shots": 1, "queries": 5, "within_alphabet": False}
-        learner: dict[str, Any] = {"meta_lr": 1e-3, "tta": 0}
-        meta_batch = 2
-    else:
-        taskcfg = {"ways": 5, "shots": 1, "queries": 5, "within_alphabet": False}
-        learner = {"meta_lr": 1e-3, "inner_lr": 0.4, "inner_steps": 1, "test_steps": 3, "chunk_size": 2}
-        if algo == "reptile":
-            learner.update(inner_lr=0.1, inner_steps=5, meta_lr=0.5, test_steps=10)
-        if algo in HEAD_ONLY:  # the inner loop touches one linear layer: more, cheaper steps
-            learner.update(inner_lr=HEAD_ONLY[algo], inner_steps=5, test_steps=10, chunk_size=4)
-        meta_batch = 16 if algo != "reptile" else 8
-    return {
-        "algo": algo,
-        "task": {"name": task, "image_size": 28, "rotations": True, "augment": True,
-                 "val_alphabets": ["Balinese", "Early_Aramaic"], "root": None, **taskcfg},
-        "backbone": {"name": "conv4", "hidden": 64, "image_size": 28, "bn_running_stats": metric,
-                     **({} if metric or algo in CLASSIFIERS else {"out_features": taskcfg["ways"]})},
-        "learner": learner,
-        "meta_batch": meta_batch,
-        "seed": 0,
-    }
 
 
 def merge(config: dict[str, Any], **overrides: Any) -> dict[str, Any]:
@@ -115,11 +55,6 @@ def merge(config: dict[str, Any], **overrides: Any) -> dict[str, Any]:
         if "out_features" in cfg["backbone"]:
             cfg["backbone"]["out_features"] = cfg["task"]["ways"]
     return cfg
-
-
-def task_kind(config: dict[str, Any]) -> str:
-    """``regression`` (sine) or ``classification`` (every image task)."""
-    return "regression" if config["task"]["name"] == "sine" else "classification"
 
 
 def build_learner(config: dict[str, Any]) -> MetaLearner:

@@ -88,6 +88,22 @@ def history_schema(name: str, version: int) -> dict:
     return parse_schema(json.loads(path.read_text()), _write_hint=False)
 
 
+def writer_schemas(name: str) -> list[dict]:
+    """Every schema a record of ``name`` may have been written with: the current one first, then the
+    historical ones, newest first."""
+    current, by_fp = _catalogue()
+    older = [parsed for n, parsed in by_fp.values() if n == name and parsed is not current[name]]
+    return [current[name], *reversed(older)]
+
+
+def encode_body(record: dict[str, Any], writer: dict) -> bytes:
+    """The Avro binary body of ``record`` under the writer schema ``writer`` (fields it does not
+    name are left out): what a signature covers, with the writer's fingerprint."""
+    buf = io.BytesIO()
+    schemaless_writer(buf, writer, record)
+    return buf.getvalue()
+
+
 class AvroCodec:
     """Encode records with the current schema of ``name``; decode any known version of it."""
 
@@ -102,7 +118,7 @@ class AvroCodec:
         buf = io.BytesIO()
         buf.write(MARKER)
         buf.write(self.fingerprint if writer_schema is None else schema_fingerprint(parsed))
-        schemaless_writer(buf, parsed, record)
+        buf.write(encode_body(record, parsed))
         return buf.getvalue()
 
     def decode(self, data: bytes) -> dict[str, Any]:

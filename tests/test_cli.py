@@ -48,8 +48,8 @@ def test_protonet_oneshot_runs(cli, tmp_path):
     assert set(result["runs"]) == {"run01", "run02", "run03"}
     plain = json.loads(cli("eval-oneshot", "--runs", runs, "--model", model, "--tta", "0", "--json").stdout)
     assert plain["items"] == result["items"]  # augmentation on by default, off with --tta 0: same runs scored
-    table = cli("eval-oneshot", "--runs", runs, "--model", model).stderr
-    assert "run01" in table and "all" in table and "warning" not in table
+    shown = cli("eval-oneshot", "--runs", runs, "--model", model)
+    assert "run01" in shown.stdout and "all" in shown.stdout and "warning" not in shown.stdout + shown.stderr  # tables on stdout
 
 
 def test_omniglot_final_model_learns_all_alphabets_and_dev_runs_warn(cli, tmp_path):
@@ -223,8 +223,8 @@ def test_automl_on_a_real_table(cli, tmp_path):
     model = TabularModel.load(out)
     assert "site=new" in model.names and "age_of_domain" in model.names
     assert set(model.predict_records([{**rows[0][0], "site": "old"}, {"site": "new"}])) <= {"phish", "ok"}
-    table = cli("automl", path, "--target", "label", "--out", tmp_path / "again").stderr
-    assert "feature importance" in table and "chose" in table
+    shown = cli("automl", path, "--target", "label", "--out", tmp_path / "again")
+    assert "feature importance" in shown.stdout and "chose" in shown.stderr
 
 
 def test_automl_errors_say_what_to_do(cli, tmp_path):

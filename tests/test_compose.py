@@ -29,6 +29,7 @@ def test_services_and_their_wiring():
         assert kafka["KAFKA_NODE_ID"] == n and set(kafka["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(",")) == voters
         assert kafka["KAFKA_DEFAULT_REPLICATION_FACTOR"] == 3 and kafka["KAFKA_MIN_INSYNC_REPLICAS"] == 2
         assert kafka["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == 3
+        assert kafka["KAFKA_LOG_RETENTION_MS"] == "-1"  # a topic created by anyone keeps the audit trail
         internal += [u.removeprefix("INTERNAL://") for u in kafka["KAFKA_ADVERTISED_LISTENERS"].split(",") if u.startswith("INTERNAL://")]
     assert len({b["CLUSTER_ID"] for b in brokers.values()}) == 1
     workers = [services["worker-1"], services["worker-2"]]
@@ -40,6 +41,7 @@ def test_services_and_their_wiring():
         assert set(env["METASTREAM_KAFKA"].split(",")) == set(internal)
         settings = Settings.from_env({k: str(v) for k, v in env.items()})
         assert settings.broker.replication_factor == 3 and settings.broker.min_insync_replicas == 2
+        assert all(c["retention.ms"] == "-1" for c in settings.topics.configs().values())
         assert worker["build"] == "."
         port = int(env["METASTREAM_METRICS_PORT"])
         assert port == Settings().process.metrics_port and any(p.endswith(f":{port}") for p in worker["ports"])

@@ -1,13 +1,13 @@
-"""Task distributions: sine regression and N-way K-shot character episodes."""
+"""Task distributions: sine regression and N-way K-shot character episodes (imported on first use:
+``split.py`` needs no torch)."""
 
-from .augment import Affine
-from .base import TaskBatch
-from .episodes import Episodes
-from .images import CharacterSet, load_alphabet_folder, load_image
-from .omniglot import DEFAULT_VAL_ALPHABETS, load_omniglot_background, read_background, split_background
-from .sine import SineTasks
+from ..lazy import lazy_exports
 
-__all__ = [
-    "Affine", "CharacterSet", "DEFAULT_VAL_ALPHABETS", "Episodes", "SineTasks", "TaskBatch",
-    "load_alphabet_folder", "load_image", "load_omniglot_background", "read_background", "split_background",
-]
+_EXPORTS = {
+    "Affine": "augment", "TaskBatch": "base", "Episodes": "episodes", "CharacterSet": "images",
+    "load_alphabet_folder": "images", "load_image": "images", "DEFAULT_VAL_ALPHABETS": "omniglot",
+    "load_omniglot_background": "omniglot", "read_background": "omniglot", "split_background": "omniglot",
+    "SineTasks": "sine",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

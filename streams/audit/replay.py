@@ -54,22 +54,38 @@ def decode_message(data: bytes, full: bool = False) -> tuple[str | None, dict]:
 
 async def replay(bootstrap: str, topic: str, from_offset: int | None = None, from_ms: int | None = None,
                  to_offset: int | None = None, to_ms: int | None = None, partition: int | None = None,
-                 out: TextIO = sys.stdout, full: bool = False) -> int:
+                 out: TextIO = sys.stdout, full: bool = False, max_messages: int | None = None,
+                 follow: bool = False) -> int:
     """Write the messages of ``topic`` between the offsets (``to_offset`` inclusive) and times as
-    JSON lines; returns how many."""
+    JSON lines, at most ``max_messages``; up to the end when the replay starts, or on as messages
+    come (``follow``, until interrupted). ``from_ms`` seeks each partition to that time. Returns
+    how many were written."""
     written = 0
+    if max_messages is not None and max_messages <= 0:
+        return 0
     async with TopicReader(bootstrap, topic, partition) as reader:
         if not reader.partitions:
             await reader.stop()
             await reader.start(must_exist=True)
-        await reader.seek(from_offset or 0)
-        stops = None if to_offset is None else {tp.partition: to_offset + 1 for tp in reader.partitions}
-        async for msg in reader.read(stops, idle_ms=800, end_when_idle=True):
+        if from_ms is not None:
+            await reader.seek_to_time(from_ms)
+        if from_offset is not None:
+            await reader.seek({tp.partition: max(from_offset, await reader.position(tp)) for tp in reader.partitions}
+                              if from_ms is not None else from_offset)
+        stops = None
+        if to_offset is not None:  # up to --to where a partition has that many, else its end (unless following)
+            ends = {} if follow else await reader.ends()
+            stops = {tp.partition: min(to_offset + 1, ends.get(tp.partition, to_offset + 1)) for tp in reader.partitions}
+        async for msg in reader.read(stops, follow=follow and stops is None):
             if (from_ms is not None and msg.timestamp < from_ms) or (to_ms is not None and msg.timestamp > to_ms):
                 continue
             record_type, value = decode_message(msg.value, full)
             line = {"topic": topic, "partition": msg.partition, "offset": msg.offset, "timestamp_ms": msg.timestamp,
                     "key": text_or_base64(msg.key), "type": record_type, "value": value}
             out.write(json.dumps(line, sort_keys=True) + "\n")
+            if follow:
+                out.flush()
             written += 1
+            if max_messages is not None and written >= max_messages:
+                break
     return written

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from learners.errors import ConfigError
-from learners.registry import default_config
+from learners.recipes import default_config
 
 DIGIT_IMAGE_SIZE = 14  # the digits stream's MNIST images, 2x2-pooled
 

@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from streams.cli.console import UserError, console, emit_json, friendly_errors, on_terminal
+from streams.cli.console import UserError, bootstrap_option, console, emit_json, friendly_errors, on_terminal, results
 from streams.cli.stream import bootstrap_from
 
 app = typer.Typer(add_completion=False)
@@ -25,7 +25,7 @@ def _iso(ms: int) -> str:
 def audit(model: str = typer.Argument(..., help="Model id (or `rebuild`, then the model id)."),
           version: str = typer.Argument(..., help="Version number."),
           rebuild_version: Optional[int] = typer.Argument(None, metavar="[VERSION]", help="With `rebuild`: the version number."),
-          kafka: Optional[str] = typer.Option(None, help="Bootstrap servers (default $METASTREAM_KAFKA)."),
+          kafka: Optional[str] = bootstrap_option("Bootstrap servers (default $METASTREAM_KAFKA)."),
           models_topic: str = typer.Option("models"), events_topic: str = typer.Option("events"),
           json_out: bool = typer.Option(False, "--json", help="The whole trail (or the rebuild's report) as one JSON object.")) -> None:
     """The lineage of a version: parent chain, experience offset ranges, config, seed, decisions.
@@ -64,19 +64,19 @@ def audit(model: str = typer.Argument(..., help="Model id (or `rebuild`, then th
     for link in trail["chain"]:
         chain.add_row(str(link["version"]), str(link["parent"] or "-"), _iso(link["created_at_ms"]), link["trigger"],
                       str(link["seed"] if link["seed"] is not None else "-"), link["sha256"][:12] + "…", link["signed_by"] or "unsigned")
-    console.print(chain)
+    results.print(chain)
     ranges = Table(title=f"learned from {trail['messages']} experience messages")
     for col in ("topic", "partition", "first offset", "last offset"):
         ranges.add_column(col)
     for r in trail["lineage"]:
         ranges.add_row(r["topic"], str(r["partition"]), str(r["start_offset"]), str(r["end_offset"]))
-    console.print(ranges)
+    results.print(ranges)
     decisions = Table(title="decisions about it (events)")
     for col in ("time (UTC)", "decision", "cause", "reason"):
         decisions.add_column(col)
     for d in trail["decisions"]:
         decisions.add_row(_iso(d["at_ms"]), d["type"], d["cause"], d["reason"])
-    console.print(decisions)
+    results.print(decisions)
     console.print(f"config: {json.dumps(trail['config'], sort_keys=True)}", highlight=False)
 
 

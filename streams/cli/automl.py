@@ -11,7 +11,7 @@ import typer
 from rich.live import Live
 from rich.table import Table as RichTable
 
-from streams.cli.console import console, emit_json, friendly_errors
+from streams.cli.console import console, emit_json, friendly_errors, results
 
 app = typer.Typer()
 
@@ -70,11 +70,11 @@ def automl_cmd(
         steps.add_column(col)
     for t in result.gate.trials:
         steps.add_row(t.step.value, f"{t.score_without:.4f}", f"{t.score_with:.4f}", "yes" if t.kept else "no")
-    console.print(steps)
+    results.print(steps)
     imp = RichTable(title="feature importance (held-out score lost when the feature is shuffled)")
     imp.add_column("feature")
     imp.add_column("importance", justify="right")
     for name, value in importance_table(result)[:20]:
         imp.add_row(name, f"{value:+.4f}")
-    console.print(imp)
+    results.print(imp)
     console.print(f"chose [bold]{summary['learner']}[/] (held-out score {result.holdout_score:.4f}); saved to {out}")

@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from streams.cli.console import console, emit_json, friendly_errors
+from streams.cli.console import console, emit_json, friendly_errors, results
 
 app = typer.Typer(add_completion=False)
 
@@ -77,7 +77,7 @@ def continual_bench_cmd(
     if as_json:
         emit_json(result.summary())
         return
-    console.print(results_table(result))
+    results.print(results_table(result))
     best = result.best_method()
     if best:
         acc, _ = result.methods[best].stat("acc")

@@ -8,8 +8,8 @@ from enum import Enum
 import typer
 from rich.table import Table
 
-from streams.simulation.demo import METRIC
-from streams.cli.console import console, emit_json, friendly_errors
+from streams.simulation import METRIC
+from streams.cli.console import console, emit_json, friendly_errors, results
 
 app = typer.Typer(add_completion=False)
 DemoTask = Enum("DemoTask", {name: name for name in METRIC}, type=str)
@@ -50,7 +50,7 @@ def demo_cmd(seconds: float = typer.Option(100.0, help="How long the fleet publi
         parts = int(sm.get("latest_components", 1))
         table.add_row(f"v{int(sm['latest_version'])} (latest" + (f", {parts} components)" if parts > 1 else ")"), fmt.format(sm[f"latest_on_old_{metric}"]),
                       fmt.format(sm[f"latest_on_drifted_{metric}"]))
-    console.print(table)
+    results.print(table)
     if "drift_caught_after_s" in sm:
         console.print(f"drift injected at {s.drift_injected_at:.1f}s, caught {sm['drift_caught_after_s']:.1f}s later; "
                       f"first new version {sm.get('first_version_after_drift_s', float('nan')):.1f}s after the drift; "

@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from streams.cli.console import UserError, console, emit_json, emit_tsv, friendly_errors, on_terminal
+from streams.cli.console import UserError, bootstrap_option, emit_json, emit_tsv, friendly_errors, on_terminal, results
 from streams.cli.stream import bootstrap_from
 
 app = typer.Typer(add_completion=False)
@@ -32,7 +32,7 @@ def _iso(ms: int) -> str:
 
 @models_app.command("ls")
 @friendly_errors
-def models_ls(kafka: Optional[str] = typer.Option(None, help="Bootstrap servers (default $METASTREAM_KAFKA)."),
+def models_ls(kafka: Optional[str] = bootstrap_option("Bootstrap servers (default $METASTREAM_KAFKA)."),
               topic: str = typer.Option("models"),
               events_topic: str = typer.Option("events", help="Where the rollout decisions are (a version's stage now)."),
               json_out: bool = typer.Option(False, "--json", help="One JSON object per version on stdout.")) -> None:
@@ -63,13 +63,13 @@ def models_ls(kafka: Optional[str] = typer.Option(None, help="Bootstrap servers 
         table.add_column(col, no_wrap=True)
     for row in cells:
         table.add_row(*(str(c) for c in row[:5]), row[5][:12] + "…", row[6])
-    console.print(table)
+    results.print(table)
 
 
 @models_app.command("show")
 @friendly_errors
 def models_show(model_id: str = typer.Argument(...), version: Optional[int] = typer.Option(None, help="Default: the latest."),
-                kafka: Optional[str] = typer.Option(None), topic: str = typer.Option("models"),
+                kafka: Optional[str] = bootstrap_option(), topic: str = typer.Option("models"),
                 save: Optional[Path] = typer.Option(None, help="Write the weights to this .safetensors file.")) -> None:
     """One version's metadata, metrics and lineage as JSON (weights summarised, or saved with --save);
     a tabular version also shows its pipeline: per feature its mean and spread, log, selection, gap

@@ -14,9 +14,9 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from learners.registry import ALGORITHMS, TASKS
+from learners.recipes import ALGORITHMS, TASKS
 
-from streams.cli.console import console, emit_json, friendly_errors
+from streams.cli.console import console, emit_json, friendly_errors, results
 
 app = typer.Typer(add_completion=False)
 
@@ -174,7 +174,7 @@ def evaluate_cmd(
     for col in ("metric", "before adaptation", "after adaptation", "95% interval"):
         table.add_column(col)
     table.add_row(result["metric"], f"{result['before']:.4f}", f"{result['after']:.4f}", f"± {result['ci95']:.4f}")
-    console.print(table)
+    results.print(table)
 
 
 @app.command("eval-oneshot")
@@ -214,7 +214,7 @@ def eval_oneshot_cmd(
     for name, err in result["runs"].items():
         table.add_row(name, f"{100 * err:.1f}%")
     table.add_row("[bold]all", f"[bold]{100 * result['error_rate']:.2f}%")
-    console.print(table)
+    results.print(table)
 
 
 @app.command("make-dev-runs")
@@ -282,7 +282,7 @@ def quickstart_cmd(
         table.add_column(col)
     for r in rows.values():
         table.add_row(r["label"], r["metric"], f"{r['before']:.3f}", f"{r['after']:.3f} ± {r['ci95']:.3f}")
-    console.print(table)
+    results.print(table)
     console.print(f"total {time.perf_counter() - start:.0f}s; models in {out}")
     if json_out:
         emit_json({k: {m: v for m, v in r.items() if m != "label"} for k, r in rows.items()})

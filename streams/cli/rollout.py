@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from streams.cli.console import UserError, console, emit_json, friendly_errors, on_terminal
+from streams.cli.console import UserError, bootstrap_option, console, emit_json, friendly_errors, on_terminal, results
 from streams.cli.stream import bootstrap_from
 
 app = typer.Typer(add_completion=False)
@@ -62,7 +62,7 @@ def aliases_of(bootstrap: str, model_id: str):
 
 @rollout_app.command("status")
 @friendly_errors
-def status_cmd(model_id: str = typer.Argument(...), kafka: Optional[str] = typer.Option(None),
+def status_cmd(model_id: str = typer.Argument(...), kafka: Optional[str] = bootstrap_option(),
                json_out: bool = typer.Option(False, "--json", help="One JSON object on stdout.")) -> None:
     """Champion, canary and its share of agents, challenger, A/B test, and the latest stage changes."""
     aliases, _ = aliases_of(bootstrap_from(kafka), model_id)
@@ -77,12 +77,21 @@ def status_cmd(model_id: str = typer.Argument(...), kafka: Optional[str] = typer
     table.add_row("challenger", f"v{aliases.challenger}" if aliases.challenger else "-")
     if aliases.ab:
         table.add_row("A/B test", f"v{aliases.ab.a} vs v{aliases.ab.b} ({aliases.ab.split:g}% on b)")
-    console.print(table)
+    results.print(table)
     for change in aliases.history[-8:]:
         console.print(f"  {change['event']} v{change['version']} share {change['share']:g}%")
 
 
-def _request(kind_name: str, model_id: str, version: Optional[int], kafka: Optional[str], **typed) -> None:
+# what the worker decides when it acts on each request: the request's kind -> the decision's kind
+ANSWERS = {"ROLLOUT_REQUESTED": "ROLLOUT_STARTED", "PROMOTE_REQUESTED": "ROLLOUT_PROMOTED",
+           "ROLLBACK_REQUESTED": "ROLLED_BACK", "AB_TEST_REQUESTED": "AB_TEST_STARTED"}
+
+
+def _request(kind_name: str, model_id: str, version: Optional[int], kafka: Optional[str], wait: bool = False,
+             timeout: float = 60.0, **typed) -> None:
+    """Send an operator's request after checking it can be acted on (the model is served, the
+    version is published, a rollout is running where one is needed); with ``wait``, until the
+    worker's decision is on the log."""
     from streams.records.wire import DecisionType
 
     bootstrap = bootstrap_from(kafka)
@@ -90,30 +99,66 @@ def _request(kind_name: str, model_id: str, version: Optional[int], kafka: Optio
     kind = DecisionType[kind_name]
     if kind in (DecisionType.PROMOTE_REQUESTED, DecisionType.ROLLBACK_REQUESTED) and aliases.canary is None:
         raise UserError(f"{model_id} has no rollout running (champion v{aliases.champion}); see 'metastream rollout status {model_id}'")
-    send_request(bootstrap, kind, model_id, version if version is not None else aliases.canary, **typed)
-    console.print(f"asked the worker: {kind.value} for {model_id}" + (f" v{version}" if version else ""))
+    if version is not None:
+        _check_published(bootstrap, model_id, version)
+    target = version if version is not None else aliases.canary
+    since = int(time.time() * 1000)
+    send_request(bootstrap, kind, model_id, target, **typed)
+    console.print(f"asked the worker: {kind.value} for {model_id}" + (f" v{target}" if target else ""))
+    if wait:
+        answer = _wait_for(bootstrap, model_id, DecisionType[ANSWERS[kind_name]], target, since, timeout)
+        console.print(f"the worker decided: {answer['event_type']} v{answer['version']} ({answer['reason']})")
+
+
+def _check_published(bootstrap: str, model_id: str, version: int) -> None:
+    from streams.cli.models import read_versions
+
+    published = sorted(r["version"] for r in read_versions(bootstrap, "models") if r["model_id"] == model_id)
+    if version not in published:
+        latest = f"its latest is v{published[-1]}" if published else "it has none yet"
+        raise UserError(f"{model_id} v{version} is not published ({latest}): see 'metastream models ls'")
+
+
+def _wait_for(bootstrap: str, model_id: str, kind, version: int | None, since_ms: int, timeout: float) -> dict:
+    """The worker's decision of ``kind`` about ``version`` made after ``since_ms``."""
+    deadline = time.monotonic() + timeout
+    with console.status(f"waiting for the worker's {kind.value} of {model_id}"):
+        while time.monotonic() < deadline:
+            for event in reversed(read_events(bootstrap)):
+                if (event["model_id"] == model_id and event["event_type"] == kind and event["timestamp_ms"] >= since_ms
+                        and (version is None or event["version"] == version)):
+                    return event
+            time.sleep(1)
+    raise UserError(f"no {kind.value} of {model_id} in {timeout:.0f}s: is a worker running? (the request stays on the "
+                    f"log; see 'metastream rollout status {model_id}')")
+
+
+WAIT = typer.Option(False, "--wait", help="Wait until the worker has acted on the request and print its decision.")
+TIMEOUT = typer.Option(60.0, help="Seconds --wait waits.")
 
 
 @rollout_app.command("start")
 @friendly_errors
 def start_cmd(model_id: str = typer.Argument(...), version: int = typer.Option(..., help="A published version to roll out."),
-              kafka: Optional[str] = typer.Option(None)) -> None:
+              wait: bool = WAIT, timeout: float = TIMEOUT, kafka: Optional[str] = bootstrap_option()) -> None:
     """Roll out a published version as the canary (replacing any running rollout)."""
-    _request("ROLLOUT_REQUESTED", model_id, version, kafka)
+    _request("ROLLOUT_REQUESTED", model_id, version, kafka, wait, timeout)
 
 
 @rollout_app.command("promote")
 @friendly_errors
-def promote_cmd(model_id: str = typer.Argument(...), kafka: Optional[str] = typer.Option(None)) -> None:
+def promote_cmd(model_id: str = typer.Argument(...), wait: bool = WAIT, timeout: float = TIMEOUT,
+                kafka: Optional[str] = bootstrap_option()) -> None:
     """Make the canary the champion now."""
-    _request("PROMOTE_REQUESTED", model_id, None, kafka)
+    _request("PROMOTE_REQUESTED", model_id, None, kafka, wait, timeout)
 
 
 @rollout_app.command("rollback")
 @friendly_errors
-def rollback_cmd(model_id: str = typer.Argument(...), kafka: Optional[str] = typer.Option(None)) -> None:
+def rollback_cmd(model_id: str = typer.Argument(...), wait: bool = WAIT, timeout: float = TIMEOUT,
+                 kafka: Optional[str] = bootstrap_option()) -> None:
     """Roll the canary back now: every agent is served the champion."""
-    _request("ROLLBACK_REQUESTED", model_id, None, kafka)
+    _request("ROLLBACK_REQUESTED", model_id, None, kafka, wait, timeout)
 
 
 @ab_app.command("start")
@@ -122,7 +167,7 @@ def ab_start_cmd(model_id: str = typer.Argument(...), a: int = typer.Option(...,
                  b: int = typer.Option(..., "--b", help="Version B."),
                  split: float = typer.Option(50.0, help="Percent of agents (by stable cohort) on B."),
                  wait: bool = typer.Option(True, help="Wait for the test to decide and print the result."),
-                 timeout: float = typer.Option(900.0, help="Seconds to wait."), kafka: Optional[str] = typer.Option(None),
+                 timeout: float = typer.Option(900.0, help="Seconds to wait."), kafka: Optional[str] = bootstrap_option(),
                  json_out: bool = typer.Option(False, "--json")) -> None:
     """Serve A and B to stable cohorts of agents; the test stops itself once an always-valid interval
     of the loss difference excludes 0, and reports effect size, interval, e-value and p-value."""
@@ -131,6 +176,8 @@ def ab_start_cmd(model_id: str = typer.Argument(...), a: int = typer.Option(...,
     if not 0 < split < 100:
         raise UserError(f"--split is the percent of agents on B: between 0 and 100, not {split}")
     bootstrap = bootstrap_from(kafka)
+    for version in (a, b):
+        _check_published(bootstrap, model_id, version)
     since = int(time.time() * 1000)
     _request("AB_TEST_REQUESTED", model_id, None, kafka, ab_test=ABTestSpec(a, b, split))
     if not wait:

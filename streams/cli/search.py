@@ -10,7 +10,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from learners.registry import ALGORITHMS, TASKS
+from learners.recipes import ALGORITHMS, TASKS
 
 from streams.cli.console import console, emit_json, friendly_errors
 from streams.cli.offline import Algo, Task, _progress

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from streams.cli.console import UserError, console, emit_tsv, friendly_errors, on_terminal
+from streams.cli.console import UserError, bootstrap_option, console, emit_tsv, friendly_errors, on_terminal, results
 
 app = typer.Typer(add_completion=False)
 
@@ -20,7 +20,7 @@ def bootstrap_from(kafka: Optional[str]) -> str:
 
     bootstrap = kafka or Settings.from_env().broker.bootstrap
     if not bootstrap:
-        raise UserError("no broker: pass --kafka HOST:PORT or set METASTREAM_KAFKA (start one with 'metastream broker')")
+        raise UserError("no broker: pass --bootstrap-server HOST:PORT or set METASTREAM_KAFKA (start one with 'metastream broker')")
     return bootstrap
 
 
@@ -35,7 +35,7 @@ def broker_cmd(port: Optional[int] = typer.Option(None, help="Loopback port (def
     settings = Settings.from_env()
     with EmbeddedBroker(port) as broker:
         if topics:
-            ensure_topics_sync(broker.bootstrap, settings.topics.all, settings.broker.partitions)
+            ensure_topics_sync(broker.bootstrap, settings.topics.configs(), settings.broker.partitions)
         print(broker.bootstrap, flush=True)
         console.print(f"embedded broker on [bold]{broker.bootstrap}[/] (memory storage); Ctrl-C stops it", highlight=False)
         console.print(f"export METASTREAM_KAFKA={broker.bootstrap}", highlight=False)
@@ -55,7 +55,7 @@ def broker_cmd(port: Optional[int] = typer.Option(None, help="Loopback port (def
 
 @app.command("worker")
 @friendly_errors
-def worker_cmd(kafka: Optional[str] = typer.Option(None, help="Bootstrap servers (default $METASTREAM_KAFKA; embedded broker if unset)."),
+def worker_cmd(kafka: Optional[str] = bootstrap_option("Bootstrap servers (default $METASTREAM_KAFKA; embedded broker if unset)."),
                metrics_port: Optional[int] = typer.Option(None, help="Prometheus port (0: off; default 9108)."),
                metrics_host: Optional[str] = typer.Option(None, help="Address the metrics endpoint binds (default 127.0.0.1)."),
                loglevel: str = typer.Option("WARNING", help="Faust/worker log level.")) -> None:
@@ -95,4 +95,4 @@ def settings_cmd(markdown: bool = typer.Option(False, "--markdown", help="print 
         table.add_column(col)
     for row in rows:
         table.add_row(*row)
-    console.print(table)
+    results.print(table)

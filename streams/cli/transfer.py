@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 from rich.table import Table as RichTable
 
-from streams.cli.console import console, emit_json, friendly_errors
+from streams.cli.console import bootstrap_option, console, emit_json, friendly_errors, results
 
 app = typer.Typer()
 
@@ -53,7 +53,7 @@ def transfer_cmd(
     table.add_row("source only", "", f"{100 * report.target_accuracy['source only']:.1f}", "")
     for m, cv in report.cross_validated.items():
         table.add_row(m, f"{100 * cv:.1f}", f"{100 * report.target_accuracy[m]:.1f}", "chosen" if m == report.chosen else "")
-    console.print(table)
+    results.print(table)
     console.print(f"chose [bold]{report.chosen}[/]: {100 * report.target_accuracy[report.chosen]:.1f}% on the target's "
                   f"unseen rows" + (f"; saved to {out}" if out else ""))
 
@@ -62,7 +62,7 @@ def transfer_cmd(
 @friendly_errors
 def similar_cmd(
     target: str = typer.Argument(..., help="A model id on the models topic, or a CSV/Parquet file of labelled rows."),
-    kafka: Optional[str] = typer.Option(None, help="Bootstrap servers (default: $METASTREAM_KAFKA)."),
+    kafka: Optional[str] = bootstrap_option("Bootstrap servers (default: $METASTREAM_KAFKA)."),
     label: Optional[str] = typer.Option(None, help="A file's label column."),
     task_column: Optional[str] = typer.Option(None, help="A file's column naming each row's task (default: one task)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
@@ -86,4 +86,4 @@ def similar_cmd(
         table.add_column(col)
     for n in found:
         table.add_row(n.model_id, str(n.version), n.algo, f"{n.similarity:.3f}", str(n.tasks))
-    console.print(table)
+    results.print(table)

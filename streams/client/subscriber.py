@@ -15,21 +15,21 @@ import json
 import os
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any, AsyncIterator, Sequence
 
 import numpy as np
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors
 
-from learners.base import MetaLearner
-from learners.registry import build_learner
 from schemas import CodecError, codec_for
 
 from streams.records.cohorts import cohort
 from streams.records.aliases import Aliases
 from streams.records.signing import Verifier
 from streams.kafka.topics import TopicReader
+
+if TYPE_CHECKING:  # torch is imported where a version is loaded: following the registry needs none
+    import torch
+
+    from learners.base import MetaLearner
 
 
 class IntegrityError(ValueError):
@@ -54,13 +54,17 @@ class LoadedModel:
     record: dict[str, Any] = field(repr=False, default_factory=dict)
 
     def adapt(self, support_x, support_y, steps: int | None = None):
+        import torch
+
         x = torch.as_tensor(np.asarray(support_x, dtype="f4"))
         y = torch.as_tensor(np.asarray(support_y, dtype="f4"))
         if self.learner.kind == "classification":
             y = y.reshape(-1).long()
         return self.learner.adapt(x, y, steps)
 
-    def predict(self, adapted, query_x) -> torch.Tensor:
+    def predict(self, adapted, query_x) -> "torch.Tensor":
+        import torch
+
         return self.learner.predict(adapted, torch.as_tensor(np.asarray(query_x, dtype="f4")))
 
 
@@ -68,6 +72,11 @@ def load_model_version(record: dict[str, Any], verifier: Verifier | None = None)
     """Verify a ModelVersion record's sha256 (and, with a ``verifier``, its signature) and load its
     safetensors weights into a fresh learner. Raises :class:`IntegrityError` or
     :class:`UnusableVersion`, saying why."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load as load_safetensors
+
+    from learners.registry import build_learner
+
     name = f"{record['model_id']} v{record['version']}"
     digest = hashlib.sha256(record["weights"]).hexdigest()
     if digest != record["sha256"]:

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Iterable
+from typing import Iterable, Mapping
 
 
 def _dying_with_parent(command: list[str]) -> list[str]:
@@ -79,26 +79,30 @@ class EmbeddedBroker:
         self.stop()
 
 
-async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int, replication: int = 1,
-                        min_insync: int = 1) -> None:
+async def ensure_topics(bootstrap: str, topics: Iterable[str] | Mapping[str, Mapping[str, str]], partitions: int,
+                        replication: int = 1, min_insync: int = 1) -> None:
     """Create the topics that do not exist yet, with ``replication`` copies of which ``min_insync``
-    must hold a write (producers use acks=all); one of each on a single broker."""
+    must hold a write (producers use acks=all; one of each on a single broker) and, where ``topics``
+    maps a name to configs (``TopicSettings.configs()``: retention), with those configs."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
     from streams.kafka.connection import client_options
 
+    wanted = dict(topics) if isinstance(topics, Mapping) else {t: {} for t in topics}
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options())
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        configs = {"min.insync.replicas": str(min_insync)} if min_insync > 1 else {}
-        new = [NewTopic(t, partitions, replication, topic_configs=configs) for t in topics if t not in existing]
+        replicas = {"min.insync.replicas": str(min_insync)} if min_insync > 1 else {}
+        new = [NewTopic(t, partitions, replication, topic_configs={**replicas, **configs})
+               for t, configs in wanted.items() if t not in existing]
         if new:
             await admin.create_topics(new)
     finally:
         await admin.close()
 
 
-def ensure_topics_sync(bootstrap: str, topics: Iterable[str], partitions: int, replication: int = 1,
-                       min_insync: int = 1) -> None:
-    asyncio.run(ensure_topics(bootstrap, list(topics), partitions, replication, min_insync))
+def ensure_topics_sync(bootstrap: str, topics: Iterable[str] | Mapping[str, Mapping[str, str]], partitions: int,
+                       replication: int = 1, min_insync: int = 1) -> None:
+    asyncio.run(ensure_topics(bootstrap, topics if isinstance(topics, Mapping) else list(topics), partitions,
+                              replication, min_insync))

@@ -1,9 +1,11 @@
 """The one way metastream reads a topic: a consumer assigned to every partition (no group, so
-reading changes no committed offset), positioned at the beginning or at given offsets, that reads
-up to given offsets or until the topic is idle.
+reading changes no committed offset), positioned at the beginning, at given offsets or at a time,
+that reads up to the end offsets taken when the read starts (or follows the topic).
 
-The end is found by reading rather than from ListOffsets: the embedded broker reports a high
-watermark that can lag the records it serves, and reading is right on any broker.
+The end of a partition is its high watermark, found with ListOffsets. The embedded broker (Tansu)
+reports as its watermark the offset after the *first* record of the partition's last batch, not
+after its last record; :meth:`TopicReader.ends` reads that last batch to find its true end, which
+on any other broker is the watermark itself (the probe costs one fetch per partition).
 """
 
 from __future__ import annotations
@@ -34,7 +36,11 @@ class TopicReader:
     async def start(self, must_exist: bool = False) -> "TopicReader":
         self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
                                           auto_offset_reset="earliest", **client_options())
-        await self._consumer.start()
+        try:
+            await self._consumer.start()
+        except BaseException:  # an unreachable broker: close what was opened, the caller says why
+            await self.stop()
+            raise
         await self._consumer.topics()
         parts = sorted(self._consumer.partitions_for_topic(self.topic) or ())
         if not parts and must_exist:
@@ -81,17 +87,54 @@ class TopicReader:
         batch = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
         return [msg for msgs in batch.values() for msg in msgs]
 
-    async def read(self, stops: dict[int, int] | None = None, idle_ms: int = 600,
-                   end_when_idle: bool | None = None) -> AsyncIterator[ConsumerRecord]:
-        """Messages from the current position up to ``stops`` (partition -> offset, exclusive), or
-        until no message has arrived for ``idle_ms`` (by default only when there are no ``stops``:
-        offsets known to exist are waited for)."""
-        end_when_idle = stops is None if end_when_idle is None else end_when_idle
-        todo = {tp for tp in self.partitions if stops is None or stops.get(tp.partition, 0) > 0}
+    async def ends(self, probe_ms: int = 2000) -> dict[int, int]:
+        """The offset after the last record of each partition now. The watermark, moved past the
+        last batch where the broker's watermark stops at that batch's first record (see the
+        module's docstring); the reader's positions are kept."""
+        if not self.partitions:
+            return {}
+        consumer = self._consumer
+        positions = {tp: await consumer.position(tp) for tp in self.partitions}
+        watermarks = await consumer.end_offsets(self.partitions)
+        starts = await consumer.beginning_offsets(self.partitions)
+        ends = {tp.partition: watermarks[tp] for tp in self.partitions}
+        for tp in self.partitions:
+            if watermarks[tp] <= starts[tp]:
+                continue
+            consumer.seek(tp, watermarks[tp] - 1)
+            batch = await consumer.getmany(tp, timeout_ms=probe_ms, max_records=100_000)
+            msgs = batch.get(tp, [])
+            if msgs:
+                ends[tp.partition] = max(ends[tp.partition], msgs[-1].offset + 1)
+        for tp, offset in positions.items():
+            consumer.seek(tp, offset)
+        return ends
+
+    async def position(self, tp: TopicPartition) -> int:
+        """The offset the next read of ``tp`` starts at."""
+        return await self._consumer.position(tp)
+
+    async def seek_to_time(self, timestamp_ms: int) -> None:
+        """Start every partition at its first message written at or after ``timestamp_ms`` (at its
+        end where there is none)."""
+        found = await self._consumer.offsets_for_times({tp: timestamp_ms for tp in self.partitions})
+        ends = await self.ends()
+        for tp in self.partitions:
+            at = found.get(tp)
+            self._consumer.seek(tp, at.offset if at is not None else ends[tp.partition])
+
+    async def read(self, stops: dict[int, int] | None = None, follow: bool = False,
+                   idle_ms: int = 500) -> AsyncIterator[ConsumerRecord]:
+        """Messages from the current position up to ``stops`` (partition -> offset, exclusive; by
+        default the :meth:`ends` when the read starts), or every message as it comes (``follow``:
+        the read ends when the caller stops iterating). ``idle_ms``: how long one fetch waits."""
+        if stops is None and not follow:
+            stops = await self.ends()
+        todo = set(self.partitions)
+        if stops is not None:
+            todo = {tp for tp in todo if stops.get(tp.partition, 0) > await self._consumer.position(tp)}
         while todo:
             batch = await self._consumer.getmany(*todo, timeout_ms=idle_ms, max_records=2000)
-            if not batch and end_when_idle:
-                return
             for tp, msgs in batch.items():
                 for msg in msgs:
                     if stops is not None and msg.offset >= stops[tp.partition]:
@@ -102,26 +145,21 @@ class TopicReader:
                     todo.discard(tp)
 
 
-async def read_range(bootstrap: str, topic: str, stops: dict[int, int] | None = None, idle_ms: int = 600,
+async def read_range(bootstrap: str, topic: str, stops: dict[int, int] | None = None,
                      first: int | dict[int, int] | None = None, partition: int | None = None) -> AsyncIterator[ConsumerRecord]:
     """Messages of ``topic`` from ``first`` (an offset, or one per partition; default: the
-    beginning) up to ``stops`` or until idle."""
-    if isinstance(first, dict) and stops is not None:  # nothing to read where a partition starts at its stop
-        stops = {p: (o if o > first.get(p, 0) else 0) for p, o in stops.items()}
+    beginning) up to ``stops`` (default: the end when the read starts)."""
     async with TopicReader(bootstrap, topic, partition) as reader:
         if first is not None:
             await reader.seek(first)
-        async for msg in reader.read(stops, idle_ms):
+        async for msg in reader.read(stops):
             yield msg
 
 
 async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
-    """The next offset to be written, per partition of ``topic``."""
+    """The offset after the last record, per partition of ``topic``."""
     async with TopicReader(bootstrap, topic) as reader:
-        if not reader.partitions:
-            return {}
-        ends = await reader._consumer.end_offsets(reader.partitions)
-        return {tp.partition: offset for tp, offset in ends.items()}
+        return await reader.ends()
 
 
 async def partition_count(bootstrap: str, topic: str) -> int:
@@ -133,8 +171,8 @@ async def partition_count(bootstrap: str, topic: str) -> int:
 async def committed_offsets(bootstrap: str, topic: str, group: str) -> dict[int, int]:
     """The consumer group's committed offset per partition of ``topic`` (0 where none)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False, **client_options())
-    await consumer.start()
     try:
+        await consumer.start()
         await consumer.topics()
         out = {}
         for p in sorted(consumer.partitions_for_topic(topic) or ()):
@@ -144,14 +182,13 @@ async def committed_offsets(bootstrap: str, topic: str, group: str) -> dict[int,
         await consumer.stop()
 
 
-async def read_records(bootstrap: str, topic: str, record_type: str, idle_ms: int = 600,
-                       first: dict[int, int] | None = None) -> list[tuple[ConsumerRecord, dict]]:
+async def read_records(bootstrap: str, topic: str, record_type: str, first: dict[int, int] | None = None) -> list[tuple[ConsumerRecord, dict]]:
     """Every record of ``record_type`` on ``topic`` now, decoded, with its message; a message that
     does not decode as that type is skipped (a reader never loads what it cannot read)."""
     from schemas import CodecError, codec_for
 
     codec, out = codec_for(record_type), []
-    async for msg in read_range(bootstrap, topic, idle_ms=idle_ms, first=first):
+    async for msg in read_range(bootstrap, topic, first=first):
         try:
             out.append((msg, codec.decode(msg.value)))
         except CodecError:

@@ -4,9 +4,17 @@ key loads only versions that key signed. The sha256 alone proves only that weigh
 anyone who can write to the topic can forge both, and the config (which decides what model is
 built) is outside it.
 
+The signature covers the bytes as written: the writer schema's fingerprint and the record's Avro
+body under it, with the weights, signature and key id blanked. A reader with a newer schema fills
+the fields the writer did not have with their defaults; the verifier re-encodes under each schema
+the record may have been written with (one whose missing fields all hold their defaults), so a
+version signed before a schema change still verifies after it, and a field added later cannot be
+forged under an old signature.
+
+>>> from schemas import codec_for
+>>> from streams.records.wire import model_version
 >>> key = Signer.generate()
->>> record = {"model_id": "sine", "version": 1, "weights": b"w", "sha256": "ab", "config_json": "{}"}
->>> record.update(key.sign(record))
+>>> record = codec_for("ModelVersion").decode(model_version("sine", 1, None, "maml", b"w", {}, {}, [], signer=key))
 >>> Verifier([key.public_pem()]).check(record) is None
 True
 >>> Verifier([key.public_pem()]).check({**record, "config_json": '{"hidden": 4096}'})
@@ -25,14 +33,24 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from learners.errors import ConfigError
+from schemas import encode_body, schema, schema_fingerprint, writer_schemas
 
 UNSIGNED_FIELDS = ("weights", "signature", "key_id")  # weights are covered through their sha256
+RECORD = "ModelVersion"
 
 
-def signed_bytes(record: dict[str, Any]) -> bytes:
-    """The canonical bytes a signature covers: every field but the weights (their sha256 stands for
-    them), the signature and the key id, as sorted JSON."""
-    fields = {k: v for k, v in record.items() if k not in UNSIGNED_FIELDS}
+def signed_bytes(record: dict[str, Any], writer: dict | None = None) -> bytes:
+    """The bytes a signature covers: the fingerprint of ``writer`` (the current ModelVersion schema
+    unless given) and the record's Avro body under it, its unsigned fields blanked."""
+    writer = writer or schema(RECORD)
+    blank = {**record, "weights": b"", "signature": b"", "key_id": ""}
+    return schema_fingerprint(writer) + encode_body(blank, writer)
+
+
+def legacy_bytes(record: dict[str, Any], writer: dict) -> bytes:
+    """What versions signed before signatures covered the Avro bytes signed: sorted JSON of the
+    writer's fields but the unsigned ones (bytes as hex)."""
+    fields = {f["name"]: record.get(f["name"]) for f in writer["fields"] if f["name"] not in UNSIGNED_FIELDS}
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), default=_plain).encode()
 
 
@@ -40,6 +58,24 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (bytes, bytearray)):
         return value.hex()
     raise TypeError(f"cannot sign a field of type {type(value).__name__}")
+
+
+_MISSING = object()
+
+
+def possible_writers(record: dict[str, Any]) -> list[dict]:
+    """The ModelVersion schemas ``record`` may have been written with: those with a signature whose
+    missing fields (added later) all hold the default the reader filled in."""
+    current = schema(RECORD)
+    found = []
+    for writer in writer_schemas(RECORD):
+        names = {f["name"] for f in writer["fields"]}
+        if "signature" not in names:
+            continue
+        added = [f for f in current["fields"] if f["name"] not in names]
+        if all(record.get(f["name"], _MISSING) == f.get("default", _MISSING) for f in added):
+            found.append(writer)
+    return found
 
 
 def key_id(public: Ed25519PublicKey) -> str:
@@ -111,11 +147,14 @@ class Verifier:
         public = self.keys.get(kid)
         if public is None:
             return f"it is signed by key {kid or '?'}, which this subscriber does not trust (trusted: {', '.join(self.keys)})"
-        try:
-            public.verify(signature, signed_bytes(record))
-        except InvalidSignature:
-            return "its signature does not verify (tampered after signing)"
-        return None
+        for writer in possible_writers(record):
+            for signed in (signed_bytes, legacy_bytes):
+                try:
+                    public.verify(signature, signed(record, writer))
+                    return None
+                except (InvalidSignature, ValueError, TypeError, KeyError, AttributeError):
+                    continue  # not what was signed, or not encodable under this writer
+        return "its signature does not verify (tampered after signing)"
 
 
 def _read(path: str | Path) -> bytes:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from streams.catalog.presets import sine_model
+from streams.kafka.retention import forever, kept_for
 from streams.settings.checks import Bound
 from streams.worker.rollout.policy import RolloutRules
 
@@ -57,10 +58,35 @@ class TopicSettings:
     events: str = setting("events", "topic of DecisionEvent records (the audit trail)")
     dlq: str = setting("experiences.dlq", "dead letters: what could not be used, with the reason")
     scores: str = setting("scores", "ScoreRecord: the losses fed to the drift detectors, replayed on restart")
+    experiences_retention_days: float = setting(0.0, "days the experiences and dead-letter topics keep their records "
+                                                     "(retention.ms of the topics the worker creates); 0 keeps them "
+                                                     "forever, which `metastream audit rebuild` of any version needs",
+                                                variable="EXPERIENCES_RETENTION_DAYS")
+
+    max_message_mb: int = setting(64, "largest record the worker writes, in MiB: its producer's max request size and "
+                                      "the models topic's max.message.bytes (a version carries its weights)",
+                                  bound=ONE, variable="MAX_MESSAGE_MB")
 
     @property
     def all(self) -> list[str]:
         return [self.experiences, self.models, self.events, self.dlq, self.scores]
+
+    @property
+    def max_message_bytes(self) -> int:
+        return self.max_message_mb * 2**20
+
+    def configs(self) -> dict[str, dict[str, str]]:
+        """Each topic's configs when created: the registry, the decisions and the scores never
+        expire; experiences and dead letters are kept ``experiences_retention_days``; the registry
+        takes records of up to ``max_message_mb``."""
+        timed = kept_for(self.experiences_retention_days)
+        return {self.experiences: timed, self.models: {**forever(), "max.message.bytes": str(self.max_message_bytes)},
+                self.events: forever(), self.dlq: timed, self.scores: forever()}
+
+    def governed(self) -> dict[str, str]:
+        """The topics whose retention a setting chooses, and that setting's variable."""
+        variable = "METASTREAM_EXPERIENCES_RETENTION_DAYS"
+        return {self.experiences: variable, self.dlq: variable}
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from learners.errors import ConfigError
-from learners.registry import task_kind
+from learners.recipes import task_kind
 from learners.tasks.split import points_needed
 
 from streams.catalog.model_configs import parse_models

@@ -21,6 +21,7 @@ from rich.table import Table
 from schemas import codec_for
 
 from streams.kafka.broker import EmbeddedBroker, ensure_topics, free_port
+from streams.simulation import METRIC
 from streams.simulation.fleet import DigitFleet, SineFleet, publish_served_tasks
 from streams.worker.metrics import scrape
 from streams.client.publisher import ExperiencePublisher
@@ -57,9 +58,6 @@ class DemoState:
 
     def t(self) -> float:
         return time.monotonic() - self.started
-
-
-METRIC = {"sine": "mse", "digits": "accuracy"}
 
 
 def evaluate(model, fleet, drifted: bool, tasks: int = 100, shots: int = 10) -> tuple[float, float]:
@@ -129,7 +127,7 @@ async def run_demo(duration: float = 100.0, drift_at: float = 0.45, rate: float 
     s = DemoState(task=task)
     with EmbeddedBroker() as broker:
         settings = Settings.from_env()
-        await ensure_topics(broker.bootstrap, settings.topics.all, settings.broker.partitions)
+        await ensure_topics(broker.bootstrap, settings.topics.configs(), settings.broker.partitions)
         port, web = free_port(), free_port()
         s.status_url = f"http://127.0.0.1:{web}/status"
         env = dict(os.environ, METASTREAM_KAFKA=broker.bootstrap, METASTREAM_METRICS_PORT=str(port), METASTREAM_WEB_PORT=str(web),

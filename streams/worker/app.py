@@ -278,9 +278,9 @@ class WorkerRuntime:
                 signals, context = gather(self.state, s)
                 fired = self.diagnoser.evaluate(signals, time.monotonic(), context)
                 self.state.health.active = {k: d.to_dict() for k, d in self.diagnoser.in_force.items()}
-                self.metrics.quarantined.set(self.state.health.in_quarantine())
                 for diagnosis in fired:
                     await self.remedies.act(diagnosis)
+                self.metrics.quarantined.set(self.state.health.in_quarantine())  # after the remedies: this tick's count
 
         if s.search.every_s > 0:
             @app.timer(s.search.every_s)

@@ -31,4 +31,5 @@ def faust_app(settings: Settings, bootstrap: str) -> faust.App:
         # fetch up to 8 MiB a partition: with Faust's 1 MiB the consumer waits on the broker between
         # fetches while ingest works (measured: 0.39 -> 0.62-0.67 of the do-nothing agent, bench/throughput.py)
         consumer_max_fetch_size=8 * 2**20,
+        producer_max_request_size=settings.topics.max_message_bytes,  # a version with its weights in one record
     )

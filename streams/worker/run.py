@@ -3,12 +3,22 @@ the metrics endpoint, and the Faust worker (which handles signals and commits of
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from learners.errors import ConfigError
 
 from streams.kafka.broker import EmbeddedBroker, ensure_topics_sync
+from streams.kafka.retention import problems, topic_configs
 from streams.settings import Settings
+
+
+def retention_problems(bootstrap: str, settings: Settings) -> list[str]:
+    """What the existing topics would delete before the audit trail is done with it (a topic
+    created by someone else keeps the cluster's default, 7 days unless set)."""
+    configs = settings.topics.configs()
+    actual = asyncio.run(topic_configs(bootstrap, configs))
+    return problems(configs, actual, settings.topics.governed())
 
 
 def run_worker(settings: Settings, loglevel: str = "WARNING") -> None:
@@ -28,8 +38,10 @@ def run_worker(settings: Settings, loglevel: str = "WARNING") -> None:
         bootstrap = broker.bootstrap
         print(f"embedded broker on {bootstrap}", flush=True)
     try:
-        ensure_topics_sync(bootstrap, settings.topics.all, settings.broker.partitions, settings.broker.replication_factor,
+        ensure_topics_sync(bootstrap, settings.topics.configs(), settings.broker.partitions, settings.broker.replication_factor,
                            settings.broker.min_insync_replicas)
+        for problem in retention_problems(bootstrap, settings):
+            print(f"warning: {problem}", flush=True)
         runtime = WorkerRuntime(settings, bootstrap)
         if settings.process.metrics_port:
             try:

@@ -15,7 +15,7 @@ from streams.worker.metrics import scrape
 from streams.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-TOPICS = Settings().topics.all
+TOPICS = Settings().topics.configs()
 
 
 def publish_rounds(bootstrap: str, fleet, model_id: str, rounds: int, drift_from: int, tasks: int = 30,

@@ -164,7 +164,10 @@ def test_rollouts_promote_good_versions_roll_back_bad_ones_and_survive_a_restart
         # second; four times the rate gives the sequential test its rows four times sooner (measured:
         # the rollback after 48 canary rows, 31 s, beside another test on 2 cores)
         fleet.rate *= 4
-        assert cli(broker.bootstrap, "rollout", "start", "sine", "--version", "1").returncode == 0
+        missing = cli(broker.bootstrap, "rollout", "start", "sine", "--version", "999")
+        assert missing.returncode == 2 and "sine v999 is not published" in missing.stderr, missing.stderr[-2000:]
+        started = cli(broker.bootstrap, "rollout", "start", "sine", "--version", "1", "--wait", "--timeout", "50")
+        assert started.returncode == 0 and "the worker decided: RolloutStarted v1" in started.stderr, started.stderr[-2000:]
 
         def decided():  # the first decision on v1 after its start: rolled back, or (wrongly) advanced
             evs = events(broker.bootstrap)

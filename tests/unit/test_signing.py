@@ -55,3 +55,53 @@ def test_an_old_unsigned_record_still_reads():
     old = {k: v for k, v in record.items() if k not in ("signature", "key_id")}
     decoded = codec_for("ModelVersion").decode(codec_for("ModelVersion").encode(old, writer_schema=history_schema("ModelVersion", 2)))
     assert not decoded["signature"] and decoded["key_id"] == ""  # (fastavro fills a bytes default in as "")
+
+
+def _signed_under(writer, key, extra=None) -> bytes:
+    """A version written and signed the way a worker on the older schema ``writer`` did: its fields
+    only, the signature over its own fingerprint and body."""
+    from streams.records.signing import signed_bytes
+
+    names = {f["name"] for f in writer["fields"]}
+    record = {k: v for k, v in codec_for("ModelVersion").decode(_version()).items() if k in names}
+    record.update(extra or {})
+    record.update(signature=key.private.sign(signed_bytes(record, writer)), key_id=key.key_id)
+    return codec_for("ModelVersion").encode(record, writer_schema=writer)
+
+
+def test_a_version_signed_under_an_older_schema_verifies_with_the_current_reader():
+    from schemas import history_schema
+
+    key = Signer.generate()
+    old = history_schema("ModelVersion", 3)  # before recipe_json
+    record = codec_for("ModelVersion").decode(_signed_under(old, key))
+    assert record["recipe_json"] == ""  # filled in by the reader
+    assert Verifier([key.public_pem()]).check(record) is None
+    strict = ModelSubscriber("127.0.0.1:1", verify_keys=[key.public_pem()])
+    assert [m.version for m in _take(strict, _signed_under(old, key))] == [1]
+
+
+def test_a_field_added_later_cannot_be_forged_under_an_old_signature():
+    from schemas import history_schema
+
+    key = Signer.generate()
+    record = codec_for("ModelVersion").decode(_signed_under(history_schema("ModelVersion", 3), key))
+    forged = {**record, "recipe_json": '{"trials": 1}'}  # rewritten with the current schema by someone else
+    assert Verifier([key.public_pem()]).check(forged) == "its signature does not verify (tampered after signing)"
+    changed = {**record, "sha256": "0" * 64}
+    assert Verifier([key.public_pem()]).check(changed) == "its signature does not verify (tampered after signing)"
+
+
+def test_versions_signed_over_sorted_json_still_verify():
+    """What workers signed before signatures covered the Avro bytes: sorted JSON of the fields."""
+    from schemas import history_schema
+    from streams.records.signing import legacy_bytes
+
+    key = Signer.generate()
+    writer = history_schema("ModelVersion", 3)
+    names = {f["name"] for f in writer["fields"]}
+    record = {k: v for k, v in codec_for("ModelVersion").decode(_version()).items() if k in names}
+    record.update(signature=key.private.sign(legacy_bytes(record, writer)), key_id=key.key_id)
+    decoded = codec_for("ModelVersion").decode(codec_for("ModelVersion").encode(record, writer_schema=writer))
+    assert Verifier([key.public_pem()]).check(decoded) is None
+    assert Verifier([key.public_pem()]).check({**decoded, "config_json": "{}"}) is not None

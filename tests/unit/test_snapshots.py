@@ -117,3 +117,31 @@ def test_a_snapshot_someone_else_could_have_written_is_not_unpickled(settings, t
     os.chmod(path, 0o620)
     assert store.load(path) is None
     assert "cannot stat" in untrusted(tmp_path / "gone.snapshot")
+
+
+def test_a_snapshot_whose_state_is_corrupt_is_skipped_whole_and_an_older_one_used(settings, tmp_path):
+    """The file unpickles but the state inside it does not: the store skips it at load, so the
+    rebuild takes the older snapshot (or replays the log) instead of restoring half of it."""
+    import os
+
+    from streams.worker.recovery.snapshots import SnapshotStore, capture
+
+    store = SnapshotStore(tmp_path, settings.broker.app_id)
+    state = _worked_state(settings)
+    good = capture(state, {0, 1}, {}, settings)
+    good.taken_ms = 1000
+    store.save(good)
+    bad = capture(state, {0, 1}, {}, settings)
+    bad.taken_ms, bad.state = 2000, bad.state[: len(bad.state) // 2]  # cut in the middle
+    path = store.save(bad)
+    os.chmod(path, 0o600)
+    assert store.paths((0, 1))[0] == path and store.load(path) is None
+    assert store.load(store.paths((0, 1))[1]).taken_ms == 1000
+
+
+def test_the_fingerprint_names_the_package_versions(settings, monkeypatch):
+    from streams.worker.recovery import snapshots
+
+    before = snapshots.fingerprint(settings)
+    monkeypatch.setattr(snapshots, "package_versions", lambda: {"river": "0.0.1"})
+    assert snapshots.fingerprint(settings) != before  # after an upgrade the log rebuilds the state

@@ -24,7 +24,9 @@ rebalance can start from the snapshot the previous owner left, when it shares th
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.metadata
 import json
 import logging
 import os
@@ -49,8 +51,24 @@ def fingerprint(settings: Settings, configs: dict | None = None) -> str:
     (``configs``: the worker's, adopted models included; default: the configured ones)."""
     configs = settings.catalog.models if configs is None else configs
     data = {"format": FORMAT, "replay": settings.replay_settings(), "models": configs,
-            "buffer_mb": settings.ingest.buffer_mb, "drift_group": settings.drift.group}
+            "buffer_mb": settings.ingest.buffer_mb, "drift_group": settings.drift.group, "packages": package_versions()}
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+STATE_PACKAGES = ("metastream", "river", "torch", "numpy")  # whose classes a snapshot pickles
+
+
+@functools.lru_cache(maxsize=1)
+def package_versions() -> dict[str, str]:
+    """The versions of the packages whose objects a snapshot holds: after an upgrade the state is
+    rebuilt from the log rather than unpickled into classes that may have changed."""
+    found = {}
+    for name in STATE_PACKAGES:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
 
 
 def anchor_of(value: bytes | None, timestamp: int) -> str:
@@ -132,9 +150,13 @@ class SnapshotStore:
         try:
             with open(path, "rb") as f:
                 snapshot = pickle.load(f)
-            return snapshot if isinstance(snapshot, Snapshot) else None
+            if not isinstance(snapshot, Snapshot):
+                raise TypeError(f"it holds a {type(snapshot).__name__}, not a Snapshot")
+            state_of(snapshot)  # the state inside is whole too: restore() must not find out half-way
+            return snapshot
         except Exception as exc:  # noqa: BLE001 - an unreadable snapshot only costs a longer replay
-            log.warning("snapshot %s does not load (%s: %s): it is skipped", path, type(exc).__name__, exc)
+            log.warning("snapshot %s does not load (%s: %s): it is skipped (an older one, or the log, rebuilds the "
+                        "state)", path, type(exc).__name__, exc)
             return None
 
     async def usable(self, partitions: set[int], committed: dict[int, int], settings: Settings,
@@ -172,10 +194,20 @@ def untrusted(path: Path) -> str | None:
     return None
 
 
+def state_of(snapshot: Snapshot) -> dict:
+    """The state a snapshot holds, checked for the parts :func:`restore` reads."""
+    data = pickle.loads(snapshot.state)
+    if not isinstance(data, dict) or not {"models", "quota", "quarantine"} <= set(data):
+        raise ValueError("its state lacks models, quota or quarantine")
+    if not all(isinstance(parts, dict) for parts in data["models"].values()):
+        raise ValueError("a model's parts are not a mapping")
+    return data
+
+
 def restore(state: WorkerState, snapshot: Snapshot, models: set[str], first: bool) -> set[str]:
     """Put the snapshot's parts of ``models`` into ``state`` (and, at a first assignment, the
     worker's quotas and quarantines). Returns the models restored."""
-    data = pickle.loads(snapshot.state)
+    data = state_of(snapshot)
     restored = set()
     for mid, parts in data["models"].items():
         model: ModelState | None = state.models.get(mid)
