@@ -10,7 +10,7 @@ stay readable after a backward-compatible change.
 ...        "reason": "ADWIN", "figures": {"loss": 2.0}}
 >>> data = codec.encode(rec)
 >>> data[:2] == MARKER and codec.decode(data) == {**rec, "cause": "other", "agent_id": None, "rollout": None,
-...                                               "ab_test": None, "drop_challenger": False}
+...                                               "ab_test": None, "drop_challenger": False, "signature": b"", "key_id": ""}
 True
 >>> decode_any(data)[0]
 'DecisionEvent'
@@ -100,8 +100,23 @@ def encode_body(record: dict[str, Any], writer: dict) -> bytes:
     """The Avro binary body of ``record`` under the writer schema ``writer`` (fields it does not
     name are left out): what a signature covers, with the writer's fingerprint."""
     buf = io.BytesIO()
-    schemaless_writer(buf, writer, record)
+    schemaless_writer(buf, writer, _bytes_as_bytes(record, writer))
     return buf.getvalue()
+
+
+def _bytes_as_bytes(record: dict[str, Any], writer: dict) -> dict[str, Any]:
+    """``record`` with its top-level ``bytes`` fields as bytes: Avro gives a bytes default as a
+    string (fastavro fills it in as ``""`` when reading an older record, and would write a missing
+    field's default as that string, which it then refuses)."""
+    fixed = None
+    for f in writer.get("fields", ()):
+        if f["type"] != "bytes":
+            continue
+        value = record.get(f["name"], f.get("default"))
+        if isinstance(value, str):
+            fixed = fixed if fixed is not None else dict(record)
+            fixed[f["name"]] = value.encode("latin-1")
+    return record if fixed is None else fixed
 
 
 class AvroCodec:
@@ -143,7 +158,7 @@ class AvroCodec:
             raise TruncatedBody(f"{self.name} body is truncated or corrupt: {exc or type(exc).__name__}") from None
         if body.tell() != len(data):
             raise TruncatedBody(f"{self.name} body has {len(data) - body.tell()} trailing bytes")
-        return record
+        return record if writer is self.schema else _bytes_as_bytes(record, self.schema)
 
 
 @lru_cache(maxsize=None)

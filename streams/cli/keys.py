@@ -1,5 +1,7 @@
 """``metastream keys generate``: an Ed25519 key pair for signing model versions (the worker's
-``METASTREAM_SIGNING_KEY``) and checking them (subscribers' ``METASTREAM_VERIFY_KEYS``)."""
+``METASTREAM_SIGNING_KEY``) and checking them (subscribers' ``METASTREAM_VERIFY_KEYS``), or for an
+operator to sign rollout requests (``--operator-key``) that workers check
+(``METASTREAM_OPERATOR_KEYS``)."""
 
 from __future__ import annotations
 
@@ -31,4 +33,6 @@ def generate(out: Path = typer.Option(Path("keys"), help="Folder for signing.pem
     os.chmod(private, 0o600)
     public.write_bytes(signer.public_pem())
     console.print(f"key {signer.key_id}: worker  [bold]export METASTREAM_SIGNING_KEY={private}[/]\n"
-                  f"             subscribers  [bold]export METASTREAM_VERIFY_KEYS={public}[/]", highlight=False)
+                  f"             subscribers  [bold]export METASTREAM_VERIFY_KEYS={public}[/]\n"
+                  f"  or, as an operator's key: you  [bold]export METASTREAM_OPERATOR_KEY={private}[/]; "
+                  f"workers  [bold]export METASTREAM_OPERATOR_KEYS={public}[/]", highlight=False)

@@ -28,11 +28,20 @@ def read_events(bootstrap: str, topic: str = "events") -> list[dict]:
     return [rec for _, rec in asyncio.run(read_records(bootstrap, topic, "DecisionEvent"))]
 
 
-def send_request(bootstrap: str, kind, model_id: str, version: int | None, topic: str = "events", **typed) -> None:
-    """An operator's request as a DecisionEvent (``typed``: e.g. the ``ab_test`` it asks for)."""
+def send_request(bootstrap: str, kind, model_id: str, version: int | None, topic: str = "events",
+                 operator_key: str | None = None, **typed) -> None:
+    """An operator's request as a DecisionEvent (``typed``: e.g. the ``ab_test`` it asks for),
+    signed with the operator's key when one is given (a worker with METASTREAM_OPERATOR_KEYS acts
+    only on signed ones)."""
     from aiokafka import AIOKafkaProducer
 
-    from streams.records.wire import Cause, decision
+    from schemas import codec_for
+    from streams.records.signing import Signer
+    from streams.records.wire import Cause, decision_record
+
+    record = decision_record(kind, Cause.OPERATOR, model_id, "requested by an operator", {}, version, **typed)
+    if operator_key:
+        record.update(Signer.from_file(operator_key).sign(record, "DecisionEvent"))
 
     async def send() -> None:
         from streams.kafka.connection import client_options
@@ -41,9 +50,7 @@ def send_request(bootstrap: str, kind, model_id: str, version: int | None, topic
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **await producer_options(bootstrap), **client_options())
         await producer.start()
         try:
-            await producer.send_and_wait(topic, decision(kind, Cause.OPERATOR, model_id, "requested by an operator", {}, version,
-                                                             **typed),
-                                         key=model_id.encode())
+            await producer.send_and_wait(topic, codec_for("DecisionEvent").encode(record), key=model_id.encode())
         finally:
             await producer.stop()
 
@@ -88,7 +95,7 @@ ANSWERS = {"ROLLOUT_REQUESTED": "ROLLOUT_STARTED", "PROMOTE_REQUESTED": "ROLLOUT
 
 
 def _request(kind_name: str, model_id: str, version: Optional[int], kafka: Optional[str], wait: bool = False,
-             timeout: float = 60.0, **typed) -> None:
+             timeout: float = 60.0, operator_key: Optional[str] = None, **typed) -> None:
     """Send an operator's request after checking it can be acted on (the model is served, the
     version is published, a rollout is running where one is needed); with ``wait``, until the
     worker's decision is on the log."""
@@ -103,11 +110,15 @@ def _request(kind_name: str, model_id: str, version: Optional[int], kafka: Optio
         _check_published(bootstrap, model_id, version)
     target = version if version is not None else aliases.canary
     since = int(time.time() * 1000)
-    send_request(bootstrap, kind, model_id, target, **typed)
+    send_request(bootstrap, kind, model_id, target, operator_key=operator_key, **typed)
     console.print(f"asked the worker: {kind.value} for {model_id}" + (f" v{target}" if target else ""))
     if wait:
-        answer = _wait_for(bootstrap, model_id, DecisionType[ANSWERS[kind_name]], target, since, timeout)
+        answer = _wait_for(bootstrap, model_id, (DecisionType[ANSWERS[kind_name]], DecisionType.REQUEST_REFUSED), target,
+                           since, timeout)
         console.print(f"the worker decided: {answer['event_type']} v{answer['version']} ({answer['reason']})")
+        if answer["event_type"] == DecisionType.REQUEST_REFUSED:
+            raise UserError(f"the worker refused the request: {answer['reason']} (sign it with --operator-key, a key "
+                            "whose public half is in the worker's METASTREAM_OPERATOR_KEYS)")
 
 
 def _check_published(bootstrap: str, model_id: str, version: int) -> None:
@@ -119,46 +130,50 @@ def _check_published(bootstrap: str, model_id: str, version: int) -> None:
         raise UserError(f"{model_id} v{version} is not published ({latest}): see 'metastream models ls'")
 
 
-def _wait_for(bootstrap: str, model_id: str, kind, version: int | None, since_ms: int, timeout: float) -> dict:
-    """The worker's decision of ``kind`` about ``version`` made after ``since_ms``."""
+def _wait_for(bootstrap: str, model_id: str, kinds: tuple, version: int | None, since_ms: int, timeout: float) -> dict:
+    """The worker's first decision of one of ``kinds`` about ``version`` made after ``since_ms``."""
     deadline = time.monotonic() + timeout
-    with console.status(f"waiting for the worker's {kind.value} of {model_id}"):
+    with console.status(f"waiting for the worker's {kinds[0].value} of {model_id}"):
         while time.monotonic() < deadline:
-            for event in reversed(read_events(bootstrap)):
-                if (event["model_id"] == model_id and event["event_type"] == kind and event["timestamp_ms"] >= since_ms
+            for event in read_events(bootstrap):
+                if (event["model_id"] == model_id and event["event_type"] in kinds and event["timestamp_ms"] >= since_ms
                         and (version is None or event["version"] == version)):
                     return event
             time.sleep(1)
-    raise UserError(f"no {kind.value} of {model_id} in {timeout:.0f}s: is a worker running? (the request stays on the "
+    raise UserError(f"no {kinds[0].value} of {model_id} in {timeout:.0f}s: is a worker running? (the request stays on the "
                     f"log; see 'metastream rollout status {model_id}')")
 
 
 WAIT = typer.Option(False, "--wait", help="Wait until the worker has acted on the request and print its decision.")
 TIMEOUT = typer.Option(60.0, help="Seconds --wait waits.")
+OPERATOR_KEY = typer.Option(None, "--operator-key", envvar="METASTREAM_OPERATOR_KEY",
+                            help="PEM file of your operator key (`metastream keys generate`): signs the request, which a "
+                                 "worker with METASTREAM_OPERATOR_KEYS requires.")
 
 
 @rollout_app.command("start")
 @friendly_errors
 def start_cmd(model_id: str = typer.Argument(...), version: int = typer.Option(..., help="A published version to roll out."),
-              wait: bool = WAIT, timeout: float = TIMEOUT, kafka: Optional[str] = bootstrap_option()) -> None:
+              wait: bool = WAIT, timeout: float = TIMEOUT, operator_key: Optional[str] = OPERATOR_KEY,
+              kafka: Optional[str] = bootstrap_option()) -> None:
     """Roll out a published version as the canary (replacing any running rollout)."""
-    _request("ROLLOUT_REQUESTED", model_id, version, kafka, wait, timeout)
+    _request("ROLLOUT_REQUESTED", model_id, version, kafka, wait, timeout, operator_key)
 
 
 @rollout_app.command("promote")
 @friendly_errors
 def promote_cmd(model_id: str = typer.Argument(...), wait: bool = WAIT, timeout: float = TIMEOUT,
-                kafka: Optional[str] = bootstrap_option()) -> None:
+                operator_key: Optional[str] = OPERATOR_KEY, kafka: Optional[str] = bootstrap_option()) -> None:
     """Make the canary the champion now."""
-    _request("PROMOTE_REQUESTED", model_id, None, kafka, wait, timeout)
+    _request("PROMOTE_REQUESTED", model_id, None, kafka, wait, timeout, operator_key)
 
 
 @rollout_app.command("rollback")
 @friendly_errors
 def rollback_cmd(model_id: str = typer.Argument(...), wait: bool = WAIT, timeout: float = TIMEOUT,
-                 kafka: Optional[str] = bootstrap_option()) -> None:
+                 operator_key: Optional[str] = OPERATOR_KEY, kafka: Optional[str] = bootstrap_option()) -> None:
     """Roll the canary back now: every agent is served the champion."""
-    _request("ROLLBACK_REQUESTED", model_id, None, kafka, wait, timeout)
+    _request("ROLLBACK_REQUESTED", model_id, None, kafka, wait, timeout, operator_key)
 
 
 @ab_app.command("start")
@@ -167,7 +182,8 @@ def ab_start_cmd(model_id: str = typer.Argument(...), a: int = typer.Option(...,
                  b: int = typer.Option(..., "--b", help="Version B."),
                  split: float = typer.Option(50.0, help="Percent of agents (by stable cohort) on B."),
                  wait: bool = typer.Option(True, help="Wait for the test to decide and print the result."),
-                 timeout: float = typer.Option(900.0, help="Seconds to wait."), kafka: Optional[str] = bootstrap_option(),
+                 timeout: float = typer.Option(900.0, help="Seconds to wait."), operator_key: Optional[str] = OPERATOR_KEY,
+                 kafka: Optional[str] = bootstrap_option(),
                  json_out: bool = typer.Option(False, "--json")) -> None:
     """Serve A and B to stable cohorts of agents; the test stops itself once an always-valid interval
     of the loss difference excludes 0, and reports effect size, interval, e-value and p-value."""
@@ -179,14 +195,16 @@ def ab_start_cmd(model_id: str = typer.Argument(...), a: int = typer.Option(...,
     for version in (a, b):
         _check_published(bootstrap, model_id, version)
     since = int(time.time() * 1000)
-    _request("AB_TEST_REQUESTED", model_id, None, kafka, ab_test=ABTestSpec(a, b, split))
+    _request("AB_TEST_REQUESTED", model_id, None, kafka, operator_key=operator_key, ab_test=ABTestSpec(a, b, split))
     if not wait:
         return
     deadline = time.monotonic() + timeout
     with console.status(f"A/B test of v{a} against v{b} on {model_id}: waiting for a decision"):
         while time.monotonic() < deadline:
             done = [e for e in read_events(bootstrap) if e["model_id"] == model_id and e["timestamp_ms"] >= since
-                    and e["event_type"] == DecisionType.AB_TEST_FINISHED]
+                    and e["event_type"] in (DecisionType.AB_TEST_FINISHED, DecisionType.REQUEST_REFUSED)]
+            if done and done[-1]["event_type"] == DecisionType.REQUEST_REFUSED:
+                raise UserError(f"the worker refused the A/B test: {done[-1]['reason']} (sign it with --operator-key)")
             if done:
                 break
             time.sleep(2)

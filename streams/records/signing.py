@@ -37,19 +37,22 @@ from schemas import encode_body, schema, schema_fingerprint, writer_schemas
 
 UNSIGNED_FIELDS = ("weights", "signature", "key_id")  # weights are covered through their sha256
 RECORD = "ModelVersion"
+BLANKED = {"ModelVersion": {"weights": b"", "signature": b"", "key_id": ""},  # what a signature leaves out, per record type
+           "DecisionEvent": {"signature": b"", "key_id": ""}}
 
 
-def signed_bytes(record: dict[str, Any], writer: dict | None = None) -> bytes:
-    """The bytes a signature covers: the fingerprint of ``writer`` (the current ModelVersion schema
-    unless given) and the record's Avro body under it, its unsigned fields blanked."""
-    writer = writer or schema(RECORD)
-    blank = {**record, "weights": b"", "signature": b"", "key_id": ""}
-    return schema_fingerprint(writer) + encode_body(blank, writer)
+def signed_bytes(record: dict[str, Any], writer: dict | None = None, record_type: str = RECORD) -> bytes:
+    """The bytes a signature covers: the fingerprint of ``writer`` (the current schema of
+    ``record_type`` unless given) and the record's Avro body under it, its unsigned fields blanked."""
+    writer = writer or schema(record_type)
+    return schema_fingerprint(writer) + encode_body({**record, **BLANKED[record_type]}, writer)
 
 
-def legacy_bytes(record: dict[str, Any], writer: dict) -> bytes:
+def legacy_bytes(record: dict[str, Any], writer: dict, record_type: str = RECORD) -> bytes:
     """What versions signed before signatures covered the Avro bytes signed: sorted JSON of the
-    writer's fields but the unsigned ones (bytes as hex)."""
+    writer's fields but the unsigned ones (bytes as hex). Model versions only."""
+    if record_type != RECORD:
+        raise ValueError("only model versions were signed over JSON")
     fields = {f["name"]: record.get(f["name"]) for f in writer["fields"] if f["name"] not in UNSIGNED_FIELDS}
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), default=_plain).encode()
 
@@ -63,12 +66,12 @@ def _plain(value: Any) -> Any:
 _MISSING = object()
 
 
-def possible_writers(record: dict[str, Any]) -> list[dict]:
-    """The ModelVersion schemas ``record`` may have been written with: those with a signature whose
-    missing fields (added later) all hold the default the reader filled in."""
-    current = schema(RECORD)
+def possible_writers(record: dict[str, Any], record_type: str = RECORD) -> list[dict]:
+    """The schemas of ``record_type`` that ``record`` may have been written with: those with a
+    signature whose missing fields (added later) all hold the default the reader filled in."""
+    current = schema(record_type)
     found = []
-    for writer in writer_schemas(RECORD):
+    for writer in writer_schemas(record_type):
         names = {f["name"] for f in writer["fields"]}
         if "signature" not in names:
             continue
@@ -106,9 +109,10 @@ class Signer:
             raise ConfigError(f"{path} is not an Ed25519 private key; make one with `metastream keys generate`")
         return cls(private)
 
-    def sign(self, record: dict[str, Any]) -> dict[str, Any]:
-        """The fields to add to ``record``: ``signature`` and ``key_id``."""
-        return {"signature": self.private.sign(signed_bytes(record)), "key_id": self.key_id}
+    def sign(self, record: dict[str, Any], record_type: str = RECORD) -> dict[str, Any]:
+        """The fields to add to ``record`` (a ``record_type``, written with its current schema):
+        ``signature`` and ``key_id``."""
+        return {"signature": self.private.sign(signed_bytes(record, record_type=record_type)), "key_id": self.key_id}
 
     def private_pem(self) -> bytes:
         return self.private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -139,18 +143,18 @@ class Verifier:
                 raise ConfigError(f"the verify key {key!s:.80} is not an Ed25519 public key")
             self.keys[key_id(public)] = public
 
-    def check(self, record: dict[str, Any]) -> str | None:
+    def check(self, record: dict[str, Any], record_type: str = RECORD) -> str | None:
         """``None`` when a trusted key signed exactly this record; otherwise why not."""
         signature, kid = record.get("signature") or b"", record.get("key_id") or ""
         if not signature:
-            return "it is unsigned (this subscriber only loads signed versions)"
+            return f"it is unsigned (only {'versions' if record_type == RECORD else 'requests'} signed by a trusted key count)"
         public = self.keys.get(kid)
         if public is None:
-            return f"it is signed by key {kid or '?'}, which this subscriber does not trust (trusted: {', '.join(self.keys)})"
-        for writer in possible_writers(record):
+            return f"it is signed by key {kid or '?'}, which is not trusted (trusted: {', '.join(self.keys)})"
+        for writer in possible_writers(record, record_type):
             for signed in (signed_bytes, legacy_bytes):
                 try:
-                    public.verify(signature, signed(record, writer))
+                    public.verify(signature, signed(record, writer, record_type))
                     return None
                 except (InvalidSignature, ValueError, TypeError, KeyError, AttributeError):
                     continue  # not what was signed, or not encodable under this writer

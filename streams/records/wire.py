@@ -44,6 +44,7 @@ class DecisionType(str, Enum):
     SHADOW_CHALLENGED = "ShadowChallenged"  # a shadow candidate beat the champion on the same incoming tasks
     CHAMPION_SWITCHED = "ChampionSwitched"  # ... went through the gate: the model's learner is now that shadow's
     MODEL_CREATED = "ModelCreated"  # the new-models policy adopted a model id (and chose where it starts)
+    REQUEST_REFUSED = "RequestRefused"  # an operator's request the worker did not act on: unsigned or not trusted
 
 
 class RolloutStage(str, Enum):
@@ -90,6 +91,7 @@ class Cause(str, Enum):
     QUARANTINED = "quarantined"  # an agent's experiences refused while it is in quarantine
     SHADOW = "shadow"  # a shadow candidate's challenge
     COLD_START = "cold_start"  # a new agent type's start
+    UNAUTHORISED = "unauthorised"  # a request without a trusted operator's signature
 
 
 def now_ms() -> int:
@@ -140,7 +142,8 @@ def decision_record(event_type: DecisionType, cause: Cause, model_id: str, reaso
     return {"event_type": event_type.value, "cause": cause.value, "model_id": model_id, "version": version,
             "timestamp_ms": now_ms(), "reason": reason, "figures": {k: float(v) for k, v in figures.items()},
             "agent_id": agent_id, "rollout": None if rollout is None else asdict(rollout),
-            "ab_test": None if ab_test is None else asdict(ab_test), "drop_challenger": drop_challenger}
+            "ab_test": None if ab_test is None else asdict(ab_test), "drop_challenger": drop_challenger,
+            "signature": b"", "key_id": ""}
 
 
 Decide = Callable[[dict[str, Any]], Awaitable[None]]  # a worker's way to make a decision: the record, sent on events

@@ -24,8 +24,9 @@ from learners.errors import ConfigError
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
 # Variables read outside the worker's settings: the data folder (learners), a password file (kafka),
-# the fuzz tests' example count.
-OTHER_VARIABLES = ("METASTREAM_DATA", "METASTREAM_KAFKA_SASL_PASSWORD_FILE", "METASTREAM_FUZZ_EXAMPLES")
+# the fuzz tests' example count, an operator's own key (the CLI).
+OTHER_VARIABLES = ("METASTREAM_DATA", "METASTREAM_KAFKA_SASL_PASSWORD_FILE", "METASTREAM_FUZZ_EXAMPLES",
+                   "METASTREAM_OPERATOR_KEY")
 
 
 class Bound(Enum):

@@ -99,6 +99,8 @@ class ProcessSettings:
     web_port: int = setting(6066, "port of the status page (/status, Faust's web server); 0 turns it off", bound=Bound.PORT)
     web_host: str = setting("127.0.0.1", "address the status page binds (0.0.0.0 in a container)")
     torch_threads: int = setting(1, "torch threads of the worker (its models are small)", bound=ONE)
+    access_token: str = setting("", "a secret the metrics endpoint and the status page require (Authorization: Bearer; "
+                                    "the page also takes ?token=); empty: they are open", variable="ACCESS_TOKEN")
 
 
 @dataclass(frozen=True)
@@ -259,13 +261,16 @@ class SnapshotSettings:
 
 @dataclass(frozen=True)
 class SigningSettings:
-    """The key versions are signed with and the keys a subscriber trusts."""
+    """The key versions are signed with, the keys a subscriber trusts and the operators' keys."""
 
     PREFIX: ClassVar[str] = ""
     signing_key: str = setting("", "PEM file of the Ed25519 key the worker signs versions with (`metastream keys "
                                    "generate`); empty: versions go out unsigned")
     verify_keys: str = setting("", "PEM files (comma-separated) of the public keys a subscriber trusts; set, it loads "
                                    "only versions one of them signed")
+    operator_keys: str = setting("", "PEM files (comma-separated) of the operators' public keys; set, the worker acts "
+                                     "only on rollout and A/B requests one of them signed (`--operator-key`) and "
+                                     "refuses the others with a RequestRefused event")
 
 
 @dataclass(frozen=True)

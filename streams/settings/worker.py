@@ -166,6 +166,12 @@ class Settings:
 
         return Signer.from_file(self.signing.signing_key) if self.signing.signing_key else None
 
+    def operators(self) -> "Verifier | None":  # noqa: F821
+        """The operators' keys the worker checks requests against (``None``: requests are not checked)."""
+        from streams.records.signing import Verifier
+
+        return Verifier.from_paths(self.signing.operator_keys)
+
     def update_for(self, config: Mapping[str, Any]) -> UpdateSettings:
         """How ``config``'s model updates: its own ``update`` section wins over the worker's defaults."""
         return _own(self.update, config.get("update", {}), "update")

@@ -13,6 +13,7 @@ import time
 
 from schemas import CodecError, codec_for
 
+from streams.worker.access import REFUSAL, authorised
 from streams.worker.diagnosis.engine import Diagnoser
 from streams.worker.faust_app import faust_app
 from streams.worker.diagnosis.remedies import Remedies
@@ -26,6 +27,7 @@ from streams.records.wire import MAX_DEAD_LETTER_KEY, Cause, DecisionType, score
 from streams.worker.rollout.manager import REQUESTS, RolloutManager
 from streams.settings import Settings
 from streams.worker.state import WorkerState
+from streams.worker.status import render_status
 from streams.worker.recovery.snapshots import SnapshotStore, capture, read_anchors
 from streams.kafka.topics import end_offsets, partition_count
 
@@ -52,7 +54,8 @@ class WorkerRuntime:
         self.topics = {name: self.app.topic(name, partitions=settings.broker.partitions, **raw) for name in settings.topics.all}
         self.controller = UpdateController(self.state, settings, self.metrics, self.send, self.decide)
         self.rollouts = RolloutManager(self.state.models, settings.rollout.rules(), self.decide,
-                                       enabled=settings.rollout.enabled, revert=self.controller.revert, ab_max_s=settings.rollout.ab_max_s)
+                                       enabled=settings.rollout.enabled, revert=self.controller.revert, ab_max_s=settings.rollout.ab_max_s,
+                                       operators=settings.operators())
         self.controller.rollouts = self.rollouts
         self.diagnoser = Diagnoser(load_rules(settings.diagnosis.rules or None))
         self.remedies = Remedies(self.state, settings, self.controller, self.decide, self.metrics)
@@ -217,8 +220,8 @@ class WorkerRuntime:
 
         @app.page("/status")
         async def status(web, request):
-            from streams.worker.status import render_status
-
+            if not authorised(request.headers.get("Authorization", ""), request.query.get("token", ""), s.process.access_token):
+                return web.text(REFUSAL.decode(), status=401)
             decisions = list(reversed(self.state.health.decisions))
             return web.html(render_status(self.state, decisions, list(self.state.health.active.values()), s.broker.app_id))
 

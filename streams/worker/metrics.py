@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import urllib.request
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.parser import text_string_to_metric_families
+
+from streams.worker.access import serve_metrics
 
 
 class WorkerMetrics:
@@ -69,8 +71,8 @@ class WorkerMetrics:
         except KeyError:
             pass
 
-    def serve(self, port: int, addr: str = "127.0.0.1") -> None:
-        start_http_server(port, addr=addr, registry=self.registry)
+    def serve(self, port: int, addr: str = "127.0.0.1", token: str = "") -> None:
+        serve_metrics(self.registry, port, addr, token)
 
 
 def parse_metrics(text: str, prefix: str = "metastream_") -> dict[str, float]:
@@ -94,10 +96,13 @@ def parse_metrics(text: str, prefix: str = "metastream_") -> dict[str, float]:
     return out
 
 
-def scrape(port: int, host: str = "127.0.0.1", timeout: float = 1.0) -> dict[str, float]:
-    """A worker's metrics (see :func:`parse_metrics`), or ``{}`` when its endpoint does not answer."""
+def scrape(port: int, host: str = "127.0.0.1", timeout: float = 1.0, token: str = "") -> dict[str, float]:
+    """A worker's metrics (see :func:`parse_metrics`), or ``{}`` when its endpoint does not answer
+    (or refuses: ``token`` is the worker's access token, if it has one)."""
+    request = urllib.request.Request(f"http://{host}:{port}/metrics",
+                                     headers={"Authorization": f"Bearer {token}"} if token else {})
     try:
-        with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             text = response.read().decode()
     except OSError:
         return {}

@@ -45,7 +45,7 @@ def run_worker(settings: Settings, loglevel: str = "WARNING") -> None:
         runtime = WorkerRuntime(settings, bootstrap)
         if settings.process.metrics_port:
             try:
-                runtime.metrics.serve(settings.process.metrics_port, settings.process.metrics_host)
+                runtime.metrics.serve(settings.process.metrics_port, settings.process.metrics_host, settings.process.access_token)
             except OSError as exc:
                 raise ConfigError(f"cannot serve metrics on port {settings.process.metrics_port} ({exc.strerror}): "
                                 "pass --metrics-port with a free port, or 0 to turn metrics off") from None
@@ -56,6 +56,9 @@ def run_worker(settings: Settings, loglevel: str = "WARNING") -> None:
         print(f"versions signed with key {signer.key_id}" if signer else
               "versions are UNSIGNED: set METASTREAM_SIGNING_KEY to a key from `metastream keys generate` "
               "so subscribers can tell them from forgeries", flush=True)
+        if runtime.rollouts.operators is None:
+            print("operators' rollout requests are accepted unsigned: set METASTREAM_OPERATOR_KEYS to the public keys of "
+                  "`metastream keys generate` so only their holders can promote or roll back", flush=True)
         worker = Worker(runtime.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
         worker.spinner = None  # Faust's progress spinner writes terminal control codes; a worker's output is a log
         worker.execute_from_commandline()

@@ -130,7 +130,7 @@ class WorkerProcess:
         return self.proc.poll() is not None
 
     def metrics(self) -> dict[str, float]:
-        return metrics(self.port)
+        return scrape(self.port, token=self.env.get("METASTREAM_ACCESS_TOKEN", ""))
 
     def kill(self) -> None:
         if self.proc is None:

@@ -58,5 +58,5 @@ def test_a_subscriber_loads_signed_versions_and_rejects_tampered_and_foreign_one
     assert 1000 not in sub.versions["sine"] and 1001 not in sub.versions["sine"]
     reasons = " | ".join(sub.rejected)
     assert "v1000: its signature does not verify" in reasons, reasons
-    assert f"v1001: it is signed by key {other.key_id}, which this subscriber does not trust" in reasons, reasons
+    assert f"v1001: it is signed by key {other.key_id}, which is not trusted" in reasons, reasons
     assert any(f"v{record['version']}: it is signed by key {key.key_id}" in r for r in strict.rejected)  # the key decides

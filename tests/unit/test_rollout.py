@@ -227,3 +227,42 @@ def test_the_manager_promotes_at_once_until_agents_report_and_rolls_out_once_the
     fifth = asyncio.run(publish(5, Cause.DRIFT))  # a drift update replaces the canary at once
     assert [(e["event_type"], e["version"], e["cause"]) for e in sent[-2:]] == [
         (DecisionType.ROLLED_BACK.value, 3, Cause.SUPERSEDED.value), (fifth["event_type"], 5, Cause.DRIFT.value)]
+
+
+def test_with_operator_keys_only_signed_requests_are_acted_on():
+    """An unsigned request, one signed by a key the worker does not trust and one altered after
+    signing are refused with an event that says why; a request signed by an operator is acted on."""
+    import asyncio
+
+    from schemas import codec_for
+    from streams.records.signing import Signer, Verifier
+    from streams.records.wire import decision_record
+    from streams.settings import Settings
+    from streams.worker.rollout.manager import RolloutManager
+    from streams.worker.state import WorkerState
+
+    operator, stranger = Signer.generate(), Signer.generate()
+    state = WorkerState.from_settings(Settings.of(metrics_port=0))
+    sent = []
+
+    async def decide(record):
+        sent.append(codec_for("DecisionEvent").decode(codec_for("DecisionEvent").encode(record)))
+
+    manager = RolloutManager(state.models, RolloutRules(min_samples=30), decide, operators=Verifier([operator.public_pem()]))
+    for version in (1, 2):
+        asyncio.run(manager.on_published("sine", version, Cause.NEW_TASKS))
+
+    def request(signer=None, **change):
+        record = decision_record(DecisionType.ROLLOUT_REQUESTED, Cause.OPERATOR, "sine", "requested by an operator", {}, 1)
+        if signer is not None:
+            record.update(signer.sign(record, "DecisionEvent"))
+        record.update(change)
+        asyncio.run(manager.on_request(codec_for("DecisionEvent").decode(codec_for("DecisionEvent").encode(record))))
+        return sent[-1]
+
+    refusals = [request(), request(stranger), request(operator, version=2)]
+    assert [(e["event_type"], e["cause"]) for e in refusals] == [(DecisionType.REQUEST_REFUSED.value, Cause.UNAUTHORISED.value)] * 3
+    assert "unsigned" in refusals[0]["reason"] and stranger.key_id in refusals[1]["reason"]
+    assert "does not verify" in refusals[2]["reason"] and state.models["sine"].aliases.canary is None
+    started = request(operator)
+    assert (started["event_type"], started["version"]) == (DecisionType.ROLLOUT_STARTED.value, 1)

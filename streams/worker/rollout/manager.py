@@ -5,7 +5,8 @@ canary. Where the rollout starts follows the evidence agents can give (``policy.
 model no agent has reported on yet, or a fleet too quiet to judge a canary, means promotion at
 once on the gate's verdict, so that improvements reach the agents at any rate of reports. Every change is a decision event, applied to the aliases as it is sent, so the log holds
 the whole state. Operators' requests (``metastream rollout ...``, ``metastream ab start``) arrive as
-events too, and A/B tests run here with the same sequential comparison.
+events too (with operators' keys configured, only those signed by one of them are acted on; the
+others are refused with an event), and A/B tests run here with the same sequential comparison.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from streams.worker.rollout.policy import Move, RolloutRules, StartPlan, Verdict
 from streams.worker.rollout.sequential import compare, effect_scale
 from streams.worker.rollout.serving import ServingStats
 from streams.records.aliases import Aliases
+from streams.records.signing import Verifier
 
 Revert = Callable[[str, int | None], None]  # (model id, champion version): the worker goes back to the champion
 REQUESTS = (DecisionType.ROLLOUT_REQUESTED, DecisionType.PROMOTE_REQUESTED, DecisionType.ROLLBACK_REQUESTED,
@@ -29,11 +31,12 @@ class RolloutManager:
     ``ModelState.serving``)."""
 
     def __init__(self, models: Mapping, rules: RolloutRules, decide: Decide, enabled: bool = True,
-                 revert: Revert | None = None, ab_max_s: float = 600.0) -> None:
+                 revert: Revert | None = None, ab_max_s: float = 600.0, operators: Verifier | None = None) -> None:
         self.rules, self.decide, self.enabled = rules, decide, enabled
         self.models = models  # the worker's models, which change when the group moves one to another worker
         self.revert = revert
         self.ab_max_s = ab_max_s
+        self.operators = operators  # the operators' keys a request must be signed with (None: not checked)
 
     @property
     def aliases(self) -> dict[str, Aliases]:
@@ -94,6 +97,9 @@ class RolloutManager:
         """An operator's request (an event of one of :data:`REQUESTS`)."""
         model_id, kind, version = event["model_id"], DecisionType(event["event_type"]), event["version"]
         if model_id not in self.aliases:
+            return
+        if self.operators is not None and (why := self.operators.check(event, "DecisionEvent")) is not None:
+            await self.emit(model_id, DecisionType.REQUEST_REFUSED, Cause.UNAUTHORISED, version, f"{kind.value} refused: {why}", {})
             return
         aliases = self.aliases[model_id]
         if kind is DecisionType.ROLLOUT_REQUESTED and version is not None:
