@@ -10,7 +10,8 @@ stay readable after a backward-compatible change.
 ...        "reason": "ADWIN", "figures": {"loss": 2.0}}
 >>> data = codec.encode(rec)
 >>> data[:2] == MARKER and codec.decode(data) == {**rec, "cause": "other", "agent_id": None, "rollout": None,
-...                                               "ab_test": None, "drop_challenger": False, "signature": b"", "key_id": ""}
+...                                               "ab_test": None, "drop_challenger": False, "signature": b"", "key_id": "",
+...                                               "label": None}
 True
 >>> decode_any(data)[0]
 'DecisionEvent'

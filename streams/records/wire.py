@@ -45,6 +45,8 @@ class DecisionType(str, Enum):
     CHAMPION_SWITCHED = "ChampionSwitched"  # ... went through the gate: the model's learner is now that shadow's
     MODEL_CREATED = "ModelCreated"  # the new-models policy adopted a model id (and chose where it starts)
     REQUEST_REFUSED = "RequestRefused"  # an operator's request the worker did not act on: unsigned or not trusted
+    ALIAS_SET = "AliasSet"  # a user-defined alias of the registry now names a version (label.key)
+    TAG_SET = "TagSet"  # a tag of a version (label.key = label.value; an empty value removes it)
 
 
 class RolloutStage(str, Enum):
@@ -135,7 +137,8 @@ class ABTestSpec:
 
 def decision_record(event_type: DecisionType, cause: Cause, model_id: str, reason: str, figures: Mapping[str, float],
                     version: int | None = None, agent_id: str | None = None, *, rollout: RolloutPosition | None = None,
-                    ab_test: ABTestSpec | None = None, drop_challenger: bool = False) -> dict[str, Any]:
+                    ab_test: ABTestSpec | None = None, drop_challenger: bool = False,
+                    label: tuple[str, str] | None = None) -> dict[str, Any]:
     """A DecisionEvent as the record its reader sees (what :func:`decision` encodes). ``figures``
     are measurements; what a decision *sets* (a rollout's stage and share, an A/B test's versions)
     travels in its own typed fields."""
@@ -143,7 +146,7 @@ def decision_record(event_type: DecisionType, cause: Cause, model_id: str, reaso
             "timestamp_ms": now_ms(), "reason": reason, "figures": {k: float(v) for k, v in figures.items()},
             "agent_id": agent_id, "rollout": None if rollout is None else asdict(rollout),
             "ab_test": None if ab_test is None else asdict(ab_test), "drop_challenger": drop_challenger,
-            "signature": b"", "key_id": ""}
+            "signature": b"", "key_id": "", "label": None if label is None else {"key": label[0], "value": label[1]}}
 
 
 Decide = Callable[[dict[str, Any]], Awaitable[None]]  # a worker's way to make a decision: the record, sent on events

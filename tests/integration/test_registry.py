@@ -1,0 +1,59 @@
+"""The registry API on the embedded broker: versions listed with stage, aliases and tags; a
+version got by number or ``name@alias``; user-defined aliases and tags set from Python (async and
+sync) and the CLI, read back by every reader; bad references answered with what exists."""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from streams.client import ModelRegistry, RegistryError, SyncModelRegistry
+from streams.simulation.fleet import SineFleet
+
+from .conftest import ROOT, publish_rounds, wait_for
+
+
+def cli(bootstrap, *args):
+    env = {**os.environ, "METASTREAM_KAFKA": bootstrap, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "streams.cli", *args], capture_output=True, text=True, env=env, cwd=ROOT,
+                          timeout=90)
+
+
+def test_list_get_alias_and_tag_versions(broker, worker_factory):
+    worker = worker_factory(METASTREAM_ROLLOUT="0").start()
+    publish_rounds(broker.bootstrap, SineFleet(seed=6), "sine", rounds=4, drift_from=99)
+    wait_for(lambda: worker.metrics().get("metastream_versions_published_total", 0) >= 2, 120, "two published versions")
+    registry = SyncModelRegistry(broker.bootstrap)
+    listed = registry.versions("sine")
+    assert [v.version for v in listed][:2] == [1, 2] and registry.models() == ["sine"]
+    champion = next(v for v in listed if "champion" in v.aliases)
+    assert champion.stage == "PRODUCTION" and champion.sha256 == registry.get("sine@champion")["sha256"]
+
+    async def curate():
+        async with ModelRegistry(broker.bootstrap) as reg:
+            await reg.set_alias("sine", "production", 1)
+            await reg.set_tag("sine", 1, "description", "the first version, kept for comparison")
+            await reg.set_tag("sine", 1, "owner", "alice")
+            await reg.set_tag("sine", 1, "owner", "")  # removed
+            return await reg.version("sine@production"), await reg.get("sine/2")
+    production, second = asyncio.run(curate())
+    assert production.version == 1 and "production" in production.aliases
+    assert production.tags == {"description": "the first version, kept for comparison"} and production.description
+    assert second["version"] == 2
+
+    moved = cli(broker.bootstrap, "models", "alias", "sine", "production", "2")
+    assert moved.returncode == 0, moved.stderr[-2000:]
+    shown = json.loads(cli(broker.bootstrap, "models", "get", "sine@production").stdout)
+    assert shown["version"] == 2 and "production" in shown["aliases"]
+    assert registry.version("sine", 1).aliases == []  # the alias moved
+
+    with pytest.raises(RegistryError, match="no alias 'staging'"):
+        registry.get("sine@staging")
+    with pytest.raises(RegistryError, match="rollouts' own"):
+        registry.set_alias("sine", "champion", 1)
+    missing = cli(broker.bootstrap, "models", "get", "sine/999")
+    said = [line for line in missing.stderr.splitlines() if line.strip()]
+    assert missing.returncode == 2 and len(said) == 1 and "sine v999 is not published" in said[0], missing.stderr
