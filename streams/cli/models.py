@@ -70,7 +70,9 @@ def models_ls(kafka: Optional[str] = bootstrap_option("Bootstrap servers (defaul
 @friendly_errors
 def models_show(model_id: str = typer.Argument(...), version: Optional[int] = typer.Option(None, help="Default: the latest."),
                 kafka: Optional[str] = bootstrap_option(), topic: str = typer.Option("models"),
-                save: Optional[Path] = typer.Option(None, help="Write the weights to this .safetensors file.")) -> None:
+                save: Optional[Path] = typer.Option(None, help="Write the version to this folder (model.safetensors and "
+                                                               "config.json: `evaluate` and METASTREAM_MODELS load "
+                                                               "it); a path ending in .safetensors gets the weights only.")) -> None:
     """One version's metadata, metrics and lineage as JSON (weights summarised, or saved with --save);
     a tabular version also shows its pipeline: per feature its mean and spread, log, selection, gap
     flag and permutation importance on held-out tasks (accuracy lost when shuffled), and products."""
@@ -83,10 +85,22 @@ def models_show(model_id: str = typer.Argument(...), version: Optional[int] = ty
         raise UserError(f"no version{'' if version is None else f' {version}'} of {model_id!r} on {topic}; see 'metastream models ls'")
     rec = max(versions, key=lambda r: r["version"])
     if save:
-        save.write_bytes(rec["weights"])
+        _save(rec, save)
     out = {k: v for k, v in rec.items() if k not in ("weights",)}
     out["weights_bytes"] = len(rec["weights"])
     out["config"] = json.loads(out.pop("config_json"))
     if pipeline := pipeline_summary(rec["weights"], out["config"]):
         out["pipeline"] = pipeline
     print(json.dumps(out, indent=2, sort_keys=True, default=str))
+
+
+def _save(rec: dict, path: Path) -> None:
+    """A version as a model folder (the layout `meta-train --out` writes), or its weights alone."""
+    if path.suffix == ".safetensors":
+        path.write_bytes(rec["weights"])
+        return
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "model.safetensors").write_bytes(rec["weights"])
+    source = {"model_id": rec["model_id"], "version": rec["version"], "sha256": rec["sha256"]}
+    (path / "config.json").write_text(json.dumps({"config": json.loads(rec["config_json"]), "metrics": dict(rec["metrics"]),
+                                                  "source": source}, indent=2, sort_keys=True))

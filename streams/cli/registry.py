@@ -59,3 +59,22 @@ def tag_cmd(model_id: str = typer.Argument(...), version: int = typer.Argument(.
     """Tag a version (a "description" tag describes it); an empty value removes the tag."""
     _run(_registry(kafka, operator_key).set_tag(model_id, version, key, value))
     console.print(f"{model_id} v{version}: {key} = {value!r}" if value else f"{model_id} v{version}: {key} removed")
+
+
+@models_app.command("export")
+@friendly_errors
+def export_cmd(ref: str = typer.Argument(..., help="NAME@ALIAS, NAME/VERSION or NAME (the newest)."),
+               out: str = typer.Option(..., help="The file to write (e.g. sine.pt)."),
+               fmt: str = typer.Option("torchscript", "--format", help="torchscript: run with torch.jit.load, no metastream needed."),
+               kafka: Optional[str] = bootstrap_option()) -> None:
+    """Export a version's network (its meta-learned initialisation or embedding) for a consumer
+    without this project: TorchScript, input shape and config in the file's metadata.json."""
+    import json
+
+    from learners.export import export_torchscript
+
+    if fmt != "torchscript":
+        raise UserError(f"cannot export as {fmt!r}: the one format is torchscript (ONNX is not offered: see docs/worker.md)")
+    loaded = _run(_registry(kafka).load(ref))
+    path = export_torchscript(loaded.learner, json.loads(loaded.record["config_json"]), out)
+    console.print(f"{loaded.model_id} v{loaded.version} -> {path} (torch.jit.load('{path}') runs it)")

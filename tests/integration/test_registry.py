@@ -22,7 +22,17 @@ def cli(bootstrap, *args):
                           timeout=90)
 
 
-def test_list_get_alias_and_tag_versions(broker, worker_factory):
+RUN_WITHOUT_THE_PROJECT = """
+import sys
+for name in ("learners", "streams", "schemas"):
+    sys.modules[name] = None  # any import of this project's code now fails
+import torch
+model = torch.jit.load(sys.argv[1])
+print(tuple(model(torch.zeros(3, 1)).shape))
+"""
+
+
+def test_list_get_alias_and_tag_versions(broker, worker_factory, tmp_path):
     worker = worker_factory(METASTREAM_ROLLOUT="0").start()
     publish_rounds(broker.bootstrap, SineFleet(seed=6), "sine", rounds=4, drift_from=99)
     wait_for(lambda: worker.metrics().get("metastream_versions_published_total", 0) >= 2, 120, "two published versions")
@@ -54,6 +64,17 @@ def test_list_get_alias_and_tag_versions(broker, worker_factory):
         registry.get("sine@staging")
     with pytest.raises(RegistryError, match="rollouts' own"):
         registry.set_alias("sine", "champion", 1)
+    exported = cli(broker.bootstrap, "models", "export", "sine@production", "--format", "torchscript", "--out",
+                   str(tmp_path / "sine.pt"))
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    ran = subprocess.run([sys.executable, "-c", RUN_WITHOUT_THE_PROJECT, str(tmp_path / "sine.pt")], capture_output=True,
+                         text=True, cwd=tmp_path, timeout=120)
+    assert ran.returncode == 0 and ran.stdout.strip() == "(3, 1)", ran.stderr[-2000:]
+    saved = cli(broker.bootstrap, "models", "show", "sine", "--version", "2", "--save", str(tmp_path / "v2"))
+    assert saved.returncode == 0 and (tmp_path / "v2" / "model.safetensors").is_file(), saved.stderr[-2000:]
+    evaluated = cli(broker.bootstrap, "evaluate", str(tmp_path / "v2"), "--episodes", "5", "--json")
+    assert evaluated.returncode == 0 and json.loads(evaluated.stdout)["metric"] == "mse", evaluated.stderr[-2000:]
+
     missing = cli(broker.bootstrap, "models", "get", "sine/999")
     said = [line for line in missing.stderr.splitlines() if line.strip()]
     assert missing.returncode == 2 and len(said) == 1 and "sine v999 is not published" in said[0], missing.stderr
