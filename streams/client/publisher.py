@@ -17,8 +17,11 @@ from typing import Sequence
 import numpy as np
 from aiokafka import AIOKafkaProducer
 
+from learners.errors import ConfigError
 from schemas import codec_for
 from schemas.experiences import check_ids, make_batch_record
+
+from streams.kafka.connection import principal
 
 
 class ExperiencePublisher:
@@ -29,13 +32,21 @@ class ExperiencePublisher:
     def __init__(self, bootstrap: str, topic: str = "experiences", agent_id: str | None = None, agent_type: str = "agent",
                  batch_size: int = 64, linger_ms: float = 50.0) -> None:
         self.bootstrap, self.topic = bootstrap, topic
-        self.agent_id = agent_id or f"agent-{uuid.uuid4().hex[:8]}"
+        self.principal = principal()  # with SASL on, the agent is who the broker knows it as
+        self.agent_id = self._as_principal(agent_id) or f"agent-{uuid.uuid4().hex[:8]}"
         self.agent_type = agent_type
         self.batch_size, self.linger_ms = batch_size, linger_ms
         self._producer: AIOKafkaProducer | None = None
         self._pending: dict[tuple[str, int | None, str], list[tuple]] = {}  # (model id, serving version, agent) -> rows
         self._timers: dict[tuple[str, int | None, str], asyncio.TimerHandle] = {}
         self.sent_messages = 0
+
+    def _as_principal(self, agent_id: str | None) -> str | None:
+        """With SASL on, the agent id is the SASL user: another id is refused, none means that user."""
+        if self.principal and agent_id not in (None, self.principal):
+            raise ConfigError(f"agent {agent_id!r} cannot publish as SASL user {self.principal!r}: with SASL on an agent's "
+                              "id is its principal (give each agent its own Kafka user)")
+        return self.principal or agent_id
 
     async def start(self) -> "ExperiencePublisher":
         from streams.kafka.connection import client_options
@@ -77,7 +88,7 @@ class ExperiencePublisher:
         p = None if predictions is None else np.asarray(predictions, dtype="f4").reshape(n, -1)
         l = None if losses is None else np.asarray(losses, dtype="f4").reshape(n)
         lat = None if latencies_ms is None else np.asarray(latencies_ms, dtype="f4").reshape(n)
-        key = (model_id, model_version, agent_id or self.agent_id)
+        key = (model_id, model_version, self._as_principal(agent_id) or self.agent_id)
         pending = self._pending.setdefault(key, [])
         for i in range(n):
             pending.append((f[i], t[i], task_ids[i], ids[i], ts[i], None if p is None else p[i], None if l is None else l[i],

@@ -76,6 +76,12 @@ class KafkaSecurity:
             raise ConfigError(f"cannot build the TLS context from {PREFIX}SSL_*: {exc}") from None
 
 
+def principal(environ: Mapping[str, str] | None = None) -> str:
+    """The SASL user this client authenticates as ("" without SASL): who the broker knows it to be."""
+    sec = KafkaSecurity.from_env(environ)
+    return sec.sasl_username if sec.security_protocol.startswith("SASL") else ""
+
+
 def client_options(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Keyword arguments for aiokafka's producers, consumers and admin client (empty for PLAINTEXT)."""
     sec = KafkaSecurity.from_env(environ)

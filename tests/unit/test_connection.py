@@ -30,3 +30,26 @@ def test_plaintext_by_default_and_tls_or_sasl_from_the_variables():
 def test_a_wrong_setting_says_what_to_do(env, says):
     with pytest.raises(ConfigError, match=says):
         client_options(env)
+
+
+def test_with_sasl_an_agent_publishes_as_its_principal_and_not_as_another(monkeypatch):
+    """The broker knows the client as its SASL user; the agent id it publishes under is that user:
+    a different one is refused where the publisher is made or a batch is queued."""
+    import asyncio
+
+    import numpy as np
+    import pytest
+
+    from learners.errors import ConfigError
+    from streams.client import ExperiencePublisher
+
+    assert ExperiencePublisher("127.0.0.1:1", agent_id="bob").agent_id == "bob"  # plaintext: whatever it says
+    for name, value in {"SECURITY_PROTOCOL": "SASL_PLAINTEXT", "SASL_USERNAME": "alice", "SASL_PASSWORD": "x"}.items():
+        monkeypatch.setenv(f"METASTREAM_KAFKA_{name}", value)
+    assert ExperiencePublisher("127.0.0.1:1").agent_id == "alice"
+    assert ExperiencePublisher("127.0.0.1:1", agent_id="alice").agent_id == "alice"
+    with pytest.raises(ConfigError, match="cannot publish as SASL user 'alice'"):
+        ExperiencePublisher("127.0.0.1:1", agent_id="bob")
+    pub = ExperiencePublisher("127.0.0.1:1")
+    with pytest.raises(ConfigError, match="'mallory' cannot publish"):
+        asyncio.run(pub.publish("sine", np.zeros((1, 1)), np.zeros((1, 1)), ["t"], agent_id="mallory"))
