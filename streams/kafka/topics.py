@@ -95,11 +95,11 @@ class TopicReader:
             return {}
         consumer = self._consumer
         positions = {tp: await consumer.position(tp) for tp in self.partitions}
-        watermarks = await consumer.end_offsets(self.partitions)
-        starts = await consumer.beginning_offsets(self.partitions)
+        watermarks, starts = await asyncio.gather(consumer.end_offsets(self.partitions),
+                                                  consumer.beginning_offsets(self.partitions))
         ends = {tp.partition: watermarks[tp] for tp in self.partitions}
         for tp in self.partitions:
-            if watermarks[tp] <= starts[tp]:
+            if watermarks[tp] <= starts[tp]:  # empty, or every record deleted
                 continue
             consumer.seek(tp, watermarks[tp] - 1)
             batch = await consumer.getmany(tp, timeout_ms=probe_ms, max_records=100_000)
