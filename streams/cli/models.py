@@ -43,8 +43,14 @@ def models_ls(kafka: Optional[str] = bootstrap_option("Bootstrap servers (defaul
     from streams.records.aliases import version_stages
 
     bootstrap = bootstrap_from(kafka)
-    versions = sorted(read_versions(bootstrap, topic), key=lambda r: (r["model_id"], r["version"]))
-    stages = version_stages([rec for _, rec in asyncio.run(read_records(bootstrap, events_topic, "DecisionEvent"))])
+
+    async def both():  # the two topics read at once: each read starts with a round trip for its end offsets
+        return await asyncio.gather(read_records(bootstrap, topic, "ModelVersion"),
+                                    read_records(bootstrap, events_topic, "DecisionEvent"))
+
+    records, events = asyncio.run(both())
+    versions = sorted((rec for _, rec in records), key=lambda r: (r["model_id"], r["version"]))
+    stages = version_stages([rec for _, rec in events])
     rows = [{"model_id": r["model_id"], "version": r["version"], "parent": r["parent_version"], "algorithm": r["algorithm"],
              "created": _iso(r["created_at_ms"]), "sha256": r["sha256"],
              "stage": stages.get(r["model_id"], {}).get(r["version"], r["rollout_stage"]), "published_stage": r["rollout_stage"],
