@@ -1,5 +1,6 @@
-"""A learner's network as TorchScript, for a consumer without this project's code: ``torch.jit.load``
-and call it. What is exported is the meta-learned network as it stands (the initialisation a
+"""A learner's network for a consumer without this project's code: as a ``torch.export`` program
+(``torch.export.load(path).module()`` and call it; any number of rows) or as TorchScript
+(``torch.jit.load``, which this torch marks deprecated). What is exported is the meta-learned network as it stands (the initialisation a
 gradient-based learner adapts from, or the embedding a metric learner compares prototypes in); the
 adaptation itself (inner-loop steps, prototypes) stays with whoever has the few examples.
 
@@ -7,9 +8,9 @@ adaptation itself (inner-loop steps, prototypes) stays with whoever has the few 
 >>> from learners.registry import build_learner, default_config
 >>> config = default_config("sine", "fomaml")
 >>> learner = build_learner(config)
->>> path = export_torchscript(learner, config, tempfile.mkdtemp() + "/sine.pt")
+>>> path = export_program(learner, config, tempfile.mkdtemp() + "/sine.pt2")
 >>> x = torch.linspace(-5, 5, 7).reshape(-1, 1)
->>> bool(torch.allclose(torch.jit.load(str(path))(x), learner.model(x)))
+>>> bool(torch.allclose(torch.export.load(str(path)).module()(x), learner.model(x)))
 True
 """
 
@@ -46,4 +47,22 @@ def export_torchscript(learner: MetaLearner, config: dict, path: str | Path) -> 
     path.parent.mkdir(parents=True, exist_ok=True)
     extra = {"metadata.json": json.dumps({"config": config, "input": list(example_input(backbone).shape[1:])})}
     torch.jit.save(traced, str(path), _extra_files=extra)
+    return path
+
+
+def export_program(learner: MetaLearner, config: dict, path: str | Path) -> Path:
+    """``torch.export`` ``learner``'s network into ``path`` (a ``.pt2``), its first dimension (rows)
+    left free; the file's ``metadata.json`` extra holds the config and the input shape."""
+    import json
+
+    example = example_input(config["backbone"])
+    try:
+        program = torch.export.export(learner.model.eval(), (example,),
+                                      dynamic_shapes=({0: torch.export.Dim("rows", min=1)},))
+    except Exception as exc:  # noqa: BLE001 - export fails on what it cannot capture, said plainly
+        raise ConfigError(f"this model does not export ({type(exc).__name__}: {exc})") from None
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.export.save(program, str(path), extra_files={"metadata.json": json.dumps({"config": config,
+                                                                                    "input": list(example.shape[1:])})})
     return path

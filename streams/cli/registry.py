@@ -64,17 +64,20 @@ def tag_cmd(model_id: str = typer.Argument(...), version: int = typer.Argument(.
 @models_app.command("export")
 @friendly_errors
 def export_cmd(ref: str = typer.Argument(..., help="NAME@ALIAS, NAME/VERSION or NAME (the newest)."),
-               out: str = typer.Option(..., help="The file to write (e.g. sine.pt)."),
-               fmt: str = typer.Option("torchscript", "--format", help="torchscript: run with torch.jit.load, no metastream needed."),
+               out: str = typer.Option(..., help="The file to write (e.g. sine.pt2)."),
+               fmt: str = typer.Option("export", "--format", help="export: a torch.export program (torch.export.load(path)"
+                                                                   ".module()); torchscript: torch.jit.load. Neither needs "
+                                                                   "metastream."),
                kafka: Optional[str] = bootstrap_option()) -> None:
     """Export a version's network (its meta-learned initialisation or embedding) for a consumer
-    without this project: TorchScript, input shape and config in the file's metadata.json."""
+    without this project; the input shape and config are in the file's metadata.json."""
     import json
 
-    from learners.export import export_torchscript
+    from learners.export import export_program, export_torchscript
 
-    if fmt != "torchscript":
-        raise UserError(f"cannot export as {fmt!r}: the one format is torchscript (ONNX is not offered: see docs/worker.md)")
+    writers = {"export": export_program, "torchscript": export_torchscript}
+    if fmt not in writers:
+        raise UserError(f"cannot export as {fmt!r}: choose export or torchscript (ONNX is not offered: see docs/worker.md)")
     loaded = _run(_registry(kafka).load(ref))
-    path = export_torchscript(loaded.learner, json.loads(loaded.record["config_json"]), out)
-    console.print(f"{loaded.model_id} v{loaded.version} -> {path} (torch.jit.load('{path}') runs it)")
+    path = writers[fmt](loaded.learner, json.loads(loaded.record["config_json"]), out)
+    console.print(f"{loaded.model_id} v{loaded.version} -> {path}")

@@ -27,7 +27,8 @@ import sys
 for name in ("learners", "streams", "schemas"):
     sys.modules[name] = None  # any import of this project's code now fails
 import torch
-model = torch.jit.load(sys.argv[1])
+path = sys.argv[1]
+model = torch.export.load(path).module() if path.endswith(".pt2") else torch.jit.load(path)
 print(tuple(model(torch.zeros(3, 1)).shape))
 """
 
@@ -64,12 +65,12 @@ def test_list_get_alias_and_tag_versions(broker, worker_factory, tmp_path):
         registry.get("sine@staging")
     with pytest.raises(RegistryError, match="rollouts' own"):
         registry.set_alias("sine", "champion", 1)
-    exported = cli(broker.bootstrap, "models", "export", "sine@production", "--format", "torchscript", "--out",
-                   str(tmp_path / "sine.pt"))
-    assert exported.returncode == 0, exported.stderr[-2000:]
-    ran = subprocess.run([sys.executable, "-c", RUN_WITHOUT_THE_PROJECT, str(tmp_path / "sine.pt")], capture_output=True,
-                         text=True, cwd=tmp_path, timeout=120)
-    assert ran.returncode == 0 and ran.stdout.strip() == "(3, 1)", ran.stderr[-2000:]
+    for fmt, name in (("export", "sine.pt2"), ("torchscript", "sine.pt")):
+        exported = cli(broker.bootstrap, "models", "export", "sine@production", "--format", fmt, "--out", str(tmp_path / name))
+        assert exported.returncode == 0, exported.stderr[-2000:]
+        ran = subprocess.run([sys.executable, "-c", RUN_WITHOUT_THE_PROJECT, str(tmp_path / name)], capture_output=True,
+                             text=True, cwd=tmp_path, timeout=120)
+        assert ran.returncode == 0 and ran.stdout.strip() == "(3, 1)", ran.stderr[-2000:]
     saved = cli(broker.bootstrap, "models", "show", "sine", "--version", "2", "--save", str(tmp_path / "v2"))
     assert saved.returncode == 0 and (tmp_path / "v2" / "model.safetensors").is_file(), saved.stderr[-2000:]
     evaluated = cli(broker.bootstrap, "evaluate", str(tmp_path / "v2"), "--episodes", "5", "--json")
