@@ -68,7 +68,18 @@ def package_versions() -> dict[str, str]:
             found[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             found[name] = "not installed"
+    found["metastream_source"] = source_digest()  # a checkout changes its code without changing its version
     return found
+
+
+def source_digest() -> str:
+    """SHA-256 of this project's Python source (learners, streams, schemas), 16 hex digits."""
+    digest = hashlib.sha256()
+    root = Path(__file__).resolve().parents[3]
+    for package in ("learners", "streams", "schemas"):
+        for path in sorted((root / package).rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def anchor_of(value: bytes | None, timestamp: int) -> str:
