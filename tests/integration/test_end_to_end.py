@@ -12,7 +12,7 @@ import torch
 from streams.client import ExperiencePublisher, ModelSubscriber, SyncExperiencePublisher
 from streams.simulation.fleet import SineFleet
 
-from .conftest import ROOT, wait_for
+from .conftest import ROOT, wait_settled
 
 
 async def _publish_tasks(bootstrap, fleet, tasks):
@@ -44,7 +44,7 @@ def test_publish_learn_publish_subscribe_adapt(broker, worker_factory):
             before.append(float(((model.learner.model(torch.tensor(x[:10])).numpy() - y[:10]) ** 2).mean()))
         after.append(float(((model.predict(model.adapt(x[:10], y[:10]), x[:10]).numpy() - y[:10]) ** 2).mean()))
     assert np.mean(after) < np.mean(before)
-    assert wait_for(lambda: worker.metrics().get("metastream_experiences_ingested_total") == 60 * 40, 30, "all experiences")
+    wait_settled(worker, 60 * 40, 60)  # all experiences in, no update running: the listings below see one registry
 
     env = {"METASTREAM_KAFKA": broker.bootstrap, "PYTHONPATH": str(ROOT), "COLUMNS": "150"}
     run = lambda *a: subprocess.run([sys.executable, "-m", "streams.cli", *a], capture_output=True, text=True,
