@@ -13,7 +13,7 @@ import pytest
 from streams.client import ModelRegistry, RegistryError, SyncModelRegistry
 from streams.simulation.fleet import SineFleet
 
-from .conftest import ROOT, publish_rounds, wait_for
+from .conftest import ROOT, publish_until, wait_for
 
 
 def cli(bootstrap, *args):
@@ -35,8 +35,11 @@ print(tuple(model(torch.zeros(3, 1)).shape))
 
 def test_list_get_alias_and_tag_versions(broker, worker_factory, tmp_path):
     worker = worker_factory(METASTREAM_ROLLOUT="0").start()
-    publish_rounds(broker.bootstrap, SineFleet(seed=6), "sine", rounds=4, drift_from=99)
-    wait_for(lambda: worker.metrics().get("metastream_versions_published_total", 0) >= 2, 120, "two published versions")
+    def two_versions():  # a slower machine needs more tasks before its second version: publish until there are two
+        return worker.metrics().get("metastream_versions_published_total", 0) >= 2
+
+    publish_until(broker.bootstrap, SineFleet(seed=6), "sine", two_versions, drifted=False, tries=20)
+    wait_for(two_versions, 120, "two published versions")
     registry = SyncModelRegistry(broker.bootstrap)
     listed = registry.versions("sine")
     assert [v.version for v in listed][:2] == [1, 2] and registry.models() == ["sine"]
