@@ -110,14 +110,25 @@ def _bytes_as_bytes(record: dict[str, Any], writer: dict) -> dict[str, Any]:
     string (fastavro fills it in as ``""`` when reading an older record, and would write a missing
     field's default as that string, which it then refuses)."""
     fixed = None
-    for f in writer.get("fields", ()):
-        if f["type"] != "bytes":
-            continue
-        value = record.get(f["name"], f.get("default"))
+    for name, default in _bytes_fields(id(writer), writer):
+        value = record.get(name, default)
         if isinstance(value, str):
             fixed = fixed if fixed is not None else dict(record)
-            fixed[f["name"]] = value.encode("latin-1")
+            fixed[name] = value.encode("latin-1")
     return record if fixed is None else fixed
+
+
+_BYTES_FIELDS: dict[int, tuple[dict, tuple[tuple[str, Any], ...]]] = {}
+
+
+def _bytes_fields(key: int, writer: dict) -> tuple[tuple[str, Any], ...]:
+    """``(name, default)`` of ``writer``'s top-level bytes fields, found once per schema (every
+    encode asks). The entry keeps the schema alive, so its id is never another schema's."""
+    entry = _BYTES_FIELDS.get(key)
+    if entry is None or entry[0] is not writer:
+        entry = _BYTES_FIELDS[key] = (writer, tuple((f["name"], f.get("default")) for f in writer.get("fields", ())
+                                                    if f["type"] == "bytes"))
+    return entry[1]
 
 
 class AvroCodec:
