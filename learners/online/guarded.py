@@ -75,6 +75,12 @@ class GuardedProposal:
         return bool(self.first_forgetting) and not self.forgetting
 
 
+def given_up(proposal) -> tuple[int, ...]:
+    """Eras a mixture's update gave up to stay within its components' budget (an event says so)."""
+    change = proposal.mixture
+    return change.judgement.given_up if change is not None and change.judgement is not None else ()
+
+
 def propose_guarded(learner: OnlineMetaLearner, buffer: TaskReplayBuffer, plan: UpdatePlan, guard: GuardPlan | None,
                     should_stop: Callable[[], bool] | None = None) -> GuardedProposal | None:
     """``None`` when there are too few tasks or ``should_stop`` said so. Without a guard there is
@@ -99,6 +105,8 @@ def propose_guarded(learner: OnlineMetaLearner, buffer: TaskReplayBuffer, plan: 
         champion = {**era_scores(learner.champion, probes), **guard.parent}
         best = {e: max(guard.best.get(e, -float("inf")), s) for e, s in champion.items()}
         reference = guard_reference(guard.best, champion, guard.current_era)
+        for era in given_up(proposal):  # a mixture at its budget retired the only component that served them
+            reference.pop(era, None)
         scores = era_scores(proposal.learner, probes)
         forgot = check_forgetting(scores, reference, guard.max_drop)
         figures.update(champion_era_scores=champion, best_era_scores=best, era_scores=scores)

@@ -1,12 +1,13 @@
 """What an update does to a mixture of meta-models before it trains (``learners/transfer/mixture.py``):
-merge components that have converged, and, at most once per era of the forgetting guard (that
-is, once per drift alarm), spawn a component for the newest tasks if no component fits them as
-well as the earlier eras' probe tasks are fitted. Every update of the era looks until one spawns:
-the update the alarm starts may come before the buffer holds enough of the new regime's tasks
-(how soon depends on the machine's speed), and a look costs two scorings. The new component
-starts as a copy of the best fit and trains on those tasks alone for the update's iterations, so
-the routed training that follows has something to route to (an exact copy would tie with its
-original on every task).
+merge components that have converged, and, once per era of the forgetting guard (that is, once
+per drift alarm), judge the newest tasks against every earlier era's probe tasks: a regime that
+came back is routed to the component that learned it (nothing spawns, nothing is relearned); a
+regime no era's component fits spawns a component. Every update of the era looks until it is
+decided: the update the alarm starts may come before the buffer holds enough of the new regime's
+tasks (how soon depends on the machine's speed): tasks that still fit the component of the era
+the drift left decide nothing. The new component starts as a copy of the best fit and trains on
+those tasks alone for the update's iterations, so the routed training that follows has something
+to route to (an exact copy would tie with its original on every task).
 
 A mixture takes no distillation or EWC toward its parent: its old regimes are kept by routing
 (each component trains only on its own tasks), and a pull toward the parent would drag a spawned
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 import torch
 
 from ..tasks.base import TaskBatch
-from ..transfer.mixture import MetaMixture
+from ..transfer.mixture import MetaMixture, RegimeJudgement, Verdict
 from .replay import TaskReplayBuffer
 
 SAMPLE = 64  # tasks each check looks at
@@ -33,9 +34,25 @@ class MixtureChange:
     components: int
     spawned: bool = False
     merged: int = 0
+    judgement: RegimeJudgement | None = None  # this update's verdict on the era's tasks (None: not judged)
 
-    def as_dict(self) -> dict[str, int | bool]:
-        return {"components": self.components, "spawned": self.spawned, "merged": self.merged}
+    @property
+    def recognised(self) -> bool:
+        """The era's tasks are a regime an earlier era had: its component took them over."""
+        return self.judgement is not None and self.judgement.verdict is Verdict.KNOWN
+
+    def as_dict(self) -> dict[str, int | bool | float]:
+        """Figures (numbers only): components, spawned, merged; when judged, the era and component
+        the tasks fit best and the loss ratio; when a component was retired, which, and whether it
+        was the least used (else merged into its nearest)."""
+        out: dict[str, int | bool | float] = {"components": self.components, "spawned": self.spawned, "merged": self.merged}
+        j = self.judgement
+        if j is not None and j.verdict is not Verdict.UNDECIDED:
+            out.update(recognised=j.verdict is Verdict.KNOWN, component=j.component, like_era=j.era, fit_ratio=round(j.ratio, 4))
+        if j is not None and j.retired >= 0:
+            out.update(retired=j.retired, retired_least_used=j.retirement is not None and j.retirement.value == "least_used",
+                       given_up_eras=len(j.given_up))
+        return out
 
 
 def is_mixture(learner) -> bool:
@@ -43,17 +60,14 @@ def is_mixture(learner) -> bool:
     return isinstance(learner.champion, MetaMixture)
 
 
-def known_tasks(probes: dict[int, TaskBatch], era: int) -> TaskBatch | None:
+def known_tasks(probes: dict[int, TaskBatch], era: int) -> dict[int, TaskBatch] | None:
     """The guard's probe tasks (one batch per era, as ``OnlineMetaLearner.probe_batches`` splits
-    them) of the eras before ``era``, as one batch: tasks of the regimes the components already
-    serve, never trained on."""
-    batches = [b for e, b in sorted(probes.items()) if e < era]
-    if not batches:
-        return None
-    return TaskBatch(*(torch.cat(parts) for parts in zip(*((b.support_x, b.support_y, b.query_x, b.query_y) for b in batches))))
+    them) of the eras before ``era``: tasks of the regimes the components already serve, never
+    trained on. ``None`` when there is no earlier era."""
+    return {e: b for e, b in sorted(probes.items()) if e < era} or None
 
 
-def reshape_mixture(learner, candidate: MetaMixture, buffer: TaskReplayBuffer, train: list[str], known: TaskBatch | None,
+def reshape_mixture(learner, candidate: MetaMixture, buffer: TaskReplayBuffer, train: list[str], known: dict[int, TaskBatch] | None,
                     era: int | None, iterations: int, meta_batch: int, gen: torch.Generator) -> MixtureChange:
     """Merge, then maybe spawn, on ``candidate`` (a copy of the champion) in place. ``learner`` is
     the ``OnlineMetaLearner`` that splits buffered tasks; ``known`` the earlier eras' probe tasks
@@ -68,7 +82,7 @@ def reshape_mixture(learner, candidate: MetaMixture, buffer: TaskReplayBuffer, t
         batch = learner.task_batch(buffer, sample(train, SAMPLE))
         merged = candidate.merge_converged(batch) if batch is not None else 0
     recent = train[-2 * candidate.min_tasks:]
-    spawned = False
+    judgement = None
     if era is not None and known is not None and era > int(candidate.model.checked_era) and len(recent) >= candidate.min_tasks:
         new_batch = learner.task_batch(buffer, recent)
 
@@ -79,7 +93,8 @@ def reshape_mixture(learner, candidate: MetaMixture, buffer: TaskReplayBuffer, t
                     child.meta_update(batch)
 
         if new_batch is not None:
-            spawned = candidate.maybe_spawn(new_batch, known, fit)
-        if spawned:  # one spawn an era; until then every update of the era looks again
+            judgement = candidate.answer(new_batch, known, fit, left=era - 1)
+        if judgement is not None and judgement.verdict is not Verdict.UNDECIDED:  # decided once an era
             candidate.model.checked_era.fill_(era)
-    return MixtureChange(len(candidate.model.components), spawned, merged)
+    spawned = judgement is not None and judgement.verdict is Verdict.NEW
+    return MixtureChange(len(candidate.model.components), spawned, merged, judgement)

@@ -12,12 +12,24 @@ way (half of it holds half of the classes), so classification routes by where th
 lie: the component whose training inputs' running mean is nearest, in units of their spread.
 Training routes by the query loss (the labels are known there).
 
-Spawning and merging. A regime that no component fits (its tasks' loss under the best component
-more than ``spawn_ratio`` times the loss the components have on known tasks) spawns a component
-copied from the best one and fitted to those tasks first (an exact copy would tie with its original
-on every task and never be routed to); each update then trains every component only on the tasks
-routed to it, so an old regime's component is not overwritten and a regime that comes back finds
-it. Two components that fit each other's tasks within ``merge_tolerance`` merge (the younger goes).
+Spawning, recurrence and merging. A new era's tasks (the stretch after a drift alarm) are judged
+against each earlier era on its own: the era's probe tasks are fitted best by one component, at
+some loss, and the new tasks under that same component at another. The era they fit most nearly
+as well as it fits its own (within ``spawn_ratio`` times, losses relative to each task's target
+variance for regression, so a task's amplitude does not weigh, and the median over the tasks,
+so a few nearly flat tasks do not either) is the regime coming back: its
+component takes the new tasks over, and nothing spawns or relearns (:class:`RegimeJudgement`).
+When no era's component fits them that well, a component spawns, copied from the best fit and
+fitted to those tasks first (an exact copy would tie with its original on every task and never be
+routed to); each update then trains every component only on the tasks routed to it, so an old
+regime's component is not overwritten. Two components that fit each other's tasks within
+``merge_tolerance`` merge (the younger goes). The components are bounded: at ``max_components`` a
+spawn first makes room, merging the two that fit each other's eras most nearly, or retiring the
+least used (a decayed count of the training tasks routed to each).
+
+Routing cost. A regression task is first scored cheaply by every component (one adaptation step
+on half its support, scored on the other half), and only the ``route_candidates`` best are
+adapted in full: the full cost does not grow with the number of components.
 
 >>> import torch
 >>> from learners import MAML, MLP
@@ -33,6 +45,8 @@ it. Two components that fit each other's tasks within ``merge_tolerance`` merge 
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Callable
 
 import torch
@@ -40,6 +54,39 @@ from torch import nn
 
 from ..base import MetaLearner, task_score
 from ..tasks.base import TaskBatch
+
+USE_DECAY = 0.995  # per meta-update: a component's use count halves in about 140 updates without tasks
+
+
+class Verdict(str, Enum):
+    """What the tasks of a new era are, judged against every earlier era."""
+
+    UNDECIDED = "undecided"  # too few new tasks, no earlier era, or they still fit the era the drift left
+    KNOWN = "known"  # a regime that came back: routed to the component that learned it
+    NEW = "new"  # no component fits them: a component spawned for them
+
+
+class Retirement(str, Enum):
+    """Why a component went to make room for a new one."""
+
+    MERGED = "merged"  # it and another fit each other's eras most nearly
+    LEAST_USED = "least_used"  # no two were close: the one trained on fewest tasks lately
+
+
+@dataclass(frozen=True)
+class RegimeJudgement:
+    """The verdict on a new era's tasks, with its figures: ``era`` and ``component`` the earlier era
+    they fit best and its best component, ``ratio`` their loss under that component over the era's
+    own (1: as well as the era itself); for a spawn, the new ``component``'s index; ``retired`` the
+    component that made room (-1: none), why, and the eras only it served (the guard gives them up)."""
+
+    verdict: Verdict
+    era: int = -1
+    component: int = -1
+    ratio: float = float("nan")
+    retired: int = -1
+    retirement: Retirement | None = None
+    given_up: tuple[int, ...] = field(default_factory=tuple)
 
 class MixtureModule(nn.Module):
     """Every component's network, plus the router's running input statistics per component. Its
@@ -51,7 +98,8 @@ class MixtureModule(nn.Module):
         self.components = nn.ModuleList([first])
         self.register_buffer("input_mean", torch.zeros(1, 0))
         self.register_buffer("input_var", torch.zeros(1, 0))
-        self.register_buffer("checked_era", torch.tensor(-1))  # the last era a component was spawned in
+        self.register_buffer("checked_era", torch.tensor(-1))  # the last era judged (a spawn, or a regime known)
+        self.register_buffer("uses", torch.zeros(1))  # decayed count of the training tasks routed to each component
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Every component's output side by side (what a function-space comparison of two whole
@@ -63,6 +111,10 @@ class MixtureModule(nn.Module):
             self.components.append(copy.deepcopy(self.components[0]))
         while len(self.components) > count:
             del self.components[len(self.components) - 1]
+        if len(self.uses) != count:
+            fresh = torch.zeros(count)
+            fresh[: min(count, len(self.uses))] = self.uses[:count]
+            self.uses = fresh
         for name in ("input_mean", "input_var"):
             old = getattr(self, name)
             if tuple(old.shape) != (count, width):
@@ -71,10 +123,18 @@ class MixtureModule(nn.Module):
                     fresh[: min(count, len(old))] = old[:count]
                 setattr(self, name, fresh)
 
+    def keep(self, indices: list[int]) -> None:
+        """Keep only these components (in this order), with their router statistics."""
+        self.components = nn.ModuleList([self.components[k] for k in indices])
+        for name in ("input_mean", "input_var", "uses"):
+            setattr(self, name, getattr(self, name)[indices].clone())
+
     def load_state_dict(self, state, strict: bool = True, assign: bool = False):  # noqa: D102
         count = 1 + max((int(k.split(".")[1]) for k in state if k.startswith("components.")), default=0)
+        if "uses" not in state:  # a version from before use counts: none known
+            state = {**state, "uses": torch.zeros(count)}
         self.resize(count, int(state["input_mean"].shape[1]) if "input_mean" in state else 0)
-        for name in ("input_mean", "input_var"):
+        for name in ("input_mean", "input_var", "uses"):
             if name in state:  # as saved, whatever its rows
                 setattr(self, name, torch.zeros_like(state[name]))
         return super().load_state_dict(state, strict, assign)
@@ -87,13 +147,14 @@ class MetaMixture(MetaLearner):
     name = "mixture"
 
     def __init__(self, first: MetaLearner, make: Callable[[nn.Module], MetaLearner] | None = None,
-                 max_components: int = 4, spawn_ratio: float = 1.5, merge_tolerance: float = 0.02, min_tasks: int = 16) -> None:
+                 max_components: int = 4, spawn_ratio: float = 1.5, merge_tolerance: float = 0.02, min_tasks: int = 16,
+                 route_candidates: int = 2) -> None:
         self.model = MixtureModule(first.model)
         self.kind, self.meta_lr, self.optimizer_name = first.kind, first.meta_lr, first.optimizer_name
         self._make = make or _copier(first)
         self._learners = [first]
         self.max_components, self.spawn_ratio = max_components, spawn_ratio
-        self.merge_tolerance, self.min_tasks = merge_tolerance, min_tasks
+        self.merge_tolerance, self.min_tasks, self.route_candidates = merge_tolerance, min_tasks, route_candidates
 
     @property
     def components(self) -> list[MetaLearner]:
@@ -127,6 +188,33 @@ class MetaMixture(MetaLearner):
             losses.append(score if component.kind == "regression" else 1.0 - score)
         return torch.stack(losses).mean(0)
 
+    def quick_support_loss(self, component: MetaLearner, support_x: torch.Tensor, support_y: torch.Tensor) -> torch.Tensor:
+        """Per task, cheaply: one adaptation step on the first half of the support, scored on the other."""
+        half = support_x.shape[1] // 2
+        adapted = component.adapt_tasks(support_x[:, :half], support_y[:, :half], 1)
+        with torch.no_grad():
+            out = component.predict_tasks(adapted, support_x[:, half:])
+        score = task_score(component.kind, out, support_y[:, half:])
+        return score if component.kind == "regression" else 1.0 - score
+
+    def shortlisted(self, cheap: Callable[[MetaLearner], torch.Tensor],
+                    full: Callable[[MetaLearner, torch.Tensor], torch.Tensor], tasks: int) -> torch.Tensor:
+        """``[components, tasks]`` losses: ``full`` (a component, task indices) for each task's
+        ``route_candidates`` best components by ``cheap``, infinite for the others; ``full`` for
+        every component when there are no more than that."""
+        comps = self.components
+        everything = torch.arange(tasks)
+        if len(comps) <= self.route_candidates:
+            return torch.stack([full(c, everything) for c in comps])
+        quick = torch.stack([cheap(c) for c in comps])
+        top = quick.topk(self.route_candidates, dim=0, largest=False).indices
+        losses = torch.full(quick.shape, float("inf"))
+        for k, c in enumerate(comps):
+            idx = torch.nonzero((top == k).any(0)).flatten()
+            if len(idx):
+                losses[k, idx] = full(c, idx)
+        return losses
+
     def input_distance(self, support_x: torch.Tensor) -> torch.Tensor:
         """``[components, tasks]``: squared distance of each task's mean support input to each
         component's running input mean, per feature in units of its running variance."""
@@ -142,19 +230,24 @@ class MetaMixture(MetaLearner):
             return torch.zeros(len(support_x), dtype=torch.long)
         if self.kind == "classification":
             return self.input_distance(support_x).argmin(0)
-        return torch.stack([self.support_loss(c, support_x, support_y) for c in self.components]).argmin(0)
+        return self.shortlisted(lambda c: self.quick_support_loss(c, support_x, support_y),
+                                lambda c, i: self.support_loss(c, support_x[i], support_y[i]), len(support_x)).argmin(0)
 
-    def query_losses(self, batch: TaskBatch, training: bool = False) -> torch.Tensor:
+    def component_loss(self, c: MetaLearner, batch: TaskBatch, steps: int | None = None, relative: bool = False) -> torch.Tensor:
+        """``[tasks]``: one component's post-adaptation query loss (MSE or 1 - accuracy); ``relative``:
+        a regression task's MSE over its targets' variance (so a task's amplitude does not weigh)."""
+        adapted = c.adapt_tasks(batch.support_x, batch.support_y, steps)
+        with torch.no_grad():
+            score = task_score(c.kind, c.predict_tasks(adapted, batch.query_x), batch.query_y)
+        if c.kind != "regression":
+            return 1.0 - score
+        return score / batch.target_variance().clamp(min=1e-6) if relative else score
+
+    def query_losses(self, batch: TaskBatch, training: bool = False, relative: bool = False) -> torch.Tensor:
         """``[components, tasks]``: each component's post-adaptation query loss (MSE or 1 - accuracy);
         ``training``: adapted with the inner loop's training steps, not the (often many more) test steps."""
-        out = []
-        for c in self.components:
-            steps = getattr(c, "inner_steps", None) if training else None
-            adapted = c.adapt_tasks(batch.support_x, batch.support_y, steps)
-            with torch.no_grad():
-                score = task_score(c.kind, c.predict_tasks(adapted, batch.query_x), batch.query_y)
-            out.append(score if c.kind == "regression" else 1.0 - score)
-        return torch.stack(out)
+        return torch.stack([self.component_loss(c, batch, getattr(c, "inner_steps", None) if training else None, relative)
+                            for c in self.components])
 
     # --- MetaLearner ----------------------------------------------------------------------------
     def adapt_tasks(self, support_x: torch.Tensor, support_y: torch.Tensor, steps: int | None = None) -> Any:
@@ -181,13 +274,23 @@ class MetaMixture(MetaLearner):
     def meta_update(self, batch: TaskBatch) -> dict[str, float]:
         """Each task trains the component with the lowest query loss on it (and moves that
         component's input statistics); nothing else trains on it."""
-        routes = self.query_losses(batch).argmin(0) if len(self.model.components) > 1 else torch.zeros(batch.num_tasks, dtype=torch.long)
+        if len(self.model.components) > 1:
+            routes = self.shortlisted(lambda c: self.component_loss(c, batch, getattr(c, "inner_steps", None)),
+                                      lambda c, i: self.component_loss(c, _subset(batch, i)), batch.num_tasks).argmin(0)
+        else:
+            routes = torch.zeros(batch.num_tasks, dtype=torch.long)
         losses = []
+        uses = self.model.uses
+        if len(uses) != len(self.model.components):
+            self.model.resize(len(self.model.components), self.model.input_mean.shape[1])
+            uses = self.model.uses
+        uses.mul_(USE_DECAY)
         for k, c in enumerate(self.components):
             idx = torch.nonzero(routes == k).flatten()
             if len(idx):
-                part = TaskBatch(batch.support_x[idx], batch.support_y[idx], batch.query_x[idx], batch.query_y[idx])
+                part = _subset(batch, idx)
                 losses.append(c.meta_update(part)["loss"] * len(idx))
+                uses[k] += len(idx)
                 if self.kind == "classification":
                     self.track_inputs(k, part)
         return {"loss": sum(losses) / batch.num_tasks}
@@ -208,20 +311,53 @@ class MetaMixture(MetaLearner):
         return {**self.components[0].hyperparameters(), "components": len(self.model.components)}
 
     # --- spawning and merging ---------------------------------------------------------------
-    def maybe_spawn(self, recent: TaskBatch, known: TaskBatch, fit: Callable[[MetaLearner], None] | None = None) -> bool:
-        """Spawn a component copied from the best fit to ``recent`` when even that one fits them
-        ``spawn_ratio`` times worse than the components fit ``known`` tasks; ``fit`` then trains the
-        new one on the recent tasks (default: one meta-update on them)."""
+    def era_fit(self, eras: dict[int, TaskBatch]) -> tuple[dict[int, int], dict[int, float]]:
+        """Each era's best component and that component's mean relative loss on the era's tasks."""
+        best, own = {}, {}
+        for e, b in sorted(eras.items()):
+            per = self.query_losses(b, relative=True).median(1).values
+            best[e] = int(per.argmin())
+            own[e] = float(per.min())
+        return best, own
+
+    def judge(self, recent: TaskBatch, eras: dict[int, TaskBatch], left: int | None = None) -> RegimeJudgement:
+        """Whether ``recent`` (a new era's tasks) is a regime one of ``eras`` (earlier eras' probe
+        tasks) already had: the era whose best component fits them most nearly as well as it fits
+        the era's own tasks, within ``spawn_ratio``. ``left``: the era the drift left; fitting its
+        component says the new regime's tasks have not come yet (``UNDECIDED``), not that it is known."""
+        if not eras:
+            return RegimeJudgement(Verdict.UNDECIDED)
+        best, own = self.era_fit(eras)
+        new = self.query_losses(recent, relative=True).median(1).values
+        ratios = {e: float(new[best[e]]) / max(own[e], 1e-6) for e in best}
+        era = min(ratios, key=ratios.get)
+        if not ratios[era] <= self.spawn_ratio:
+            return RegimeJudgement(Verdict.NEW, era, int(new.argmin()), ratios[era])
+        if left is not None and left in best and best[left] == best[era]:
+            return RegimeJudgement(Verdict.UNDECIDED, era, best[era], ratios[era])
+        return RegimeJudgement(Verdict.KNOWN, era, best[era], ratios[era])
+
+    def maybe_spawn(self, recent: TaskBatch, known: TaskBatch | dict[int, TaskBatch],
+                    fit: Callable[[MetaLearner], None] | None = None) -> bool:
+        """Spawn a component for ``recent`` when no earlier era's component fits them (see
+        :meth:`answer`); ``known`` one batch of earlier tasks (one era) or a batch per era."""
+        return self.answer(recent, known if isinstance(known, dict) else {0: known}, fit).verdict is Verdict.NEW
+
+    def answer(self, recent: TaskBatch, eras: dict[int, TaskBatch], fit: Callable[[MetaLearner], None] | None = None,
+               left: int | None = None) -> RegimeJudgement:
+        """Judge ``recent`` (:meth:`judge`); a new regime spawns a component copied from the best
+        fit to them (making room first at ``max_components``) that ``fit`` then trains on them
+        (default: one meta-update on them)."""
+        verdict = self.judge(recent, eras, left)
+        if verdict.verdict is not Verdict.NEW:
+            return verdict
+        retired, why, given_up = -1, None, ()
         if len(self.model.components) >= self.max_components:
-            return False
+            retired, why, given_up = self.make_room(eras)
         new_losses = self.query_losses(recent)
-        new = new_losses.min(0).values.mean()
-        old = self.query_losses(known).min(0).values.mean()
-        if not new > self.spawn_ratio * old:
-            return False
-        best = int(new_losses.mean(1).argmin())
+        source = int(new_losses.mean(1).argmin())
         k = len(self.model.components)
-        self.model.components.append(copy.deepcopy(self.model.components[best]))
+        self.model.components.append(copy.deepcopy(self.model.components[source]))
         self.model.resize(k + 1, self.model.input_mean.shape[1])
         child = self.components[k]
         child.optimizer = type(child.optimizer)(child.model.parameters(), **child.optimizer.defaults)
@@ -231,7 +367,33 @@ class MetaMixture(MetaLearner):
         if self.kind == "classification":
             self.model.input_var[k] = 0  # take the new regime's statistics as they are
             self.track_inputs(k, recent)
-        return True
+        return RegimeJudgement(Verdict.NEW, verdict.era, k, verdict.ratio, retired, why, given_up)
+
+    def make_room(self, eras: dict[int, TaskBatch]) -> tuple[int, Retirement, tuple[int, ...]]:
+        """Remove one component: the younger of the two that fit each other's eras most nearly (when
+        within ``spawn_ratio``), else the least used. Returns its index, why, and the eras whose best
+        component it was that no other fits within ``spawn_ratio`` (given up)."""
+        per = {e: self.query_losses(b, relative=True).median(1).values for e, b in eras.items()}
+        count = len(self.model.components)
+        served = {k: [e for e, p in per.items() if int(p.argmin()) == k] for k in range(count)}
+
+        def cost(i: int, j: int) -> float:  # how much worse each fits the other's eras, the worse way round
+            worst = 1.0
+            for a, b in ((i, j), (j, i)):
+                for e in served[b]:
+                    worst = max(worst, float(per[e][a]) / max(float(per[e][b]), 1e-6))
+            return worst
+
+        pairs = sorted(((cost(i, j), j) for j in range(1, count) for i in range(j)))
+        if pairs and pairs[0][0] <= self.spawn_ratio:
+            gone, why = pairs[0][1], Retirement.MERGED
+        else:
+            gone, why = int(self.model.uses[:count].argmin()) if len(self.model.uses) == count else count - 1, Retirement.LEAST_USED
+        rest = [k for k in range(count) if k != gone]
+        given_up = tuple(e for e in served[gone]
+                         if not min(float(per[e][k]) for k in rest) <= self.spawn_ratio * float(per[e][gone]))
+        self.model.keep(rest)
+        return gone, why, given_up
 
     def merge_converged(self, batch: TaskBatch) -> int:
         """Drop every component whose tasks in ``batch`` an older component fits within
@@ -243,10 +405,7 @@ class MetaMixture(MetaLearner):
             pair = next(((i, j) for j in range(1, len(losses)) for i in range(j) if self._converged(losses, routes, i, j)), None)
             if pair is None:
                 return merged
-            keep = [k for k in range(len(losses)) if k != pair[1]]
-            self.model.components = nn.ModuleList([self.model.components[k] for k in keep])
-            for name in ("input_mean", "input_var"):
-                setattr(self.model, name, getattr(self.model, name)[keep].clone())
+            self.model.keep([k for k in range(len(losses)) if k != pair[1]])
             merged += 1
         return merged
 
@@ -263,6 +422,10 @@ class MetaMixture(MetaLearner):
         adapted = self.adapt_tasks(batch.support_x, batch.support_y)
         with torch.no_grad():
             return float(task_score(self.kind, self.predict_tasks(adapted, batch.query_x), batch.query_y).mean())
+
+
+def _subset(batch: TaskBatch, idx: torch.Tensor) -> TaskBatch:
+    return TaskBatch(batch.support_x[idx], batch.support_y[idx], batch.query_x[idx], batch.query_y[idx])
 
 
 def _copier(first: MetaLearner) -> Callable[[nn.Module], MetaLearner]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..errors import ConfigError
 
-DEFAULTS: dict[str, Any] = {"max_components": 4, "spawn_ratio": 1.5, "merge_tolerance": 0.02, "min_tasks": 16}
+DEFAULTS: dict[str, Any] = {"max_components": 4, "spawn_ratio": 1.5, "merge_tolerance": 0.02, "min_tasks": 16, "route_candidates": 2}
 
 
 def mixture_options(value: Any) -> dict[str, Any] | None:
@@ -18,7 +18,7 @@ def mixture_options(value: Any) -> dict[str, Any] | None:
     >>> mixture_options({"colour": 1})
     Traceback (most recent call last):
     ...
-    learners.errors.ConfigError: mixture: unknown option(s) ['colour']; known: max_components, spawn_ratio, merge_tolerance, min_tasks
+    learners.errors.ConfigError: mixture: unknown option(s) ['colour']; known: max_components, spawn_ratio, merge_tolerance, min_tasks, route_candidates
     """
     if value is None or value is False:
         return None
@@ -38,4 +38,6 @@ def mixture_options(value: Any) -> dict[str, Any] | None:
         raise ConfigError(f"mixture: merge_tolerance is in [0, 1), not {opts['merge_tolerance']!r}")
     if not isinstance(opts["min_tasks"], int) or opts["min_tasks"] < 2:
         raise ConfigError(f"mixture: min_tasks is a whole number >= 2, not {opts['min_tasks']!r}")
+    if not isinstance(opts["route_candidates"], int) or opts["route_candidates"] < 1:
+        raise ConfigError(f"mixture: route_candidates is a whole number >= 1, not {opts['route_candidates']!r}")
     return opts

@@ -38,7 +38,7 @@ def test_an_update_in_a_new_era_spawns_a_component_that_serves_the_new_regime():
     # the buffer held the new one's) spawns nothing and leaves the era open for the next update
     early = GuardPlan(probes, {}, 100.0, 0.0, 0.0, old, current_era=1)
     look = run_update(UpdateJob(6, config, learner.weights_bytes(), buffer, UpdatePlan(10, 16, 16, 64, 0.5), early))
-    assert look.proposal.mixture == {"components": 1, "spawned": False, "merged": 0}
+    assert look.proposal.mixture == {"components": 1, "spawned": False, "merged": 0}  # undecided: no verdict figures
     assert int(load(look.proposal.weights)["checked_era"]) == -1
     fleet.drift(True)
     for _ in range(48):
@@ -46,7 +46,11 @@ def test_an_update_in_a_new_era_spawns_a_component_that_serves_the_new_regime():
     guard = GuardPlan(probes, {}, 100.0, 0.0, 0.0, old, current_era=1)
     job = UpdateJob(7, config, learner.weights_bytes(), buffer, UpdatePlan(150, 16, 16, 64, 0.5), guard)
     result = run_update(job)
-    assert result.outcome is Outcome.PROPOSED and result.proposal.mixture == {"components": 2, "spawned": True, "merged": 0}
+    assert result.outcome is Outcome.PROPOSED
+    figures = result.proposal.mixture
+    assert {k: figures[k] for k in ("components", "spawned", "merged", "recognised", "component", "like_era")} == {
+        "components": 2, "spawned": True, "merged": 0, "recognised": False, "component": 1, "like_era": 0}
+    assert figures["fit_ratio"] > 1.5  # the new regime under era 0's component, over era 0's own tasks
     assert run_update(job).proposal.weights == result.proposal.weights  # the same job, the same bytes
 
     model = build_learner(config)  # one component, as a subscriber or an audit builds it
