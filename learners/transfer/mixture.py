@@ -13,12 +13,12 @@ lie: the component whose training inputs' running mean is nearest, in units of t
 Training routes by the query loss (the labels are known there).
 
 Spawning, recurrence and merging. A new era's tasks (the stretch after a drift alarm) are judged
-against each earlier era on its own: the era's probe tasks are fitted best by one component, at
-some loss, and the new tasks under that same component at another. The era they fit most nearly
-as well as it fits its own (within ``spawn_ratio`` times, losses relative to each task's target
-variance for regression, so a task's amplitude does not weigh, and the median over the tasks,
-so a few nearly flat tasks do not either) is the regime coming back: its
-component takes the new tasks over, and nothing spawns or relearns (:class:`RegimeJudgement`).
+against each earlier era on its own: take the component that fits them best, and the eras it
+serves (their probe tasks fit it best). When it fits the new tasks within ``spawn_ratio`` times
+as well as it fits one of those eras' own tasks (losses relative to each task's target variance
+for regression, so a task's amplitude does not weigh, and the median over the tasks, so a few
+nearly flat tasks do not either), that is the era's regime coming back: its component takes the
+new tasks over, and nothing spawns or relearns (:class:`RegimeJudgement`).
 When no era's component fits them that well, a component spawns, copied from the best fit and
 fitted to those tasks first (an exact copy would tie with its original on every task and never be
 routed to); each update then trains every component only on the tasks routed to it, so an old
@@ -322,20 +322,23 @@ class MetaMixture(MetaLearner):
 
     def judge(self, recent: TaskBatch, eras: dict[int, TaskBatch], left: int | None = None) -> RegimeJudgement:
         """Whether ``recent`` (a new era's tasks) is a regime one of ``eras`` (earlier eras' probe
-        tasks) already had: the era whose best component fits them most nearly as well as it fits
-        the era's own tasks, within ``spawn_ratio``. ``left``: the era the drift left; fitting its
-        component says the new regime's tasks have not come yet (``UNDECIDED``), not that it is known."""
+        tasks) already had: the component that fits them best, and among the eras it serves best
+        the one whose own tasks it fits most nearly as well, within ``spawn_ratio``. ``left``: the
+        era the drift left; its component fitting them best says the new regime's tasks have not
+        come yet (``UNDECIDED``), not that it is known."""
         if not eras:
             return RegimeJudgement(Verdict.UNDECIDED)
         best, own = self.era_fit(eras)
         new = self.query_losses(recent, relative=True).median(1).values
-        ratios = {e: float(new[best[e]]) / max(own[e], 1e-6) for e in best}
+        home = int(new.argmin())
+        served = [e for e in best if best[e] == home] or list(best)  # a component that serves no era: every era's own
+        ratios = {e: float(new[home]) / max(own[e], 1e-6) for e in served}
         era = min(ratios, key=ratios.get)
         if not ratios[era] <= self.spawn_ratio:
-            return RegimeJudgement(Verdict.NEW, era, int(new.argmin()), ratios[era])
-        if left is not None and left in best and best[left] == best[era]:
-            return RegimeJudgement(Verdict.UNDECIDED, era, best[era], ratios[era])
-        return RegimeJudgement(Verdict.KNOWN, era, best[era], ratios[era])
+            return RegimeJudgement(Verdict.NEW, era, home, ratios[era])
+        if left is not None and best.get(left) == home:
+            return RegimeJudgement(Verdict.UNDECIDED, era, home, ratios[era])
+        return RegimeJudgement(Verdict.KNOWN, era, home, ratios[era])
 
     def maybe_spawn(self, recent: TaskBatch, known: TaskBatch | dict[int, TaskBatch],
                     fit: Callable[[MetaLearner], None] | None = None) -> bool:
