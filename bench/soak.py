@@ -11,7 +11,10 @@ Measured:
   is rebuilt from the log after each restart) with the distinct ids on the log: ``lost`` = fewer,
   ``double_counted`` = more;
 - ``duplicate_versions``: (model, version) pairs published more than once on ``models``;
-- drift-to-version latency: from each drift to the first drift-triggered version published after it;
+- drifts answered (``drifts_answered`` of ``drifts``): a drift-triggered version published before the
+  next drift, or, for a mixture of meta-models, a ``RegimeRecognised`` event (the drift led back to a
+  regime a component serves: answered by routing, ``answered_by_routing``); the latency from the
+  drift to the first of them;
 - learning across restarts: ``versions_after_first_kill``, and each incarnation's decisions;
 - worker memory: RSS of the worker and its children every 5 s, as a PNG; ``rss_growth_mb`` is the
   mean over the last 5 minutes minus the mean over the first 5 minutes after ``--warm-up-s``.
@@ -69,6 +72,8 @@ class Soak:
         env = dict(os.environ, METASTREAM_KAFKA=self.broker.bootstrap, METASTREAM_METRICS_PORT=str(self.metrics_port),
                    METASTREAM_WEB_PORT="0", PYTHONPATH=str(ROOT), METASTREAM_SNAPSHOT_DIR=self.snapshot_dir,
                    METASTREAM_SNAPSHOT_EVERY_S=str(self.args.snapshot_every), **WORKER_ENV)
+        if self.args.model:
+            env["METASTREAM_MODELS"] = self.args.model
         log = open(ROOT / "runs" / "soak-worker.log", "a") if (ROOT / "runs").is_dir() else subprocess.DEVNULL
         self.worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker", "--loglevel", "INFO"], env=env, stdout=log,
                                        stderr=subprocess.STDOUT, start_new_session=True)
@@ -185,12 +190,15 @@ async def run(args) -> dict:
     pairs = [(v["model_id"], v["version"]) for v in versions]
     kills = [t for t, kind in soak.faults if kind == "kill"]
     first_kill_ms = (soak.started_wall + kills[0]) * 1000 if kills else float("inf")
-    latencies = []
+    latencies, routed = [], 0
     for k, t0 in enumerate(soak.drifts_ms):
         t1 = soak.drifts_ms[k + 1] if k + 1 < len(soak.drifts_ms) else float("inf")
         answers = [v["created_at_ms"] for v in versions
                    if v["metrics"].get("trigger_drift") == 1.0 and t0 <= v["created_at_ms"] < t1]
-        latencies.append((min(answers) - t0) / 1000 if answers else None)
+        recognised = [e["timestamp_ms"] for e in events  # a mixture routing a regime it knows answers the drift too
+                      if e["event_type"] == "RegimeRecognised" and t0 <= e["timestamp_ms"] < t1]
+        routed += bool(recognised) and (not answers or min(recognised) < min(answers))
+        latencies.append((min(answers + recognised) - t0) / 1000 if answers or recognised else None)
     answered = [x for x in latencies if x is not None]
     warm = args.warm_up_s
     first = [mb for t, mb in soak.rss if warm <= t < warm + 300]
@@ -204,13 +212,13 @@ async def run(args) -> dict:
         "double_counted": max(0, int(counted) - len(on_topic)), "versions": len(pairs),
         "duplicate_versions": len(pairs) - len(set(pairs)), "kills": sum(k == "kill" for _, k in soak.faults),
         "pauses": sum(k == "pause" for _, k in soak.faults), "restart_to_ready_s": [round(x, 1) for x in soak.restarts],
-        "drifts": len(soak.drifts_ms), "drifts_answered": len(answered),
+        "drifts": len(soak.drifts_ms), "drifts_answered": len(answered), "answered_by_routing": routed,
         "p95_drift_to_version_s": float(np.percentile(answered, 95)) if answered else None,
         "rss_first_mb": float(np.mean(first)) if first else None, "rss_last_mb": float(np.mean(last)) if last else None,
         "rss_growth_mb": growth, "publisher_stalls": soak.stalls,
         # a restart must not stop learning: versions the restarted workers published
         "versions_after_first_kill": sum(v["created_at_ms"] >= first_kill_ms for v in versions),
-        "snapshot_every_s": args.snapshot_every,
+        "snapshot_every_s": args.snapshot_every, "model": args.model or "default",
     }
     return result
 
@@ -253,6 +261,8 @@ def main() -> None:
     ap.add_argument("--pause-every", type=float, default=300.0, help="seconds between broker pauses")
     ap.add_argument("--pause-s", type=float, default=8.0, help="how long the broker stays SIGSTOPped")
     ap.add_argument("--drift-every", type=float, default=150.0, help="seconds between drifts of the fleet")
+    ap.add_argument("--model", default="", help="the worker's METASTREAM_MODELS (default: what a worker serves unset), "
+                    """e.g. '{"sine": {"preset": "sine", "mixture": true}}'""")
     ap.add_argument("--warm-up-s", type=float, default=120.0)
     ap.add_argument("--snapshot-every", type=float, default=60.0,
                     help="seconds between the worker's snapshots of its state (0: a restart replays the whole log)")
@@ -262,8 +272,9 @@ def main() -> None:
     r = asyncio.run(run(args))
     print_table("Soak under faults", ["figure", "value"], [[k, v] for k, v in r.items()])
     print(f"RSS plot: {args.plot}")
-    print_json({k: r[k] for k in ("lost", "double_counted", "duplicate_versions", "rss_growth_mb", "lost_on_topic",
-                                  "p95_drift_to_version_s", "sent", "counted", "kills", "pauses", "rate", "minutes")})
+    print_json({k: r[k] for k in ("lost", "double_counted", "duplicate_versions", "drifts", "drifts_answered",
+                                  "answered_by_routing", "rss_growth_mb", "lost_on_topic", "p95_drift_to_version_s", "sent",
+                                  "counted", "kills", "pauses", "rate", "minutes", "model")})
 
 
 if __name__ == "__main__":

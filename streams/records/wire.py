@@ -47,6 +47,8 @@ class DecisionType(str, Enum):
     REQUEST_REFUSED = "RequestRefused"  # an operator's request the worker did not act on: unsigned or not trusted
     ALIAS_SET = "AliasSet"  # a user-defined alias of the registry now names a version (label.key)
     TAG_SET = "TagSet"  # a tag of a version (label.key = label.value; an empty value removes it)
+    REGIME_RECOGNISED = "RegimeRecognised"  # a drift led back to a regime a mixture's component already serves
+    COMPONENT_RETIRED = "ComponentRetired"  # a mixture at its budget merged or retired a component to spawn one
 
 
 class RolloutStage(str, Enum):
@@ -94,6 +96,8 @@ class Cause(str, Enum):
     SHADOW = "shadow"  # a shadow candidate's challenge
     COLD_START = "cold_start"  # a new agent type's start
     UNAUTHORISED = "unauthorised"  # a request without a trusted operator's signature
+    RECURRENCE = "recurrence"  # a regime that came back, routed to the component that learned it
+    BUDGET = "budget"  # a mixture's components held to their budget
 
 
 def now_ms() -> int:

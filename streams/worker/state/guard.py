@@ -13,6 +13,7 @@ class GuardState:
     probes: ProbeSet = field(default_factory=ProbeSet)
     best: dict[int, float] = field(default_factory=dict)  # best probe score of each era under a published version
     task_era: dict[str, int] = field(default_factory=dict)  # era of each buffered task (pruned at each update)
+    recognised_era: int = -1  # the last era a mixture's update judged a regime it knew (its event sent)
 
     def note_task(self, task_id: str, era: int) -> None:
         self.task_era.setdefault(task_id, era)

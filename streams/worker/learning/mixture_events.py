@@ -1,0 +1,45 @@
+"""What a mixture of meta-models' update says on ``events`` (``learners/transfer/mixture.py``): a
+drift that led back to a regime a component already serves (``RegimeRecognised``: the drift is
+answered by routing, nothing is relearned), and a component retired to keep the mixture within its
+budget (``ComponentRetired``: which, why, and how many eras only it served). Pure functions of the
+update's figures, so the controller only sends them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class MixtureReport:
+    reason: str
+    figures: dict[str, float]
+
+
+def recognition(change: Mapping[str, Any], era: int) -> MixtureReport | None:
+    """The ``RegimeRecognised`` event of an update of ``era`` that judged its tasks a known regime.
+
+    >>> recognition({"recognised": True, "like_era": 1, "component": 0, "fit_ratio": 0.9, "components": 2}, 3).reason
+    "era 3's tasks are era 1's regime coming back: component 0 serves them (their loss 0.90x its own on that era)"
+    >>> recognition({"recognised": False}, 3) is None
+    True
+    """
+    if not change.get("recognised"):
+        return None
+    return MixtureReport(
+        f"era {era}'s tasks are era {int(change['like_era'])}'s regime coming back: component "
+        f"{int(change['component'])} serves them (their loss {change['fit_ratio']:.2f}x its own on that era)",
+        {"era": float(era), "like_era": float(change["like_era"]), "component": float(change["component"]),
+         "fit_ratio": float(change["fit_ratio"]), "components": float(change["components"])})
+
+
+def retirement(change: Mapping[str, Any]) -> MixtureReport | None:
+    """The ``ComponentRetired`` event of a published version that made room for a new component."""
+    if change.get("retired", -1) < 0:
+        return None
+    why = "it was the least used" if change["retired_least_used"] else "it and its nearest fit each other's eras"
+    return MixtureReport(
+        f"component {int(change['retired'])} retired to spawn one for a new regime within {int(change['components'])} "
+        f"components: {why}; eras given up: {int(change['given_up_eras'])}",
+        {"component": float(change["retired"]), "least_used": float(change["retired_least_used"]),
+         "given_up_eras": float(change["given_up_eras"]), "components": float(change["components"])})
