@@ -25,7 +25,7 @@ def _tasks(fleet: SineFleet, drifted: bool, n: int):
 def test_an_update_in_a_new_era_spawns_a_component_that_serves_the_new_regime():
     config = {**sine_model(), "mixture": True}
     learner = OnlineMetaLearner(config, seed=0)
-    fleet, buffer, probes = SineFleet(seed=4), TaskReplayBuffer(2**26, 40), ProbeSet(per_era=16)
+    fleet, buffer, probes = SineFleet(seed=4), TaskReplayBuffer(2**26, 40), ProbeSet(per_era=64)  # as a worker keeps
     fleet.drift(False)
     while buffer.num_tasks < 200:
         tid, x, y = fleet.sample_task()
@@ -42,7 +42,9 @@ def test_an_update_in_a_new_era_spawns_a_component_that_serves_the_new_regime():
     assert int(load(look.proposal.weights)["checked_era"]) == -1
     fleet.drift(True)
     for _ in range(48):
-        buffer.add(*fleet.sample_task())
+        tid, x, y = fleet.sample_task()
+        if not probes.offer(1, x, y, task_id=tid):  # era 1's probes: the new regime's
+            buffer.add(tid, x, y)
     guard = GuardPlan(probes, {}, 100.0, 0.0, 0.0, old, current_era=1)
     job = UpdateJob(7, config, learner.weights_bytes(), buffer, UpdatePlan(150, 16, 16, 64, 0.5), guard)
     result = run_update(job)
@@ -66,3 +68,14 @@ def test_an_update_in_a_new_era_spawns_a_component_that_serves_the_new_regime():
     learner.load_weights(result.proposal.weights)
     again = run_update(UpdateJob(8, config, learner.weights_bytes(), buffer, UpdatePlan(20, 16, 16, 64, 0.5), guard))
     assert again.proposal.mixture["components"] == 2 and not again.proposal.mixture["spawned"]
+
+    # the old regime comes back in era 2: judged era 0's regime, routed to component 0, nothing spawns
+    fleet.drift(False)
+    for _ in range(48):
+        buffer.add(*fleet.sample_task())
+    back = GuardPlan(probes, {}, 100.0, 0.0, 0.0, buffer.task_ids(), current_era=2)
+    home = run_update(UpdateJob(9, config, learner.weights_bytes(), buffer, UpdatePlan(20, 16, 16, 64, 0.5), back)).proposal
+    assert {k: home.mixture[k] for k in ("components", "spawned", "recognised", "component", "like_era")} == {
+        "components": 2, "spawned": False, "recognised": True, "component": 0, "like_era": 0}, home.mixture
+    assert home.mixture["fit_ratio"] <= 1.5
+    assert int(load(home.weights)["checked_era"]) == 2  # decided: the era's later updates judge nothing

@@ -224,3 +224,78 @@ def test_input_statistics_put_rotated_digit_tasks_in_another_cluster():
     assigned = np.array([clusters.learn_one(encode_inputs(torch.from_numpy(fleet.episode(bool(k))[0])[None])[0]) for k in kinds])
     home = np.bincount(assigned[~kinds]).argmax()
     assert (assigned[kinds] != home).mean() > 0.95 and (assigned[~kinds] == home).mean() > 0.7
+
+
+def _distinct_mixture(count: int, **options):
+    """A sine MAML mixture whose components predict sin(x) + 10 k (k = 0, 1, ...): each fits only
+    its own offset's tasks."""
+    import copy
+
+    from learners import MAML, MLP
+    from learners.transfer.mixture import MetaMixture
+
+    torch.manual_seed(0)
+    mix = MetaMixture(MAML(MLP(), "regression", inner_lr=0.01), **options)
+    for k in range(1, count):
+        far = copy.deepcopy(mix.model.components[0])
+        with torch.no_grad():
+            far[-1].bias.add_(10.0 * k)
+        mix.model.components.append(far)
+    mix.model.resize(count, 0)
+    return mix
+
+
+def _offset_tasks(offset: float, n: int = 8):
+    from learners.tasks.base import TaskBatch
+
+    x = torch.rand(n, 20, 1) * 10 - 5
+    y = 0.1 * torch.sin(x) + offset
+    return TaskBatch(x[:, :10], y[:, :10], x[:, 10:], y[:, 10:])
+
+
+def test_a_regime_that_comes_back_is_routed_to_its_component_and_a_new_one_spawns():
+    from learners.transfer.mixture import Verdict
+
+    mix = _distinct_mixture(2)
+    eras = {0: _offset_tasks(0.0), 1: _offset_tasks(10.0)}
+    back = mix.judge(_offset_tasks(0.0), eras, left=1)  # era 1's drift led back to era 0's regime
+    assert (back.verdict, back.component, back.era) == (Verdict.KNOWN, 0, 0) and back.ratio < 1.5
+    assert mix.judge(_offset_tasks(10.0), eras, left=1).verdict is Verdict.UNDECIDED  # still the regime it left
+    new = mix.answer(_offset_tasks(-30.0), eras)  # fits neither: a component spawns for it
+    assert (new.verdict, new.component, len(mix.components)) == (Verdict.NEW, 2, 3) and new.retired == -1
+
+
+def test_at_its_budget_a_mixture_merges_the_closest_pair_or_retires_the_least_used():
+    import copy
+
+    from learners.transfer.mixture import Retirement, Verdict
+
+    mix = _distinct_mixture(2, max_components=3)
+    mix.model.components.append(copy.deepcopy(mix.model.components[1]))  # a twin of component 1
+    mix.model.resize(3, 0)
+    eras = {0: _offset_tasks(0.0), 1: _offset_tasks(10.0)}
+    made = mix.answer(_offset_tasks(-30.0), eras)
+    assert made.verdict is Verdict.NEW and (made.retired, made.retirement, made.given_up) == (2, Retirement.MERGED, ())
+    assert len(mix.components) == 3  # within the budget: the twin went, the new regime's came
+
+    mix = _distinct_mixture(3, max_components=3)
+    mix.model.uses = torch.tensor([5.0, 0.5, 3.0])  # component 1 trained on fewest tasks lately
+    eras = {0: _offset_tasks(0.0), 1: _offset_tasks(10.0), 2: _offset_tasks(20.0)}
+    made = mix.answer(_offset_tasks(-30.0), eras)
+    assert (made.retired, made.retirement, made.given_up) == (1, Retirement.LEAST_USED, (1,))
+    assert len(mix.components) == 3 and mix.judge(_offset_tasks(20.0), {2: eras[2]}).component == 1  # renumbered
+
+
+def test_routing_adapts_only_the_shortlisted_components_in_full():
+    mix = _distinct_mixture(4, route_candidates=2)
+    tasks = _offset_tasks(20.0, n=6)
+    full_sizes = []
+    support_loss = mix.support_loss
+
+    def counted(component, sx, sy):
+        full_sizes.append(len(sx))
+        return support_loss(component, sx, sy)
+
+    mix.support_loss = counted
+    assert mix.route(tasks.support_x, tasks.support_y).tolist() == [2] * 6
+    assert sum(full_sizes) == 2 * 6  # two full adaptations a task, not four
