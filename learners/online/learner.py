@@ -86,12 +86,14 @@ class OnlineMetaLearner:
         """Points a task needs before it can be split into support and query (and scored)."""
         return points_needed(self.shots, self.kind, self.ways)
 
-    def task_batch(self, buffer: TaskReplayBuffer, task_ids: list[str]) -> TaskBatch | None:
+    def task_batch(self, buffer: TaskReplayBuffer, task_ids: list[str], generator: torch.Generator | None = None) -> TaskBatch | None:
         """Split each task's buffered points into support and query: ``shots`` points each for
-        regression, ``shots`` per class of ``ways`` classes each for classification."""
+        regression, ``shots`` per class of ``ways`` classes each for classification (drawn from
+        ``generator``, default the learner's own)."""
+        gen = self._gen if generator is None else generator
         self.last_batch_ids: list[str] = []  # the tasks the batch holds, in order (some may be skipped)
         if self.kind == "classification":
-            rng = np.random.default_rng(int(torch.randint(2**31, (1,), generator=self._gen)))
+            rng = np.random.default_rng(int(torch.randint(2**31, (1,), generator=gen)))
             splits = [(t, split_task(*buffer.arrays(t), self.shots, self.kind, self.ways, rng)) for t in task_ids if buffer.has(t)]
             self.last_batch_ids = [t for t, sp in splits if sp is not None]
             return self.stack_splits([sp for _, sp in splits if sp is not None])
@@ -104,7 +106,7 @@ class OnlineMetaLearner:
             if len(x) < need:
                 continue
             self.last_batch_ids.append(tid)
-            idx = torch.randperm(len(x), generator=self._gen)[:need].numpy()
+            idx = torch.randperm(len(x), generator=gen)[:need].numpy()
             xs.append(x[idx])
             ys.append(y[idx])
         if not xs:
@@ -221,7 +223,8 @@ class OnlineMetaLearner:
         change = None
         if isinstance(candidate, MetaMixture):  # kept by routing, not by a pull toward the parent (mixture_update.py)
             change = reshape_mixture(self, candidate, buffer, train, known, era, iterations, meta_batch, self._gen)
-            distill, ewc = 0.0, 0.0
+            if len(candidate.components) > 1:  # one component learns as one model does, guarded the same way
+                distill, ewc = 0.0, 0.0
         if has_standardiser(candidate.model):  # tabular: the statistics follow the buffer's rows
             refit_standardisers(candidate.model, np.concatenate([buffer.arrays(t)[0] for t in train]))
         candidate.model.train()

@@ -84,7 +84,9 @@ def reshape_mixture(learner, candidate: MetaMixture, buffer: TaskReplayBuffer, t
     recent = train[-2 * candidate.min_tasks:]
     judgement = None
     if era is not None and known is not None and era > int(candidate.model.checked_era) and len(recent) >= candidate.min_tasks:
-        new_batch = learner.task_batch(buffer, recent)
+        # split with a generator of its own: a look that spawns nothing leaves the update's draws as
+        # they would be without it (a one-component mixture trains as a plain model, byte for byte)
+        new_batch = learner.task_batch(buffer, recent, torch.Generator().manual_seed(era))
 
         def fit(child) -> None:
             for _ in range(iterations):

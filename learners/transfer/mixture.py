@@ -38,8 +38,8 @@ adapted in full: the full cost does not grow with the number of components.
 >>> sx = torch.randn(3, 10, 1); sy = torch.sin(sx)
 >>> mix.route(sx, sy).tolist()
 [0, 0, 0]
->>> sorted(mix.model.state_dict())[:2]
-['checked_era', 'components.0.0.bias']
+>>> sorted(mix.model.state_dict())[:2]  # one component: its own weights, as a plain model's
+['0.bias', '0.weight']
 """
 
 from __future__ import annotations
@@ -91,7 +91,10 @@ class RegimeJudgement:
 class MixtureModule(nn.Module):
     """Every component's network, plus the router's running input statistics per component. Its
     ``load_state_dict`` grows or shrinks the components to what the weights hold, so a version with
-    more (or fewer) components than the model it is loaded into loads as it is."""
+    more (or fewer) components than the model it is loaded into loads as it is. With one component
+    its weights are that component's own, key for key (a one-component mixture's version holds the
+    very bytes a plain model's would: a mixture costs nothing until a regime spawns a second), and
+    they load as they are into either."""
 
     def __init__(self, first: nn.Module) -> None:
         super().__init__()
@@ -129,7 +132,16 @@ class MixtureModule(nn.Module):
         for name in ("input_mean", "input_var", "uses"):
             setattr(self, name, getattr(self, name)[indices].clone())
 
+    def state_dict(self, *args, **kwargs):  # noqa: D102
+        if len(self.components) == 1 and not args and not kwargs:
+            return self.components[0].state_dict()
+        return super().state_dict(*args, **kwargs)
+
     def load_state_dict(self, state, strict: bool = True, assign: bool = False):  # noqa: D102
+        if not any(k.startswith("components.") for k in state):  # one component's own weights
+            self.resize(1, self.input_mean.shape[1])
+            self.uses, self.checked_era = torch.zeros(1), torch.tensor(-1)
+            return self.components[0].load_state_dict(state, strict, assign)
         count = 1 + max((int(k.split(".")[1]) for k in state if k.startswith("components.")), default=0)
         if "uses" not in state:  # a version from before use counts: none known
             state = {**state, "uses": torch.zeros(count)}

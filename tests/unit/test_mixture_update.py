@@ -2,7 +2,8 @@
 run as the update process runs it: an update of a new era spawns a component once the newest tasks
 are of a new regime, the weights carry both, a learner built from the config loads them, each
 component is the better one on its own regime, and the same job gives the same bytes (what
-``audit rebuild`` relies on)."""
+``audit rebuild`` relies on); when the old regime comes back in a later era, the update judges it
+era 0's and routes it to component 0, spawning nothing."""
 
 import numpy as np
 import torch
@@ -39,7 +40,7 @@ def test_an_update_in_a_new_era_spawns_a_component_that_serves_the_new_regime():
     early = GuardPlan(probes, {}, 100.0, 0.0, 0.0, old, current_era=1)
     look = run_update(UpdateJob(6, config, learner.weights_bytes(), buffer, UpdatePlan(10, 16, 16, 64, 0.5), early))
     assert look.proposal.mixture == {"components": 1, "spawned": False, "merged": 0}  # undecided: no verdict figures
-    assert int(load(look.proposal.weights)["checked_era"]) == -1
+    assert "checked_era" not in load(look.proposal.weights)  # one component: a plain model's weights
     fleet.drift(True)
     for _ in range(48):
         tid, x, y = fleet.sample_task()
@@ -79,3 +80,30 @@ def test_an_update_in_a_new_era_spawns_a_component_that_serves_the_new_regime():
         "components": 2, "spawned": False, "recognised": True, "component": 0, "like_era": 0}, home.mixture
     assert home.mixture["fit_ratio"] <= 1.5
     assert int(load(home.weights)["checked_era"]) == 2  # decided: the era's later updates judge nothing
+
+
+def test_a_one_component_mixture_publishes_the_bytes_a_plain_model_would():
+    """A stationary stream (a new era whose tasks are still of the old regime included): the
+    mixture's update trains, guards and saves as the plain model's does, byte for byte, and each
+    loads the other's weights."""
+    plain, mixture = sine_model(), {**sine_model(), "mixture": True}
+    fleet, buffer, probes = SineFleet(seed=5), TaskReplayBuffer(2**26, 40), ProbeSet(per_era=64)
+    fleet.drift(False)
+    while buffer.num_tasks < 160:
+        tid, x, y = fleet.sample_task()
+        if not probes.offer(0 if buffer.num_tasks < 80 else 1, x, y, task_id=tid):
+            buffer.add(tid, x, y)
+    weights = OnlineMetaLearner(plain, seed=0).weights_bytes()
+    assert OnlineMetaLearner(mixture, seed=0).weights_bytes() == weights
+    old = buffer.task_ids()[:60]
+    for era, guard in ((0, None), (1, GuardPlan(probes, {0: 0.0}, 3.0, 1.0, 100.0, old, current_era=1))):
+        out = [run_update(UpdateJob(era, cfg, weights, buffer, UpdatePlan(30, 16, 16, 64, 0.5), guard)).proposal
+               for cfg in (plain, mixture)]
+        assert out[0].weights == out[1].weights, f"era {era}"
+        assert out[1].mixture["components"] == 1 and not out[1].mixture["spawned"]
+        weights = out[1].weights
+    both = build_learner(mixture), build_learner(plain)
+    for model in both:
+        model.model.load_state_dict(load(weights))
+    x = torch.linspace(-5, 5, 9)[:, None]
+    assert torch.equal(both[0].model(x), both[1].model(x))

@@ -278,14 +278,17 @@ def test_a_rejected_drift_update_runs_again_until_a_version_answers_the_drift():
     from streams.records.wire import Cause
     from streams.settings import Settings
 
-    async def scenario(outcomes, retries, routine_meanwhile=False):
-        state = SimpleNamespace(models={"m": SimpleNamespace(shadows=None)})
+    async def scenario(outcomes, retries, routine_meanwhile=False, recognised=False):
+        guard = SimpleNamespace(recognised_era=-1)
+        state = SimpleNamespace(models={"m": SimpleNamespace(shadows=None, guard=guard, drift=SimpleNamespace(era=1))})
         controller = UpdateController(state, Settings.of(min_update_gap_s=0.0, drift_retries=retries), None, send=None)
         runs, release = [], asyncio.Event()
 
         async def fake_update(model_id, trigger, figures, job=None, work=None):
             runs.append((trigger, figures.get("drift_retry", 0.0)))
             await release.wait()
+            if recognised:  # a mixture's update judged era 1 a regime it knows (RegimeRecognised sent)
+                guard.recognised_era = 1
             return outcomes[len(runs) - 1]
 
         controller.update = fake_update
@@ -310,3 +313,5 @@ def test_a_rejected_drift_update_runs_again_until_a_version_answers_the_drift():
     assert asyncio.run(scenario([False] * 6, 0)) == [(Cause.DRIFT, 0.0)]
     assert asyncio.run(scenario([False, True, True], 3, routine_meanwhile=True)) == [(Cause.DRIFT, 0.0), (Cause.DRIFT, 1.0)]
     assert asyncio.run(scenario([False, True], 0, routine_meanwhile=True)) == [(Cause.DRIFT, 0.0), (Cause.NEW_TASKS, 0.0)]
+    # answered by routing: a rejected candidate is not retried
+    assert asyncio.run(scenario([False] * 6, 3, recognised=True)) == [(Cause.DRIFT, 0.0)]

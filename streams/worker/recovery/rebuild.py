@@ -22,6 +22,7 @@ from streams.worker.state import WorkerState
 from streams.worker.recovery.log_replay import ScoreLog, quarantines_from, replay_experiences, shrinks_from
 from streams.worker.recovery.snapshots import SnapshotStore, restore
 from streams.kafka.topics import committed_offsets, read_records
+from streams.records.wire import DecisionType
 
 log = logging.getLogger("metastream.rebuild")
 
@@ -83,6 +84,8 @@ async def rebuild_state(state: WorkerState, ingestor: Ingestor, settings: Settin
         model = state.models.get(event["model_id"]) if event["model_id"] in models else None
         if model is not None:
             model.aliases.apply(event)
+            if event["event_type"] == DecisionType.REGIME_RECOGNISED.value:  # that era's drift is answered: once
+                model.guard.recognised_era = max(model.guard.recognised_era, int(event["figures"].get("era", -1)))
     versions = _load_versions(state, models, version_records)
     for model in (state.models[m] for m in models):
         _learn_on_from(model)
