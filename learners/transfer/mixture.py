@@ -264,6 +264,7 @@ class MetaMixture(MetaLearner):
     # --- MetaLearner ----------------------------------------------------------------------------
     def adapt_tasks(self, support_x: torch.Tensor, support_y: torch.Tensor, steps: int | None = None) -> Any:
         routes = self.route(support_x, support_y)
+        self.last_routes = routes  # which component each task went to (the worker watches where the stream routes)
         parts = []
         for k, c in enumerate(self.components):
             idx = torch.nonzero(routes == k).flatten()

@@ -29,6 +29,7 @@ from streams.worker.state import DriftAlarm
 from streams.worker.state import ModelState
 from streams.worker.state import WorkerState
 from streams.worker.state import home_partition
+from streams.worker.state.regime import RegimeShift
 from streams.worker.validation import Rejected, validate_batch
 
 
@@ -45,6 +46,7 @@ class IngestResult:
     oldest_timestamp_ms: int | None = None
     scored: tuple[list[str], np.ndarray] | None = None  # tasks scored and the losses fed to the detector (a ScoreRecord)
     cold_start: WarmStart | None = None  # a new model's first tasks chose where it starts
+    regime: RegimeShift | None = None  # a mixture's scored tasks moved to another component (a regime it knows)
 
 
 def rows_by_task(task_ids) -> dict[str, list[int]]:
@@ -208,6 +210,7 @@ class Ingestor:
     def _score_into(self, result: IngestResult, state: ModelState) -> None:
         """Score the pending tasks, feed the detector; an alarm asks for a drift update."""
         result.scored = self._score(state)
+        result.regime = self._watch_regime(state, len(result.scored[0]))
         result.alarm = self._feed(state, result.scored[1])
         if result.alarm is not None:
             self.metrics.drift_alarms.labels(state.model_id, result.alarm.detector).inc()
@@ -261,6 +264,15 @@ class Ingestor:
         if state.shadows is not None:  # the shadows on the same tasks, split the same way: a paired comparison
             state.shadows.observe(state.learner, state.learner.last_batch, self.settings.drift.steps)
         return list(scored), np.asarray([signal for signal, _ in scored.values()], "f4")
+
+    @staticmethod
+    def _watch_regime(state: ModelState, scored: int) -> RegimeShift | None:
+        """A mixture's champion just routed the scored tasks: feed their routes to the model's regime watch."""
+        champion = state.learner.champion
+        routes = getattr(champion, "last_routes", None)
+        if routes is None or not scored or len(routes) != scored:
+            return None
+        return state.regime.observe(routes.tolist(), len(champion.components))
 
     @staticmethod
     def _feed(state: ModelState, losses: np.ndarray) -> DriftAlarm | None:

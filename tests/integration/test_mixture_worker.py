@@ -1,7 +1,9 @@
-"""A worker serving a mixture of meta-models over the embedded broker: after the drift alarm an
-update spawns a component, the version on ``models`` carries both (its metrics say so, its config
-keeps ``"mixture"``), a subscriber loads it into a learner that routes by itself, and the version
-with the spawn rebuilds byte-identical from the log. How well a mixture keeps and learns is
+"""A worker serving a mixture of meta-models over the embedded broker, killed (SIGKILL) and
+restarted twice before the drift: after the drift alarm an update of the restarted worker spawns a
+component, the version on ``models`` carries both (its metrics say so, its config keeps
+``"mixture"``), a subscriber loads it into a learner that routes by itself, the version with the
+spawn rebuilds byte-identical from the log, and when the old regime comes back the worker says it
+recognised it (``RegimeRecognised``: most scored tasks route to component 0 again). How well a mixture keeps and learns is
 ``bench/stability.py``'s and ``tests/unit/test_mixture_update.py``'s to show."""
 
 import asyncio
@@ -17,7 +19,7 @@ from streams.client.subscriber import load_model_version
 from streams.kafka.topics import read_records
 from streams.worker.learning.process import update_executor
 
-from .conftest import publish_until, wait_for
+from .conftest import publish_rounds, publish_until, wait_for
 
 # spawn_ratio just above 1: the drift update spawns whenever the newest tasks fit the component at
 # all worse than the old era's probes do (the default, 1.5, asks for a model trained longer than a
@@ -47,6 +49,10 @@ def test_a_worker_spawns_a_component_after_the_drift_and_publishes_one_version_w
     assert publish_until(broker.bootstrap, fleet, "sine", lambda: len(versions()) >= 3, drifted=False, tries=30), \
         "three versions before the drift"
     worker.stop()
+    for _ in range(2):  # learning goes on after two crashes: each restart rebuilds from a snapshot and the log
+        worker = worker_factory(METASTREAM_MODELS=MODELS, METASTREAM_ROLLOUT="0", METASTREAM_NEW_TASKS_TRIGGER="600").start()
+        publish_rounds(broker.bootstrap, fleet, "sine", 1, drift_from=10**9)
+        worker.kill()
     worker = worker_factory(METASTREAM_MODELS=MODELS, METASTREAM_ROLLOUT="0", METASTREAM_NEW_TASKS_TRIGGER="600").start()
     publish_until(broker.bootstrap, fleet, "sine", spawned, drifted=True, tries=30)
     try:
@@ -56,6 +62,15 @@ def test_a_worker_spawns_a_component_after_the_drift_and_publishes_one_version_w
                   for _, rec in asyncio.run(read_records(broker.bootstrap, "events", "DecisionEvent")) if rec["event_type"] != "RolloutPromoted"]
         kinds = Counter(rec["event_type"] for _, rec in asyncio.run(read_records(broker.bootstrap, "events", "DecisionEvent")))
         raise AssertionError(f"no spawn; events by kind: {dict(kinds)}; the last: {events[-20:]}") from None
+
+    def recognised():
+        return [rec for _, rec in asyncio.run(read_records(broker.bootstrap, "events", "DecisionEvent"))
+                if rec["event_type"] == "RegimeRecognised"]
+
+    publish_rounds(broker.bootstrap, fleet, "sine", 4, drift_from=0)  # the drifted tasks settle on the new component
+    assert publish_until(broker.bootstrap, fleet, "sine", recognised, drifted=False, tries=20), "the old regime recognised"
+    back = recognised()[0]
+    assert back["cause"] == "recurrence" and back["figures"]["component"] == 0.0, back
     worker.stop()
     first = spawned()[0]
     assert first["metrics"]["mixture_components"] == 2.0 and json.loads(first["config_json"])["mixture"] == {"spawn_ratio": 1.01}

@@ -27,7 +27,7 @@ from streams.worker.state import WorkerState
 from streams.worker.learning.new_models import announce_cold_start
 from streams.worker.learning.shadow_work import announce_challenge, run_challenge, train_shadow
 from streams.worker.learning.forgetting import forgetting_report
-from streams.worker.learning.mixture_events import recognition, retirement
+from streams.worker.learning.mixture_events import recognition, retirement, routed
 from streams.worker.learning.gate import gate_figures, gate_rejection, search_summary
 from streams.worker.learning.jobs import build_job
 from streams.worker.learning.process import Outcome, UpdateJob, UpdateResult, Work, run_update, update_executor, warm_up
@@ -76,6 +76,8 @@ class UpdateController:
             await announce_cold_start(self, result.model_id, result.cold_start)
         if result.scored is not None:
             await announce_challenge(self, result.model_id)
+        if result.regime is not None:
+            await self._routed(result)
         if result.trigger is None:
             return
         state = self.state.models[result.model_id]
@@ -287,6 +289,15 @@ class UpdateController:
         if report is not None:
             state.guard.recognised_era = era
             await decide(DecisionType.REGIME_RECOGNISED, Cause.RECURRENCE, report.reason, report.figures)
+
+    async def _routed(self, result: IngestResult) -> None:
+        """Ingest saw the stream's tasks move to another component of a mixture: a regime it knows,
+        served by routing (the era's drift, if one was called, is answered)."""
+        state, shift = self.state.models[result.model_id], result.regime
+        state.guard.recognised_era = max(state.guard.recognised_era, state.drift.era)
+        report = routed(shift.component, shift.previous, shift.share, state.regime.window, state.drift.era)
+        await self.decide(decision_record(DecisionType.REGIME_RECOGNISED, Cause.RECURRENCE, result.model_id, report.reason,
+                                          report.figures, state.version))
 
     async def _retired(self, proposal: GuardedProposal, decide) -> None:
         report = retirement(proposal.mixture or {})

@@ -1,6 +1,7 @@
-"""What a mixture of meta-models' update says on ``events`` (``learners/transfer/mixture.py``): a
-drift that led back to a regime a component already serves (``RegimeRecognised``: the drift is
-answered by routing, nothing is relearned), and a component retired to keep the mixture within its
+"""What a mixture of meta-models says on ``events`` (``learners/transfer/mixture.py``): a drift
+that led back to a regime a component already serves (``RegimeRecognised``: the drift is answered
+by routing, nothing is relearned; said by the update that judged the era's tasks, or by ingest
+when most scored tasks move to another component, often before any alarm), and a component retired to keep the mixture within its
 budget (``ComponentRetired``: which, why, and how many eras only it served). Pure functions of the
 update's figures, so the controller only sends them."""
 
@@ -43,3 +44,16 @@ def retirement(change: Mapping[str, Any]) -> MixtureReport | None:
         f"components: {why}; eras given up: {int(change['given_up_eras'])}",
         {"component": float(change["retired"]), "least_used": float(change["retired_least_used"]),
          "given_up_eras": float(change["given_up_eras"]), "components": float(change["components"])})
+
+
+def routed(component: int, previous: int, share: float, window: int, era: int) -> MixtureReport:
+    """The ``RegimeRecognised`` event of a stream whose scored tasks moved to another component.
+
+    >>> routed(1, 0, 0.7, 64, 2).reason
+    'the stream moved to component 1: 70% of the last 64 scored tasks route there (before: component 0)'
+    """
+    return MixtureReport(
+        f"the stream moved to component {component}: {100 * share:.0f}% of the last {window} scored tasks route there "
+        f"(before: component {previous})",
+        {"era": float(era), "component": float(component), "previous": float(previous), "share": float(share),
+         "window": float(window)})

@@ -26,6 +26,7 @@ from streams.worker.state.health import Health
 from streams.worker.state.lineage import Lineage
 from streams.worker.state.ownership import Ownership
 from streams.worker.state.quota import AgentQuota
+from streams.worker.state.regime import RegimeWatch
 from streams.worker.state.trend import ScoreTrend
 
 
@@ -66,6 +67,7 @@ class ModelState:
     challenging: str | None = None  # the shadow whose challenge is under way
     cold_start_pending: bool = False  # adopted by the new-models policy: its first scored tasks choose where it starts
     last_message: tuple[int, int] | None = None  # (partition, offset) of the last experience message ingested for it
+    regime: RegimeWatch = field(default_factory=RegimeWatch)  # where a mixture's scored tasks route
 
     def remember(self, version: int, weights: bytes, config: dict[str, Any] | None = None, keep: int = 8) -> None:
         """Keep a published version's weights and config: the newest ``keep``, and those an alias
