@@ -25,6 +25,7 @@ from ..transfer.mixture import MetaMixture, RegimeJudgement, Verdict
 from .replay import TaskReplayBuffer
 
 SAMPLE = 64  # tasks each check looks at
+JUDGED_ERAS = 32  # a new era is judged against this many earlier eras at most (the newest): the cost stays bounded
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,9 @@ def is_mixture(learner) -> bool:
 def known_tasks(probes: dict[int, TaskBatch], era: int) -> dict[int, TaskBatch] | None:
     """The guard's probe tasks (one batch per era, as ``OnlineMetaLearner.probe_batches`` splits
     them) of the eras before ``era``: tasks of the regimes the components already serve, never
-    trained on. ``None`` when there is no earlier era."""
-    return {e: b for e, b in sorted(probes.items()) if e < era} or None
+    trained on; the newest ``JUDGED_ERAS`` of them. ``None`` when there is no earlier era."""
+    earlier = sorted(e for e in probes if e < era)[-JUDGED_ERAS:]
+    return {e: probes[e] for e in earlier} or None
 
 
 def reshape_mixture(learner, candidate: MetaMixture, buffer: TaskReplayBuffer, train: list[str], known: dict[int, TaskBatch] | None,
