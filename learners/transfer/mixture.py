@@ -13,14 +13,15 @@ lie: the component whose training inputs' running mean is nearest, in units of t
 Training routes by the query loss (the labels are known there).
 
 Spawning, recurrence and merging. A new era's tasks (the stretch after a drift alarm) are judged
-against each earlier era on its own: take the component that fits them best, and the eras it
-serves (their probe tasks fit it best). When it fits the new tasks within ``spawn_ratio`` times
-as well as it fits one of those eras' own tasks (losses relative to each task's target variance
+against the earlier eras: take the component that fits them best, and the eras it serves (their
+probe tasks fit it best). When it fits the new tasks within ``spawn_ratio`` times as well as it
+fits those eras' own tasks (the median over them; losses relative to each task's target variance
 for regression, so a task's amplitude does not weigh, and the median over the tasks, so a few
-nearly flat tasks do not either), that is the era's regime coming back: its component takes the
-new tasks over, and nothing spawns or relearns (:class:`RegimeJudgement`).
-When no era's component fits them that well, a component spawns, copied from the best fit and
-fitted to those tasks first (an exact copy would tie with its original on every task and never be
+nearly flat tasks do not either), that is a regime it serves coming back: it takes the new tasks
+over, and nothing spawns or relearns (:class:`RegimeJudgement`). A regime that even its best
+component fits more than that much worse than the rest of what it serves spawns a component of its
+own, even if it was seen before (one component that serves two regimes, one of them poorly, is
+split). The new component is copied from the best fit and fitted to those tasks first (an exact copy would tie with its original on every task and never be
 routed to); each update then trains every component only on the tasks routed to it, so an old
 regime's component is not overwritten. Two components that fit each other's tasks within
 ``merge_tolerance`` merge (the younger goes). The components are bounded: at ``max_components`` a
@@ -45,6 +46,7 @@ adapted in full: the full cost does not grow with the number of components.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable
@@ -335,23 +337,26 @@ class MetaMixture(MetaLearner):
 
     def judge(self, recent: TaskBatch, eras: dict[int, TaskBatch], left: int | None = None) -> RegimeJudgement:
         """Whether ``recent`` (a new era's tasks) is a regime one of ``eras`` (earlier eras' probe
-        tasks) already had: the component that fits them best, and among the eras it serves best
-        the one whose own tasks it fits most nearly as well, within ``spawn_ratio``. ``left``: the
-        era the drift left; its component fitting them best says the new regime's tasks have not
-        come yet (``UNDECIDED``), not that it is known."""
+        tasks) already had: the component that fits them best, compared with how it fits the eras
+        it serves (the median of their own losses: a component that fits an era's tasks poorly
+        does not serve that regime well, so a regime only fitted that poorly spawns a component of
+        its own), within ``spawn_ratio``; ``era`` is the served era they are most like. ``left``:
+        the era the drift left; its component fitting them best says the new regime's tasks have
+        not come yet (``UNDECIDED``), not that it is known."""
         if not eras:
             return RegimeJudgement(Verdict.UNDECIDED)
         best, own = self.era_fit(eras)
         new = self.query_losses(recent, relative=True).median(1).values
         home = int(new.argmin())
         served = [e for e in best if best[e] == home] or list(best)  # a component that serves no era: every era's own
-        ratios = {e: float(new[home]) / max(own[e], 1e-6) for e in served}
-        era = min(ratios, key=ratios.get)
-        if not ratios[era] <= self.spawn_ratio:
-            return RegimeJudgement(Verdict.NEW, era, home, ratios[era])
+        reference = float(torch.tensor([own[e] for e in served]).median())
+        ratio = float(new[home]) / max(reference, 1e-6)
+        era = min(served, key=lambda e: abs(math.log(max(float(new[home]), 1e-6) / max(own[e], 1e-6))))
+        if not ratio <= self.spawn_ratio:
+            return RegimeJudgement(Verdict.NEW, era, home, ratio)
         if left is not None and best.get(left) == home:
-            return RegimeJudgement(Verdict.UNDECIDED, era, home, ratios[era])
-        return RegimeJudgement(Verdict.KNOWN, era, home, ratios[era])
+            return RegimeJudgement(Verdict.UNDECIDED, era, home, ratio)
+        return RegimeJudgement(Verdict.KNOWN, era, home, ratio)
 
     def maybe_spawn(self, recent: TaskBatch, known: TaskBatch | dict[int, TaskBatch],
                     fit: Callable[[MetaLearner], None] | None = None) -> bool:
