@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import torch
 
 from ..tasks.base import TaskBatch
-from ..transfer.mixture import MetaMixture, RegimeJudgement, Verdict
+from ..transfer.mixture import MetaMixture
+from ..transfer.regimes import RegimeJudgement, Verdict
 from .replay import TaskReplayBuffer
 
 SAMPLE = 64  # tasks each check looks at

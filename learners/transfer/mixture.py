@@ -12,21 +12,7 @@ way (half of it holds half of the classes), so classification routes by where th
 lie: the component whose training inputs' running mean is nearest, in units of their spread.
 Training routes by the query loss (the labels are known there).
 
-Spawning, recurrence and merging. A new era's tasks (the stretch after a drift alarm) are judged
-against the earlier eras: take the component that fits them best, and the eras it serves (their
-probe tasks fit it best). When it fits the new tasks within ``spawn_ratio`` times as well as it
-fits those eras' own tasks (the median over them; losses relative to each task's target variance
-for regression, so a task's amplitude does not weigh, and the median over the tasks, so a few
-nearly flat tasks do not either), that is a regime it serves coming back: it takes the new tasks
-over, and nothing spawns or relearns (:class:`RegimeJudgement`). A regime that even its best
-component fits more than that much worse than the rest of what it serves spawns a component of its
-own, even if it was seen before (one component that serves two regimes, one of them poorly, is
-split). The new component is copied from the best fit and fitted to those tasks first (an exact copy would tie with its original on every task and never be
-routed to); each update then trains every component only on the tasks routed to it, so an old
-regime's component is not overwritten. Two components that fit each other's tasks within
-``merge_tolerance`` merge (the younger goes). The components are bounded: at ``max_components`` a
-spawn first makes room, merging the two that fit each other's eras most nearly, or retiring the
-least used (a decayed count of the training tasks routed to each).
+Spawning, recurrence, merging and the components' budget: ``regimes.py``.
 
 Routing cost. A regression task is first scored cheaply by every component (one adaptation step
 on half its support, scored on the other half), and only the ``route_candidates`` best are
@@ -46,9 +32,6 @@ adapted in full: the full cost does not grow with the number of components.
 from __future__ import annotations
 
 import copy
-import math
-from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any, Callable
 
 import torch
@@ -56,102 +39,11 @@ from torch import nn
 
 from ..base import MetaLearner, task_score
 from ..tasks.base import TaskBatch
+from . import regimes
+from .mixture_module import MixtureModule
+from .regimes import RegimeJudgement, Verdict
 
 USE_DECAY = 0.995  # per meta-update: a component's use count halves in about 140 updates without tasks
-
-
-class Verdict(str, Enum):
-    """What the tasks of a new era are, judged against every earlier era."""
-
-    UNDECIDED = "undecided"  # too few new tasks, no earlier era, or they still fit the era the drift left
-    KNOWN = "known"  # a regime that came back: routed to the component that learned it
-    NEW = "new"  # no component fits them: a component spawned for them
-
-
-class Retirement(str, Enum):
-    """Why a component went to make room for a new one."""
-
-    MERGED = "merged"  # it and another fit each other's eras most nearly
-    LEAST_USED = "least_used"  # no two were close: the one trained on fewest tasks lately
-
-
-@dataclass(frozen=True)
-class RegimeJudgement:
-    """The verdict on a new era's tasks, with its figures: ``era`` and ``component`` the earlier era
-    they fit best and its best component, ``ratio`` their loss under that component over the era's
-    own (1: as well as the era itself); for a spawn, the new ``component``'s index; ``retired`` the
-    component that made room (-1: none), why, and the eras only it served (the guard gives them up)."""
-
-    verdict: Verdict
-    era: int = -1
-    component: int = -1
-    ratio: float = float("nan")
-    retired: int = -1
-    retirement: Retirement | None = None
-    given_up: tuple[int, ...] = field(default_factory=tuple)
-
-class MixtureModule(nn.Module):
-    """Every component's network, plus the router's running input statistics per component. Its
-    ``load_state_dict`` grows or shrinks the components to what the weights hold, so a version with
-    more (or fewer) components than the model it is loaded into loads as it is. With one component
-    its weights are that component's own, key for key (a one-component mixture's version holds the
-    very bytes a plain model's would: a mixture costs nothing until a regime spawns a second), and
-    they load as they are into either."""
-
-    def __init__(self, first: nn.Module) -> None:
-        super().__init__()
-        self.components = nn.ModuleList([first])
-        self.register_buffer("input_mean", torch.zeros(1, 0))
-        self.register_buffer("input_var", torch.zeros(1, 0))
-        self.register_buffer("checked_era", torch.tensor(-1))  # the last era judged (a spawn, or a regime known)
-        self.register_buffer("uses", torch.zeros(1))  # decayed count of the training tasks routed to each component
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Every component's output side by side (what a function-space comparison of two whole
-        mixtures with the same components looks at)."""
-        return torch.cat([c(x) for c in self.components], -1)
-
-    def resize(self, count: int, width: int) -> None:
-        while len(self.components) < count:
-            self.components.append(copy.deepcopy(self.components[0]))
-        while len(self.components) > count:
-            del self.components[len(self.components) - 1]
-        if len(self.uses) != count:
-            fresh = torch.zeros(count)
-            fresh[: min(count, len(self.uses))] = self.uses[:count]
-            self.uses = fresh
-        for name in ("input_mean", "input_var"):
-            old = getattr(self, name)
-            if tuple(old.shape) != (count, width):
-                fresh = torch.zeros(count, width)
-                if old.shape[1] == width:  # keep the rows of the components that stay
-                    fresh[: min(count, len(old))] = old[:count]
-                setattr(self, name, fresh)
-
-    def keep(self, indices: list[int]) -> None:
-        """Keep only these components (in this order), with their router statistics."""
-        self.components = nn.ModuleList([self.components[k] for k in indices])
-        for name in ("input_mean", "input_var", "uses"):
-            setattr(self, name, getattr(self, name)[indices].clone())
-
-    def state_dict(self, *args, **kwargs):  # noqa: D102
-        if len(self.components) == 1 and not args and not kwargs:
-            return self.components[0].state_dict()
-        return super().state_dict(*args, **kwargs)
-
-    def load_state_dict(self, state, strict: bool = True, assign: bool = False):  # noqa: D102
-        if not any(k.startswith("components.") for k in state):  # one component's own weights
-            self.resize(1, self.input_mean.shape[1])
-            self.uses, self.checked_era = torch.zeros(1), torch.tensor(-1)
-            return self.components[0].load_state_dict(state, strict, assign)
-        count = 1 + max((int(k.split(".")[1]) for k in state if k.startswith("components.")), default=0)
-        if "uses" not in state:  # a version from before use counts: none known
-            state = {**state, "uses": torch.zeros(count)}
-        self.resize(count, int(state["input_mean"].shape[1]) if "input_mean" in state else 0)
-        for name in ("input_mean", "input_var", "uses"):
-            if name in state:  # as saved, whatever its rows
-                setattr(self, name, torch.zeros_like(state[name]))
-        return super().load_state_dict(state, strict, assign)
 
 
 class MetaMixture(MetaLearner):
@@ -326,95 +218,21 @@ class MetaMixture(MetaLearner):
         return {**self.components[0].hyperparameters(), "components": len(self.model.components)}
 
     # --- spawning and merging ---------------------------------------------------------------
-    def era_fit(self, eras: dict[int, TaskBatch]) -> tuple[dict[int, int], dict[int, float]]:
-        """Each era's best component and that component's mean relative loss on the era's tasks."""
-        best, own = {}, {}
-        for e, b in sorted(eras.items()):
-            per = self.query_losses(b, relative=True).median(1).values
-            best[e] = int(per.argmin())
-            own[e] = float(per.min())
-        return best, own
-
+    # --- regimes: spawning, recurrence, budget (regimes.py) -----------------------------------
     def judge(self, recent: TaskBatch, eras: dict[int, TaskBatch], left: int | None = None) -> RegimeJudgement:
-        """Whether ``recent`` (a new era's tasks) is a regime one of ``eras`` (earlier eras' probe
-        tasks) already had: the component that fits them best, compared with how it fits the eras
-        it serves (the median of their own losses: a component that fits an era's tasks poorly
-        does not serve that regime well, so a regime only fitted that poorly spawns a component of
-        its own), within ``spawn_ratio``; ``era`` is the served era they are most like. ``left``:
-        the era the drift left; its component fitting them best says the new regime's tasks have
-        not come yet (``UNDECIDED``), not that it is known."""
-        if not eras:
-            return RegimeJudgement(Verdict.UNDECIDED)
-        best, own = self.era_fit(eras)
-        new = self.query_losses(recent, relative=True).median(1).values
-        home = int(new.argmin())
-        served = [e for e in best if best[e] == home] or list(best)  # a component that serves no era: every era's own
-        reference = float(torch.tensor([own[e] for e in served]).median())
-        ratio = float(new[home]) / max(reference, 1e-6)
-        era = min(served, key=lambda e: abs(math.log(max(float(new[home]), 1e-6) / max(own[e], 1e-6))))
-        if not ratio <= self.spawn_ratio:
-            return RegimeJudgement(Verdict.NEW, era, home, ratio)
-        if left is not None and best.get(left) == home:
-            return RegimeJudgement(Verdict.UNDECIDED, era, home, ratio)
-        return RegimeJudgement(Verdict.KNOWN, era, home, ratio)
+        """:func:`regimes.judge`: whether ``recent`` is a regime ``eras`` already had."""
+        return regimes.judge(self, recent, eras, left)
+
+    def answer(self, recent: TaskBatch, eras: dict[int, TaskBatch], fit: Callable[[MetaLearner], None] | None = None,
+               left: int | None = None) -> RegimeJudgement:
+        """:func:`regimes.answer`: judge ``recent`` and spawn a component for a new regime."""
+        return regimes.answer(self, recent, eras, fit, left)
 
     def maybe_spawn(self, recent: TaskBatch, known: TaskBatch | dict[int, TaskBatch],
                     fit: Callable[[MetaLearner], None] | None = None) -> bool:
         """Spawn a component for ``recent`` when no earlier era's component fits them (see
         :meth:`answer`); ``known`` one batch of earlier tasks (one era) or a batch per era."""
         return self.answer(recent, known if isinstance(known, dict) else {0: known}, fit).verdict is Verdict.NEW
-
-    def answer(self, recent: TaskBatch, eras: dict[int, TaskBatch], fit: Callable[[MetaLearner], None] | None = None,
-               left: int | None = None) -> RegimeJudgement:
-        """Judge ``recent`` (:meth:`judge`); a new regime spawns a component copied from the best
-        fit to them (making room first at ``max_components``) that ``fit`` then trains on them
-        (default: one meta-update on them)."""
-        verdict = self.judge(recent, eras, left)
-        if verdict.verdict is not Verdict.NEW:
-            return verdict
-        retired, why, given_up = -1, None, ()
-        if len(self.model.components) >= self.max_components:
-            retired, why, given_up = self.make_room(eras)
-        new_losses = self.query_losses(recent)
-        source = int(new_losses.mean(1).argmin())
-        k = len(self.model.components)
-        self.model.components.append(copy.deepcopy(self.model.components[source]))
-        self.model.resize(k + 1, self.model.input_mean.shape[1])
-        child = self.components[k]
-        child.optimizer = type(child.optimizer)(child.model.parameters(), **child.optimizer.defaults)
-        child.model.train()
-        (fit or (lambda c: c.meta_update(recent)))(child)
-        child.model.eval()
-        if self.kind == "classification":
-            self.model.input_var[k] = 0  # take the new regime's statistics as they are
-            self.track_inputs(k, recent)
-        return RegimeJudgement(Verdict.NEW, verdict.era, k, verdict.ratio, retired, why, given_up)
-
-    def make_room(self, eras: dict[int, TaskBatch]) -> tuple[int, Retirement, tuple[int, ...]]:
-        """Remove one component: the younger of the two that fit each other's eras most nearly (when
-        within ``spawn_ratio``), else the least used. Returns its index, why, and the eras whose best
-        component it was that no other fits within ``spawn_ratio`` (given up)."""
-        per = {e: self.query_losses(b, relative=True).median(1).values for e, b in eras.items()}
-        count = len(self.model.components)
-        served = {k: [e for e, p in per.items() if int(p.argmin()) == k] for k in range(count)}
-
-        def cost(i: int, j: int) -> float:  # how much worse each fits the other's eras, the worse way round
-            worst = 1.0
-            for a, b in ((i, j), (j, i)):
-                for e in served[b]:
-                    worst = max(worst, float(per[e][a]) / max(float(per[e][b]), 1e-6))
-            return worst
-
-        pairs = sorted(((cost(i, j), j) for j in range(1, count) for i in range(j)))
-        if pairs and pairs[0][0] <= self.spawn_ratio:
-            gone, why = pairs[0][1], Retirement.MERGED
-        else:
-            gone, why = int(self.model.uses[:count].argmin()) if len(self.model.uses) == count else count - 1, Retirement.LEAST_USED
-        rest = [k for k in range(count) if k != gone]
-        given_up = tuple(e for e in served[gone]
-                         if not min(float(per[e][k]) for k in rest) <= self.spawn_ratio * float(per[e][gone]))
-        self.model.keep(rest)
-        return gone, why, given_up
 
     def merge_converged(self, batch: TaskBatch) -> int:
         """Drop every component whose tasks in ``batch`` an older component fits within

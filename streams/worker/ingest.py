@@ -29,7 +29,7 @@ from streams.worker.state import DriftAlarm
 from streams.worker.state import ModelState
 from streams.worker.state import WorkerState
 from streams.worker.state import home_partition
-from streams.worker.state.regime import RegimeShift
+from streams.worker.state.regime import RegimeShift, watch_routes
 from streams.worker.validation import Rejected, validate_batch
 
 
@@ -210,7 +210,7 @@ class Ingestor:
     def _score_into(self, result: IngestResult, state: ModelState) -> None:
         """Score the pending tasks, feed the detector; an alarm asks for a drift update."""
         result.scored = self._score(state)
-        result.regime = self._watch_regime(state, len(result.scored[0]))
+        result.regime = watch_routes(state.regime, state.learner.champion, len(result.scored[0]))
         result.alarm = self._feed(state, result.scored[1])
         if result.alarm is not None:
             self.metrics.drift_alarms.labels(state.model_id, result.alarm.detector).inc()
@@ -264,15 +264,6 @@ class Ingestor:
         if state.shadows is not None:  # the shadows on the same tasks, split the same way: a paired comparison
             state.shadows.observe(state.learner, state.learner.last_batch, self.settings.drift.steps)
         return list(scored), np.asarray([signal for signal, _ in scored.values()], "f4")
-
-    @staticmethod
-    def _watch_regime(state: ModelState, scored: int) -> RegimeShift | None:
-        """A mixture's champion just routed the scored tasks: feed their routes to the model's regime watch."""
-        champion = state.learner.champion
-        routes = getattr(champion, "last_routes", None)
-        if routes is None or not scored or len(routes) != scored:
-            return None
-        return state.regime.observe(routes.tolist(), len(champion.components))
 
     @staticmethod
     def _feed(state: ModelState, losses: np.ndarray) -> DriftAlarm | None:

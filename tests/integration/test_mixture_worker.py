@@ -46,8 +46,8 @@ def test_a_worker_spawns_a_component_after_the_drift_and_publishes_one_version_w
 
     # a champion trained on the old regime first: an untrained one fits every sine about as badly
     # (relative error near 1 before and after the change of frequency), and the alarm may not come
-    assert publish_until(broker.bootstrap, fleet, "sine", lambda: len(versions()) >= 3, drifted=False, tries=30), \
-        "three versions before the drift"
+    assert publish_until(broker.bootstrap, fleet, "sine", lambda: len(versions()) >= 4, drifted=False, tries=30), \
+        "four versions before the drift"
     worker.stop()
     for _ in range(2):  # learning goes on after two crashes: each restart rebuilds from a snapshot and the log
         worker = worker_factory(METASTREAM_MODELS=MODELS, METASTREAM_ROLLOUT="0", METASTREAM_NEW_TASKS_TRIGGER="600").start()

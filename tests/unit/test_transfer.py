@@ -254,7 +254,7 @@ def _offset_tasks(offset: float, n: int = 8):
 
 
 def test_a_regime_that_comes_back_is_routed_to_its_component_and_a_new_one_spawns():
-    from learners.transfer.mixture import Verdict
+    from learners.transfer.regimes import Verdict
 
     mix = _distinct_mixture(2)
     eras = {0: _offset_tasks(0.0), 1: _offset_tasks(10.0)}
@@ -268,7 +268,7 @@ def test_a_regime_that_comes_back_is_routed_to_its_component_and_a_new_one_spawn
 def test_at_its_budget_a_mixture_merges_the_closest_pair_or_retires_the_least_used():
     import copy
 
-    from learners.transfer.mixture import Retirement, Verdict
+    from learners.transfer.regimes import Retirement, Verdict
 
     mix = _distinct_mixture(2, max_components=3)
     mix.model.components.append(copy.deepcopy(mix.model.components[1]))  # a twin of component 1

@@ -27,7 +27,7 @@ from streams.worker.state import WorkerState
 from streams.worker.learning.new_models import announce_cold_start
 from streams.worker.learning.shadow_work import announce_challenge, run_challenge, train_shadow
 from streams.worker.learning.forgetting import forgetting_report
-from streams.worker.learning.mixture_events import recognition, retirement, routed
+from streams.worker.learning.mixture_events import announce_recognised, announce_retired, announce_routed
 from streams.worker.learning.gate import gate_figures, gate_rejection, search_summary
 from streams.worker.learning.jobs import build_job
 from streams.worker.learning.process import Outcome, UpdateJob, UpdateResult, Work, run_update, update_executor, warm_up
@@ -77,7 +77,7 @@ class UpdateController:
         if result.scored is not None:
             await announce_challenge(self, result.model_id)
         if result.regime is not None:
-            await self._routed(result)
+            await announce_routed(self, result.model_id, result.regime)
         if result.trigger is None:
             return
         state = self.state.models[result.model_id]
@@ -225,7 +225,7 @@ class UpdateController:
         if search:
             await decide(DecisionType.SEARCH_FINISHED, trigger, *search_summary(result))
         self._watch_trend(state, proposal)
-        await self._recognised(state, job, proposal, decide)
+        await announce_recognised(state, job, proposal, decide)
         state.guard.record_best(proposal.champion_era_scores)  # the champion is a published version
         if proposal.first_forgetting and await self._forgetting(model_id, proposal, decide):
             return None
@@ -244,7 +244,7 @@ class UpdateController:
         await self._publish(state, trigger, proposal, figs, lineage, result, recipe)
         await decide(DecisionType.VERSION_PUBLISHED, Cause.SEARCH if search else Cause.DISTIL if work is Work.DISTIL else trigger,
                      trigger.value, figs)
-        await self._retired(proposal, decide)
+        await announce_retired(proposal, decide)
         if self.rollouts is not None:
             await self.rollouts.on_published(model_id, state.version, trigger)
         return figs
@@ -280,29 +280,6 @@ class UpdateController:
             stage=RolloutStage.PRODUCTION if self.rollouts is None else RolloutStage.CANDIDATE))
         self.metrics.published.labels(state.model_id).inc()
         self.metrics.champion_version.labels(state.model_id).set(state.version)
-
-    async def _recognised(self, state: ModelState, job: UpdateJob, proposal: GuardedProposal, decide) -> None:
-        """A mixture's update that judged its era's tasks a regime it already serves: the drift is
-        answered by routing (``RegimeRecognised``, once an era), whether or not the candidate passes."""
-        era = job.guard.current_era if job.guard is not None else None
-        report = recognition(proposal.mixture or {}, era) if era is not None and era > state.guard.recognised_era else None
-        if report is not None:
-            state.guard.recognised_era = era
-            await decide(DecisionType.REGIME_RECOGNISED, Cause.RECURRENCE, report.reason, report.figures)
-
-    async def _routed(self, result: IngestResult) -> None:
-        """Ingest saw the stream's tasks move to another component of a mixture: a regime it knows,
-        served by routing (the era's drift, if one was called, is answered)."""
-        state, shift = self.state.models[result.model_id], result.regime
-        state.guard.recognised_era = max(state.guard.recognised_era, state.drift.era)
-        report = routed(shift.component, shift.previous, shift.share, state.regime.window, state.drift.era)
-        await self.decide(decision_record(DecisionType.REGIME_RECOGNISED, Cause.RECURRENCE, result.model_id, report.reason,
-                                          report.figures, state.version))
-
-    async def _retired(self, proposal: GuardedProposal, decide) -> None:
-        report = retirement(proposal.mixture or {})
-        if report is not None:
-            await decide(DecisionType.COMPONENT_RETIRED, Cause.BUDGET, report.reason, report.figures)
 
     async def _forgetting(self, model_id: str, proposal: GuardedProposal, decide) -> bool:
         """Report a candidate that forgot (ForgettingDetected); True when it must be rejected."""

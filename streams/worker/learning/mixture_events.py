@@ -3,12 +3,17 @@ that led back to a regime a component already serves (``RegimeRecognised``: the 
 by routing, nothing is relearned; said by the update that judged the era's tasks, or by ingest
 when most scored tasks move to another component, often before any alarm), and a component retired to keep the mixture within its
 budget (``ComponentRetired``: which, why, and how many eras only it served). Pure functions of the
-update's figures, so the controller only sends them."""
+update's figures, and the ``announce_*`` coroutines that send them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Mapping
+
+from learners.online import GuardedProposal
+from streams.records.wire import Cause, DecisionType, decision_record
+from streams.worker.state import ModelState
+from streams.worker.state.regime import RegimeShift
 
 
 @dataclass(frozen=True)
@@ -57,3 +62,30 @@ def routed(component: int, previous: int, share: float, window: int, era: int) -
         f"(before: component {previous})",
         {"era": float(era), "component": float(component), "previous": float(previous), "share": float(share),
          "window": float(window)})
+
+
+async def announce_recognised(state: ModelState, job, proposal: GuardedProposal, decide) -> None:
+    """A mixture's update that judged its era's tasks a regime it already serves: the drift is
+    answered by routing (``RegimeRecognised``, once an era), whether or not the candidate passes."""
+    era = job.guard.current_era if job.guard is not None else None
+    report = recognition(proposal.mixture or {}, era) if era is not None and era > state.guard.recognised_era else None
+    if report is not None:
+        state.guard.recognised_era = era
+        await decide(DecisionType.REGIME_RECOGNISED, Cause.RECURRENCE, report.reason, report.figures)
+
+
+async def announce_retired(proposal: GuardedProposal, decide) -> None:
+    """A published mixture version that made room for a new component (``ComponentRetired``)."""
+    report = retirement(proposal.mixture or {})
+    if report is not None:
+        await decide(DecisionType.COMPONENT_RETIRED, Cause.BUDGET, report.reason, report.figures)
+
+
+async def announce_routed(controller, model_id: str, shift: RegimeShift) -> None:
+    """Ingest saw the stream's tasks move to another component of a mixture: a regime it knows,
+    served by routing (the era's drift, if one was called, is answered)."""
+    state = controller.state.models[model_id]
+    state.guard.recognised_era = max(state.guard.recognised_era, state.drift.era)
+    report = routed(shift.component, shift.previous, shift.share, state.regime.window, state.drift.era)
+    await controller.decide(decision_record(DecisionType.REGIME_RECOGNISED, Cause.RECURRENCE, model_id, report.reason,
+                                            report.figures, state.version))

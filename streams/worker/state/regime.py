@@ -27,7 +27,7 @@ class RegimeShift:
 @dataclass
 class RegimeWatch:
     window: int = 64  # scored tasks looked at
-    share: float = 0.6  # of them on one component to call it the stream's regime
+    share: float = 0.55  # of them on one component to call it the stream's regime (routing a task by 10 points is noisy)
     routes: deque = field(default_factory=deque)
     home: int | None = None  # the component most tasks route to (None: not settled yet)
     components: int = 1
@@ -51,3 +51,12 @@ class RegimeWatch:
             return None
         previous, self.home = self.home, top
         return None if previous is None else RegimeShift(top, previous, count / self.window)
+
+
+def watch_routes(watch: RegimeWatch, champion, scored: int) -> RegimeShift | None:
+    """A mixture's champion just routed the ``scored`` tasks (its ``last_routes``): feed them to the
+    model's watch. Nothing for a model that does not route."""
+    routes = getattr(champion, "last_routes", None)
+    if routes is None or not scored or len(routes) != scored:
+        return None
+    return watch.observe(routes.tolist(), len(champion.components))
