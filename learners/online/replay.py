@@ -84,9 +84,17 @@ class TaskReplayBuffer:
     def evict_to(self, target_bytes: int) -> None:
         """Evict (uniformly, as always; the newest task stays) until the buffer holds at most
         ``target_bytes``; the bound stays, so it fills again as tasks arrive."""
-        newest = self.task_ids()[-1:] if self._tasks else []
-        while self.bytes > target_bytes and len(self._tasks) > 1:
-            self._evict(keep=newest[0])
+        if self.bytes <= target_bytes or len(self._tasks) < 2:
+            return
+        newest = self.task_ids()[-1]
+        others = [k for k in self._tasks if k != newest]
+        # one shuffled pass (uniform without replacement): evicting one at a time rebuilt the list of
+        # every task per victim, and halving a full 32 MiB buffer held a worker's event loop 70 s
+        for i in self._rng.permutation(len(others)):
+            if self.bytes <= target_bytes:
+                break
+            t = self._tasks.pop(others[i])
+            self.bytes -= t.x.nbytes + t.y.nbytes
 
     def remove(self, task_id: str) -> None:
         """Take a task out (e.g. to hold it out as a probe); unknown ids are ignored."""

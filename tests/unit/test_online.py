@@ -315,3 +315,22 @@ def test_a_rejected_drift_update_runs_again_until_a_version_answers_the_drift():
     assert asyncio.run(scenario([False, True], 0, routine_meanwhile=True)) == [(Cause.DRIFT, 0.0), (Cause.NEW_TASKS, 0.0)]
     # answered by routing: a rejected candidate is not retried
     assert asyncio.run(scenario([False] * 6, 3, recognised=True)) == [(Cause.DRIFT, 0.0)]
+
+
+def test_evicting_to_a_bound_keeps_the_newest_task_and_a_uniform_sample_of_the_rest():
+    """The shrink remedy halves a full buffer in one shuffled pass (it held the event loop 70 s when
+    it rebuilt the list of every task per victim)."""
+    from learners.online import TaskReplayBuffer
+
+    x = np.zeros((10, 1), "f4")
+    buf = TaskReplayBuffer(2**30, 10, seed=0)
+    for i in range(4000):
+        buf.add(f"t{i}", x, x)
+    full = buf.bytes
+    buf.evict_to(full // 2)
+    kept = buf.task_ids()
+    assert buf.bytes <= full // 2 and buf.has("t3999") and len(kept) == 2000
+    early = sum(int(t[1:]) < 2000 for t in kept)
+    assert 900 < early < 1100  # as many of the older half as of the newer: uniform
+    buf.evict_to(full)  # already under: nothing goes
+    assert len(buf.task_ids()) == 2000
