@@ -39,6 +39,10 @@ class TaskBatch:
         """Task ``i`` as a batch of one."""
         return TaskBatch(*(t[i : i + 1] for t in (self.support_x, self.support_y, self.query_x, self.query_y)))
 
+    def tasks(self, idx: torch.Tensor) -> "TaskBatch":
+        """The tasks at ``idx`` (an index tensor), as a batch."""
+        return TaskBatch(*(t[idx] for t in (self.support_x, self.support_y, self.query_x, self.query_y)))
+
     def __iter__(self):
         """Iterate single tasks as ``(support_x, support_y, query_x, query_y)`` without the task axis."""
         for i in range(self.num_tasks):

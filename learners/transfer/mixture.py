@@ -183,7 +183,7 @@ class MetaMixture(MetaLearner):
         component's input statistics); nothing else trains on it."""
         if len(self.model.components) > 1:
             routes = self.shortlisted(lambda c: self.component_loss(c, batch, getattr(c, "inner_steps", None)),
-                                      lambda c, i: self.component_loss(c, _subset(batch, i)), batch.num_tasks).argmin(0)
+                                      lambda c, i: self.component_loss(c, batch.tasks(i)), batch.num_tasks).argmin(0)
         else:
             routes = torch.zeros(batch.num_tasks, dtype=torch.long)
         losses = []
@@ -195,7 +195,7 @@ class MetaMixture(MetaLearner):
         for k, c in enumerate(self.components):
             idx = torch.nonzero(routes == k).flatten()
             if len(idx):
-                part = _subset(batch, idx)
+                part = batch.tasks(idx)
                 losses.append(c.meta_update(part)["loss"] * len(idx))
                 uses[k] += len(idx)
                 if self.kind == "classification":
@@ -261,10 +261,6 @@ class MetaMixture(MetaLearner):
         adapted = self.adapt_tasks(batch.support_x, batch.support_y)
         with torch.no_grad():
             return float(task_score(self.kind, self.predict_tasks(adapted, batch.query_x), batch.query_y).mean())
-
-
-def _subset(batch: TaskBatch, idx: torch.Tensor) -> TaskBatch:
-    return TaskBatch(batch.support_x[idx], batch.support_y[idx], batch.query_x[idx], batch.query_y[idx])
 
 
 def _copier(first: MetaLearner) -> Callable[[nn.Module], MetaLearner]:
