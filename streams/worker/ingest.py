@@ -18,6 +18,7 @@ from schemas import CodecError, codec_for
 from schemas.experiences import ExperienceColumns
 
 from learners.registry import task_kind
+from learners.tasks.coherence import incoherent
 from learners.transfer.cold_start import WarmStart
 
 from streams.worker.metrics import WorkerMetrics
@@ -258,8 +259,9 @@ class Ingestor:
         """Few-shot prequential loss of the pending tasks (batched adaptation)."""
         watch = state.drift
         scored = state.learner.fewshot_losses_by_task(state.buffer, watch.pending, self.settings.drift.steps)
-        for tid, (_, plain) in scored.items():  # who sent what the champion fits badly (a noisy or poisoning agent)
-            self.state.health.note_agent_loss(watch.task_agent.get(tid, ""), plain)
+        for tid, (_, plain) in scored.items():  # who sent what fits neither the champion nor itself (a noisy or poisoning agent)
+            noise = state.buffer.has(tid) and incoherent(*state.buffer.arrays(tid), state.learner.kind)
+            self.state.health.note_agent_loss(watch.task_agent.get(tid, ""), plain, noise)
         watch.pending, watch.task_agent = [], {}
         if state.shadows is not None:  # the shadows on the same tasks, split the same way: a paired comparison
             state.shadows.observe(state.learner, state.learner.last_batch, self.settings.drift.steps)

@@ -105,6 +105,41 @@ def test_an_agent_whose_tasks_fit_far_worse_than_the_others_is_named():
     assert rule.action is Action.QUARANTINE and rule.context_agent == "noisy_agent_id"
 
 
+def test_an_agent_alone_in_a_new_regime_is_not_named_noisy():
+    """Its tasks fit the champion as badly as noise does, but their labels follow from their inputs."""
+    from streams.worker.state.health import Health
+
+    health = Health()
+    rng = np.random.default_rng(0)
+    for agent in range(10):
+        for loss in rng.lognormal(0.0, 1.5, 40):
+            health.note_agent_loss(f"clean-{agent}", float(loss), noise=False)
+    for loss in rng.lognormal(3.0, 0.5, 40):
+        health.note_agent_loss("newcomer", float(loss), noise=False)
+    assert health.loss_outlier()[1] < 0.2
+    for loss in rng.lognormal(3.0, 0.5, 20):
+        health.note_agent_loss("noisy", float(loss), noise=True)
+    agent, share, _ = health.loss_outlier()
+    assert agent == "noisy" and share > 0.6  # the rule's bound (the newcomer's losses raise the others' 90th percentile)
+
+
+def test_noise_and_a_new_regime_are_told_apart_by_the_tasks_themselves():
+    from learners.tasks.coherence import incoherent, label_coherence
+
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-5, 5, (40, 1)).astype("f4")
+    regimes = [incoherent(x, a * np.sin(f * x - p), "regression") for f in (1, 2, 3) for a, p in rng.uniform((0.1, 0), (5, 3), (5, 2))]
+    noise = [incoherent(x, rng.normal(0, 3, x.shape), "regression") for _ in range(15)]
+    assert not any(regimes) and sum(noise) >= 13, (regimes, noise)
+    # classification: labels a function of the inputs, or drawn at random
+    centres = rng.normal(0, 3, (5, 8))
+    labels = np.repeat(np.arange(5), 8)
+    points = centres[labels] + rng.normal(0, 1, (40, 8))
+    assert label_coherence(points, labels, "classification") > 0.8
+    assert incoherent(points, rng.integers(0, 5, 40), "classification")
+    assert incoherent(points, np.full(40, np.nan), "regression") is False  # nothing to tell: not noise
+
+
 def test_a_rule_waits_for_its_signal_s_count():
     from streams.worker.diagnosis.engine import Diagnoser
     from streams.worker.diagnosis.rules import parse_rules

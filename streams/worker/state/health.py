@@ -37,7 +37,7 @@ class Health:
     quarantine: dict[str, list[Quarantine]] = field(default_factory=dict)  # agent id -> its quarantines
     active: dict[tuple[str, str | None], dict[str, Any]] = field(default_factory=dict)  # (rule, model) -> diagnosis
     decisions: deque = field(default_factory=lambda: deque(maxlen=40))  # recent DecisionEvent records, newest last
-    agent_losses: dict[str, deque] = field(default_factory=dict)  # agent -> its tasks' recent few-shot losses
+    agent_losses: dict[str, deque] = field(default_factory=dict)  # agent -> its tasks' recent (few-shot loss, labels are noise)
 
     def note_dead_letter(self, agent_id: str | None) -> None:
         self.dead_letters.append((time.monotonic(), agent_id or ""))
@@ -60,28 +60,32 @@ class Health:
         agent, count = named.most_common(1)[0]
         return agent, count / len(agents), len(agents)
 
-    def note_agent_loss(self, agent_id: str, loss: float) -> None:
+    def note_agent_loss(self, agent_id: str, loss: float, noise: bool = True) -> None:
+        """``noise``: the task's labels do not follow from its own inputs (``learners/tasks/coherence.py``)."""
         if agent_id and loss == loss:
-            self.agent_losses.setdefault(agent_id, deque(maxlen=40)).append(loss)
+            self.agent_losses.setdefault(agent_id, deque(maxlen=40)).append((loss, bool(noise)))
             if len(self.agent_losses) > 10_000:  # bounded: forget an arbitrary old agent
                 self.agent_losses.pop(next(iter(self.agent_losses)))
 
     def loss_outlier(self, min_tasks: int = 20) -> tuple[str | None, float, int]:
-        """The agent whose tasks the champion fits worst: the share of its recent tasks whose loss is
-        above the 90th percentile of every other agent's (about 0.1 for an agent like the others, near 1
-        for one sending noise), and how many of its tasks were scored. A rank statistic, because task
-        losses are heavy-tailed: a mean or even a median over a few tasks of a clean agent can sit
-        several times above the fleet's by chance."""
+        """The agent whose tasks fit nothing: the share of its recent tasks whose loss is above the
+        90th percentile of every other agent's *and* whose labels do not follow from their own
+        inputs (noise: about 0.1 at most for an agent like the others, near 1 for one sending noise),
+        and how many of its tasks were scored. An agent alone in a new regime also fits the champion
+        worse than the others, but its tasks are coherent: it is learned from, not quarantined. A
+        rank statistic, because task losses are heavy-tailed: a mean or even a median over a few
+        tasks of a clean agent can sit several times above the fleet's by chance."""
         eligible = [a for a, v in self.agent_losses.items() if len(v) >= min_tasks]
         if len(self.agent_losses) < 3 or not eligible:
             return None, 0.0, 0
-        pooled = {a: np.asarray(v, "f8") for a, v in self.agent_losses.items()}
+        pooled = {a: np.asarray(v, "f8").reshape(-1, 2) for a, v in self.agent_losses.items()}
         best, best_share = None, 0.0
         for agent in eligible:
-            others = np.concatenate([v for a, v in pooled.items() if a != agent])
+            others = np.concatenate([v[:, 0] for a, v in pooled.items() if a != agent])
             if len(others) < 50:
                 continue
-            share = float(np.mean(pooled[agent] > np.percentile(others, 90)))
+            mine = pooled[agent]
+            share = float(np.mean((mine[:, 0] > np.percentile(others, 90)) & (mine[:, 1] > 0)))
             if share > best_share:
                 best, best_share = agent, share
         return best, best_share, len(self.agent_losses[best]) if best else 0
