@@ -49,6 +49,9 @@ class DecisionType(str, Enum):
     TAG_SET = "TagSet"  # a tag of a version (label.key = label.value; an empty value removes it)
     REGIME_RECOGNISED = "RegimeRecognised"  # a drift led back to a regime a mixture's component already serves
     COMPONENT_RETIRED = "ComponentRetired"  # a mixture at its budget merged or retired a component to spawn one
+    WORKER_RESTARTED = "WorkerRestarted"  # a worker started where its predecessor stopped without a clean shutdown
+    MEMBER_LOST = "MemberLost"  # a peer left the group without handing over: this worker took its partitions
+    DIAGNOSIS_CLEARED = "DiagnosisCleared"  # a diagnosis's signal is back within its bound: healed
 
 
 class RolloutStage(str, Enum):
@@ -98,6 +101,8 @@ class Cause(str, Enum):
     UNAUTHORISED = "unauthorised"  # a request without a trusted operator's signature
     RECURRENCE = "recurrence"  # a regime that came back, routed to the component that learned it
     BUDGET = "budget"  # a mixture's components held to their budget
+    CRASH = "crash"  # a worker process ended without a clean shutdown
+    REBALANCE = "rebalance"  # the consumer group moved partitions
 
 
 def now_ms() -> int:

@@ -22,6 +22,8 @@ from streams.worker.diagnosis.signals import gather
 from streams.worker.ingest import Ingestor
 from streams.worker.learning.controller import UpdateController
 from streams.worker.metrics import WorkerMetrics
+from streams.worker.recovery.announce import member_lost_record, restart_record
+from streams.worker.recovery.incarnation import Incarnation, Predecessor
 from streams.worker.recovery.rebuild import rebuild_state
 from streams.records.wire import MAX_DEAD_LETTER_KEY, Cause, DecisionType, score_record
 from streams.worker.rollout.manager import REQUESTS, RolloutManager
@@ -49,6 +51,8 @@ class WorkerRuntime:
         self._assignment_tasks: set[asyncio.Task] = set()
         # read at a rebuild even when this worker takes none (METASTREAM_SNAPSHOT_EVERY_S=0)
         self.snapshots = SnapshotStore(settings.snapshots.dir or f"{settings.broker.app_id}-data/snapshots", settings.broker.app_id)
+        self.incarnation = Incarnation(self.snapshots.directory)  # its mark: whether the worker before it stopped cleanly
+        self.predecessor: Predecessor | None = None  # what ``begin`` found (``run.py``): reported once the state is rebuilt
         self.app = faust_app(settings, bootstrap)
         raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
         self.topics = {name: self.app.topic(name, partitions=settings.broker.partitions, **raw) for name in settings.topics.all}
@@ -118,6 +122,11 @@ class WorkerRuntime:
         else:
             counts = {}
         seconds = time.perf_counter() - started
+        if first and self.predecessor is not None:
+            await self.decide(restart_record(self.predecessor, counts, seconds, sorted(assigned)))
+            self.predecessor = None
+        elif not first and assigned - previous and previous <= assigned:
+            await self.decide(member_lost_record(sorted(assigned - previous), sorted(gained), counts, seconds))
         if counts:
             self.metrics.rebuild_seconds.set(seconds)
             self.metrics.rebuild_messages.set(counts["messages"])
@@ -255,18 +264,9 @@ class WorkerRuntime:
         @app.timer(1.0)
         async def gauges() -> None:
             self.ingestor.refresh_gauges()
-            consumer = getattr(app, "consumer", None)
-            total = 0
-            for partition, position in self.state.positions.items():
-                try:
-                    tp = next(tp for tp in consumer.assignment() if tp.topic == s.topics.experiences and tp.partition == partition)
-                    high = consumer.highwater(tp)
-                    if high is not None:
-                        self.metrics.consumer_lag.labels(str(partition)).set(max(high - position, 0))
-                        total += max(high - position, 0)
-                except Exception:  # noqa: BLE001 - a gauge must never break the worker
-                    pass
-            self.state.health.note_lag(total)
+            lag = self.metrics.observe_lag(getattr(app, "consumer", None), self.state.positions, s.topics.experiences)
+            self.state.health.note_lag(lag)
+            self.incarnation.beat()  # the last second this worker was known alive
 
     def _register_remedies(self) -> None:
         """Diagnosis and the updates and searches that run on a schedule."""

@@ -71,6 +71,20 @@ class WorkerMetrics:
         except KeyError:
             pass
 
+    def observe_lag(self, consumer, positions: dict[int, int], topic: str) -> int:
+        """Set each partition's lag from the consumer's high-water marks; returns the total."""
+        total = 0
+        for partition, position in positions.items():
+            try:
+                tp = next(tp for tp in consumer.assignment() if tp.topic == topic and tp.partition == partition)
+                high = consumer.highwater(tp)
+                if high is not None:
+                    self.consumer_lag.labels(str(partition)).set(max(high - position, 0))
+                    total += max(high - position, 0)
+            except Exception:  # noqa: BLE001 - a gauge must never break the worker
+                pass
+        return total
+
     def serve(self, port: int, addr: str = "127.0.0.1", token: str = "") -> None:
         serve_metrics(self.registry, port, addr, token)
 

@@ -59,11 +59,16 @@ def run_worker(settings: Settings, loglevel: str = "WARNING") -> None:
         if runtime.rollouts.operators is None:
             print("operators' rollout requests are accepted unsigned: set METASTREAM_OPERATOR_KEYS to the public keys of "
                   "`metastream keys generate` so only their holders can promote or roll back", flush=True)
+        runtime.predecessor = runtime.incarnation.begin()  # a mark left behind: the worker before this one crashed
+        if runtime.predecessor is not None:
+            print(f"the worker before this one (pid {runtime.predecessor.pid}) stopped without a clean shutdown "
+                  f"{runtime.predecessor.gap_s():.1f}s ago: rebuilding from the log", flush=True)
         worker = Worker(runtime.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
         worker.spinner = None  # Faust's progress spinner writes terminal control codes; a worker's output is a log
         worker.execute_from_commandline()
     finally:
         if runtime is not None:
             runtime.controller.close()  # the update processes end with the worker (they also watch for it: SIGKILL)
+            runtime.incarnation.end()  # a clean shutdown: the next worker here has no crash to report
         if broker:
             broker.stop()

@@ -11,7 +11,8 @@ from schemas import codec_for
 from schemas.experiences import id_columns
 from streams.client import ExperiencePublisher
 from streams.simulation.fleet import SineFleet
-from streams.kafka.topics import read_range
+from streams.kafka.topics import read_range, read_records
+from streams.records.wire import DecisionType
 
 from .conftest import wait_committed, wait_for
 
@@ -74,6 +75,30 @@ def test_sigkill_and_restart_count_each_event_once(broker, worker_factory):
     numbers = [v for _, v in published]
     assert numbers == sorted(numbers)
     del final
+
+    # the product found the crash itself: the restarted worker says so, with the gap and what it replayed
+    restarts = [e for e in _events(broker.bootstrap) if e["event_type"] == DecisionType.WORKER_RESTARTED]
+    assert len(restarts) == 1 and restarts[0]["cause"] == "crash", restarts
+    figures = restarts[0]["figures"]
+    assert figures["predecessor_pid"] == first.proc.pid and figures["messages_replayed"] > 0 and figures["gap_s"] >= 0, figures
+
+
+def test_a_clean_stop_is_not_reported_as_a_crash(broker, worker_factory):
+    first = worker_factory().start()
+    first.stop()  # SIGTERM: the worker shuts down cleanly and removes its mark
+    assert first.proc.returncode is not None
+    second = worker_factory().start()
+    wait_for(lambda: second.metrics().get("metastream_worker_ready") == 1.0, 30, "the second worker")
+    second.kill()
+    third = worker_factory().start()  # after a SIGKILL it is
+    restarts = wait_for(lambda: [e for e in _events(broker.bootstrap) if e["event_type"] == DecisionType.WORKER_RESTARTED], 30,
+                        "the third worker to report the second one's crash")
+    assert len(restarts) == 1 and restarts[0]["figures"]["predecessor_pid"] == second.proc.pid, restarts
+    third.stop()
+
+
+def _events(bootstrap: str) -> list[dict]:
+    return [rec for _, rec in asyncio.run(read_records(bootstrap, "events", "DecisionEvent"))]
 
 
 def _stat(pid: int) -> list[str] | None:

@@ -10,7 +10,8 @@ from schemas import codec_for
 from streams.client import ExperiencePublisher
 from streams.simulation.fleet import SineFleet
 from streams.worker.state import home_partition
-from streams.kafka.topics import read_range
+from streams.kafka.topics import read_range, read_records
+from streams.records.wire import DecisionType
 
 from .conftest import wait_for
 
@@ -55,6 +56,13 @@ def test_two_workers_share_models_and_one_takes_over_when_the_other_is_killed(br
     first.kill()
     wait_for(lambda: owned(second) == set(MODELS), 90, "the surviving worker to take over the killed one's model")
     publisher.join()
+    # the survivor says a member was lost, which partition it took and what it replayed
+    def events():
+        return [rec for _, rec in asyncio.run(read_records(broker.bootstrap, "events", "DecisionEvent"))]
+
+    lost = wait_for(lambda: [e for e in events() if e["event_type"] == DecisionType.MEMBER_LOST], 60, "the survivor's MemberLost")
+    assert len(lost) == 1 and lost[0]["figures"]["partitions_taken"] == 1 and lost[0]["figures"]["models_taken"] == 1, lost
+    assert not [e for e in events() if e["event_type"] == DecisionType.WORKER_RESTARTED]  # no worker restarted in place
 
     def counts() -> dict[str, float]:
         m = second.metrics()
