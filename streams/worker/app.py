@@ -14,11 +14,12 @@ import time
 from schemas import CodecError, codec_for
 
 from streams.worker.access import REFUSAL, authorised
+from streams.worker.diagnosis.broker_watch import BrokerWatch
+from streams.worker.diagnosis.cycle import DiagnosisCycle
 from streams.worker.diagnosis.engine import Diagnoser
 from streams.worker.faust_app import faust_app
 from streams.worker.diagnosis.remedies import Remedies
 from streams.worker.diagnosis.rules import load_rules
-from streams.worker.diagnosis.signals import gather
 from streams.worker.ingest import Ingestor
 from streams.worker.learning.controller import UpdateController
 from streams.worker.metrics import WorkerMetrics
@@ -61,8 +62,9 @@ class WorkerRuntime:
                                        enabled=settings.rollout.enabled, revert=self.controller.revert, ab_max_s=settings.rollout.ab_max_s,
                                        operators=settings.operators())
         self.controller.rollouts = self.rollouts
-        self.diagnoser = Diagnoser(load_rules(settings.diagnosis.rules or None))
-        self.remedies = Remedies(self.state, settings, self.controller, self.decide, self.metrics)
+        self.broker_watch = BrokerWatch(bootstrap)
+        self.diagnosis = DiagnosisCycle(self.state, settings, Diagnoser(load_rules(settings.diagnosis.rules or None)),
+                                        Remedies(self.state, settings, self.controller, self.decide, self.metrics), self.broker_watch)
         self._register()
 
     async def send(self, topic: str, key: bytes, value: bytes) -> None:
@@ -267,6 +269,8 @@ class WorkerRuntime:
             lag = self.metrics.observe_lag(getattr(app, "consumer", None), self.state.positions, s.topics.experiences)
             self.state.health.note_lag(lag)
             self.incarnation.beat()  # the last second this worker was known alive
+            await self.broker_watch.probe()  # at most its timeout (2 s): this timer's other gauges wait meanwhile
+            self.metrics.broker_unreachable.set(self.broker_watch.unreachable_s())
 
     def _register_remedies(self) -> None:
         """Diagnosis and the updates and searches that run on a schedule."""
@@ -278,11 +282,7 @@ class WorkerRuntime:
                 """The diagnosis rules on the worker's signals; each diagnosis and its remedy are events."""
                 if not self.ready.is_set():
                     return
-                signals, context = gather(self.state, s)
-                fired = self.diagnoser.evaluate(signals, time.monotonic(), context)
-                self.state.health.active = {k: d.to_dict() for k, d in self.diagnoser.in_force.items()}
-                for diagnosis in fired:
-                    await self.remedies.act(diagnosis)
+                await self.diagnosis.run()
                 self.metrics.quarantined.set(self.state.health.in_quarantine())  # after the remedies: this tick's count
 
         if s.search.every_s > 0:

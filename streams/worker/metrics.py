@@ -32,6 +32,8 @@ class WorkerMetrics:
         self.diagnoses = Counter("metastream_diagnoses_total", "Diagnoses made by the rules, by rule and action", ["rule", "action"],
                                  registry=r)
         self.quarantined = Gauge("metastream_agents_quarantined", "Agents whose experiences are refused for now", registry=r)
+        self.broker_unreachable = Gauge("metastream_broker_unreachable_seconds", "How long the broker has not answered (0: it answers)",
+                                        registry=r)
         self.buffer_bound = Gauge("metastream_buffer_bound_bytes", "The replay buffers' byte bound (all models)", registry=r)
         self.champion_latency = Gauge("metastream_champion_p95_latency_ms", "p95 prediction latency agents report for the champion",
                                       ["model_id"], registry=r)

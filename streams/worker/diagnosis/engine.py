@@ -8,6 +8,8 @@ once its signal has stayed past the bound for ``for_s`` seconds, and not again w
 ['accuracy_trend']
 >>> engine.evaluate({"sine": {"score_trend": 0.2}}, now=1.0)  # cooling down
 []
+>>> engine.evaluate({"sine": {"score_trend": 0.0}}, now=9.0), [c.open_s for c in engine.take_cleared()]
+([], [9.0])
 """
 
 from __future__ import annotations
@@ -30,12 +32,23 @@ class Diagnosis:
                 "action": self.rule.action.value, **{k: v for k, v in self.context.items() if isinstance(v, (str, int, float))}}
 
 
+@dataclass(frozen=True)
+class Cleared:
+    """A diagnosis that fired and whose signal is back within its bound: healed."""
+
+    diagnosis: Diagnosis  # as it last fired
+    value: float  # the signal now
+    open_s: float  # from when it fired to now
+
+
 class Diagnoser:
     def __init__(self, rules: list[Rule]) -> None:
         self.rules = rules
         self._since: dict[tuple[str, str | None], float] = {}
         self._last: dict[tuple[str, str | None], float] = {}
         self.in_force: dict[tuple[str, str | None], Diagnosis] = {}
+        self._open: dict[tuple[str, str | None], tuple[Diagnosis, float]] = {}  # fired, not yet back within bound
+        self._cleared: list[Cleared] = []
 
     def evaluate(self, signals: dict[str | None, dict[str, float]], now: float,
                  context: dict[str | None, dict[str, Any]] | None = None) -> list[Diagnosis]:
@@ -51,11 +64,20 @@ class Diagnoser:
                 if not (rule.crossed(value) and enough):
                     self._since.pop(key, None)
                     self.in_force.pop(key, None)
+                    if key in self._open and value == value:  # a signal it cannot read (NaN) clears nothing
+                        diagnosis, at = self._open.pop(key)
+                        self._cleared.append(Cleared(diagnosis, value, now - at))
                     continue
                 since = self._since.setdefault(key, now)
                 diagnosis = Diagnosis(rule, scope, value, dict(extra))
                 self.in_force[key] = diagnosis
                 if now - since >= rule.for_s and now - self._last.get(key, -float("inf")) >= rule.cooldown_s:
                     self._last[key] = now
+                    self._open.setdefault(key, (diagnosis, now))
                     fired.append(diagnosis)
         return fired
+
+    def take_cleared(self) -> list[Cleared]:
+        """The diagnoses healed since the last call (each once)."""
+        cleared, self._cleared = self._cleared, []
+        return cleared

@@ -11,7 +11,7 @@ from streams.records.wire import Cause, DecisionType, Decide, decision_record, n
 from streams.settings import Settings
 from streams.worker.state import WorkerState
 from streams.worker.state.health import Quarantine
-from streams.worker.diagnosis.engine import Diagnosis
+from streams.worker.diagnosis.engine import Cleared, Diagnosis
 from streams.worker.diagnosis.rules import Action, Signal
 
 TRIGGER = {Signal.SCORE_TREND: Cause.SCORE_TREND, Signal.STUCK_S: Cause.STUCK}  # what an update a rule asks for answers
@@ -34,6 +34,15 @@ class Remedies:
             self.metrics.diagnoses.labels(d.rule.name, action.value).inc()
         done = await self._do(d, action, figures)
         await self.decide(decision_record(DecisionType.REMEDIATION_TAKEN, cause, d.model_id or "", done, figures, agent_id=agent))
+
+    async def cleared(self, c: Cleared) -> None:
+        """A diagnosis healed: its signal is back within the bound."""
+        d = c.diagnosis
+        agent = d.context.get(d.rule.context_agent) or None if d.rule.action is Action.QUARANTINE else None
+        figures = {"value": c.value, "bound": d.rule.bound, "open_s": c.open_s}
+        await self.decide(decision_record(DecisionType.DIAGNOSIS_CLEARED, CAUSE[d.rule.action], d.model_id or "",
+                                          f"{d.rule.name} cleared after {c.open_s:.1f}s: {d.rule.signal.value} is "
+                                          f"{c.value:.3g}, within its bound {d.rule.bound:g}", figures, agent_id=agent))
 
     async def _do(self, d: Diagnosis, action: Action, figures: dict[str, float]) -> str:
         models = [d.model_id] if d.model_id else list(self.state.models)

@@ -30,6 +30,7 @@ class Signal(str, Enum):
     LAG_GROWTH_PER_S = "lag_growth_per_s"
     STUCK_S = "stuck_s"
     AGENT_HIGH_LOSS_SHARE = "agent_high_loss_share"
+    BROKER_UNREACHABLE_S = "broker_unreachable_s"  # how long the broker has not answered (``broker_watch.py``)
 
     def __str__(self) -> str:  # its name where text is built from it (the signal's ``_count`` companion)
         return self.value

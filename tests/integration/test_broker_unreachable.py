@@ -1,0 +1,54 @@
+"""A worker that cannot reach its broker says so while it cannot (the ``broker_unreachable``
+diagnosis and its gauge) and clears it when it can again (``DiagnosisCleared`` with how long it was
+open); it then goes on reading the experiences sent meanwhile."""
+
+import asyncio
+import os
+import signal
+import time
+
+from streams.client import ExperiencePublisher
+from streams.kafka.topics import read_records
+from streams.records.wire import DecisionType
+from streams.simulation.fleet import SineFleet
+
+from .conftest import wait_for
+
+PAUSE_S = 8.0
+
+
+def test_an_unreachable_broker_is_diagnosed_and_cleared(broker, worker_factory):
+    worker = worker_factory(METASTREAM_NEW_TASKS_TRIGGER="100000", METASTREAM_DIAGNOSE_EVERY_S="1").start()
+    fleet = SineFleet(seed=9, points_per_task=20)
+
+    async def publish(tasks: int) -> None:
+        async with ExperiencePublisher(broker.bootstrap, linger_ms=5) as pub:
+            for _ in range(tasks):
+                tid, x, y = fleet.sample_task()
+                await pub.publish("sine", x, y, [tid] * len(x))
+
+    asyncio.run(publish(5))
+    wait_for(lambda: worker.metrics().get("metastream_experiences_ingested_total") == 100, 30, "the first experiences")
+    os.kill(broker.process.pid, signal.SIGSTOP)
+    stopped = time.time()
+    try:
+        seen = wait_for(lambda: worker.metrics().get("metastream_broker_unreachable_seconds", 0) >= 3, PAUSE_S + 10,
+                        "the worker's gauge to say the broker does not answer")
+        assert seen
+        time.sleep(max(PAUSE_S - (time.time() - stopped), 0))  # the fault lasts its time
+    finally:
+        os.kill(broker.process.pid, signal.SIGCONT)
+    wait_for(lambda: worker.metrics().get("metastream_broker_unreachable_seconds", 1) == 0, 30, "the gauge back at 0")
+
+    def events():
+        return [rec for _, rec in asyncio.run(read_records(broker.bootstrap, "events", "DecisionEvent"))]
+
+    def about(kind):
+        return [e for e in events() if e["event_type"] == kind and "broker_unreachable" in e["reason"]]
+
+    made = wait_for(lambda: about(DecisionType.DIAGNOSIS_MADE), 30, "the diagnosis on the events topic")
+    cleared = wait_for(lambda: about(DecisionType.DIAGNOSIS_CLEARED), 30, "the diagnosis cleared")
+    assert made[0]["timestamp_ms"] / 1000 - stopped < PAUSE_S, "diagnosed while the broker was stopped"
+    assert PAUSE_S - 4 <= cleared[0]["figures"]["open_s"] <= PAUSE_S + 6, cleared[0]["figures"]
+    asyncio.run(publish(5))  # and it reads on
+    wait_for(lambda: worker.metrics().get("metastream_experiences_ingested_total") == 200, 60, "the experiences after the pause")
