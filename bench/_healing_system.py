@@ -39,6 +39,7 @@ class System:
         self.noisy: set[str] = set()
         self.window: list[tuple[float, float, float, str]] = []  # (time, loss, latency, agent) reported by the fleet
         self.sent = 0
+        self.hold = False  # the fleet holds its sends (while the bench compares the log with the worker's count)
         self.fleet = None
         self.sub = None
         self.pub = None
@@ -72,6 +73,9 @@ class System:
         fleet = self.fleet
         while True:
             tick = time.monotonic()
+            if self.hold:
+                await asyncio.sleep(0.1)
+                continue
             try:
                 await self.sub.poll(5)
                 self.sub.take_arrivals()
