@@ -36,6 +36,7 @@ class System:
         self.bad_next: tuple[str, float] | None = None  # ("loss" | "slow", amount) for the next version rolled out
         self.bad_after: int | None = None  # the canary when the fault was injected (not the faulty one)
         self.tagged: int | None = None  # the faulty version of the current episode, once it is rolled out
+        self.tagged_at = 0.0  # when agents were first served it (monotonic)
         self.noisy: set[str] = set()
         self.window: list[tuple[float, float, float, str]] = []  # (time, loss, latency, agent) reported by the fleet
         self.sent = 0
@@ -83,7 +84,7 @@ class System:
                 if self.bad_next is not None and canary is not None and canary != self.bad_after:
                     kind, amount = self.bad_next  # the fault is in the next version agents are served
                     (self.loss_faults if kind == "loss" else self.slow_faults)[canary] = amount
-                    self.bad_next, self.tagged = None, canary
+                    self.bad_next, self.tagged, self.tagged_at = None, canary, time.monotonic()
                 self.sent += await publish_served_tasks(self.pub, fleet, self.sub, self.rate * 0.1, "sine", agents=40,
                                                         faults=self.loss_faults, slow=self.slow_faults, on_report=self.report)
                 for agent in self.noisy:

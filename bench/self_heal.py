@@ -112,6 +112,8 @@ async def episode(system: System, kind: str, k: int, args, ledger: LogLedger) ->
                 result.update(detected=True, detect_s=round(found[0]["timestamp_ms"] / 1000 - at_ms / 1000, 2))
         if result["detected"] and await resolved(system, kind, at_ms, ctx, events, ledger):
             result.update(resolved=True, resolve_s=round(time.monotonic() - t0, 2))
+            if kind in ("slow_version", "bad_version"):  # the injection waits for the next version: from when it was served
+                result["served_s"] = round(time.monotonic() - system.tagged_at, 2)
             break
         await asyncio.sleep(1.0)
     system.noisy.clear()
@@ -120,7 +122,7 @@ async def episode(system: System, kind: str, k: int, args, ledger: LogLedger) ->
     system.bad_next = None
     how = f"; by {found[0]['event_type']} ({found[0]['cause']})" if found else ""
     if kind in ("slow_version", "bad_version"):
-        how += f"; faulty version v{system.tagged}"
+        how += f"; faulty version v{system.tagged}, no longer served {result.get('served_s')} s after agents first met it"
     extra = {k: v for k, v in ctx.items() if k in ("ledger", "others_quarantined") and v}
     print(f"  detected {result['detected']} ({result['detect_s']} s), resolved {result['resolved']} ({result['resolve_s']} s){how}"
           f"{' ' + str(extra) if extra else ''}", flush=True)
@@ -200,6 +202,8 @@ async def main_async(args) -> dict:
         res = [r["resolve_s"] for r in mine if r["resolved"]]
         per_kind[kind] = {"injected": len(mine), "detected": len(det), "resolved": len(res),
                           "median_detect_s": median(det), "median_resolve_s": median(res)}
+        if kind in ("slow_version", "bad_version"):
+            per_kind[kind]["median_served_s"] = median([r["served_s"] for r in mine if "served_s" in r])
         rows.append([kind, f"{len(det)}/{len(mine)}", f"{len(res)}/{len(mine)}", f"{median(det):.1f}" if det else "-",
                      f"{median(res):.1f}" if res else "-"])
     print_table(f"self-healing: {args.repeats} injections of each fault, {args.rate:.0f} experiences/s; resolution bound "
