@@ -7,7 +7,8 @@ import logging
 
 import typer
 
-from streams.cli import audit, automl, continual, demo, keys, models, offline, registry, replay, rollout, search, stream, transfer
+from streams.cli import (audit, automl, continual, demo, diagnose, keys, models, offline, registry, replay, rollout, search, stream,
+                         transfer)
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -37,7 +38,7 @@ def _main(ctx: typer.Context,
     if ctx.invoked_subcommand not in LONG_RUNNING:
         for name in QUIET_KAFKA_LOG:
             logging.getLogger(name).setLevel(logging.CRITICAL)
-for module in (offline, automl, search, stream, models, registry, rollout, replay, demo, continual, keys, audit, transfer):
+for module in (offline, automl, search, stream, models, registry, rollout, replay, demo, continual, keys, audit, diagnose, transfer):
     app.registered_commands.extend(module.app.registered_commands)
     app.registered_groups.extend(module.app.registered_groups)
 

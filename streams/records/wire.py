@@ -147,7 +147,7 @@ class ABTestSpec:
 def decision_record(event_type: DecisionType, cause: Cause, model_id: str, reason: str, figures: Mapping[str, float],
                     version: int | None = None, agent_id: str | None = None, *, rollout: RolloutPosition | None = None,
                     ab_test: ABTestSpec | None = None, drop_challenger: bool = False,
-                    label: tuple[str, str] | None = None) -> dict[str, Any]:
+                    label: tuple[str, str] | None = None, rule: str = "") -> dict[str, Any]:
     """A DecisionEvent as the record its reader sees (what :func:`decision` encodes). ``figures``
     are measurements; what a decision *sets* (a rollout's stage and share, an A/B test's versions)
     travels in its own typed fields."""
@@ -155,7 +155,7 @@ def decision_record(event_type: DecisionType, cause: Cause, model_id: str, reaso
             "timestamp_ms": now_ms(), "reason": reason, "figures": {k: float(v) for k, v in figures.items()},
             "agent_id": agent_id, "rollout": None if rollout is None else asdict(rollout),
             "ab_test": None if ab_test is None else asdict(ab_test), "drop_challenger": drop_challenger,
-            "signature": b"", "key_id": "", "label": None if label is None else {"key": label[0], "value": label[1]}}
+            "signature": b"", "key_id": "", "label": None if label is None else {"key": label[0], "value": label[1]}, "rule": rule}
 
 
 Decide = Callable[[dict[str, Any]], Awaitable[None]]  # a worker's way to make a decision: the record, sent on events

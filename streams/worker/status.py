@@ -9,6 +9,7 @@ import html
 import time
 from typing import Any, Iterable
 
+from streams.audit.faults import faults_from_events
 from streams.worker.state import WorkerState
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.4em}
@@ -67,6 +68,11 @@ def render_status(state: WorkerState, decisions: Iterable[dict], diagnoses: Iter
         if lines:
             charts.append(f"<h2>{_e(mid)}: agents' reported loss per version</h2><table><tr><th>version</th><th>rows</th>"
                           f"<th>mean loss per second</th><th>p95 latency (ms)</th><th>error rate</th></tr>{''.join(lines)}</table>")
+    faults = [f"<li class={'warn' if f.healed_ms is None else 'ok'}>{_e(f.kind)} on {_e(f.model_id or 'the worker')}"
+              f"{' (' + _e(f.agent_id) + ')' if f.agent_id else ''}: found by {_e(f.found_by)} at "
+              f"{time.strftime('%H:%M:%S', time.localtime(f.found_ms / 1000))}, "
+              f"{'open' if f.healed_ms is None else f'healed after {f.healed_s:.1f}s by {_e(f.healed_by)}'}</li>"
+              for f in faults_from_events(sorted(decisions, key=lambda e: e['timestamp_ms']))][-12:]
     found = [f"<li class=warn>{_e(d['rule'])} on {_e(d.get('model_id') or 'the worker')}: {_e(d['why'])} "
              f"(value {d['value']:.4g}); action: {_e(d['action'])}</li>" for d in diagnoses]
     events = [f"<tr><td>{time.strftime('%H:%M:%S', time.localtime(e['timestamp_ms'] / 1000))}</td><td>{_e(e['model_id'])}</td>"
@@ -80,5 +86,7 @@ def render_status(state: WorkerState, decisions: Iterable[dict], diagnoses: Iter
 <th>A/B test</th><th>buffered tasks</th><th>drift era</th><th>experiences</th></tr>{''.join(rows)}</table>
 {''.join(charts)}
 <h2>Diagnoses in force</h2><ul>{''.join(found) or '<li class=ok>none</li>'}</ul>
+<h2>Faults found and healed (recent decisions; all of them: <code>metastream diagnose</code>)</h2>
+<ul>{''.join(faults) or '<li class=ok>none</li>'}</ul>
 <h2>Recent decisions</h2><table><tr><th>time</th><th>model</th><th>decision</th><th>cause</th><th>version</th><th>reason</th>
 <th>figures</th></tr>{''.join(events)}</table></body></html>"""

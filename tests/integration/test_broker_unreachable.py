@@ -3,8 +3,11 @@ diagnosis and its gauge) and clears it when it can again (``DiagnosisCleared`` w
 open); it then goes on reading the experiences sent meanwhile."""
 
 import asyncio
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 
 from streams.client import ExperiencePublisher
@@ -12,7 +15,7 @@ from streams.kafka.topics import read_records
 from streams.records.wire import DecisionType
 from streams.simulation.fleet import SineFleet
 
-from .conftest import wait_for
+from .conftest import ROOT, wait_for
 
 PAUSE_S = 8.0
 
@@ -50,5 +53,12 @@ def test_an_unreachable_broker_is_diagnosed_and_cleared(broker, worker_factory):
     cleared = wait_for(lambda: about(DecisionType.DIAGNOSIS_CLEARED), 30, "the diagnosis cleared")
     assert made[0]["timestamp_ms"] / 1000 - stopped < PAUSE_S, "diagnosed while the broker was stopped"
     assert PAUSE_S - 4 <= cleared[0]["figures"]["open_s"] <= PAUSE_S + 6, cleared[0]["figures"]
+    # an operator sees it, healed, with its timings
+    listed = subprocess.run([sys.executable, "-m", "streams.cli", "diagnose", "--json"], capture_output=True, text=True, timeout=60,
+                            cwd=ROOT, env={**os.environ, "METASTREAM_KAFKA": broker.bootstrap, "PYTHONPATH": str(ROOT)})
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    faults = json.loads(listed.stdout.strip().splitlines()[-1])["faults"]
+    unreachable = [f for f in faults if f["kind"] == "broker_unreachable"]
+    assert len(unreachable) == 1 and not unreachable[0]["open"] and unreachable[0]["healed_by"] == "DiagnosisCleared", faults
     asyncio.run(publish(5))  # and it reads on
     wait_for(lambda: worker.metrics().get("metastream_experiences_ingested_total") == 200, 60, "the experiences after the pause")

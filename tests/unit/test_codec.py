@@ -89,7 +89,7 @@ def test_any_record_is_decoded_by_the_type_its_fingerprint_names():
 
     event = {"event_type": "RolledBack", "model_id": "m", "version": 1, "timestamp_ms": 0, "reason": "r", "figures": {},
              "cause": "other", "agent_id": None, "rollout": None, "ab_test": None, "drop_challenger": True, "signature": b"",
-             "key_id": "", "label": None}
+             "key_id": "", "label": None, "rule": ""}
     for name, rec in (("ExperienceBatch", _batch()), ("DecisionEvent", event)):
         assert decode_any(AvroCodec(name).encode(rec)) == (name, rec)
     with pytest.raises(UnknownFingerprint):
@@ -101,7 +101,7 @@ def test_records_of_the_first_model_version_and_decision_schemas_still_read():
                  "figures": {"x": 1.0}}
     codec = AvroCodec("DecisionEvent")
     untyped = {"rollout": None, "ab_test": None, "drop_challenger": False,  # the typed fields of v5, read as unset
-               "signature": b"", "key_id": "", "label": None}  # and v6's unsigned, unlabelled
+               "signature": b"", "key_id": "", "label": None, "rule": ""}  # and v6's unsigned, unlabelled; v8's rule
     assert codec.decode(codec.encode(old_event, writer_schema=history_schema("DecisionEvent", 1))) == {**old_event, "cause": "other",
                                                                                                         "agent_id": None, **untyped}
     v2_event = {**old_event, "cause": "quarantine"}  # before agent_id (v3): read with none

@@ -29,11 +29,12 @@ class Remedies:
         figures = {"value": d.value, "bound": d.rule.bound}
         agent = d.context.get(d.rule.context_agent) or None if action is Action.QUARANTINE else None
         await self.decide(decision_record(DecisionType.DIAGNOSIS_MADE, cause, d.model_id or "", f"{d.rule.name}: {d.rule.why}",
-                                          figures, agent_id=agent))
+                                          figures, agent_id=agent, rule=d.rule.name))
         if self.metrics is not None:
             self.metrics.diagnoses.labels(d.rule.name, action.value).inc()
         done = await self._do(d, action, figures)
-        await self.decide(decision_record(DecisionType.REMEDIATION_TAKEN, cause, d.model_id or "", done, figures, agent_id=agent))
+        await self.decide(decision_record(DecisionType.REMEDIATION_TAKEN, cause, d.model_id or "", done, figures, agent_id=agent,
+                                          rule=d.rule.name))
 
     async def cleared(self, c: Cleared) -> None:
         """A diagnosis healed: its signal is back within the bound."""
@@ -42,7 +43,8 @@ class Remedies:
         figures = {"value": c.value, "bound": d.rule.bound, "open_s": c.open_s}
         await self.decide(decision_record(DecisionType.DIAGNOSIS_CLEARED, CAUSE[d.rule.action], d.model_id or "",
                                           f"{d.rule.name} cleared after {c.open_s:.1f}s: {d.rule.signal.value} is "
-                                          f"{c.value:.3g}, within its bound {d.rule.bound:g}", figures, agent_id=agent))
+                                          f"{c.value:.3g}, within its bound {d.rule.bound:g}", figures, agent_id=agent,
+                                          rule=d.rule.name))
 
     async def _do(self, d: Diagnosis, action: Action, figures: dict[str, float]) -> str:
         models = [d.model_id] if d.model_id else list(self.state.models)
