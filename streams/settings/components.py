@@ -179,7 +179,6 @@ class SearchSettings:
 
     PREFIX: ClassVar[str] = "SEARCH_"
     every_s: float = setting(0.0, "search each model's hyperparameters this often, seconds (0: never on a timer)")
-    on_trend: bool = setting(True, "search when the champion's held-out error trends up; 0 turns it off")
     window: int = setting(6, "updates whose champion error make the trend", bound=ONE)
     trend: float = setting(0.05, "relative rise of that error (newer half of the window against the older) that "
                                  "starts a search")

@@ -121,6 +121,12 @@ def test_an_agent_alone_in_a_new_regime_is_not_named_noisy():
         health.note_agent_loss("noisy", float(loss), noise=True)
     agent, share, _ = health.loss_outlier()
     assert agent == "noisy" and share > 0.6  # the rule's bound (the newcomer's losses raise the others' 90th percentile)
+    from streams.worker.state.health import Quarantine
+
+    health.add_quarantine("noisy", Quarantine({}, release_ms=2**50))  # judged: the next noisy agent is named, not it again
+    for loss in rng.lognormal(3.0, 0.5, 20):
+        health.note_agent_loss("noisy-2", float(loss), noise=True)
+    assert health.loss_outlier()[0] == "noisy-2"
 
 
 def test_noise_and_a_new_regime_are_told_apart_by_the_tasks_themselves():

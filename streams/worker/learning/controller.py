@@ -254,10 +254,9 @@ class UpdateController:
         return await asyncio.get_running_loop().run_in_executor(self._executor, run_update, job)
 
     def _watch_trend(self, state: ModelState, proposal: GuardedProposal) -> None:
-        """The champion's error on the newest held-out tasks joins the trend; a worsening asks for a search."""
+        """The champion's error on the newest held-out tasks joins the trend (the accuracy_trend rule's signal)."""
         error = proposal.champion_score if task_kind(state.learner.config) == "regression" else 1.0 - proposal.champion_score
-        if state.trend.add(error) and self.settings.search.on_trend:
-            self.request_search(state.model_id, Cause.SCORE_TREND, {"error_change": state.trend.fired, "at_ms": now_ms()})
+        state.trend.add(error)
 
     async def _publish(self, state: ModelState, trigger: Cause, proposal: GuardedProposal, figs: dict, lineage: list,
                        result: UpdateResult, recipe: Recipe | None = None) -> None:

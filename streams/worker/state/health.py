@@ -101,6 +101,7 @@ class Health:
         return (samples[-1][1] - samples[0][1]) / (samples[-1][0] - samples[0][0])
 
     def add_quarantine(self, agent_id: str, q: Quarantine) -> None:
+        self.agent_losses.pop(agent_id, None)  # judged: its old losses must not name it again over the next noisy agent
         spells = self.quarantine.setdefault(agent_id, [])
         if q not in spells:
             spells.append(q)

@@ -1,0 +1,135 @@
+"""The seed's three self-diagnosis rules, each triggered on a real worker with its remedy seen to
+take effect: memory above 80% of the buffers' bound -> the buffers shrink to half (and the
+diagnosis clears); the champion's reported p95 latency above 50 ms -> a student distilled from it is
+published and, once agents are served it, the latency falls back (cleared); the champion's held-out
+error trending up by more than 5% -> a retrain runs on recent data, and once the error comes back the
+diagnosis clears."""
+
+import asyncio
+import threading
+import time
+
+from streams.client import ExperiencePublisher, ModelSubscriber
+from streams.kafka.topics import read_records
+from streams.records.wire import Cause, DecisionType
+from streams.simulation.fleet import SineFleet, publish_served_tasks, publish_tasks
+
+from .conftest import publish_rounds, wait_for
+
+
+def _events(bootstrap: str) -> list[dict]:
+    return [rec for _, rec in asyncio.run(read_records(bootstrap, "events", "DecisionEvent"))]
+
+
+def _about(bootstrap: str, kind: DecisionType, rule: str) -> list[dict]:
+    return [e for e in _events(bootstrap) if e["event_type"] == kind and e["rule"] == rule]
+
+
+def test_memory_above_80_percent_shrinks_the_buffers(broker, worker_factory):
+    worker = worker_factory(METASTREAM_BUFFER_MB="0.5", METASTREAM_NEW_TASKS_TRIGGER="100000", METASTREAM_DIAGNOSE_EVERY_S="1").start()
+    fleet = SineFleet(seed=41)
+
+    def fuller() -> float:
+        asyncio.run(_publish(broker.bootstrap, fleet, 200))
+        m = worker.metrics()
+        return m.get("metastream_buffer_bytes", 0) / m.get("metastream_buffer_bound_bytes", 1) > 0.8 or bool(
+            _about(broker.bootstrap, DecisionType.DIAGNOSIS_MADE, "memory_pressure"))
+
+    wait_for(fuller, 120, "the buffers past 80% of their bound", interval=0.5)
+    made = wait_for(lambda: _about(broker.bootstrap, DecisionType.DIAGNOSIS_MADE, "memory_pressure"), 30, "memory_pressure")
+    assert made[0]["figures"]["value"] > 0.8
+    taken = wait_for(lambda: _about(broker.bootstrap, DecisionType.REMEDIATION_TAKEN, "memory_pressure"), 30, "the shrink")
+    assert Cause(taken[0]["cause"]) is Cause.SHRINK and "MiB freed" in taken[0]["reason"]
+    m = worker.metrics()
+    assert m["metastream_buffer_bytes"] <= 0.55 * m["metastream_buffer_bound_bytes"], m
+    cleared = wait_for(lambda: _about(broker.bootstrap, DecisionType.DIAGNOSIS_CLEARED, "memory_pressure"), 30, "the diagnosis cleared")
+    assert cleared[0]["figures"]["value"] <= 0.8
+
+
+async def _publish(bootstrap: str, fleet: SineFleet, tasks: int) -> None:
+    async with ExperiencePublisher(bootstrap, linger_ms=5) as pub:
+        await publish_tasks(pub, fleet, tasks * fleet.points_per_task)
+
+
+class SlowUnlessDistilled(dict):
+    """Once armed, every version predicts 60 ms slower on the agents' side except the students
+    distilled after that (``fast``): only the remedy itself can bring the latency back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.armed, self.fast = False, set()
+
+    def get(self, version, default=0.0):
+        return 60.0 if self.armed and version not in self.fast else default
+
+
+class ServedFleet:
+    """Agents in a thread that use the version they are served and report losses and latencies."""
+
+    def __init__(self, bootstrap: str, rate: float = 400.0) -> None:
+        self.bootstrap, self.rate, self.stop, self.slow = bootstrap, rate, threading.Event(), SlowUnlessDistilled()
+        self.sub = None
+        self.thread = threading.Thread(target=lambda: asyncio.run(self.run()), daemon=True)
+
+    async def run(self) -> None:
+        fleet = SineFleet(seed=43)
+        async with ModelSubscriber(self.bootstrap) as sub, ExperiencePublisher(self.bootstrap, linger_ms=20) as pub:
+            self.sub = sub
+            while not self.stop.is_set():
+                tick = time.monotonic()
+                await sub.poll(20)
+                await publish_served_tasks(pub, fleet, sub, self.rate * 0.1, "sine", agents=20, slow=self.slow)
+                await asyncio.sleep(max(0.0, 0.1 - (time.monotonic() - tick)))
+
+
+def test_a_slow_champion_is_replaced_by_a_distilled_student(broker, worker_factory):
+    worker = worker_factory(METASTREAM_NEW_TASKS_TRIGGER="60", METASTREAM_DIAGNOSE_EVERY_S="1").start()
+    fleet = ServedFleet(broker.bootstrap)
+    fleet.thread.start()
+    try:
+        wait_for(lambda: fleet.sub is not None and "sine" in fleet.sub.aliases and fleet.sub.aliases["sine"].champion,
+                 120, "a champion served to the agents")
+        fleet.slow.armed = True
+        made = wait_for(lambda: _about(broker.bootstrap, DecisionType.DIAGNOSIS_MADE, "slow_inference"), 90, "slow_inference")
+        assert made[0]["figures"]["value"] > 50
+
+        def students():
+            found = {e["version"] for e in _events(broker.bootstrap) if e["event_type"] == DecisionType.VERSION_PUBLISHED
+                     and Cause(e["cause"]) is Cause.DISTIL}
+            fleet.slow.fast |= found
+            return found
+
+        wait_for(students, 120, "a distilled student published")
+        cleared = wait_for(lambda: students() and _about(broker.bootstrap, DecisionType.DIAGNOSIS_CLEARED, "slow_inference"), 180,
+                           "the latency back under its bound")
+        assert cleared[0]["figures"]["value"] <= 50
+        assert fleet.sub.aliases["sine"].champion in fleet.slow.fast
+    finally:
+        fleet.stop.set()
+        fleet.thread.join(30)
+    assert worker.proc.poll() is None
+
+
+def test_an_error_trending_up_asks_for_a_retrain(broker, worker_factory):
+    worker = worker_factory(METASTREAM_NEW_TASKS_TRIGGER="30", METASTREAM_DIAGNOSE_EVERY_S="1").start()
+    fleet = SineFleet(seed=45)
+    publish_rounds(broker.bootstrap, fleet, "sine", rounds=8, drift_from=8)
+    wait_for(lambda: worker.metrics().get("metastream_versions_published_total", 0) >= 3, 120, "versions before the drift")
+
+    def trend_found():  # the new regime's tasks are held out by the next updates: the champion's error on them rises
+        publish_rounds(broker.bootstrap, fleet, "sine", rounds=2, drift_from=0)
+        return _about(broker.bootstrap, DecisionType.DIAGNOSIS_MADE, "accuracy_trend")
+
+    made = wait_for(trend_found, 300, "accuracy_trend", interval=0.1)
+    assert made[0]["figures"]["value"] > 0.05
+    taken = wait_for(lambda: _about(broker.bootstrap, DecisionType.REMEDIATION_TAKEN, "accuracy_trend"), 30, "the retrain asked for")
+    assert Cause(taken[0]["cause"]) is Cause.RETRAIN
+    wait_for(lambda: [e for e in _events(broker.bootstrap) if e["event_type"] == DecisionType.UPDATE_STARTED
+                      and Cause(e["cause"]) is Cause.RETRAIN], 60, "the retrain running")
+
+    def cleared():  # the updates on the new regime bring the error back
+        publish_rounds(broker.bootstrap, fleet, "sine", rounds=2, drift_from=0)
+        return _about(broker.bootstrap, DecisionType.DIAGNOSIS_CLEARED, "accuracy_trend")
+
+    done = wait_for(cleared, 300, "the accuracy_trend diagnosis cleared", interval=0.1)
+    assert done[0]["figures"]["value"] <= 0.05
