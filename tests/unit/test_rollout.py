@@ -124,7 +124,7 @@ def test_rollout_stages_are_checked(stages, ok):
 
     if ok:
         rules = Settings.from_env({"METASTREAM_ROLLOUT_STAGES": stages, "METASTREAM_ROLLOUT_ERROR_MARGIN": "0.07"}).rollout.rules()
-        assert rules.stages == (5.0, 25.0, 50.0, 100.0) and rules.error_margin == 0.07 and rules.latency_floor_ms == 5.0
+        assert rules.stages == (5.0, 25.0, 50.0, 100.0) and rules.error_margin == 0.07 and rules.latency_floor_ms == 10.0
     else:
         with pytest.raises(ConfigError, match="ROLLOUT_STAGES"):
             Settings.from_env({"METASTREAM_ROLLOUT_STAGES": stages})
