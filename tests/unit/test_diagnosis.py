@@ -146,6 +146,17 @@ def test_noise_and_a_new_regime_are_told_apart_by_the_tasks_themselves():
     assert incoherent(points, np.full(40, np.nan), "regression") is False  # nothing to tell: not noise
 
 
+def test_a_rule_that_names_an_agent_cools_down_per_agent():
+    from streams.worker.diagnosis.engine import Diagnoser
+
+    engine = Diagnoser([r for r in load_rules() if r.name == "noisy_agent"])
+    seen = {None: {"agent_high_loss_share": 0.9}}
+    first = engine.evaluate(seen, 0.0, {None: {"noisy_agent_id": "a", "agent_high_loss_share_count": 30}})
+    again = engine.evaluate(seen, 5.0, {None: {"noisy_agent_id": "a", "agent_high_loss_share_count": 30}})
+    other = engine.evaluate(seen, 6.0, {None: {"noisy_agent_id": "b", "agent_high_loss_share_count": 30}})
+    assert (len(first), len(again), len(other)) == (1, 0, 1) and other[0].context["noisy_agent_id"] == "b"
+
+
 def test_a_rule_waits_for_its_signal_s_count():
     from streams.worker.diagnosis.engine import Diagnoser
     from streams.worker.diagnosis.rules import parse_rules

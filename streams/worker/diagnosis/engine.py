@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.worker.diagnosis.rules import Rule
+from streams.worker.diagnosis.rules import Action, Rule
 
 
 @dataclass
@@ -45,7 +45,7 @@ class Diagnoser:
     def __init__(self, rules: list[Rule]) -> None:
         self.rules = rules
         self._since: dict[tuple[str, str | None], float] = {}
-        self._last: dict[tuple[str, str | None], float] = {}
+        self._last: dict[tuple, float] = {}  # (rule, scope[, agent]) -> when it last fired
         self.in_force: dict[tuple[str, str | None], Diagnosis] = {}
         self._open: dict[tuple[str, str | None], tuple[Diagnosis, float]] = {}  # fired, not yet back within bound
         self._cleared: list[Cleared] = []
@@ -71,8 +71,10 @@ class Diagnoser:
                 since = self._since.setdefault(key, now)
                 diagnosis = Diagnosis(rule, scope, value, dict(extra))
                 self.in_force[key] = diagnosis
-                if now - since >= rule.for_s and now - self._last.get(key, -float("inf")) >= rule.cooldown_s:
-                    self._last[key] = now
+                # a rule that names an agent cools down per agent: a second noisy agent is not let be for a minute
+                cool = (*key, extra.get(rule.context_agent, "")) if rule.action is Action.QUARANTINE else key
+                if now - since >= rule.for_s and now - self._last.get(cool, -float("inf")) >= rule.cooldown_s:
+                    self._last[cool] = now
                     self._open.setdefault(key, (diagnosis, now))
                     fired.append(diagnosis)
         return fired
