@@ -115,6 +115,7 @@ class Ingestor:
         task_ids = batch.task_ids if everything else [batch.task_ids[i] for i in fresh]
         groups = rows_by_task(task_ids)
         self._buffer(state, groups, batch.features[rows], batch.targets[rows], len(task_ids))
+        state.note_agent(groups, batch.agent_id)
         result.accepted = len(fresh)
         result.oldest_timestamp_ms = int(batch.timestamps_ms[rows].min())
         self.metrics.ingested.labels(batch.model_id).inc(len(fresh))
@@ -155,8 +156,7 @@ class Ingestor:
 
     @staticmethod
     def _buffer(state: ModelState, groups: dict[str, list[int]], x: np.ndarray, y: np.ndarray, rows: int) -> None:
-        """Each task's new rows into the replay buffer (a held-out probe of the forgetting guard is
-        never trained on); the tasks new to the buffer count towards the next update."""
+        """Each task's new rows into the replay buffer (a guard's probe is never trained on); new tasks count towards the next update."""
         before = state.buffer.num_tasks_seen
         for tid, idx in groups.items():
             if tid in state.guard.probes.ids:

@@ -6,7 +6,7 @@ bound; the quarantine the ingest path honours)."""
 from __future__ import annotations
 
 
-from streams.worker.recovery.log_replay import RELEASE_MS, shrink_figures
+from streams.worker.recovery.log_replay import PURGED, RELEASE_MS, shrink_figures
 from streams.records.wire import Cause, DecisionType, Decide, decision_record, now_ms
 from streams.settings import Settings
 from streams.worker.state import WorkerState
@@ -77,5 +77,8 @@ class Remedies:
             self.state.health.add_quarantine(agent, Quarantine(dict(self.state.positions), release_ms))
             figures.update(shrink_figures(self.state.positions))
             figures[RELEASE_MS] = release_ms
-            return f"agent {agent} quarantined for {self.settings.diagnosis.quarantine_s:.0f}s: its experiences go to the dead-letter topic"
+            # what it sent before is noise too: out of the replay buffers, or it goes on poisoning updates (a replay drops the same)
+            figures[PURGED] = float(sum(m.purge_agent(agent) for m in self.state.models.values()))
+            return (f"agent {agent} quarantined for {self.settings.diagnosis.quarantine_s:.0f}s: its experiences go to the dead-letter "
+                    f"topic; its {figures[PURGED]:.0f} buffered tasks dropped")
         return "alert raised for a person"

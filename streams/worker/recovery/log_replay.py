@@ -24,17 +24,20 @@ from streams.worker.state.health import Quarantine
 from streams.kafka.topics import read_range, read_records
 
 SHRINK_AT = "at_partition_"  # figures of a shrink's (or quarantine's) RemediationTaken: the next offset per partition then
+PURGED = "purged_tasks"  # figure of a quarantine's RemediationTaken: the agent's buffered tasks it dropped (a replay drops them too)
 RELEASE_MS = "release_ms"  # figure of a quarantine's RemediationTaken: when it ends, on the messages' clock
 
 
 @dataclass(frozen=True)
 class Shrink:
     """A buffer shrink (evict to half the bound) of ``model_id`` ("" for every model), made when
-    the worker stood at ``positions`` (partition -> next offset)."""
+    the worker stood at ``positions`` (partition -> next offset); with ``agent``, a quarantine's
+    purge of that agent's buffered tasks instead."""
 
     model_id: str
     positions: dict[int, int]
     at_ms: int
+    agent: str = ""
 
     def applies_to(self, model_id: str) -> bool:
         return self.model_id in ("", model_id)
@@ -60,6 +63,9 @@ def shrinks_from(events: list[dict[str, Any]]) -> list[Shrink]:
             positions = positions_of(e["figures"])
             if positions:
                 out.append(Shrink(e["model_id"], positions, e["timestamp_ms"]))
+        elif (e["event_type"] == DecisionType.REMEDIATION_TAKEN.value and e["cause"] == Cause.QUARANTINE.value
+              and e.get("agent_id") and e["figures"].get(PURGED)):
+            out.append(Shrink("", positions_of(e["figures"]), e["timestamp_ms"], e["agent_id"]))
     return sorted(out, key=lambda s: s.at_ms)
 
 
@@ -133,5 +139,7 @@ def _apply(state: WorkerState, model_id: str, due: list[Shrink], pending: dict[s
     model = state.models.get(model_id)
     for s in due:
         pending[model_id].remove(s)
-        if model is not None:
+        if model is not None and s.agent:
+            model.purge_agent(s.agent)
+        elif model is not None:
             model.buffer.evict_to(model.buffer.max_bytes // 2)

@@ -68,6 +68,23 @@ class ModelState:
     cold_start_pending: bool = False  # adopted by the new-models policy: its first scored tasks choose where it starts
     last_message: tuple[int, int] | None = None  # (partition, offset) of the last experience message ingested for it
     regime: RegimeWatch = field(default_factory=RegimeWatch)  # where a mixture's scored tasks route
+    task_agent: dict[str, str] = field(default_factory=dict)  # buffered task -> the agent that sent it (a quarantine purges them)
+
+    def note_agent(self, task_ids, agent_id: str | None) -> None:
+        """Who sent these buffered tasks; forgets tasks the buffer no longer holds once it has twice as many."""
+        if agent_id:
+            self.task_agent.update(dict.fromkeys(task_ids, agent_id))
+        if len(self.task_agent) > 2 * max(self.buffer.num_tasks, 1024):
+            self.task_agent = {t: a for t, a in self.task_agent.items() if self.buffer.has(t)}
+
+    def purge_agent(self, agent_id: str) -> int:
+        """Drop an agent's buffered tasks (its data was judged noise): returns how many went."""
+        gone = [t for t, a in self.task_agent.items() if a == agent_id]
+        for tid in gone:
+            if self.buffer.has(tid):
+                self.buffer.remove(tid)
+            del self.task_agent[tid]
+        return len(gone)
 
     def remember(self, version: int, weights: bytes, config: dict[str, Any] | None = None, keep: int = 8) -> None:
         """Keep a published version's weights and config: the newest ``keep``, and those an alias
