@@ -10,6 +10,8 @@ once its signal has stayed past the bound for ``for_s`` seconds, and not again w
 []
 >>> engine.evaluate({"sine": {"score_trend": 0.0}}, now=9.0), [c.open_s for c in engine.take_cleared()]
 ([], [9.0])
+>>> [d.rule.name for d in engine.evaluate({"sine": {"score_trend": 0.2}}, now=10.0)]  # healed, then again: a new fault
+['accuracy_trend']
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class Diagnoser:
                     if key in self._open and value == value:  # a signal it cannot read (NaN) clears nothing
                         diagnosis, at = self._open.pop(key)
                         self._cleared.append(Cleared(diagnosis, value, now - at))
+                        self._last = {k: t for k, t in self._last.items() if k[:2] != key}  # healed: a new crossing is a new fault
                     continue
                 since = self._since.setdefault(key, now)
                 diagnosis = Diagnosis(rule, scope, value, dict(extra))
