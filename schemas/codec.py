@@ -11,7 +11,7 @@ stay readable after a backward-compatible change.
 >>> data = codec.encode(rec)
 >>> data[:2] == MARKER and codec.decode(data) == {**rec, "cause": "other", "agent_id": None, "rollout": None,
 ...                                               "ab_test": None, "drop_challenger": False, "signature": b"", "key_id": "",
-...                                               "label": None}
+...                                               "label": None, "rule": ""}
 True
 >>> decode_any(data)[0]
 'DecisionEvent'

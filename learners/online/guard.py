@@ -1,7 +1,6 @@
 """The forgetting guard of the stream workers: a small probe set of tasks per *era* (the stretch of
 the stream between two drift alarms), the best score each era ever had under a published version,
-and the check that a candidate keeps every old era within ``max_drop`` points of its parent and
-within twice that of the era's best.
+and the check that a candidate keeps every era within ``max_drop`` points of that best.
 
 Scores are in points out of 100 after the usual few-shot adaptation: accuracy for classifiers, and
 for regression the variance explained over the era's probe tasks (100 * (1 - sum of the tasks' MSE
@@ -78,6 +77,9 @@ def guard_reference(best: dict[int, float], champion: dict[int, float], current_
     maximum over every version's score on the same few probes sits above what any version truly
     scores (the winner's curse: in a stationary stream candidates scored 54-57 against a best of
     59.3, and every one was rejected for minutes), while the cap keeps small losses from adding up.
+    The workers use ``slack`` 0 for now: with ``max_drop`` (and with half of it) a version fell 5.6
+    points below the best on fresh old-era tasks in ``test_forgetting`` (1 run in 2), breaking the
+    5-point promise; a slack needs a bias-corrected best, not a looser bound.
     The era being learned is guarded against its parent, not its best: its probe set may still be
     growing, so a best from fewer probes is not comparable; and a drift the detector has not yet
     called (the new regime still counted in this era) must not wipe out what the era knew.

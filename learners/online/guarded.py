@@ -104,7 +104,7 @@ def propose_guarded(learner: OnlineMetaLearner, buffer: TaskReplayBuffer, plan: 
     if guard is not None:
         champion = {**era_scores(learner.champion, probes), **guard.parent}
         best = {e: max(guard.best.get(e, -float("inf")), s) for e, s in champion.items()}
-        reference = guard_reference(guard.best, champion, guard.current_era, slack=guard.max_drop)
+        reference = guard_reference(guard.best, champion, guard.current_era, slack=0.0)
         for era in given_up(proposal):  # a mixture at its budget retired the only component that served them
             reference.pop(era, None)
         scores = era_scores(proposal.learner, probes)

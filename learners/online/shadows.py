@@ -210,7 +210,7 @@ def judge_against_champion(champion: OnlineMetaLearner, learner: OnlineMetaLearn
         reference = era_scores(champion.champion, champion.probe_batches(guard.probes))
         best = {e: max(guard.best.get(e, -float("inf")), s) for e, s in reference.items()}
         scores = era_scores(proposal.learner, learner.probe_batches(guard.probes))
-        forgot = check_forgetting(scores, guard_reference(guard.best, reference, guard.current_era, slack=guard.max_drop), guard.max_drop)
+        forgot = check_forgetting(scores, guard_reference(guard.best, reference, guard.current_era, slack=0.0), guard.max_drop)
         figures = dict(champion_era_scores=reference, best_era_scores=best, era_scores=scores, first_forgetting=forgot,
                        forgetting=forgot)
     return GuardedProposal(learner.weights_bytes(proposal.learner), proposal.candidate_score, champion_score,

@@ -60,11 +60,6 @@ def test_signals_name_the_agent_behind_the_dead_letters_and_quarantine_stops_it(
 
         sent.append(codec_for("DecisionEvent").decode(codec_for("DecisionEvent").encode(record)))
 
-    sine = state.models["sine"]  # what each sent before: mallory's tasks leave the buffer with the quarantine
-    for agent in ("mallory", "alice"):
-        for i in range(3):
-            sine.buffer.add(f"{agent}-{i}", np.zeros((20, 1), "f4"), np.zeros((20, 1), "f4"))
-            sine.note_agent([f"{agent}-{i}"], agent)
     engine = Diagnoser(load_rules())
     fired = [d for d in engine.evaluate(signals, now=0.0, context=context) if d.rule.name == "poisoning_agent"]
     remedies = Remedies(state, settings, SimpleNamespace(), decide, WorkerMetrics())
@@ -72,10 +67,31 @@ def test_signals_name_the_agent_behind_the_dead_letters_and_quarantine_stops_it(
     assert state.health.quarantined("mallory") and not state.health.quarantined("alice")
     assert [e["event_type"] for e in sent] == [DecisionType.DIAGNOSIS_MADE, DecisionType.REMEDIATION_TAKEN]
     assert "mallory" in sent[1]["reason"] and sent[0]["figures"]["value"] > 0.5
-    assert sorted(sine.buffer.task_ids()) == ["alice-0", "alice-1", "alice-2"] and sent[1]["figures"]["purged_tasks"] == 3
-    # a replay of the log drops the same tasks where the quarantine was made
+    assert sent[1]["figures"]["purged_tasks"] == 0  # its rejected data never reached the buffer; what did is not judged noise
+
+
+def test_a_noisy_agent_s_buffered_tasks_leave_with_its_quarantine_and_a_replay_drops_the_same():
+    from streams.worker.diagnosis.engine import Diagnosis
     from streams.worker.recovery.log_replay import shrinks_from
 
+    settings = Settings.of(metrics_port=0)
+    state = WorkerState.from_settings(settings)
+    sine = state.models["sine"]
+    for agent in ("mallory", "alice"):
+        for i in range(3):
+            sine.buffer.add(f"{agent}-{i}", np.zeros((20, 1), "f4"), np.zeros((20, 1), "f4"))
+            sine.note_agent([f"{agent}-{i}"], agent)
+    sent = []
+
+    async def decide(record):
+        from schemas import codec_for
+
+        sent.append(codec_for("DecisionEvent").decode(codec_for("DecisionEvent").encode(record)))
+
+    rule = next(r for r in load_rules() if r.name == "noisy_agent")
+    asyncio.run(Remedies(state, settings, SimpleNamespace(), decide, WorkerMetrics()).act(
+        Diagnosis(rule, None, 0.9, {"noisy_agent_id": "mallory"})))
+    assert sorted(sine.buffer.task_ids()) == ["alice-0", "alice-1", "alice-2"] and sent[1]["figures"]["purged_tasks"] == 3
     (purge,) = shrinks_from(sent)
     assert purge.agent == "mallory" and purge.model_id == ""
 

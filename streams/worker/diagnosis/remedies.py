@@ -78,7 +78,8 @@ class Remedies:
             figures.update(shrink_figures(self.state.positions))
             figures[RELEASE_MS] = release_ms
             # what it sent before is noise too: out of the replay buffers, or it goes on poisoning updates (a replay drops the same)
-            figures[PURGED] = float(sum(m.purge_agent(agent) for m in self.state.models.values()))
+            noise = d.rule.signal is Signal.AGENT_HIGH_LOSS_SHARE  # judged noise (not merely too much of it: a flood's data is good)
+            figures[PURGED] = float(sum(m.purge_agent(agent) for m in self.state.models.values())) if noise else 0.0
             return (f"agent {agent} quarantined for {self.settings.diagnosis.quarantine_s:.0f}s: its experiences go to the dead-letter "
                     f"topic; its {figures[PURGED]:.0f} buffered tasks dropped")
         return "alert raised for a person"

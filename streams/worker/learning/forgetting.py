@@ -25,8 +25,7 @@ def forgetting_report(proposal: GuardedProposal, max_drop: float) -> ForgettingR
         figures[f"era_{era}_drop_points"] = drop
     for era, points in proposal.era_scores.items():
         figures[f"era_{era}_candidate_points"] = points
-    reason = (f"candidate lost more than {max_drop:g} points against its parent, or {2 * max_drop:g} against the best, on era(s) "
-              f"{sorted(proposal.first_forgetting)}; "
+    reason = (f"candidate lost more than {max_drop:g} points on era(s) {sorted(proposal.first_forgetting)}; "
               + ("still after more replay, distillation and EWC: rejected" if rejected
                  else "remediated with more replay, distillation and EWC"))
     return ForgettingReport(rejected, reason, figures)
