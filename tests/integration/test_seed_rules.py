@@ -14,7 +14,7 @@ from streams.kafka.topics import read_records
 from streams.records.wire import Cause, DecisionType
 from streams.simulation.fleet import SineFleet, publish_served_tasks, publish_tasks
 
-from .conftest import publish_rounds, wait_for
+from .conftest import publish_rounds, publish_until, wait_for
 
 
 def _events(bootstrap: str) -> list[dict]:
@@ -118,8 +118,11 @@ def test_a_slow_champion_is_replaced_by_a_distilled_student(broker, worker_facto
 def test_an_error_trending_up_asks_for_a_retrain(broker, worker_factory):
     worker = worker_factory(METASTREAM_NEW_TASKS_TRIGGER="30", METASTREAM_DIAGNOSE_EVERY_S="1").start()
     fleet = SineFleet(seed=45)
-    publish_rounds(broker.bootstrap, fleet, "sine", rounds=8, drift_from=8)
-    wait_for(lambda: worker.metrics().get("metastream_versions_published_total", 0) >= 3, 120, "versions before the drift")
+    def three_versions() -> bool:
+        return worker.metrics().get("metastream_versions_published_total", 0) >= 3
+
+    publish_until(broker.bootstrap, fleet, "sine", three_versions, drifted=False, tries=40)  # at the worker's pace, not a count of rounds
+    wait_for(three_versions, 60, "versions before the drift")
 
     def trend_found():  # the new regime's tasks are held out by the next updates: the champion's error on them rises
         publish_rounds(broker.bootstrap, fleet, "sine", rounds=2, drift_from=0)
