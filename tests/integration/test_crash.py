@@ -80,7 +80,9 @@ def test_sigkill_and_restart_count_each_event_once(broker, worker_factory):
     restarts = [e for e in _events(broker.bootstrap) if e["event_type"] == DecisionType.WORKER_RESTARTED]
     assert len(restarts) == 1 and restarts[0]["cause"] == "crash", restarts
     figures = restarts[0]["figures"]
-    assert figures["predecessor_pid"] == first.proc.pid and figures["messages_replayed"] > 0 and figures["gap_s"] >= 0, figures
+    # what it replayed is what the killed worker had committed: on a slow machine that can be nothing yet
+    assert figures["predecessor_pid"] == first.proc.pid and figures["gap_s"] >= 0, figures
+    assert figures["messages_replayed"] == again["metastream_rebuild_messages"], (figures, again)
 
 
 def test_a_clean_stop_is_not_reported_as_a_crash(broker, worker_factory):
