@@ -82,6 +82,7 @@ class Cause(str, Enum):
     SEARCH = "search"  # a candidate found by a hyperparameter search
     FIRST_VERSION = "first_version"  # no champion yet: the first version is one
     SEQUENTIAL_TEST = "sequential_test"  # the always-valid comparison decided
+    HELDOUT_TEST = "heldout_test"  # the worker's own paired comparison on fresh tasks found the canary worse
     LATENCY_GUARDRAIL = "latency_guardrail"
     ERROR_GUARDRAIL = "error_guardrail"
     NO_EVIDENCE = "no_evidence"  # the stage saw too few reported losses in its time: the gate's verdict stands

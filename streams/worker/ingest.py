@@ -26,10 +26,7 @@ from streams.worker.learning.new_models import adopt, warm_start
 from streams.catalog.presets import missing_ok, model_dims
 from streams.records.wire import Cause, dead_letter
 from streams.settings import Settings
-from streams.worker.state import DriftAlarm
-from streams.worker.state import ModelState
-from streams.worker.state import WorkerState
-from streams.worker.state import home_partition
+from streams.worker.state import DriftAlarm, ModelState, WorkerState, home_partition
 from streams.worker.state.regime import RegimeShift, watch_routes
 from streams.worker.validation import Rejected, validate_batch
 
@@ -265,6 +262,7 @@ class Ingestor:
         watch.pending, watch.task_agent = [], {}
         if state.shadows is not None:  # the shadows on the same tasks, split the same way: a paired comparison
             state.shadows.observe(state.learner, state.learner.last_batch, self.settings.drift.steps)
+        state.observe_rollout(state.learner.last_batch, self.settings.drift.steps)  # its canary and champion, paired
         return list(scored), np.asarray([signal for signal, _ in scored.values()], "f4")
 
     @staticmethod

@@ -266,3 +266,26 @@ def test_with_operator_keys_only_signed_requests_are_acted_on():
     assert "does not verify" in refusals[2]["reason"] and state.models["sine"].aliases.canary is None
     started = request(operator)
     assert (started["event_type"], started["version"]) == (DecisionType.ROLLOUT_STARTED.value, 1)
+
+
+def test_the_worker_s_own_paired_evidence_rolls_back_a_canary_no_agent_reported_on():
+    from streams.worker.rollout.heldout import HeldoutEvidence
+    from streams.worker.rollout.policy import judge_rollout
+    from streams.worker.rollout.serving import ServingStats
+
+    rng = np.random.default_rng(7)
+    hard = rng.uniform(0.1, 0.9, 400)  # tasks differ far more than the versions do: the pairing removes that
+    worse, same = HeldoutEvidence(), HeldoutEvidence()
+    worse.start(1, 2), same.start(1, 2)
+    worse.add(hard, hard * 1.3 + rng.normal(0, 0.02, 400))
+    same.add(hard, hard * 1.01 + rng.normal(0, 0.02, 400))
+    quiet = ServingStats()  # no agent reported a loss of either version
+    bad = judge_rollout(quiet, 1, 2, RULES, stage=0, stage_age_s=3, heldout=worse)
+    assert bad.move is Move.ROLLBACK and bad.cause is Cause.HELDOUT_TEST and bad.figures["heldout_low"] > 0
+    within_margin = judge_rollout(quiet, 1, 2, RULES, stage=0, stage_age_s=3, heldout=same)
+    assert within_margin.move is Move.HOLD and within_margin.figures["heldout_tasks"] == 400
+    other = judge_rollout(quiet, 1, 3, RULES, stage=0, stage_age_s=3, heldout=worse)  # evidence about another canary
+    assert other.move is Move.HOLD and "heldout_tasks" not in other.figures
+    few = HeldoutEvidence()
+    few.start(1, 2), few.add(hard[:20], hard[:20] * 2)
+    assert judge_rollout(quiet, 1, 2, RULES, stage=0, stage_age_s=3, heldout=few).move is Move.HOLD  # fewer than min_samples

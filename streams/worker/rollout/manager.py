@@ -126,7 +126,8 @@ class RolloutManager:
                 await self._judge_ab(model_id, aliases, now)
             elif aliases.canary is not None:
                 age = (now - (aliases.stage_started_ms or now)) / 1000
-                verdict = judge_rollout(self.serving[model_id], aliases.champion, aliases.canary, self.rules, aliases.stage, age)
+                verdict = judge_rollout(self.serving[model_id], aliases.champion, aliases.canary, self.rules, aliases.stage, age,
+                                        self.models[model_id].heldout)
                 if verdict.move is Move.ADVANCE:
                     stage = aliases.stage + 1
                     self.serving[model_id].start_stage()

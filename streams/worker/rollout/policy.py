@@ -5,7 +5,9 @@ it is tested on its own.
 - **Roll back** when the canary is significantly worse (the always-valid interval for
   ``canary - champion`` mean loss lies above 0), or breaks a guardrail: its p95 prediction latency
   above ``latency_ratio`` times the champion's, or its error rate (non-finite losses) more than
-  ``error_margin`` above the champion's.
+  ``error_margin`` above the champion's; or when the worker's own paired evidence (``heldout.py``:
+  both versions scored on the same fresh tasks, whoever reports) shows it worse by more than
+  ``margin`` of the champion's loss, significantly (cause ``heldout_test``).
 - **Advance** once the stage has seen ``min_samples`` canary rows without a significant harm and
   with the observed difference within ``margin`` times the champion's mean loss (a canary that
   looks worse holds its stage until the test decides; the rollback check runs at every look, so a
@@ -41,6 +43,7 @@ from enum import Enum
 
 from streams.records.wire import Cause
 from streams.records.cohorts import cohort
+from streams.worker.rollout.heldout import HeldoutEvidence
 from streams.worker.rollout.sequential import compare, effect_scale
 from streams.worker.rollout.serving import ServingStats, VersionStats
 
@@ -77,7 +80,7 @@ class Verdict:
 
 
 def judge(champion: VersionStats | None, canary: VersionStats | None, rules: RolloutRules, stage: int, stage_rows: int,
-          stage_age_s: float) -> Verdict:
+          stage_age_s: float, heldout: HeldoutEvidence | None = None) -> Verdict:
     champion, canary = champion or VersionStats(), canary or VersionStats()
     result = compare(champion.losses, canary.losses, rules.alpha, tau=effect_scale(champion.losses, canary.losses))
     figures = {"estimate": result.estimate, "low": result.low, "high": result.high, "e_value": result.e_value,
@@ -85,6 +88,8 @@ def judge(champion: VersionStats | None, canary: VersionStats | None, rules: Rol
                "champion_mean_loss": champion.losses.mean, "canary_mean_loss": canary.losses.mean,
                "champion_p95_latency_ms": champion.p95_latency(), "canary_p95_latency_ms": canary.p95_latency(),
                "champion_error_rate": champion.error_rate, "canary_error_rate": canary.error_rate}
+    if heldout is not None:
+        figures.update(heldout.figures(rules.alpha))
     figures = {k: float(v) for k, v in figures.items()}
     if canary.rows >= rules.guardrail_min_rows and champion.rows >= rules.guardrail_min_rows:
         if canary.error_rate > champion.error_rate + rules.error_margin:
@@ -98,6 +103,13 @@ def judge(champion: VersionStats | None, canary: VersionStats | None, rules: Rol
         return Verdict(Move.ROLLBACK, Cause.SEQUENTIAL_TEST, figures,
                        f"canary worse: mean loss {canary.losses.mean:.4g} against {champion.losses.mean:.4g} "
                        f"(difference in [{result.low:.3g}, {result.high:.3g}], e-value {result.e_value:.3g})")
+    if heldout is not None and heldout.pairs >= rules.min_samples:
+        own = heldout.comparison(rules.alpha)
+        if own.low > rules.margin * abs(heldout.champion.mean):
+            return Verdict(Move.ROLLBACK, Cause.HELDOUT_TEST, figures,
+                           f"canary worse on {heldout.pairs} fresh tasks the worker scored both on: mean loss "
+                           f"{heldout.canary.mean:.4g} against {heldout.champion.mean:.4g} (difference in "
+                           f"[{own.low:.3g}, {own.high:.3g}], more than {rules.margin:.0%} of the champion's)")
     last = stage >= len(rules.stages) - 2  # the next stage is everyone: that is the champion
     move = Move.PROMOTE if last else Move.ADVANCE
     tolerance = rules.margin * abs(champion.losses.mean)
@@ -167,6 +179,9 @@ def plan_start(stats: ServingStats, champion: int | None, model_id: str, rules: 
 
 
 def judge_rollout(stats: ServingStats, champion: int | None, canary: int, rules: RolloutRules, stage: int,
-                  stage_age_s: float) -> Verdict:
+                  stage_age_s: float, heldout: HeldoutEvidence | None = None) -> Verdict:
+    """``heldout``: the worker's own paired evidence, used when it is about these two versions."""
+    if heldout is not None and heldout.versions != (champion, canary):
+        heldout = None
     return judge(stats.rollout.get(champion) if champion is not None else None, stats.rollout.get(canary), rules, stage,
-                 stats.stage_rows.get(canary, 0), stage_age_s)
+                 stats.stage_rows.get(canary, 0), stage_age_s, heldout)

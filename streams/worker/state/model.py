@@ -16,6 +16,7 @@ from typing import Any
 from learners.online import OnlineMetaLearner, ProbeSet, TaskReplayBuffer
 from learners.online.shadows import ShadowPool
 
+from streams.worker.rollout.heldout import HeldoutEvidence
 from streams.worker.rollout.serving import ServingStats
 from streams.records.aliases import Aliases
 from streams.settings import Settings
@@ -69,6 +70,7 @@ class ModelState:
     last_message: tuple[int, int] | None = None  # (partition, offset) of the last experience message ingested for it
     regime: RegimeWatch = field(default_factory=RegimeWatch)  # where a mixture's scored tasks route
     task_agent: dict[str, str] = field(default_factory=dict)  # buffered task -> the agent that sent it (a quarantine purges them)
+    heldout: HeldoutEvidence = field(default_factory=HeldoutEvidence)  # a rollout's canary and champion on the same fresh tasks
 
     def note_agent(self, task_ids, agent_id: str | None) -> None:
         """Who sent these buffered tasks; forgets tasks the buffer no longer holds once it has twice as many."""
@@ -94,6 +96,21 @@ class ModelState:
         for old in sorted(self.published)[:-keep]:
             if old not in pinned:
                 del self.published[old]
+
+    def learner_of(self, version: int) -> OnlineMetaLearner | None:
+        """A learner of its own holding a remembered published version's weights (None: not remembered)."""
+        kept = self.published.get(version)
+        if kept is None:
+            return None
+        learner = OnlineMetaLearner(kept.config if kept.config is not None else self.learner.config)
+        learner.load_weights(kept.weights)
+        return learner
+
+    def observe_rollout(self, batch, steps: int | None = None) -> None:
+        """A running rollout's canary and champion scored on ``batch``, fresh tasks (``rollout/heldout.py``)."""
+        a = self.aliases
+        if a.canary is not None and a.champion is not None and batch is not None:
+            self.heldout.observe(a.champion, a.canary, batch, self.learner_of, steps)
 
     def load_version(self, version: int) -> bool:
         """Learn on from a remembered published version: its weights in a learner of its own config
