@@ -289,3 +289,20 @@ def test_the_worker_s_own_paired_evidence_rolls_back_a_canary_no_agent_reported_
     few = HeldoutEvidence()
     few.start(1, 2), few.add(hard[:20], hard[:20] * 2)
     assert judge_rollout(quiet, 1, 2, RULES, stage=0, stage_age_s=3, heldout=few).move is Move.HOLD  # fewer than min_samples
+
+
+def test_a_harm_that_multiplies_heavy_tailed_losses_is_found_on_the_log_scale_in_fewer_rows():
+    rng = np.random.default_rng(3)
+    champion, canary = VersionStats(), VersionStats()
+    champion.record(rng.lognormal(0, 1.5, 4000), None)  # sine losses: a few tasks far worse than most
+    rows = 0
+    verdict = None
+    while rows < 400 and (verdict is None or verdict.move is not Move.ROLLBACK):
+        canary.record(3 * rng.lognormal(0, 1.5, 5), None)  # the bad version: three times the loss
+        rows += 5
+        verdict = judge(champion, canary, RULES, stage=0, stage_rows=rows, stage_age_s=3)
+    assert verdict.move is Move.ROLLBACK and verdict.cause is Cause.SEQUENTIAL_TEST, verdict
+    assert rows <= 80 and verdict.figures["log_low"] > 0, (rows, verdict.figures)
+    good = VersionStats()
+    good.record(rng.lognormal(0, 1.5, 400), None)  # as good as the champion: neither test rolls it back
+    assert judge(champion, good, RULES, stage=0, stage_rows=400, stage_age_s=3).move is not Move.ROLLBACK

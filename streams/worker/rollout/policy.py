@@ -3,7 +3,8 @@ stage, promote the canary, hold, or roll back. A pure function of the state and 
 it is tested on its own.
 
 - **Roll back** when the canary is significantly worse (the always-valid interval for
-  ``canary - champion`` mean loss lies above 0), or breaks a guardrail: its p95 prediction latency
+  ``canary - champion`` mean loss lies above 0, or that of the mean log-loss while the mean loss
+  is not lower: each at ``alpha / 2``), or breaks a guardrail: its p95 prediction latency
   above ``latency_ratio`` times the champion's, or its error rate (non-finite losses) more than
   ``error_margin`` above the champion's; or when the worker's own paired evidence (``heldout.py``:
   both versions scored on the same fresh tasks, whoever reports) shows it worse by more than
@@ -40,6 +41,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+
+import numpy as np
 
 from streams.records.wire import Cause
 from streams.records.cohorts import cohort
@@ -82,12 +85,17 @@ class Verdict:
 def judge(champion: VersionStats | None, canary: VersionStats | None, rules: RolloutRules, stage: int, stage_rows: int,
           stage_age_s: float, heldout: HeldoutEvidence | None = None) -> Verdict:
     champion, canary = champion or VersionStats(), canary or VersionStats()
-    result = compare(champion.losses, canary.losses, rules.alpha, tau=effect_scale(champion.losses, canary.losses))
+    # two always-valid tests at alpha/2 each (their union holds at alpha): on the losses, and on their
+    # logarithms, which finds a harm that multiplies heavy-tailed losses in a third of the rows
+    result = compare(champion.losses, canary.losses, rules.alpha / 2, tau=effect_scale(champion.losses, canary.losses))
+    logged = compare(champion.log_losses, canary.log_losses, rules.alpha / 2,
+                     tau=effect_scale(champion.log_losses, canary.log_losses))
     figures = {"estimate": result.estimate, "low": result.low, "high": result.high, "e_value": result.e_value,
                "p_value": result.p_value, "n_champion": result.n_a, "n_canary": result.n_b, "stage_rows": stage_rows,
                "champion_mean_loss": champion.losses.mean, "canary_mean_loss": canary.losses.mean,
                "champion_p95_latency_ms": champion.p95_latency(), "canary_p95_latency_ms": canary.p95_latency(),
-               "champion_error_rate": champion.error_rate, "canary_error_rate": canary.error_rate}
+               "champion_error_rate": champion.error_rate, "canary_error_rate": canary.error_rate,
+               "log_estimate": logged.estimate, "log_low": logged.low, "log_high": logged.high}
     if heldout is not None:
         figures.update(heldout.figures(rules.alpha))
     figures = {k: float(v) for k, v in figures.items()}
@@ -103,6 +111,11 @@ def judge(champion: VersionStats | None, canary: VersionStats | None, rules: Rol
         return Verdict(Move.ROLLBACK, Cause.SEQUENTIAL_TEST, figures,
                        f"canary worse: mean loss {canary.losses.mean:.4g} against {champion.losses.mean:.4g} "
                        f"(difference in [{result.low:.3g}, {result.high:.3g}], e-value {result.e_value:.3g})")
+    if logged.low > 0 and result.estimate > 0:  # worse on the log scale and not better on average
+        return Verdict(Move.ROLLBACK, Cause.SEQUENTIAL_TEST, figures,
+                       f"canary worse: its losses {np.exp(logged.estimate):.3g} times the champion's (geometric mean; "
+                       f"factor in [{np.exp(logged.low):.3g}, {np.exp(logged.high):.3g}]), mean loss "
+                       f"{canary.losses.mean:.4g} against {champion.losses.mean:.4g}")
     if heldout is not None and heldout.pairs >= rules.min_samples:
         own = heldout.comparison(rules.alpha)
         if own.low > rules.margin * abs(heldout.champion.mean):

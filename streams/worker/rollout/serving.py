@@ -18,9 +18,13 @@ LATENCY_WINDOW = 2000  # latest latencies kept per version, for the p95
 REPORTERS_KEPT = 10_000  # agents remembered per model (the most recent), to size a canary cohort
 
 
+LOG_FLOOR = 1e-6  # a loss of 0 (a perfect prediction) is taken as this on the log scale
+
+
 @dataclass
 class VersionStats:
     losses: RunningStats = field(default_factory=RunningStats)
+    log_losses: RunningStats = field(default_factory=RunningStats)  # the same on the log scale (a harm that multiplies)
     errors: int = 0  # observations whose reported loss was not a finite number (the agent's prediction failed)
     rows: int = 0  # observations (tasks)
     latencies: deque = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
@@ -31,6 +35,7 @@ class VersionStats:
         self.rows += len(losses)
         self.errors += int((~finite).sum())
         self.losses.update_many(losses[finite])
+        self.log_losses.update_many(np.log(np.clip(losses[finite], 0.0, None) + LOG_FLOOR))
         if latencies is not None:
             self.latencies.extend(latencies.tolist())
         if finite.any():
