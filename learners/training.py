@@ -1,10 +1,14 @@
 """The meta-training loop: sample a meta-batch, meta-update, log, validate, until the iteration
 count or the time budget runs out. The meta learning rate follows a cosine decay over whichever
-limit applies; Ctrl-C ends the loop cleanly so the caller can still save."""
+limit applies; Ctrl-C ends the loop cleanly so the caller can still save: the first one after the
+meta-update under way (an interrupt raised inside a ``torch.func`` transform leaves its state
+half-unwound and the model's ``state_dict`` unreadable), a second one at once."""
 
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -35,6 +39,26 @@ def mean_ci95(values: torch.Tensor) -> tuple[float, float]:
     return float(v.mean()), float(1.96 * v.std(unbiased=True) / math.sqrt(v.numel()))
 
 
+class StopOnInterrupt:
+    """While entered (in the main thread, where SIGINT is not ignored): Ctrl-C sets :attr:`asked`
+    instead of raising; a second Ctrl-C raises ``KeyboardInterrupt``."""
+
+    def __enter__(self) -> "StopOnInterrupt":
+        self.asked, self._previous = False, None
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            self._previous = signal.signal(signal.SIGINT, self._ask)
+        return self
+
+    def _ask(self, signum, frame) -> None:
+        if self.asked:
+            raise KeyboardInterrupt
+        self.asked = True
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
 def meta_train(
     learner: MetaLearner,
     sample: Callable[[torch.Generator], Any],
@@ -61,34 +85,37 @@ def meta_train(
     start = time.perf_counter()
     i, interrupted = 0, False
     running: dict[str, float] = {}
+    stop = StopOnInterrupt()
     try:
-        while True:
-            elapsed = time.perf_counter() - start
-            fractions = [i / iterations if iterations else 0.0, elapsed / budget_s if budget_s else 0.0]
-            frac = max(fractions)
-            if frac >= 1.0:
-                break
-            if cosine:
-                for g, lr in zip(learner.optimizer.param_groups, base_lrs):
-                    g["lr"] = lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac)))
-            batch = sample(gen).to(device)
-            metrics = learner.meta_update(batch)
-            for k, v in metrics.items():
-                running[k] = v if k not in running else 0.9 * running[k] + 0.1 * v
-            i += 1
-            record: dict[str, Any] | None = None
-            if i % log_every == 0:
-                record = {"iteration": i, "seconds": round(time.perf_counter() - start, 3), "progress": frac,
-                          "lr": learner.optimizer.param_groups[0]["lr"], **{f"train_{k}": v for k, v in running.items()}}
-            if validate is not None and i % validate_every == 0:
-                record = record or {"iteration": i, "seconds": round(time.perf_counter() - start, 3), "progress": frac}
-                record.update({f"val_{k}": v for k, v in validate().items()})
-            if record is not None:
-                history.append(record)
-                if on_log:
-                    on_log(record)
+        with stop:
+            while not stop.asked:
+                elapsed = time.perf_counter() - start
+                fractions = [i / iterations if iterations else 0.0, elapsed / budget_s if budget_s else 0.0]
+                frac = max(fractions)
+                if frac >= 1.0:
+                    break
+                if cosine:
+                    for g, lr in zip(learner.optimizer.param_groups, base_lrs):
+                        g["lr"] = lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac)))
+                batch = sample(gen).to(device)
+                metrics = learner.meta_update(batch)
+                for k, v in metrics.items():
+                    running[k] = v if k not in running else 0.9 * running[k] + 0.1 * v
+                i += 1
+                record: dict[str, Any] | None = None
+                if i % log_every == 0:
+                    record = {"iteration": i, "seconds": round(time.perf_counter() - start, 3), "progress": frac,
+                              "lr": learner.optimizer.param_groups[0]["lr"], **{f"train_{k}": v for k, v in running.items()}}
+                if validate is not None and i % validate_every == 0:
+                    record = record or {"iteration": i, "seconds": round(time.perf_counter() - start, 3), "progress": frac}
+                    record.update({f"val_{k}": v for k, v in validate().items()})
+                if record is not None:
+                    history.append(record)
+                    if on_log:
+                        on_log(record)
     except KeyboardInterrupt:
         interrupted = True
+    interrupted = interrupted or stop.asked
     for g, lr in zip(learner.optimizer.param_groups, base_lrs):
         g["lr"] = lr
     return TrainResult(i, time.perf_counter() - start, interrupted, history)
