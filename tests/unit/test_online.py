@@ -93,6 +93,7 @@ def test_a_drift_alarm_preempts_a_routine_update_and_starts_at_once():
     from types import SimpleNamespace
 
     from streams.worker.learning.controller import UpdateController
+    from streams.worker.learning.process import Work
     from streams.records.wire import Cause
     from streams.settings import Settings
 
@@ -116,9 +117,12 @@ def test_a_drift_alarm_preempts_a_routine_update_and_starts_at_once():
             await asyncio.sleep(0.01)
             assert started == [("new_tasks", 1), ("drift", 2)]
             assert controller._abort.value == 1 and controller._pending["m"][0] is Cause.NEW_TASKS
+            controller.request("m", Cause.DISTIL, {}, Work.DISTIL)  # a remedy takes the routine update's place
+            controller.request("m", Cause.NEW_TASKS, {})  # and a routine update does not take the remedy's
+            assert controller._pending["m"][0] is Cause.DISTIL
             release.set()
             await asyncio.sleep(0.05)
-            assert started[-1][0] == "new_tasks" and len(started) == 3  # the remembered one ran after both ended
+            assert started[-1][0] == "distil" and len(started) == 3  # the remembered one ran after both ended
             controller.request("elsewhere", Cause.DRIFT, {})  # a model another worker holds: not this one's to learn
             await asyncio.sleep(0.01)
             assert len(started) == 3

@@ -29,7 +29,7 @@ from streams.worker.learning.shadow_work import announce_challenge, run_challeng
 from streams.worker.learning.forgetting import forgetting_report
 from streams.worker.learning.mixture_events import announce_recognised, announce_retired, announce_routed
 from streams.worker.learning.gate import gate_figures, gate_rejection, search_summary
-from streams.worker.learning.jobs import build_job
+from streams.worker.learning.jobs import build_job, precedence
 from streams.worker.learning.process import Outcome, UpdateJob, UpdateResult, Work, run_update, update_executor, warm_up
 
 log = logging.getLogger("metastream.learning")
@@ -109,7 +109,7 @@ class UpdateController:
                 self._start(model_id, trigger, figures, work)
                 return
             pending = self._pending.get(model_id)
-            if pending is None or trigger is Cause.DRIFT or (work is Work.CHALLENGE and pending[0] is not Cause.DRIFT):
+            if pending is None or trigger is Cause.DRIFT or precedence(trigger, work) > precedence(pending[0], pending[2]):
                 if pending is not None and pending[2] is Work.CHALLENGE and work is not Work.CHALLENGE:
                     state.challenging = None  # a drift update goes first; the shadow may challenge again later
                 self._pending[model_id] = (trigger, figures, work)

@@ -15,6 +15,25 @@ from streams.worker.state import ModelState
 from streams.worker.learning.process import SearchRequest, ShadowJob, UpdateJob, Work
 
 
+ROUTINE = (Cause.NEW_TASKS, Cause.SCHEDULE)
+
+
+def precedence(trigger: Cause, work: Work) -> int:
+    """Which request waits when an update is running and one is already waiting: a drift update
+    goes first, then what a remedy, search or challenge asks for, then a routine update (new tasks,
+    the schedule) or a shadow's training. A request of higher precedence takes the waiting one's
+    place (a routine update's tasks are learned by whatever runs next); of lower, it is dropped.
+
+    >>> precedence(Cause.DISTIL, Work.DISTIL) > precedence(Cause.NEW_TASKS, Work.UPDATE)
+    True
+    """
+    if trigger is Cause.DRIFT:
+        return 3
+    if work in (Work.UPDATE, Work.SHADOW) and trigger in ROUTINE:
+        return 1
+    return 2
+
+
 def build_job(state: ModelState, s: Settings, trigger: Cause, number: int, work: Work = Work.UPDATE) -> UpdateJob:
     """What the update process needs: the champion, a snapshot of the buffer, the plan and the guard."""
     snapshot = state.buffer.snapshot()
