@@ -77,7 +77,9 @@ class RolloutManager:
 
     async def on_published(self, model_id: str, version: int, cause: Cause) -> None:
         """A version the gate passed, made for ``cause`` (the update's trigger): champion, canary or
-        challenger. A drift update answers now: it replaces a running canary."""
+        challenger. A drift update answers now, and so does a remedy's student (queued as the
+        challenger, newer routine versions took its place and it never went out): it replaces a
+        running canary."""
         aliases = self.aliases[model_id]
         if aliases.champion is None or not self.enabled:
             cause = Cause.FIRST_VERSION if aliases.champion is None else Cause.OTHER
@@ -85,10 +87,11 @@ class RolloutManager:
                             "the first version" if aliases.champion is None else "rollouts are off: published is champion", {})
         elif aliases.canary is None:
             await self._start_or_promote(model_id, version, cause, "a gated candidate")
-        elif cause is Cause.DRIFT:
+        elif cause in (Cause.DRIFT, Cause.DISTIL):  # a drift's answer, or the slow-inference remedy's student: now
+            what = "a drift update" if cause is Cause.DRIFT else "a student distilled for speed"
             await self.emit(model_id, DecisionType.ROLLED_BACK, Cause.SUPERSEDED, aliases.canary,
-                            f"superseded by v{version}, a drift update", {"superseded_by": version})
-            await self._start_or_promote(model_id, version, Cause.DRIFT, "a drift update")
+                            f"superseded by v{version}, {what}", {"superseded_by": version})
+            await self._start_or_promote(model_id, version, cause, what)
         else:
             await self.emit(model_id, DecisionType.CHALLENGER_QUEUED, cause, version,
                             f"waits for the rollout of v{aliases.canary}", {"canary_version": aliases.canary})
