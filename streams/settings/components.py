@@ -179,9 +179,10 @@ class SearchSettings:
 
     PREFIX: ClassVar[str] = "SEARCH_"
     every_s: float = setting(0.0, "search each model's hyperparameters this often, seconds (0: never on a timer)")
-    window: int = setting(6, "updates whose champion error make the trend", bound=ONE)
+    window: int = setting(16, "updates whose champion error make the trend", bound=ONE)
     trend: float = setting(0.05, "relative rise of that error (newer half of the window against the older) that "
                                  "starts a search")
+    trend_t: float = setting(3.5, "how far that rise must stand above its noise (Welch's t of the halves' log errors)")
     trials: int = setting(6, "trials of a search in the update process", bound=ONE)
     iterations: int = setting(40, "meta-iterations of each trial (the winner trains as long as a routine update)", bound=ONE)
     cooldown_s: float = setting(60.0, "a model is searched at most this often, seconds")

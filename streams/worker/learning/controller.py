@@ -224,7 +224,7 @@ class UpdateController:
         proposal = result.proposal
         if search:
             await decide(DecisionType.SEARCH_FINISHED, trigger, *search_summary(result))
-        self._watch_trend(state, proposal)
+        self._watch_trend(state, proposal, job.buffer.num_tasks_seen)
         await announce_recognised(state, job, proposal, decide)
         state.guard.record_best(proposal.champion_era_scores)  # the champion is a published version
         if proposal.first_forgetting and await self._forgetting(model_id, proposal, decide):
@@ -253,10 +253,11 @@ class UpdateController:
         """Run an update job in an update process."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, run_update, job)
 
-    def _watch_trend(self, state: ModelState, proposal: GuardedProposal) -> None:
-        """The champion's error on the newest held-out tasks joins the trend (the accuracy_trend rule's signal)."""
+    def _watch_trend(self, state: ModelState, proposal: GuardedProposal, seen: int) -> None:
+        """The champion's held-out error joins the trend (accuracy_trend's signal); ``seen``: the job's
+        buffer's tasks ever seen (a measurement with half its held-out tasks new is a new one)."""
         error = proposal.champion_score if task_kind(state.learner.config) == "regression" else 1.0 - proposal.champion_score
-        state.trend.add(error)
+        state.trend.add(error, seen)
 
     async def _publish(self, state: ModelState, trigger: Cause, proposal: GuardedProposal, figs: dict, lineage: list,
                        result: UpdateResult, recipe: Recipe | None = None) -> None:

@@ -156,7 +156,7 @@ class WorkerState:
         per_model_bytes = int(s.ingest.buffer_mb * 2**20 / max(len(self.configs), 1))
         model = ModelState(model_id, OnlineMetaLearner(cfg), TaskReplayBuffer(per_model_bytes, s.ingest.max_points_per_task),
                            DriftState(DriftMonitor(s.drift.detector)), GuardState(ProbeSet(s.guard.probes)),
-                           trend=ScoreTrend(s.search.window, s.search.trend))
+                           trend=ScoreTrend(s.search.window, s.search.trend, s.search.trend_t, fresh=s.update.heldout_tasks))
         if self.configs[model_id].get("shadows"):  # shadows start from their own seeded weights, not a checkpoint's
             model.shadows = ShadowPool.from_config(cfg, self.configs[model_id]["shadows"], window=s.shadow.window,
                                                    margin=s.shadow.margin, min_tasks=s.shadow.min_tasks,
