@@ -59,6 +59,36 @@ class StopOnInterrupt:
             signal.signal(signal.SIGINT, self._previous)
 
 
+def _set_rates(learner: MetaLearner, base_lrs: list[float], factor: float) -> None:
+    for g, lr in zip(learner.optimizer.param_groups, base_lrs):
+        g["lr"] = lr * factor
+
+
+class _TrainingClock:
+    """Seconds of meta-training: wall time less the time validation took; ``due`` once the training
+    time passes each of ``marks`` (seconds)."""
+
+    def __init__(self, marks: list[float]) -> None:
+        self.start, self.validating, self.marks = time.perf_counter(), 0.0, marks
+
+    def training_s(self) -> float:
+        return time.perf_counter() - self.start - self.validating
+
+    def due(self) -> bool:
+        passed = False
+        while self.marks and self.training_s() >= self.marks[0]:
+            self.marks.pop(0)
+            passed = True
+        return passed
+
+    def timed(self, validate: Callable[[], dict[str, float]]) -> dict[str, float]:
+        began = time.perf_counter()
+        try:
+            return validate()
+        finally:
+            self.validating += time.perf_counter() - began
+
+
 def meta_train(
     learner: MetaLearner,
     sample: Callable[[torch.Generator], Any],
@@ -72,31 +102,31 @@ def meta_train(
     validate_every: int = 500,
     on_log: Callable[[dict[str, Any]], None] | None = None,
     cosine: bool = True,
+    validate_at_s: tuple[float, ...] = (),
 ) -> TrainResult:
     """Run meta-updates until ``iterations`` or ``budget_s`` (whichever comes first).
 
     ``sample(gen)`` returns a :class:`TaskBatch`. With ``iterations`` alone the run is fully
-    deterministic; a time budget makes the number of steps depend on the machine's speed.
+    deterministic; a time budget makes the number of steps depend on the machine's speed. The
+    budget counts meta-training time: the time ``validate`` takes is not spent from it.
+    ``validate_at_s`` validates (also) when the training time first passes each of those seconds
+    (a budget-aware search's rungs).
     """
     if iterations is None and budget_s is None:
         raise ConfigError("give iterations, a time budget, or both")
     base_lrs = [g["lr"] for g in learner.optimizer.param_groups]
     history: list[dict[str, Any]] = []
-    start = time.perf_counter()
-    i, interrupted = 0, False
-    running: dict[str, float] = {}
+    clock = _TrainingClock(sorted(validate_at_s))
+    i, interrupted, running = 0, False, {}  # running: smoothed training metrics
     stop = StopOnInterrupt()
     try:
         with stop:
             while not stop.asked:
-                elapsed = time.perf_counter() - start
-                fractions = [i / iterations if iterations else 0.0, elapsed / budget_s if budget_s else 0.0]
-                frac = max(fractions)
+                frac = max(i / iterations if iterations else 0.0, clock.training_s() / budget_s if budget_s else 0.0)
                 if frac >= 1.0:
                     break
                 if cosine:
-                    for g, lr in zip(learner.optimizer.param_groups, base_lrs):
-                        g["lr"] = lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac)))
+                    _set_rates(learner, base_lrs, 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac)))
                 batch = sample(gen).to(device)
                 metrics = learner.meta_update(batch)
                 for k, v in metrics.items():
@@ -104,11 +134,12 @@ def meta_train(
                 i += 1
                 record: dict[str, Any] | None = None
                 if i % log_every == 0:
-                    record = {"iteration": i, "seconds": round(time.perf_counter() - start, 3), "progress": frac,
+                    record = {"iteration": i, "seconds": round(clock.training_s(), 3), "progress": frac,
                               "lr": learner.optimizer.param_groups[0]["lr"], **{f"train_{k}": v for k, v in running.items()}}
-                if validate is not None and i % validate_every == 0:
-                    record = record or {"iteration": i, "seconds": round(time.perf_counter() - start, 3), "progress": frac}
-                    record.update({f"val_{k}": v for k, v in validate().items()})
+                due = clock.due()
+                if validate is not None and (i % validate_every == 0 or due):
+                    record = record or {"iteration": i, "seconds": round(clock.training_s(), 3), "progress": frac}
+                    record.update({f"val_{k}": v for k, v in clock.timed(validate).items()})
                 if record is not None:
                     history.append(record)
                     if on_log:
@@ -116,6 +147,5 @@ def meta_train(
     except KeyboardInterrupt:
         interrupted = True
     interrupted = interrupted or stop.asked
-    for g, lr in zip(learner.optimizer.param_groups, base_lrs):
-        g["lr"] = lr
-    return TrainResult(i, time.perf_counter() - start, interrupted, history)
+    _set_rates(learner, base_lrs, 1.0)
+    return TrainResult(i, clock.training_s(), interrupted, history)

@@ -6,6 +6,11 @@ trials see: each trial proposes from the champion on the rest and is scored on *
 held-out tasks, so the gate's judgement of the winner stays on tasks the search never looked at.
 The winner's configuration (learner rates, continual strengths, replay share) is then run through
 :func:`propose_guarded` on the whole buffer: the same gate and forgetting guard as any update.
+
+Like the offline search (``search/budget.py``) the study's first trial is the configuration it
+already has, and a trial trains as long as the winner will, so the answer is never worse on the
+trials' validation than keeping the current rates. Its budget is counted in meta-iterations, not
+seconds: an audit rebuilds a searched version bit for bit, which a wall-clock budget would not allow.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..search.budget import params_of
 from ..search.space import SearchSpace
 from ..search.spaces import apply_params
 from .guard import era_scores
@@ -50,6 +56,14 @@ def _train_winner(winner_config: dict[str, Any], champion: OnlineMetaLearner, we
     winner = OnlineMetaLearner(winner_config, seed=seed)
     winner.load_weights(weights)
     return propose_guarded(winner, buffer, winner_plan, winner_guard, should_stop)
+
+
+def _current_point(config: dict[str, Any], plan: UpdatePlan, guard: GuardPlan | None, space: SearchSpace) -> dict[str, Any] | None:
+    """Where the model stands in the space: its config's rates and the continual strengths the
+    worker applies to it (``None`` when one lies outside the space)."""
+    own = config.get("continual", {})
+    implied = {"recent_share": plan.recent_share, **({"ewc": guard.ewc, "distill": guard.distill} if guard is not None else {})}
+    return params_of(apply_params(config, {k: own.get(k, v) for k, v in implied.items()}), space)
 
 
 def search_guarded(config: dict[str, Any], weights: bytes, buffer: TaskReplayBuffer, plan: UpdatePlan, guard: GuardPlan | None,
@@ -94,6 +108,9 @@ def search_guarded(config: dict[str, Any], weights: bytes, buffer: TaskReplayBuf
         return error
 
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(trials // 2, 1)))
+    current = _current_point(config, plan, guard, space)
+    if current is not None:
+        study.enqueue_trial(current)  # the rates it has: the first trial
     study.optimize(objective, n_trials=trials)
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not done or (should_stop is not None and should_stop()):
@@ -105,5 +122,6 @@ def search_guarded(config: dict[str, Any], weights: bytes, buffer: TaskReplayBuf
         return None
     figures = {"trials": float(len(study.trials)), "finished_trials": float(len(done)), "best_validation_error": study.best_value,
                "champion_validation_error": champion_error[0] if champion_error else float("nan"),
+               "first_trial_error": study.trials[0].value if study.trials[0].value is not None else float("nan"),
                "search_seconds": time.perf_counter() - started}
     return SearchOutcome(proposal, winner_config, params, figures)

@@ -31,6 +31,7 @@ def trial_table(study, title: str, shown: int = 12) -> Table:
             best = min(best, t.value)
         last = t.value if t.value is not None else (max(t.intermediate_values.items())[1] if t.intermediate_values else None)
         params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items())
+        params = f"{t.user_attrs['known']} (given): {params}" if t.user_attrs.get("known") else params
         rows.append((str(t.number), t.state.name.lower(), "-" if last is None else f"{last:.4g}",
                      "-" if best == float("inf") else f"{best:.4g}", params))
     for row in rows[-shown:]:
@@ -50,10 +51,13 @@ def tune_cmd(
     storage: Optional[str] = typer.Option(None, help="Optuna storage shared by processes: sqlite:///x.db, any database URL, "
                                           "or a journal file path (default OUT/study.journal)."),
     study_name: Optional[str] = typer.Option(None, help="Study to create or join (default TASK-ALGO)."),
-    iterations: int = typer.Option(400, help="Meta-iterations of one trial at full fidelity."),
-    rungs: int = typer.Option(4, help="Validation reports per trial (where the pruner may stop it)."),
+    iterations: int = typer.Option(400, help="With --final-iterations: meta-iterations of one trial at full fidelity."),
+    rungs: int = typer.Option(4, help="With --final-iterations: validation reports per trial (where the pruner may stop it)."),
+    min_seconds: Optional[float] = typer.Option(None, help="The smallest rung, in seconds of training (default: a ninth of "
+                                                "--final-minutes); rungs grow 3x up to the final budget."),
     val_episodes: int = typer.Option(100, help="Meta-validation episodes per report."),
-    final_minutes: float = typer.Option(5.0, help="Meta-training budget of the winning configuration."),
+    final_minutes: float = typer.Option(5.0, help="Meta-training budget of the winning configuration, and of a trial that "
+                                        "reaches the top rung."),
     final_iterations: Optional[int] = typer.Option(None, help="Instead of --final-minutes: this many meta-iterations."),
     seed: int = typer.Option(0),
     device: str = typer.Option("auto", help="'auto' (CUDA if present), 'cpu' or 'cuda'."),
@@ -61,11 +65,15 @@ def tune_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print the study's summary as one JSON object on stdout."),
 ) -> None:
     """Search a learner's hyperparameters on meta-validation tasks (Optuna, pruned on intermediate
-    scores), then meta-train the best configuration and save it as a model folder."""
-    from learners.search import Fidelity
-    from learners.search.tune import tune
+    scores), then meta-train the best configuration and save it as a model folder.
 
-    from streams.cli.plots import plot_study
+    The search knows its budget: a trial trains for --final-minutes of wall-clock time at most (the
+    top rung is the final budget, so a configuration slow per iteration pays for it), Hyperband
+    stops weak ones at rungs of a ninth and a third of it, and the task's default configuration is
+    the first trial. --final-iterations switches to trials of --iterations meta-iterations."""
+    from learners.search import Fidelity
+    from learners.search.budget import WallBudget
+    from learners.search.tune import tune
 
     title = f"tuning {algo.value} on {task.value} ({sampler}, {pruner}): error after adaptation on meta-validation tasks"
     with Live(console=console, refresh_per_second=4, transient=False) as live:
@@ -81,13 +89,21 @@ def tune_cmd(
             result = tune(task.value, algo.value, out, trials=trials, budget_s=budget_minutes * 60 if budget_minutes else None,
                           sampler=sampler, pruner=pruner, storage=storage, study_name=study_name,
                           fidelity=Fidelity(iterations, rungs, val_episodes), final_iterations=final_iterations,
-                          final_budget_s=final_minutes * 60, seed=seed, device=device, on_trial=on_trial, on_final_log=on_final)
+                          final_budget_s=final_minutes * 60, seed=seed, device=device, on_trial=on_trial, on_final_log=on_final,
+                          budget=None if final_iterations else WallBudget(final_minutes * 60, min_seconds or final_minutes * 60 / 9,
+                                                                          val_episodes=val_episodes))
         live.update(trial_table(result.study, title))
+    _report_tune(result, out, json_out)
+
+
+def _report_tune(result, out: Path, json_out: bool) -> None:
+    from streams.cli.plots import plot_study
+
     paths = plot_study(result.study, out)
     summary = result.summary()
     val = result.metrics.get("validation")
-    console.print(f"best of {summary['trials']} trials ({summary['pruned']} pruned): error {result.best_value:.4g} with "
-                  f"{result.best_params}")
+    console.print(f"best of {summary['trials']} trials ({summary['pruned']} pruned): error {result.best_value:.4g} "
+                  f"({result.metrics.get('best_trial', '')}) with {result.best_params}")
     if val:
         console.print(f"winner meta-trained for {result.metrics['iterations']} iterations: meta-validation {val['metric']} "
                       f"{val['after']:.4g} ± {val['ci95']:.2g}")

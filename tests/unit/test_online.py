@@ -250,6 +250,7 @@ def test_a_search_on_buffered_tasks_hands_its_winner_to_the_guard():
     assert found.config["continual"]["ewc"] == found.params["ewc"]
     assert found.figures["finished_trials"] == 3 and np.isfinite(found.figures["best_validation_error"])
     assert found.proposal.weights and np.isfinite(found.proposal.candidate_score)
+    assert found.figures["best_validation_error"] <= found.figures["first_trial_error"]  # the first trial: the rates it has
     assert search_guarded(cfg, weights, _buffer(10), plan, guard, search_space("stream", "fomaml"), 2, 0) is None  # too few tasks
     calls = []
     stopped = search_guarded(cfg, weights, buf, plan, guard, search_space("stream", "fomaml"), 3, 0,

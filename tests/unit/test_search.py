@@ -50,3 +50,28 @@ def test_every_sampler_minimises_a_known_function(name):
     assert study.best_value < 0.5
     with pytest.raises(ConfigError, match="unknown sampler"):
         make_sampler("annealing")
+
+
+def test_a_budget_aware_search_trains_for_seconds_and_never_answers_worse_than_a_configuration_it_was_given():
+    from learners.registry import merge
+    from learners.search.budget import WallBudget, enqueue_known, known_name
+
+    budget = WallBudget(final_s=3.0, min_s=1.0, eta=2, val_episodes=10)
+    assert budget.rungs == (1, 2, 3)  # the top rung is the final budget
+    base = default_config("sine", "maml")
+    slow = merge(base, meta_batch=50)
+    known = {"defaults": base, "slow": slow}
+    space = search_space("sine", "maml")
+    objective = MetaObjective(base, space, budget=budget, known=known)
+    study = open_study("budget", sampler=make_sampler("random", seed=3), pruner=budget.pruner())
+    enqueue_known(study, known, space)
+    enqueue_known(study, known, space)  # a joined study queues them once
+    study.optimize(objective, n_trials=6)
+    first = study.trials[:2]
+    assert [known_name(t) for t in first] == ["defaults", "slow"] and all(t.state.name == "COMPLETE" for t in first)
+    assert first[1].params["meta_batch"] == 50  # the sampler sees the known point as a point of its space
+    assert max(first[0].intermediate_values) == budget.rungs[-1]  # reported at the rungs' seconds, the last the budget
+    assert study.best_value <= min(t.value for t in first)
+    assert objective.config_of(study.best_trial) == (known[known_name(study.best_trial)] if known_name(study.best_trial)
+                                                     else objective.config_for(study.best_trial.params))
+    assert all(known_name(t) is None for t in study.trials[2:])
