@@ -5,10 +5,16 @@ over a cell (images). Widths are not searched: each candidate gets the width tha
 parameter count nearest the hand-picked backbone's (Conv-4 for images, the 40-40 MLP for sine),
 so a found backbone wins by its shape, not by its size. The result is a backbone spec (JSON) that
 ``meta-train``, the registry and the workers build like any other.
+
+Short candidate trainings rank backbones noisily (three seeds of one backbone differ more than
+backbones do), so with ``finalists`` the search ends in a last rung of successive halving: its best
+few genomes train again for ``final_s`` seconds, as long as the final model will, and the best of
+them there is the answer.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -94,18 +100,23 @@ class NasResult:
     genome: dict[str, Any] | None = None
 
 
-def with_backbone(task: str, spec: dict[str, Any], seed: int = 0) -> dict[str, Any]:
-    cfg = base_config(task)
+def with_backbone(task: str, spec: dict[str, Any], seed: int = 0, base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``base`` (default :func:`base_config`) with the backbone ``spec``: a base that holds out
+    report alphabets (``test_alphabets``) keeps them out of every candidate's training."""
+    cfg = copy.deepcopy(base) if base is not None else base_config(task)
     cfg["backbone"] = dict(spec)
     return merge(cfg, seed=seed)
 
 
 def search_architecture(task: str, method: str = "evolution", *, budget_s: float | None = 300.0, evaluations: int | None = None,
                         fidelity: Fidelity = Fidelity(iterations=150, rungs=1, val_episodes=100), seed: int = 0,
-                        on_progress: Callable[[dict[str, Any]], None] | None = None) -> NasResult:
+                        on_progress: Callable[[dict[str, Any]], None] | None = None, base: dict[str, Any] | None = None,
+                        finalists: int = 0, final_s: float = 60.0) -> NasResult:
     """Search ``task``'s backbone with ``method`` for ``budget_s`` seconds (or ``evaluations``
     candidates, for evolution); candidates are scored by :class:`MetaObjective` on meta-validation
-    tasks after ``fidelity.iterations`` meta-iterations."""
+    tasks after ``fidelity.iterations`` meta-iterations; with ``finalists`` the best that many are
+    scored again after ``final_s`` seconds of meta-training, and the best there wins (its
+    ``error`` in the history is that score)."""
     if method not in METHODS:
         raise ConfigError(f"unknown search method {method!r}; choose one of {', '.join(METHODS)}")
     target = parameter_count(build_backbone(handpicked(task)))
@@ -114,7 +125,8 @@ def search_architecture(task: str, method: str = "evolution", *, budget_s: float
         if task == "sine":
             raise ConfigError("darts searches convolutional cells: use --method evolution for sine")
         return _darts(task, target, budget_s or 300.0, seed, on_progress, started)
-    objective = MetaObjective(base_config(task), SearchSpace(()), fidelity)
+    base = base if base is not None else base_config(task)
+    objective = MetaObjective(base, SearchSpace(()), fidelity)
     history: list[dict[str, Any]] = []
     scored: dict[tuple, float] = {}  # a genome met again is not trained again (training is deterministic)
 
@@ -123,7 +135,7 @@ def search_architecture(task: str, method: str = "evolution", *, budget_s: float
         if key in scored:
             return -scored[key]
         spec = genome_spec(task, genome, target)
-        error = scored[key] = objective.train_and_score(with_backbone(task, spec, seed))
+        error = scored[key] = objective.train_and_score(with_backbone(task, spec, seed, base))
         history.append({"genome": genome, "spec": spec, "error": error, "seconds": round(time.perf_counter() - started, 1)})
         if on_progress:
             on_progress(history[-1])
@@ -138,9 +150,29 @@ def search_architecture(task: str, method: str = "evolution", *, budget_s: float
     else:
         regularized_evolution(space, evaluate, limit, population=8, sample=3, seed=seed, budget_s=None if evaluations else budget_s)
     best = min(history, key=lambda h: h["error"])
+    if finalists > 0:
+        best = _final_rung(task, base, history, finalists, final_s, seed, fidelity.val_episodes, on_progress)
     spec = {**best["spec"], "found_by": method}
-    return NasResult(method, spec, parameter_count(build_backbone(spec)), target, len(history), time.perf_counter() - started,
+    candidates = sum(1 for h in history if "rung" not in h)  # the final rung's records are the same genomes again
+    return NasResult(method, spec, parameter_count(build_backbone(spec)), target, candidates, time.perf_counter() - started,
                      best["error"], history, best["genome"])
+
+
+def _final_rung(task: str, base: dict[str, Any], history: list[dict[str, Any]], finalists: int, final_s: float, seed: int,
+                val_episodes: int, on_progress: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
+    """The best ``finalists`` candidates trained for ``final_s`` seconds each, scored on the same
+    meta-validation tasks; the best of them (its record has ``rung_error``)."""
+    from .budget import WallBudget
+
+    objective = MetaObjective(base, SearchSpace(()), budget=WallBudget(final_s, final_s, val_episodes=val_episodes))
+    finals = []
+    for record in sorted(history, key=lambda h: h["error"])[:finalists]:
+        error = objective.train_and_score(with_backbone(task, record["spec"], seed, base))
+        finals.append({**record, "short_error": record["error"], "error": error, "final_rung_s": final_s})
+        if on_progress:
+            on_progress(finals[-1])
+    history.extend({**f, "rung": "final"} for f in finals)
+    return min(finals, key=lambda h: h["error"])
 
 
 def _darts(task: str, target: int, budget_s: float, seed: int, on_progress, started: float) -> NasResult:

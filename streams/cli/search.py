@@ -120,6 +120,9 @@ def nas_cmd(
     budget_minutes: float = typer.Option(5.0, help="Search time."),
     evaluations: Optional[int] = typer.Option(None, help="evolution: stop after this many candidates instead."),
     iterations: int = typer.Option(150, help="evolution: meta-iterations that score one candidate."),
+    finalists: int = typer.Option(3, help="evolution: the best this many train again for --final-minutes (a final rung of "
+                                  "successive halving: short trainings rank backbones noisily); 0: none."),
+    final_minutes: float = typer.Option(1.0, help="evolution: the final rung's meta-training per finalist."),
     seed: int = typer.Option(0),
     out: Path = typer.Option(Path("runs/nas"), help="Folder for backbone.json, search.json and architecture.png."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object on stdout."),
@@ -134,19 +137,20 @@ def nas_cmd(
 
     from streams.cli.plots import plot_architecture
 
+    total_s = budget_minutes * 60 + (finalists * final_minutes * 60 if method != "darts" else 0)
     with _progress() as bar:
-        job = bar.add_task(f"{method} on {task.value}", total=budget_minutes * 60, metrics="")
+        job = bar.add_task(f"{method} on {task.value}", total=total_s, metrics="")
         started = time.perf_counter()
 
         def on_progress(record: dict) -> None:
             note = (f"{record['genome']} error {record['error']:.4g}" if "genome" in record
                     else f"it {record['iteration']} loss {record['loss']:.3g} skip share {record['skip_share']:.2f}")
-            bar.update(job, completed=min(time.perf_counter() - started, budget_minutes * 60), metrics=note)
+            bar.update(job, completed=min(time.perf_counter() - started, total_s), metrics=note)
 
         result = search_architecture(task.value, method, budget_s=budget_minutes * 60, evaluations=evaluations,
                                      fidelity=Fidelity(iterations=iterations, rungs=1, val_episodes=100), seed=seed,
-                                     on_progress=on_progress)
-        bar.update(job, completed=budget_minutes * 60)
+                                     on_progress=on_progress, finalists=finalists, final_s=final_minutes * 60)
+        bar.update(job, completed=total_s)
     out.mkdir(parents=True, exist_ok=True)
     (out / "backbone.json").write_text(json.dumps(result.spec, indent=2))
     summary = {"method": result.method, "spec": result.spec, "parameters": result.parameters,

@@ -77,3 +77,19 @@ def test_the_supernet_loss_falls_on_one_episode():
         loss.backward()
         opt.step()
     assert float(proto_loss(net, batch).detach()) < first
+
+
+def test_a_search_ends_in_a_final_rung_at_the_final_budget_and_keeps_report_alphabets_out_of_training():
+    from learners.registry import build_tasks, merge
+    from learners.search.nas import base_config
+
+    base = merge(base_config("omniglot"), test_alphabets=["Korean"])
+    result = search_architecture("omniglot", "evolution", evaluations=3, fidelity=Fidelity(iterations=2, rungs=1, val_episodes=5),
+                                 base=base, finalists=2, final_s=1.0)
+    finals = [h for h in result.history if h.get("rung") == "final"]
+    assert result.evaluations == 3 and len(finals) == 2  # the two best short candidates trained again
+    assert result.best_error == min(f["error"] for f in finals)  # the answer is the final rung's best
+    assert {f["short_error"] for f in finals} <= {h["error"] for h in result.history if "rung" not in h}
+    config = with_backbone("omniglot", result.spec, 0, base)
+    assert "Korean" not in build_tasks(config, "train").charset.alphabets  # reported on, never trained on
+    assert list(build_tasks(config, "test").charset.alphabets) == ["Korean"]
