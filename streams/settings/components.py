@@ -149,8 +149,9 @@ class UpdateSettings:
                                 variable="DRIFT_UPDATE_RECENT")
     drift_share: float = setting(0.75, "... this share of each meta-batch (the rest is replay)", bound=Bound.FRACTION,
                                  variable="DRIFT_UPDATE_SHARE")
-    drift_retries: int = setting(3, "a drift update whose candidate is rejected is run again, on the tasks that came "
-                                    "since, up to this many times (0: the next routine update answers the drift)")
+    drift_retries: int = setting(3, "a drift update (or a distilled student) whose candidate is rejected is run "
+                                    "again, on the tasks that came since, up to this many times (0: the next routine "
+                                    "update answers the drift)")
     heldout_tasks: int = setting(16, "newest tasks held out to judge candidate against champion", bound=ONE)
     margin: float = setting(0.05, "a candidate is published unless worse than the champion by more than this "
                                   "(regression: relative MSE; classification: absolute accuracy)", bound=Bound.UP_TO_ONE)

@@ -275,7 +275,7 @@ def test_a_distilled_student_is_narrower_and_judged_against_the_champion():
     assert np.isfinite(proposal.candidate_score) and np.isfinite(proposal.champion_score)
 
 
-def test_a_rejected_drift_update_runs_again_until_a_version_answers_the_drift():
+def test_a_rejected_drift_update_or_student_runs_again_until_a_version_answers():
     import asyncio
     from types import SimpleNamespace
 
@@ -283,14 +283,14 @@ def test_a_rejected_drift_update_runs_again_until_a_version_answers_the_drift():
     from streams.records.wire import Cause
     from streams.settings import Settings
 
-    async def scenario(outcomes, retries, routine_meanwhile=False, recognised=False):
+    async def scenario(outcomes, retries, routine_meanwhile=False, recognised=False, distil=False):
         guard = SimpleNamespace(recognised_era=-1)
         state = SimpleNamespace(models={"m": SimpleNamespace(shadows=None, guard=guard, drift=SimpleNamespace(era=1))})
         controller = UpdateController(state, Settings.of(min_update_gap_s=0.0, drift_retries=retries), None, send=None)
         runs, release = [], asyncio.Event()
 
         async def fake_update(model_id, trigger, figures, job=None, work=None):
-            runs.append((trigger, figures.get("drift_retry", 0.0)))
+            runs.append((trigger, figures.get(f"{trigger.value}_retry", 0.0)))
             await release.wait()
             if recognised:  # a mixture's update judged era 1 a regime it knows (RegimeRecognised sent)
                 guard.recognised_era = 1
@@ -298,7 +298,10 @@ def test_a_rejected_drift_update_runs_again_until_a_version_answers_the_drift():
 
         controller.update = fake_update
         try:
-            controller.request("m", Cause.DRIFT, {"era": 1.0})
+            if distil:
+                controller.request_distil("m", {"value": 60.0})
+            else:
+                controller.request("m", Cause.DRIFT, {"era": 1.0})
             await asyncio.sleep(0.01)
             if routine_meanwhile:  # a routine update asked for while the drift update runs waits behind its retry
                 controller.request("m", Cause.NEW_TASKS, {})
@@ -320,6 +323,9 @@ def test_a_rejected_drift_update_runs_again_until_a_version_answers_the_drift():
     assert asyncio.run(scenario([False, True], 0, routine_meanwhile=True)) == [(Cause.DRIFT, 0.0), (Cause.NEW_TASKS, 0.0)]
     # answered by routing: a rejected candidate is not retried
     assert asyncio.run(scenario([False] * 6, 3, recognised=True)) == [(Cause.DRIFT, 0.0)]
+    # a rejected student leaves the latency as it was: another student, in place of the routine update that waits
+    assert asyncio.run(scenario([False, True, True], 3, routine_meanwhile=True, distil=True)) == [(Cause.DISTIL, 0.0), (Cause.DISTIL, 1.0)]
+    assert asyncio.run(scenario([False] * 6, 1, distil=True)) == [(Cause.DISTIL, 0.0), (Cause.DISTIL, 1.0)]
 
 
 def test_evicting_to_a_bound_keeps_the_newest_task_and_a_uniform_sample_of_the_rest():

@@ -67,6 +67,8 @@ class Remedies:
                 before = m.buffer.bytes
                 m.buffer.evict_to(m.buffer.max_bytes // 2)
                 freed += before - m.buffer.bytes
+            bound = sum(m.buffer.max_bytes for m in self.state.models.values())
+            figures["share_after"] = sum(m.buffer.bytes for m in self.state.models.values()) / bound if bound else 0.0
             return f"replay buffers evicted to half their bound (uniformly over tasks): {freed / 2**20:.1f} MiB freed"
         if action is Action.QUARANTINE:
             agent = d.context.get(d.rule.context_agent)

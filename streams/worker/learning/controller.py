@@ -22,8 +22,7 @@ from streams.worker.metrics import WorkerMetrics
 from streams.worker.learning.recipe import Recipe, recipe_of
 from streams.records.wire import Cause, DecisionType, Decide, RolloutStage, decision_record, model_version, now_ms
 from streams.settings import Settings
-from streams.worker.state import ModelState
-from streams.worker.state import WorkerState
+from streams.worker.state import ModelState, WorkerState
 from streams.worker.learning.new_models import announce_cold_start
 from streams.worker.learning.shadow_work import announce_challenge, run_challenge, train_shadow
 from streams.worker.learning.forgetting import forgetting_report
@@ -151,8 +150,8 @@ class UpdateController:
             if gap > 0 and trigger is not Cause.DRIFT:
                 await asyncio.sleep(gap)
             published = await self.update(model_id, trigger, figures, job, work)
-            if not published and trigger is Cause.DRIFT and work is Work.UPDATE:
-                self._retry_drift(model_id, figures, job)
+            if not published and (trigger, work) in ((Cause.DRIFT, Work.UPDATE), (Cause.DISTIL, Work.DISTIL)):
+                self._retry(model_id, trigger, work, figures, job)
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - a failed update is logged with its traceback; the worker goes on ingesting
@@ -172,16 +171,17 @@ class UpdateController:
                     self.request(model_id, *self._pending.pop(model_id))
             self._count_in_flight(model_id)
 
-    def _retry_drift(self, model_id: str, figures: Mapping[str, float], job: int) -> None:
-        """A rejected drift update leaves the drift unanswered: it runs again on the tasks that came since,
-        up to ``drift_retries`` times, unless a newer drift update took its place (it was pre-empted)."""
-        tries, pending = int(figures.get("drift_retry", 0)), self._pending.get(model_id)
+    def _retry(self, model_id: str, trigger: Cause, work: Work, figures: Mapping[str, float], job: int) -> None:
+        """A rejected drift update leaves the drift unanswered, a rejected student the latency: it runs again on
+        the tasks that came since, up to ``drift_retries`` times, unless a newer one took its place (pre-empted)."""
+        key = f"{trigger.value}_retry"
+        tries, pending = int(figures.get(key, 0)), self._pending.get(model_id)
         state = self.state.models.get(model_id)
-        if state is not None and state.guard.recognised_era >= state.drift.era:
+        if trigger is Cause.DRIFT and state is not None and state.guard.recognised_era >= state.drift.era:
             return  # answered by routing: a component already serves the regime
         if self._running.get(model_id, (None, None))[1] == job and tries < self.settings.update.drift_retries and (
-                pending is None or pending[0] is not Cause.DRIFT):  # it goes before a routine update that waits
-            self.request(model_id, Cause.DRIFT, {**figures, "drift_retry": float(tries + 1), "at_ms": now_ms()})
+                pending is None or pending[0] is not trigger):  # it goes before a routine update that waits
+            self.request(model_id, trigger, {**figures, key: float(tries + 1), "at_ms": now_ms()}, work)
 
     def job(self, state: ModelState, trigger: Cause, number: int, work: Work = Work.UPDATE) -> UpdateJob:
         return build_job(state, self.settings, trigger, number, work)
