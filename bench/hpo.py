@@ -2,7 +2,7 @@
 
 (a) ``textbook``: on sine (MSE after 10 steps, K=10) and Omniglot 5-way 1-shot (within-alphabet
     error), a budget-aware study on meta-validation tasks picks a configuration
-    (``learners/search/budget.py``: TPE, trials trained for seconds, Hyperband rungs whose top is
+    (``learners/search/budget.py``: TPE, trials trained for seconds, successive-halving rungs whose top is
     the final budget, the papers' textbook hyperparameters and the current defaults as its first,
     never pruned, trials); it, the textbook recipe (Finn et al. 2017 for MAML; Snell et al. 2017 for
     ProtoNets: 60-way episodes, Adam 1e-3) and the current defaults are each meta-trained for the

@@ -123,7 +123,7 @@ class MetaObjective:
 
     def _train_for_seconds(self, config: dict[str, Any], trial, prunable: bool) -> float:
         """Meta-train for the budget's final seconds, validating at each rung (reported at the rung's
-        seconds, where Hyperband compares the trials that got that far)."""
+        seconds, where the pruner compares the trials that got that far)."""
         import optuna
 
         budget = self.budget

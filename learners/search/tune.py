@@ -40,7 +40,7 @@ class TuneResult:
 
 
 def tune(task: str, algo: str, out: str | Path, *, trials: int | None = 20, budget_s: float | None = None,
-         sampler: str = "tpe", pruner: str = "hyperband", storage: str | None = None, study_name: str | None = None,
+         sampler: str = "tpe", pruner: str = "sha", storage: str | None = None, study_name: str | None = None,
          fidelity: Fidelity = Fidelity(), final_iterations: int | None = None, final_budget_s: float | None = 300.0,
          seed: int = 0, device: str = "cpu", base: dict[str, Any] | None = None, budget: WallBudget | None = None,
          known: dict[str, dict[str, Any]] | None = None,
@@ -53,7 +53,7 @@ def tune(task: str, algo: str, out: str | Path, *, trials: int | None = 20, budg
     base = merge(base or default_config(task, algo), seed=seed)
     space = search_space(task, algo)
     known = {"defaults": base} if known is None else known
-    prune = budget.pruner() if budget is not None and pruner == "hyperband" else make_pruner(pruner, fidelity.rungs)
+    prune = budget.pruner(pruner) if budget is not None and pruner in ("sha", "hyperband") else make_pruner(pruner, fidelity.rungs)
     study = open_study(study_name or f"{task}-{algo}", storage or str(out / "study.journal"), make_sampler(sampler, seed), prune)
     enqueue_known(study, known, space)
     objective = MetaObjective(base, space, fidelity, device=device, budget=budget, known=known)

@@ -47,7 +47,7 @@ def tune_cmd(
     trials: int = typer.Option(20, min=1, help="Trials this process runs (others may add to the same study)."),
     budget_minutes: Optional[float] = typer.Option(None, help="Stop starting trials after this many minutes."),
     sampler: str = typer.Option("tpe", help="tpe (default), gp (Gaussian-process Bayesian optimisation) or random."),
-    pruner: str = typer.Option("hyperband", help="hyperband, sha (successive halving), median or none."),
+    pruner: str = typer.Option("sha", help="sha (successive halving), hyperband, median or none."),
     storage: Optional[str] = typer.Option(None, help="Optuna storage shared by processes: sqlite:///x.db, any database URL, "
                                           "or a journal file path (default OUT/study.journal)."),
     study_name: Optional[str] = typer.Option(None, help="Study to create or join (default TASK-ALGO)."),
@@ -68,8 +68,8 @@ def tune_cmd(
     scores), then meta-train the best configuration and save it as a model folder.
 
     The search knows its budget: a trial trains for --final-minutes of wall-clock time at most (the
-    top rung is the final budget, so a configuration slow per iteration pays for it), Hyperband
-    stops weak ones at rungs of a ninth and a third of it, and the task's default configuration is
+    top rung is the final budget, so a configuration slow per iteration pays for it), successive
+    halving stops weak ones at rungs of a ninth and a third of it, and the task's default configuration is
     the first trial. --final-iterations switches to trials of --iterations meta-iterations."""
     from learners.search import Fidelity
     from learners.search.budget import WallBudget
