@@ -215,6 +215,7 @@ class Ingestor:
             result.trigger = Cause.DRIFT
             if state.drift.first_drift_ms is None:
                 state.drift.first_drift_ms = result.oldest_timestamp_ms or int(time.time() * 1000)
+                state.drift.alarm_levels = (result.alarm.level_before, result.alarm.level_after)
 
     def adopt(self, model_id: str) -> None:
         """A new agent type the policy takes on: its shapes join the validation's (the model joins

@@ -115,6 +115,26 @@ def test_shrinking_frees_buffer_memory():
     assert buf.bytes <= 0.5 * buf.max_bytes + 1000 < before and buf.max_bytes == 2**20
 
 
+def test_learning_is_stuck_only_while_the_drift_s_loss_stays_up():
+    """Rejected candidates after a drift alarm are a stuck learner only while the loss has not come
+    back: a false alarm in a stationary stream (the loss at its old level, no version needed) fired
+    the rule twice in the self-healing bench's fault-free control."""
+    settings = Settings.of(metrics_port=0)
+    state = WorkerState.from_settings(settings)
+    model = state.models["sine"]
+    model.rejected_streak, model.last_published = 5, 0.0
+    drift = model.drift
+    for _ in range(200):
+        drift.monitor.update(1.0)
+    drift.first_drift_ms, drift.alarm_levels = 1, (1.0, 2.0)
+    assert gather(state, settings)[0]["sine"]["stuck_s"] == 0.0  # the loss is where it was before the alarm
+    for _ in range(200):
+        drift.monitor.update(2.0)
+    assert gather(state, settings)[0]["sine"]["stuck_s"] > 30.0  # still up: the drift waits for an answer
+    drift.first_drift_ms = None  # a version answered it
+    assert gather(state, settings)[0]["sine"]["stuck_s"] == 0.0
+
+
 def test_an_agent_whose_tasks_fit_far_worse_than_the_others_is_named():
     from streams.worker.state.health import Health
 

@@ -21,9 +21,9 @@ def gather(state: WorkerState, settings: Settings) -> tuple[dict[str | None, dic
         signals[mid] = {
             "score_trend": m.trend.change() if len(m.trend.errors) >= m.trend.window else 0.0,
             "p95_latency_ms": champion.p95_latency() if champion is not None else float("nan"),
-            # stuck: candidates keep failing while a drift waits for its answer (in a stable regime a
-            # converged champion rightly turns most candidates down)
-            "stuck_s": now - m.last_published if m.rejected_streak >= STUCK_STREAK and m.drift.first_drift_ms is not None else 0.0,
+            # stuck: candidates keep failing while a drift waits for its answer and the loss has not come
+            # back (in a stable regime a converged champion rightly turns most candidates down)
+            "stuck_s": now - m.last_published if m.rejected_streak >= STUCK_STREAK and m.drift.unanswered() else 0.0,
         }
     bound = settings.ingest.buffer_mb * 2**20
     health = state.health

@@ -271,7 +271,7 @@ class UpdateController:
         state.guard.record_best(proposal.era_scores)
         if state.drift.first_drift_ms is not None:
             metrics["drift_first_event_ms"] = float(state.drift.first_drift_ms)
-            state.drift.first_drift_ms = None
+            state.drift.first_drift_ms, state.drift.alarm_levels = None, None
         state.remember(state.version, proposal.weights, state.learner.config)
         state.rejected_streak, state.last_published = 0, time.monotonic()
         await self.send(self.settings.topics.models, state.model_id.encode(), model_version(

@@ -92,6 +92,11 @@ class DriftMonitor:
         value = getattr(self.detector, "estimation", None)
         return None if value is None else float(value)
 
+    def mean_now(self) -> float:
+        """The detector's mean of the loss, or the last 20 losses' for a detector that keeps none."""
+        value = self._estimate()
+        return self.level() if value is None else value
+
     def level(self) -> float:
         """Mean of the last 20 losses (the prequential-loss gauge)."""
         recent = list(self._since_alarm)[-20:]
@@ -112,6 +117,30 @@ class DriftState:
     token_time: float = field(default_factory=time.monotonic)
     last_loss: float = float("nan")
     first_drift_ms: int | None = None  # oldest experience of the batch that raised the first unanswered alarm
+    alarm_levels: tuple[float, float] | None = None  # that alarm's loss level before and after the change
+
+    def unanswered(self) -> bool:
+        """A drift alarm waits for its answer and the loss has not come back: the detector's mean is
+        still nearer the level after the change than the level before it. A false alarm in a
+        stationary stream (the loss back at its level without any version) waits for nothing.
+
+        >>> state = DriftState(DriftMonitor("adwin"))
+        >>> state.unanswered()
+        False
+        >>> state.first_drift_ms, state.alarm_levels = 1, (1.0, 3.0)
+        >>> _ = [state.monitor.update(1.0) for _ in range(100)]
+        >>> state.unanswered()
+        False
+        >>> _ = [state.monitor.update(3.0) for _ in range(100)]
+        >>> state.unanswered()
+        True
+        """
+        if self.first_drift_ms is None:
+            return False
+        if self.alarm_levels is None:
+            return True
+        before, after = self.alarm_levels
+        return not self.monitor.mean_now() <= (before + after) / 2  # a loss that is not a number has not come back
 
     def refill(self, rate: float) -> None:
         """A token bucket bounds the scoring work (and so its share of the ingest path) at high rates."""
