@@ -111,7 +111,9 @@ class MetaObjective:
                 self.on_report(step, error)
             if trial is not None:
                 trial.report(error, step)
-                if prunable and trial.should_prune():
+                # asked even where it may not prune: successive halving records a trial's value at a rung
+                # only when asked, and a known trial's values are the bar the others must clear
+                if trial.should_prune() and prunable:
                     raise optuna.TrialPruned(f"pruned at {step} iterations with validation error {error:.4g}")
             return {"error": error}
 
@@ -143,7 +145,7 @@ class MetaObjective:
                 self.on_report(step, error)
             if trial is not None:
                 trial.report(error, step)
-                if prunable and step < rungs[-1] and trial.should_prune():
+                if step < rungs[-1] and trial.should_prune() and prunable:  # asked for a known trial too: see above
                     raise optuna.TrialPruned(f"pruned after {step}s of training with validation error {error:.4g}")
             return {"error": error}
 

@@ -71,6 +71,8 @@ def test_a_budget_aware_search_trains_for_seconds_and_never_answers_worse_than_a
     assert [known_name(t) for t in first] == ["defaults", "slow"] and all(t.state.name == "COMPLETE" for t in first)
     assert first[1].params["meta_batch"] == 50  # the sampler sees the known point as a point of its space
     assert max(first[0].intermediate_values) == budget.rungs[-1]  # reported at the rungs' seconds, the last the budget
+    # never pruned, but their values stand at the rungs: the bar the sampled trials must clear there
+    assert all("completed_rung_0" in t.system_attrs for t in first)
     assert study.best_value <= min(t.value for t in first)
     assert objective.config_of(study.best_trial) == (known[known_name(study.best_trial)] if known_name(study.best_trial)
                                                      else objective.config_for(study.best_trial.params))
