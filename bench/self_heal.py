@@ -19,7 +19,7 @@ worker (as systemd or Kubernetes would); nothing else it does after injecting a 
 | crash | SIGKILL of the worker (the bench restarts it) |
 | broker_pause | SIGSTOP of the broker for 8 s |
 
-    python bench/self_heal.py [--repeats 3] [--kinds drift,bad_version,...] [--control-s 1200]
+    python bench/self_heal.py [--repeats 3] [--kinds drift,bad_version,...] [--control-s 1200] [--model JSON]
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ async def run(kinds: list[str], args, control: float | None = None) -> tuple[lis
     from streams.simulation.fleet import SineFleet
     from streams.settings import Settings
 
-    system = System(args.rate)
+    system = System(args.rate, args.model)
     try:
         await ensure_topics(system.broker.bootstrap, Settings().topics.configs(), 2)
         system.start_worker()
@@ -226,6 +226,8 @@ def main() -> None:
     ap.add_argument("--warm-s", type=float, default=40.0, help="fault-free start: a champion and its first rollouts")
     ap.add_argument("--settle-s", type=float, default=5.0, help="pause between episodes")
     ap.add_argument("--control-s", type=float, default=1200.0, help="the fault-free control's length (0: none)")
+    ap.add_argument("--model", default="", help="the worker's METASTREAM_MODELS (default: what a worker serves unset), "
+                    """e.g. '{"sine": {"preset": "sine", "mixture": true}}' to measure the drift fault with the mixture""")
     args = ap.parse_args()
     print_json(asyncio.run(main_async(args)))
 
