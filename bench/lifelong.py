@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _table import machine, print_json, print_table  # noqa: E402
 
 from learners.online import GuardPlan, OnlineMetaLearner, ProbeSet, TaskReplayBuffer, UpdatePlan, propose_guarded  # noqa: E402
+from learners.online.guard import raise_best  # noqa: E402
 from streams.simulation.fleet import SineFleet  # noqa: E402
 from streams.catalog.presets import sine_model  # noqa: E402
 from streams.settings import Settings  # noqa: E402
@@ -96,7 +97,7 @@ def stream_year(schedule: list[int], seed: int, evals, config: dict | None = Non
     s = Settings()
     learner = OnlineMetaLearner(config or sine_model(), seed=seed)
     buffer, probes, sources = TaskReplayBuffer(int(s.ingest.buffer_mb * 2**20), 40, seed=seed), ProbeSet(PROBES), fleets(seed)
-    best: dict[int, float] = {}
+    best: dict = {}  # each era's best version's scores
     era, task_era, history, seen, points, iterations = 0, {}, {}, [], 0, 0
     verdicts: dict[int, dict[str, int]] = {}
     home: dict[int, int] = {}  # family -> the component that first served it
@@ -125,8 +126,7 @@ def stream_year(schedule: list[int], seed: int, evals, config: dict | None = Non
         if proposal is not None and not proposal.forgetting and learner.better(proposal.candidate_score,
                                                                                 proposal.champion_score, s.update.margin):
             learner.load_weights(proposal.weights)
-            for e, p in proposal.era_scores.items():
-                best[e] = max(best.get(e, -float("inf")), p)
+            best = raise_best(best, proposal.era_scores)
             note_verdict(proposal.mixture, family, home, verdicts)
         for f, err in errors(learner, evals, set(schedule[: week + 1])).items():
             history.setdefault(f, []).append(err)

@@ -35,6 +35,7 @@ from _table import machine, print_json, print_table  # noqa: E402
 from online_guard import fresh_tasks  # noqa: E402
 
 from learners.online import GuardPlan, OnlineMetaLearner, ProbeSet, TaskReplayBuffer, UpdatePlan, era_scores, propose_guarded  # noqa: E402
+from learners.online.guard import raise_best  # noqa: E402
 from learners.transfer.mixture import MetaMixture  # noqa: E402
 from learners.transfer.mixture_options import mixture_options  # noqa: E402
 from streams.simulation.fleet import SineFleet  # noqa: E402
@@ -77,8 +78,7 @@ def run(seed: int, updates: int, guarded: bool, base: OnlineMetaLearner, pre: Ta
             continue
         if learner.better(proposal.candidate_score, proposal.champion_score, s.update.margin):
             learner.load_weights(proposal.weights)
-            for era, points in proposal.era_scores.items():
-                best[era] = max(best.get(era, -float("inf")), points)
+            best = raise_best(best, proposal.era_scores)
     return learner
 
 

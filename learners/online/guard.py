@@ -1,6 +1,7 @@
 """The forgetting guard of the stream workers: a small probe set of tasks per *era* (the stretch of
-the stream between two drift alarms), the best score each era ever had under a published version,
-and the check that a candidate keeps every era within ``max_drop`` points of that best.
+the stream between two drift alarms), each era's best published version, and the check that a
+candidate keeps every era within ``max_drop`` points of that best (:class:`EraScore` says on
+which probes each is measured).
 
 Scores are in points out of 100 after the usual few-shot adaptation: accuracy for classifiers, and
 for regression the variance explained over the era's probe tasks (100 * (1 - sum of the tasks' MSE
@@ -53,47 +54,92 @@ class ProbeSet:
         return True
 
 
-def score_points(learner: MetaLearner, batch: TaskBatch) -> float:
-    """Mean post-adaptation score of the tasks in ``batch``, in points out of 100."""
+def _task_errors(learner: MetaLearner, batch: TaskBatch) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per task, after adaptation: its error and the scale the error is out of (regression: MSE
+    and the targets' variance; classification: wrong answers and answers). A score over any set
+    of the tasks is ``100 * (1 - sum(error) / sum(scale))``."""
     adapted = learner.adapt_tasks(batch.support_x, batch.support_y)
     with torch.no_grad():
         out = learner.predict_tasks(adapted, batch.query_x)
     if learner.kind == "regression":  # variance explained over the era's tasks, pooled: a task's share
-        mse = ((out - batch.query_y) ** 2).flatten(1).mean(1)  # grows with its spread, so tiny tasks cannot swing it
-        spread = batch.target_variance()
-        return float(100 * (1 - mse.sum() / spread.sum().clamp(min=1e-6)))
-    return float(100 * (out.argmax(-1) == batch.query_y).float().mean())
+        return ((out - batch.query_y) ** 2).flatten(1).mean(1), batch.target_variance()  # grows with its spread
+    wrong = (out.argmax(-1) != batch.query_y).flatten(1).float()
+    return wrong.sum(1), torch.full((wrong.shape[0],), float(wrong.shape[1]))
 
 
-def era_scores(learner: MetaLearner, batches: dict[int, TaskBatch]) -> dict[int, float]:
-    return {era: score_points(learner, b) for era, b in batches.items()}
+def _points(error: torch.Tensor, scale: torch.Tensor) -> float:
+    return float(100 * (1 - error.sum() / scale.sum().clamp(min=1e-6)))
 
 
-def guard_reference(best: dict[int, float], champion: dict[int, float], current_era: int, slack: float = 0.0) -> dict[int, float]:
-    """What a candidate's era scores are checked against: an old era, the champion's score now, but
-    never more than ``slack`` points below the era's best under any published version; the era being
-    learned, the champion's score now. With ``slack`` = ``max_drop`` a candidate keeps an old era
-    within ``max_drop`` of its parent and within twice that of the era's best: a best that is the
-    maximum over every version's score on the same few probes sits above what any version truly
-    scores (the winner's curse: in a stationary stream candidates scored 54-57 against a best of
-    59.3, and every one was rejected for minutes), while the cap keeps small losses from adding up.
-    The workers use ``slack`` 0 for now: with ``max_drop`` (and with half of it) a version fell 5.6
-    points below the best on fresh old-era tasks in ``test_forgetting`` (1 run in 2), breaking the
-    5-point promise; a slack needs a bias-corrected best, not a looser bound.
-    The era being learned is guarded against its parent, not its best: its probe set may still be
-    growing, so a best from fewer probes is not comparable; and a drift the detector has not yet
-    called (the new regime still counted in this era) must not wipe out what the era knew.
+def score_points(learner: MetaLearner, batch: TaskBatch) -> float:
+    """Mean post-adaptation score of the tasks in ``batch``, in points out of 100."""
+    return _points(*_task_errors(learner, batch))
 
-    >>> guard_reference({0: 70.0, 1: 50.0}, {0: 68.0, 1: 45.0}, current_era=1)
-    {0: 70.0, 1: 45.0}
-    >>> guard_reference({0: 70.0, 1: 50.0}, {0: 68.0, 1: 45.0}, current_era=1, slack=2.0)
-    {0: 68.0, 1: 45.0}
-    >>> guard_reference({0: 70.0}, {0: 60.0}, current_era=1, slack=2.0)  # a parent far below the best: the cap holds
-    {0: 68.0}
+
+@dataclass(frozen=True)
+class EraScore:
+    """A version's score on an era's probes: ``points`` on all of them (what events show) and on
+    two fixed halves of them, ``select`` (the even-numbered probes) and ``held`` (the odd ones).
+    An era's best version is the one with the highest ``select``; the guard compares ``held``
+    scores, so the best it holds a candidate to was not chosen on the tasks it is measured on.
+    A best that is the maximum over every version's score on the same probes sits above what any
+    version truly scores (the winner's curse): with enough versions no candidate came within
+    ``max_drop`` of it and learning stopped (the soak after its restarts, the distilled student)."""
+
+    points: float
+    select: float
+    held: float
+
+    @classmethod
+    def same(cls, points: float) -> "EraScore":
+        """A score known only on all probes (a version recorded before the halves were)."""
+        return cls(points, points, points)
+
+
+def era_score(learner: MetaLearner, batch: TaskBatch) -> EraScore:
+    error, scale = _task_errors(learner, batch)
+    if len(error) < 2:  # one probe: no halves to split
+        return EraScore.same(_points(error, scale))
+    return EraScore(_points(error, scale), _points(error[0::2], scale[0::2]), _points(error[1::2], scale[1::2]))
+
+
+def era_scores(learner: MetaLearner, batches: dict[int, TaskBatch]) -> dict[int, EraScore]:
+    return {era: era_score(learner, b) for era, b in batches.items()}
+
+
+def raise_best(best: dict[int, EraScore], scores: dict[int, EraScore]) -> dict[int, EraScore]:
+    """Each era's best after a version scored ``scores`` was published: the higher ``select``.
+
+    >>> raise_best({0: EraScore(60.0, 62.0, 58.0)}, {0: EraScore(61.0, 61.0, 61.0), 1: EraScore.same(40.0)})
+    {0: EraScore(points=60.0, select=62.0, held=58.0), 1: EraScore(points=40.0, select=40.0, held=40.0)}
     """
-    ref = {e: max(best.get(e, -float("inf")) - slack, s) for e, s in champion.items() if e < current_era}
-    ref.update({e: s for e, s in champion.items() if e >= current_era})
+    out = dict(best)
+    for era, s in scores.items():
+        if era not in out or s.select > out[era].select:
+            out[era] = s
+    return out
+
+
+def guard_reference(best: dict[int, EraScore], champion: dict[int, EraScore], current_era: int) -> dict[int, float]:
+    """What a candidate's ``held`` era scores are checked against: an old era, the higher of the
+    champion's score now and the era's best version's (chosen on the other half of the probes); the
+    era being learned, the champion's score now. The era being learned is guarded against its parent,
+    not its best: its probe set may still be growing, so a best from fewer probes is not comparable;
+    and a drift the detector has not yet called (the new regime still counted in this era) must not
+    wipe out what the era knew.
+
+    >>> best = {0: EraScore(70.0, 72.0, 68.0), 1: EraScore.same(50.0)}
+    >>> guard_reference(best, {0: EraScore.same(66.0), 1: EraScore.same(45.0)}, current_era=1)
+    {0: 68.0, 1: 45.0}
+    """
+    ref = {e: max(best[e].held, s.held) if e in best else s.held for e, s in champion.items() if e < current_era}
+    ref.update({e: s.held for e, s in champion.items() if e >= current_era})
     return ref
+
+
+def held(scores: dict[int, EraScore]) -> dict[int, float]:
+    """The ``held`` half of each era's score: what the guard checks."""
+    return {e: s.held for e, s in scores.items()}
 
 
 def check_forgetting(candidate: dict[int, float], best: dict[int, float], max_drop: float) -> dict[int, float]:

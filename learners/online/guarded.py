@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .guard import ProbeSet, check_forgetting, era_scores, guard_reference
+from .guard import EraScore, ProbeSet, check_forgetting, era_scores, guard_reference, held, raise_best
 from .learner import OnlineMetaLearner
 from .mixture_update import is_mixture, known_tasks
 from .replay import TaskReplayBuffer
@@ -38,13 +38,13 @@ class GuardPlan:
     the ids of buffered tasks of earlier eras (their anchors) and the era being learned."""
 
     probes: ProbeSet
-    best: dict[int, float]
+    best: dict[int, EraScore]
     max_drop: float
     distill: float
     ewc: float
     old_tasks: list[str]
     current_era: int
-    parent: dict[int, float] = field(default_factory=dict)  # the champion's era scores in its own config (set by a search,
+    parent: dict[int, EraScore] = field(default_factory=dict)  # the champion's era scores in its own config (set by a search,
     # whose candidates run in the winner's config: the champion scored in that one is not what was published)
 
 
@@ -58,9 +58,9 @@ class GuardedProposal:
     champion_score: float
     train_tasks: int
     heldout_tasks: int
-    champion_era_scores: dict[int, float] = field(default_factory=dict)
-    era_scores: dict[int, float] = field(default_factory=dict)
-    best_era_scores: dict[int, float] = field(default_factory=dict)
+    champion_era_scores: dict[int, EraScore] = field(default_factory=dict)
+    era_scores: dict[int, EraScore] = field(default_factory=dict)
+    best_era_scores: dict[int, EraScore] = field(default_factory=dict)
     first_forgetting: dict[int, float] = field(default_factory=dict)
     forgetting: dict[int, float] = field(default_factory=dict)
     mixture: dict[str, int | bool] | None = None  # a mixture's components after the update, spawned, merged
@@ -103,12 +103,12 @@ def propose_guarded(learner: OnlineMetaLearner, buffer: TaskReplayBuffer, plan: 
     figures: dict = {}
     if guard is not None:
         champion = {**era_scores(learner.champion, probes), **guard.parent}
-        best = {e: max(guard.best.get(e, -float("inf")), s) for e, s in champion.items()}
-        reference = guard_reference(guard.best, champion, guard.current_era, slack=0.0)
+        best = raise_best(guard.best, champion)
+        reference = guard_reference(guard.best, champion, guard.current_era)
         for era in given_up(proposal):  # a mixture at its budget retired the only component that served them
             reference.pop(era, None)
         scores = era_scores(proposal.learner, probes)
-        forgot = check_forgetting(scores, reference, guard.max_drop)
+        forgot = check_forgetting(held(scores), reference, guard.max_drop)
         figures.update(champion_era_scores=champion, best_era_scores=best, era_scores=scores)
         if forgot:
             figures["first_forgetting"] = forgot
@@ -119,7 +119,7 @@ def propose_guarded(learner: OnlineMetaLearner, buffer: TaskReplayBuffer, plan: 
             if proposal is None:
                 return None
             figures["era_scores"] = era_scores(proposal.learner, probes)
-            figures["forgetting"] = check_forgetting(figures["era_scores"], reference, guard.max_drop)
+            figures["forgetting"] = check_forgetting(held(figures["era_scores"]), reference, guard.max_drop)
     if proposal.mixture is not None:
         figures["mixture"] = proposal.mixture.as_dict()
     return GuardedProposal(learner.weights_bytes(proposal.learner), proposal.candidate_score, proposal.champion_score,

@@ -9,9 +9,12 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from enum import Enum
-from typing import Any, Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
 
 from schemas import codec_for
+
+if TYPE_CHECKING:  # records stay free of torch: the scores are only read
+    from learners.online import EraScore
 
 MAX_DEAD_LETTER_MESSAGE = 2000
 MAX_DEAD_LETTER_ORIGINAL = 256 * 1024  # well under any producer's request limit (Kafka's default is 1 MiB)
@@ -170,7 +173,7 @@ def decision(event_type: DecisionType, cause: Cause, model_id: str, reason: str,
 
 
 def model_version(model_id: str, version: int, parent: int | None, algorithm: str, weights: bytes, config: dict[str, Any],
-                  metrics: Mapping[str, float], lineage: list[dict[str, Any]], era_points: Mapping[int, float] | None = None,
+                  metrics: Mapping[str, float], lineage: list[dict[str, Any]], era_points: Mapping[int, EraScore] | None = None,
                   stage: RolloutStage = RolloutStage.PRODUCTION, signer: Any = None, recipe: str = "") -> bytes:
     """A ModelVersion; signed when a :class:`~streams.records.signing.Signer` is given."""
     record = {
@@ -178,7 +181,8 @@ def model_version(model_id: str, version: int, parent: int | None, algorithm: st
         "created_at_ms": now_ms(), "weights": weights, "sha256": hashlib.sha256(weights).hexdigest(),
         "config_json": json.dumps(config, sort_keys=True), "metrics": {k: float(v) for k, v in metrics.items()},
         "lineage": lineage, "rollout_stage": RolloutStage(stage).value,
-        "era_points": [{"era": int(e), "points": float(p)} for e, p in sorted((era_points or {}).items())],
+        "era_points": [{"era": int(e), "points": float(s.points)} for e, s in sorted((era_points or {}).items())],
+        "era_halves": [{"era": int(e), "select": float(s.select), "held": float(s.held)} for e, s in sorted((era_points or {}).items())],
         "signature": b"", "key_id": "", "recipe_json": recipe,
     }
     if signer is not None:

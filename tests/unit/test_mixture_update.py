@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from safetensors.torch import load
 
-from learners.online import GuardPlan, OnlineMetaLearner, ProbeSet, TaskReplayBuffer, UpdatePlan
+from learners.online import EraScore, GuardPlan, OnlineMetaLearner, ProbeSet, TaskReplayBuffer, UpdatePlan
 from learners.registry import build_learner
 from streams.simulation.fleet import SineFleet
 from streams.catalog.presets import sine_model
@@ -96,7 +96,7 @@ def test_a_one_component_mixture_publishes_the_bytes_a_plain_model_would():
     weights = OnlineMetaLearner(plain, seed=0).weights_bytes()
     assert OnlineMetaLearner(mixture, seed=0).weights_bytes() == weights
     old = buffer.task_ids()[:60]
-    for era, guard in ((0, None), (1, GuardPlan(probes, {0: 0.0}, 3.0, 1.0, 100.0, old, current_era=1))):
+    for era, guard in ((0, None), (1, GuardPlan(probes, {0: EraScore.same(0.0)}, 3.0, 1.0, 100.0, old, current_era=1))):
         out = [run_update(UpdateJob(era, cfg, weights, buffer, UpdatePlan(30, 16, 16, 64, 0.5), guard)).proposal
                for cfg in (plain, mixture)]
         assert out[0].weights == out[1].weights, f"era {era}"

@@ -205,8 +205,43 @@ def test_a_proposal_needs_held_out_tasks_it_can_split():
     assert OnlineMetaLearner(digits_model()).propose(buf, iterations=2, meta_batch=4, heldout=4) is None
 
 
+def test_an_era_s_best_picked_on_half_the_probes_is_not_inflated_by_many_versions():
+    """Thirty versions that all truly score 60 on an era, each measured with noise on the two halves
+    of its probes. The maximum over their scores on all probes sits far above 60, so a candidate as
+    good as any of them is held to a bar it rarely clears (learning stopped); the best picked on one
+    half and measured on the other is 60 on average, and such a candidate passes a 2-point guard."""
+    from learners.online.guard import EraScore, check_forgetting, guard_reference, raise_best
+
+    rng = np.random.default_rng(0)
+    maxima, helds, passed = [], [], 0
+    for _ in range(200):
+        best, top = {}, -np.inf
+        for _ in range(30):
+            select, held = 60 + rng.normal(0, 1.5, 2)
+            top = max(top, (select + held) / 2)
+            best = raise_best(best, {0: EraScore((select + held) / 2, select, held)})
+        maxima.append(top)
+        helds.append(best[0].held)
+        candidate = 60 + rng.normal(0, 1.5)
+        ref = guard_reference(best, {0: EraScore.same(-np.inf)}, current_era=1)
+        passed += not check_forgetting({0: candidate}, ref, max_drop=2.0)
+    assert np.mean(maxima) > 62.0  # the old bar: 2 points above what every version truly scores
+    assert abs(np.mean(helds) - 60.0) < 0.3
+    assert passed > 0.75 * 200
+
+
+def test_a_restarted_worker_reads_each_era_s_halves_and_falls_back_to_all_probes():
+    from learners.online.guard import EraScore
+    from streams.worker.recovery.rebuild import recorded_scores
+
+    new = {"era_points": [{"era": 0, "points": 60.0}, {"era": 1, "points": 40.0}],
+           "era_halves": [{"era": 0, "select": 62.0, "held": 58.0}]}
+    assert recorded_scores(new) == {0: EraScore(60.0, 62.0, 58.0), 1: EraScore.same(40.0)}
+    assert recorded_scores({"era_points": [{"era": 0, "points": 60.0}]}) == {0: EraScore.same(60.0)}  # before v5
+
+
 def test_a_guarded_update_that_forgets_is_redone_and_reported_by_era():
-    from learners.online import propose_guarded
+    from learners.online import EraScore, propose_guarded
 
     buf = _buffer(40)
     probes = ProbeSet(per_era=16, every=1)
@@ -217,10 +252,10 @@ def test_a_guarded_update_that_forgets_is_redone_and_reported_by_era():
     learner = OnlineMetaLearner(_sine_config(), seed=0)
     plan = UpdatePlan(iterations=30, meta_batch=8, heldout=8, recent=16, recent_share=1.0)
     # a best the champion itself cannot match: every candidate "forgets" era 0, before and after the remedy
-    guard = GuardPlan(probes, best={0: 1000.0}, max_drop=0.5, distill=0.0, ewc=0.0, old_tasks=[], current_era=1)
+    guard = GuardPlan(probes, best={0: EraScore.same(1000.0)}, max_drop=0.5, distill=0.0, ewc=0.0, old_tasks=[], current_era=1)
     result = propose_guarded(learner, buf, plan, guard)
     assert set(result.first_forgetting) == {0} and set(result.forgetting) == {0} and not result.remediated
-    assert result.best_era_scores[0] == 1000.0 and set(result.era_scores) == {0}
+    assert result.best_era_scores[0].held == 1000.0 and set(result.era_scores) == {0}
     relaxed = GuardPlan(probes, best={}, max_drop=0.5, distill=0.0, ewc=0.0, old_tasks=[], current_era=1)
     clean = propose_guarded(learner, buf, plan, relaxed)
     assert clean.first_forgetting == {} and clean.forgetting == {} and clean.weights

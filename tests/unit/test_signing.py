@@ -3,7 +3,7 @@ from types import SimpleNamespace
 import pytest
 
 from learners.errors import ConfigError
-from learners.online import OnlineMetaLearner
+from learners.online import EraScore, OnlineMetaLearner
 from schemas import codec_for
 from streams.records.wire import model_version
 from streams.settings import Settings
@@ -14,7 +14,7 @@ from streams.client.subscriber import ModelSubscriber
 def _version(signer=None, number=1) -> bytes:
     learner = OnlineMetaLearner(Settings.of(metrics_port=0).catalog.models["sine"], seed=0)
     return model_version("sine", number, None, learner.config["algo"], learner.weights_bytes(), learner.config, {"loss": 0.5},
-                         [{"topic": "experiences", "partition": 0, "start_offset": 0, "end_offset": 9}], {0: 80.0}, signer=signer)
+                         [{"topic": "experiences", "partition": 0, "start_offset": 0, "end_offset": 9}], {0: EraScore(80.0, 81.0, 79.0)}, signer=signer)
 
 
 def _take(sub: ModelSubscriber, value: bytes) -> list:
@@ -87,6 +87,10 @@ def test_a_field_added_later_cannot_be_forged_under_an_old_signature():
     key = Signer.generate()
     record = codec_for("ModelVersion").decode(_signed_under(history_schema("ModelVersion", 3), key))
     forged = {**record, "recipe_json": '{"trials": 1}'}  # rewritten with the current schema by someone else
+    assert Verifier([key.public_pem()]).check(forged) == "its signature does not verify (tampered after signing)"
+    record = codec_for("ModelVersion").decode(_signed_under(history_schema("ModelVersion", 4), key))
+    assert record["era_halves"] == [] and Verifier([key.public_pem()]).check(record) is None
+    forged = {**record, "era_halves": [{"era": 0, "select": 99.0, "held": 99.0}]}  # a best no version had
     assert Verifier([key.public_pem()]).check(forged) == "its signature does not verify (tampered after signing)"
     changed = {**record, "sha256": "0" * 64}
     assert Verifier([key.public_pem()]).check(changed) == "its signature does not verify (tampered after signing)"

@@ -14,6 +14,11 @@ Everything else an update reads is derived from the experiences named in the ver
 ...            replay={"guard": True, "guard_probes": 64, "drift_detector": "adwin", "max_batch_rows": 4096})
 >>> Recipe.from_json(r.to_json()) == r
 True
+>>> guard = {"max_drop": 2.0, "distill": 1.0, "ewc": 0.0, "era": 1, "best": {0: [60.0, 62.0, 58.0]}}
+>>> Recipe.from_json(json.dumps({**json.loads(r.to_json()), "guard": guard})).guard["best"]
+{0: [60.0, 62.0, 58.0]}
+>>> Recipe.from_json(json.dumps({**json.loads(r.to_json()), "guard": {**guard, "best": {0: 61.0}}})).guard["best"]
+{0: [61.0, 61.0, 61.0]}
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from learners.online import GuardPlan, ProbeSet, UpdatePlan
+from learners.online import EraScore, GuardPlan, ProbeSet, UpdatePlan
 
 from streams.worker.learning.process import SearchRequest, UpdateJob, Work
 
@@ -37,7 +42,7 @@ class Recipe:
     weights_from: int  # the version whose weights the update started from (0: the configured initial weights)
     weights_sha256: str
     plan: list  # UpdatePlan fields in order
-    guard: dict[str, Any] | None  # max_drop, distill, ewc, best {era: points}, era
+    guard: dict[str, Any] | None  # max_drop, distill, ewc, best {era: [points, select, held]}, era
     search: dict[str, Any] | None
     distil_factor: float | None
     positions: dict[int, int]  # partition of experiences -> next offset, when the buffer was snapshotted
@@ -56,7 +61,8 @@ class Recipe:
         data = json.loads(text)
         data["positions"] = {int(p): int(o) for p, o in data["positions"].items()}
         if data["guard"] is not None:
-            data["guard"]["best"] = {int(e): float(p) for e, p in data["guard"]["best"].items()}
+            data["guard"]["best"] = {int(e): [float(v) for v in p] if isinstance(p, list) else [float(p)] * 3
+                                     for e, p in data["guard"]["best"].items()}  # a bare number: a recipe from before the halves
         return cls(**data)
 
     def job_for(self, weights: bytes, buffer, probes: ProbeSet, old_tasks: list[str], era: int) -> UpdateJob:
@@ -64,7 +70,8 @@ class Recipe:
         guard = None
         if self.guard is not None:
             g = self.guard
-            guard = GuardPlan(probes, dict(g["best"]), g["max_drop"], g["distill"], g["ewc"], old_tasks, era)
+            best = {e: EraScore(*s) for e, s in g["best"].items()}  # [points, select, held]
+            guard = GuardPlan(probes, best, g["max_drop"], g["distill"], g["ewc"], old_tasks, era)
         search = None
         if self.search is not None:
             search = SearchRequest({name: spec for name, spec in self.search["space"]}, self.search["trials"],
@@ -79,7 +86,8 @@ def recipe_of(job: UpdateJob, trigger: str, weights_from: int, positions: dict[i
     guard = None
     if job.guard is not None:
         g = job.guard
-        guard = {"max_drop": g.max_drop, "distill": g.distill, "ewc": g.ewc, "best": dict(g.best), "era": g.current_era}
+        guard = {"max_drop": g.max_drop, "distill": g.distill, "ewc": g.ewc, "era": g.current_era,
+                 "best": {e: [s.points, s.select, s.held] for e, s in g.best.items()}}
     search = None
     if job.search is not None:
         # the space as ordered pairs: the order parameters are suggested in decides what a seeded sampler draws

@@ -22,6 +22,7 @@ from streams.worker.state import WorkerState
 from streams.worker.recovery.log_replay import ScoreLog, quarantines_from, replay_experiences, shrinks_from
 from streams.worker.recovery.snapshots import SnapshotStore, restore
 from streams.kafka.topics import committed_offsets, read_records
+from learners.online import EraScore
 from streams.records.wire import DecisionType
 
 log = logging.getLogger("metastream.rebuild")
@@ -37,6 +38,14 @@ def _adopt_again(state: WorkerState, ingestor: Ingestor, version_records: list[d
                 log.warning("not adopting %s again: %s", mid, exc)
 
 
+def recorded_scores(rec: dict) -> dict[int, EraScore]:
+    """A published version's era scores as its record carries them; all probes for both halves
+    where the record has no halves (written before they were)."""
+    halves = {h["era"]: h for h in rec.get("era_halves", [])}
+    return {e["era"]: EraScore(e["points"], halves[e["era"]]["select"], halves[e["era"]]["held"]) if e["era"] in halves
+            else EraScore.same(e["points"]) for e in rec["era_points"]}
+
+
 def _load_versions(state: WorkerState, models: set[str], version_records: list[dict]) -> int:
     """Each model's published versions (those whose weights match their hash): the newest is the
     version it goes on from. Returns how many were loaded."""
@@ -49,7 +58,7 @@ def _load_versions(state: WorkerState, models: set[str], version_records: list[d
             continue  # never load what does not match its hash
         model.remember(rec["version"], rec["weights"], _config(rec))
         model.version = rec["version"]
-        model.guard.record_best({e["era"]: e["points"] for e in rec["era_points"]})
+        model.guard.record_best(recorded_scores(rec))
         model.cold_start_pending = False  # a published version: where it started was decided
         versions += 1
     return versions

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from learners.online import ProbeSet
+from learners.online import EraScore, ProbeSet
+from learners.online.guard import raise_best
 
 
 @dataclass
 class GuardState:
     probes: ProbeSet = field(default_factory=ProbeSet)
-    best: dict[int, float] = field(default_factory=dict)  # best probe score of each era under a published version
+    best: dict[int, EraScore] = field(default_factory=dict)  # the scores of each era's best published version
     task_era: dict[str, int] = field(default_factory=dict)  # era of each buffered task (pruned at each update)
     recognised_era: int = -1  # the last era a mixture's update judged a regime it knew (its event sent)
 
@@ -29,7 +30,6 @@ class GuardState:
         self.task_era = {t: self.task_era.get(t, era) for t in task_ids}
         return [t for t, e in self.task_era.items() if e < era]
 
-    def record_best(self, scores: dict[int, float]) -> None:
-        """Scores (points per era) of a published version raise each era's best."""
-        for era, points in scores.items():
-            self.best[era] = max(self.best.get(era, -float("inf")), points)
+    def record_best(self, scores: dict[int, EraScore]) -> None:
+        """Scores of a published version: where it is an era's best (on the probes that select it)."""
+        self.best = raise_best(self.best, scores)
