@@ -19,13 +19,14 @@ worker (as systemd or Kubernetes would); nothing else it does after injecting a 
 | crash | SIGKILL of the worker (the bench restarts it) |
 | broker_pause | SIGSTOP of the broker for 8 s |
 
-    python bench/self_heal.py [--repeats 3] [--kinds drift,bad_version,...] [--control-s 1200] [--model JSON]
+    python bench/self_heal.py [--repeats 3] [--kinds drift,bad_version,...] [--control-s 1200] [--model JSON] [--events DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -180,6 +181,16 @@ def false_alarms(events: list[dict], after_ms: int) -> dict[str, int]:
     return out
 
 
+def keep_events(folder: str, part: str, events: list[dict]) -> None:
+    """The run's decision events as JSON lines in ``folder`` (``--events``): what a false alarm was."""
+    if not folder:
+        return
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    with open(Path(folder) / f"events_{part}.jsonl", "w") as out:
+        for e in events:
+            out.write(json.dumps(e, default=lambda v: v.hex() if isinstance(v, bytes) else str(v)) + "\n")
+
+
 def median(values: list[float]) -> float | None:
     return float(np.median(values)) if values else None
 
@@ -190,10 +201,12 @@ async def main_async(args) -> dict:
     if unknown:
         raise SystemExit(f"unknown fault kinds {sorted(unknown)}; choose from {', '.join(KINDS)}")
     results, info = await run(kinds, args)
+    keep_events(args.events, "faults", info["events"])
     alarms: dict[str, int] = {}
     if args.control_s > 0:
         print(f"\ncontrol: a fresh system with no fault for {args.control_s:.0f}s", flush=True)
         _, control = await run([], args, control=args.control_s)
+        keep_events(args.events, "control", control["events"])
         alarms = false_alarms(control["events"], control["after_ms"])
     rows, per_kind = [], {}
     for kind in kinds:
@@ -226,6 +239,7 @@ def main() -> None:
     ap.add_argument("--warm-s", type=float, default=40.0, help="fault-free start: a champion and its first rollouts")
     ap.add_argument("--settle-s", type=float, default=5.0, help="pause between episodes")
     ap.add_argument("--control-s", type=float, default=1200.0, help="the fault-free control's length (0: none)")
+    ap.add_argument("--events", default="", help="a folder to write each run's decision events to, as JSON lines")
     ap.add_argument("--model", default="", help="the worker's METASTREAM_MODELS (default: what a worker serves unset), "
                     """e.g. '{"sine": {"preset": "sine", "mixture": true}}' to measure the drift fault with the mixture""")
     args = ap.parse_args()
