@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -206,6 +207,7 @@ async def run(args) -> dict:
     growth = float(np.mean(last) - np.mean(first)) if first and last else float("nan")
     plot_rss(soak, Path(args.plot))
     print_decisions(soak, events)
+    keep_events(args.events, events)
     result = {
         "minutes": args.minutes, "rate": args.rate, "sent": soak.sent, "on_topic": len(on_topic), "counted": int(counted),
         "lost_on_topic": max(0, soak.sent - len(on_topic)), "lost": max(0, len(on_topic) - int(counted)),
@@ -221,6 +223,13 @@ async def run(args) -> dict:
         "snapshot_every_s": args.snapshot_every, "model": args.model or "default",
     }
     return result
+
+
+def keep_events(path: str, events: list[dict]) -> None:
+    """Every decision as JSON lines in ``path`` (``--events``): for whoever asks why learning stopped."""
+    if path:
+        Path(path).write_text("".join(json.dumps(e, default=lambda v: v.hex() if isinstance(v, bytes) else str(v)) + "\n"
+                                      for e in events))
 
 
 def print_decisions(soak: Soak, events: list[dict]) -> None:
@@ -267,6 +276,7 @@ def main() -> None:
     ap.add_argument("--snapshot-every", type=float, default=60.0,
                     help="seconds between the worker's snapshots of its state (0: a restart replays the whole log)")
     ap.add_argument("--plot", default=str(ROOT / "docs" / "soak_rss.png"))
+    ap.add_argument("--events", default="", help="a file to write every decision event to, as JSON lines")
     args = ap.parse_args()
     print(f"soak: {args.minutes:g} min at {args.rate:,.0f} experiences/s on {machine()}", flush=True)
     r = asyncio.run(run(args))

@@ -120,26 +120,30 @@ def raise_best(best: dict[int, EraScore], scores: dict[int, EraScore]) -> dict[i
     return out
 
 
-def guard_reference(best: dict[int, EraScore], champion: dict[int, EraScore], current_era: int) -> dict[int, float]:
-    """What a candidate's ``held`` era scores are checked against: an old era, the higher of the
-    champion's score now and the era's best version's (chosen on the other half of the probes); the
-    era being learned, the champion's score now. The era being learned is guarded against its parent,
-    not its best: its probe set may still be growing, so a best from fewer probes is not comparable;
-    and a drift the detector has not yet called (the new regime still counted in this era) must not
-    wipe out what the era knew.
+def forgotten(candidate: dict[int, EraScore], best: dict[int, EraScore], champion: dict[int, EraScore], current_era: int,
+              max_drop: float, ignore: tuple[int, ...] = ()) -> dict[int, float]:
+    """Eras the candidate forgot, ``{era: drop}`` (the larger drop where both checks fail): more than
+    ``max_drop`` below its parent, the champion, on all of the era's probes (no choice among versions
+    inflates a parent's score, so every probe counts); and, an old era, more than ``max_drop`` below
+    the era's best version on the ``held`` half (the best was picked on the other). The era being
+    learned is held to its parent only: its probe set may still be growing, so a best from fewer
+    probes is not comparable; and a drift the detector has not yet called (the new regime still
+    counted in this era) must not wipe out what the era knew. ``ignore``: eras not checked (a
+    mixture gave them up, and says so).
 
-    >>> best = {0: EraScore(70.0, 72.0, 68.0), 1: EraScore.same(50.0)}
-    >>> guard_reference(best, {0: EraScore.same(66.0), 1: EraScore.same(45.0)}, current_era=1)
-    {0: 68.0, 1: 45.0}
+    >>> best = {0: EraScore(70.0, 72.0, 68.0)}
+    >>> champion = {0: EraScore(67.0, 67.0, 67.0), 1: EraScore.same(45.0)}
+    >>> forgotten({0: EraScore(66.0, 67.0, 65.0), 1: EraScore.same(44.0)}, best, champion, current_era=1, max_drop=2.0)
+    {0: 3.0}
+    >>> forgotten({0: EraScore(66.0, 67.0, 65.0), 1: EraScore.same(42.0)}, best, champion, 1, 2.0, ignore=(0,))
+    {1: 3.0}
     """
-    ref = {e: max(best[e].held, s.held) if e in best else s.held for e, s in champion.items() if e < current_era}
-    ref.update({e: s.held for e, s in champion.items() if e >= current_era})
-    return ref
-
-
-def held(scores: dict[int, EraScore]) -> dict[int, float]:
-    """The ``held`` half of each era's score: what the guard checks."""
-    return {e: s.held for e, s in scores.items()}
+    drops = check_forgetting({e: s.points for e, s in candidate.items() if e not in ignore},
+                             {e: s.points for e, s in champion.items()}, max_drop)
+    old = {e: s.held for e, s in best.items() if e < current_era and e not in ignore}
+    for era, drop in check_forgetting({e: s.held for e, s in candidate.items()}, old, max_drop).items():
+        drops[era] = max(drop, drops.get(era, drop))
+    return dict(sorted(drops.items()))
 
 
 def check_forgetting(candidate: dict[int, float], best: dict[int, float], max_drop: float) -> dict[int, float]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .guard import EraScore, ProbeSet, check_forgetting, era_scores, guard_reference, held, raise_best
+from .guard import EraScore, ProbeSet, era_scores, forgotten, raise_best
 from .learner import OnlineMetaLearner
 from .mixture_update import is_mixture, known_tasks
 from .replay import TaskReplayBuffer
@@ -104,11 +104,9 @@ def propose_guarded(learner: OnlineMetaLearner, buffer: TaskReplayBuffer, plan: 
     if guard is not None:
         champion = {**era_scores(learner.champion, probes), **guard.parent}
         best = raise_best(guard.best, champion)
-        reference = guard_reference(guard.best, champion, guard.current_era)
-        for era in given_up(proposal):  # a mixture at its budget retired the only component that served them
-            reference.pop(era, None)
+        ignore = given_up(proposal)  # a mixture at its budget retired the only component that served them
         scores = era_scores(proposal.learner, probes)
-        forgot = check_forgetting(held(scores), reference, guard.max_drop)
+        forgot = forgotten(scores, guard.best, champion, guard.current_era, guard.max_drop, ignore)
         figures.update(champion_era_scores=champion, best_era_scores=best, era_scores=scores)
         if forgot:
             figures["first_forgetting"] = forgot
@@ -119,7 +117,8 @@ def propose_guarded(learner: OnlineMetaLearner, buffer: TaskReplayBuffer, plan: 
             if proposal is None:
                 return None
             figures["era_scores"] = era_scores(proposal.learner, probes)
-            figures["forgetting"] = check_forgetting(held(figures["era_scores"]), reference, guard.max_drop)
+            figures["forgetting"] = forgotten(figures["era_scores"], guard.best, champion, guard.current_era, guard.max_drop,
+                                              given_up(proposal))
     if proposal.mixture is not None:
         figures["mixture"] = proposal.mixture.as_dict()
     return GuardedProposal(learner.weights_bytes(proposal.learner), proposal.candidate_score, proposal.champion_score,

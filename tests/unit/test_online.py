@@ -210,7 +210,7 @@ def test_an_era_s_best_picked_on_half_the_probes_is_not_inflated_by_many_version
     of its probes. The maximum over their scores on all probes sits far above 60, so a candidate as
     good as any of them is held to a bar it rarely clears (learning stopped); the best picked on one
     half and measured on the other is 60 on average, and such a candidate passes a 2-point guard."""
-    from learners.online.guard import EraScore, check_forgetting, guard_reference, raise_best
+    from learners.online.guard import EraScore, forgotten, raise_best
 
     rng = np.random.default_rng(0)
     maxima, helds, passed = [], [], 0
@@ -223,8 +223,7 @@ def test_an_era_s_best_picked_on_half_the_probes_is_not_inflated_by_many_version
         maxima.append(top)
         helds.append(best[0].held)
         candidate = 60 + rng.normal(0, 1.5)
-        ref = guard_reference(best, {0: EraScore.same(-np.inf)}, current_era=1)
-        passed += not check_forgetting({0: candidate}, ref, max_drop=2.0)
+        passed += not forgotten({0: EraScore(60.0, 60.0, candidate)}, best, {0: EraScore.same(50.0)}, current_era=1, max_drop=2.0)
     assert np.mean(maxima) > 62.0  # the old bar: 2 points above what every version truly scores
     assert abs(np.mean(helds) - 60.0) < 0.3
     assert passed > 0.75 * 200

@@ -21,11 +21,13 @@ def forgetting_report(proposal: GuardedProposal, max_drop: float) -> ForgettingR
     rejected = bool(proposal.forgetting)
     figures = dict(proposal.mixture_figures)
     for era, drop in proposal.first_forgetting.items():
-        best = proposal.best_era_scores.get(era)
-        figures[f"era_{era}_best_points"] = best.held if best is not None else float("nan")
+        best, parent = proposal.best_era_scores.get(era), proposal.champion_era_scores.get(era)
+        figures[f"era_{era}_best_held_points"] = best.held if best is not None else float("nan")  # the best version, held half
+        figures[f"era_{era}_parent_points"] = parent.points if parent is not None else float("nan")  # the champion, all probes
         figures[f"era_{era}_drop_points"] = drop
     for era, score in proposal.era_scores.items():
-        figures[f"era_{era}_candidate_points"] = score.held
+        figures[f"era_{era}_candidate_points"] = score.points
+        figures[f"era_{era}_candidate_held_points"] = score.held
     reason = (f"candidate lost more than {max_drop:g} points on era(s) {sorted(proposal.first_forgetting)}; "
               + ("still after more replay, distillation and EWC: rejected" if rejected
                  else "remediated with more replay, distillation and EWC"))
