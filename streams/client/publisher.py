@@ -39,6 +39,7 @@ class ExperiencePublisher:
         self._producer: AIOKafkaProducer | None = None
         self._pending: dict[tuple[str, int | None, str], list[tuple]] = {}  # (model id, serving version, agent) -> rows
         self._timers: dict[tuple[str, int | None, str], asyncio.TimerHandle] = {}
+        self._lingering: set[asyncio.Task] = set()  # sends a linger timer started: flush waits for them
         self.sent_messages = 0
 
     def _as_principal(self, agent_id: str | None) -> str | None:
@@ -98,8 +99,13 @@ class ExperiencePublisher:
             del pending[: self.batch_size]
         if pending and key not in self._timers:
             loop = asyncio.get_running_loop()
-            self._timers[key] = loop.call_later(self.linger_ms / 1000, lambda: asyncio.ensure_future(self._linger(key)))
+            self._timers[key] = loop.call_later(self.linger_ms / 1000, self._start_linger, key)
         return ids
+
+    def _start_linger(self, key: tuple[str, int | None, str]) -> None:
+        task = asyncio.ensure_future(self._linger(key))
+        self._lingering.add(task)
+        task.add_done_callback(self._lingering.discard)
 
     async def _linger(self, key: tuple[str, int | None, str]) -> None:
         self._timers.pop(key, None)
@@ -115,6 +121,8 @@ class ExperiencePublisher:
             rows = self._pending.pop(key, [])
             if rows:
                 await self._send(key, rows)
+        if self._lingering:  # a timer fired and its rows are on their way: they go before the producer stops
+            await asyncio.gather(*list(self._lingering))
         if self._producer:
             await self._producer.flush()
 

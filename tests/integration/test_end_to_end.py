@@ -85,6 +85,25 @@ def test_sync_publisher_batches_with_linger(broker):
         assert pub._pub.sent_messages == 2  # 64 + the 36 that lingered
 
 
+def test_rows_a_linger_timer_is_sending_when_the_publisher_closes_are_not_lost(broker):
+    """Rows whose linger timer fired just before the publisher closed are on their way: they reach
+    the topic before the producer stops (they were lost when close did not wait for them)."""
+    from schemas.experiences import id_columns
+    from streams.kafka.topics import read_records
+
+    async def publish() -> list[str]:
+        ids = []
+        async with ExperiencePublisher(broker.bootstrap, linger_ms=1) as pub:
+            for agent in range(200):  # a batch per agent, each lingering
+                ids += await pub.publish("sine", np.zeros((20, 196)), np.zeros((20, 1)), ["t"] * 20, agent_id=f"a{agent}")
+            await asyncio.sleep(0.002)  # the timers fire: their sends start as the publisher closes
+        return ids
+
+    ids = asyncio.run(publish())
+    got = {i for _, rec in asyncio.run(read_records(broker.bootstrap, "experiences", "ExperienceBatch")) for i in id_columns(rec)[0]}
+    assert len(ids) == 4000 and not set(ids) - got, f"{len(set(ids) - got)} rows lost"
+
+
 def test_subscriber_refuses_tampered_weights(broker):
     from streams.client import IntegrityError, load_model_version
     from schemas import codec_for
