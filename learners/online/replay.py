@@ -96,6 +96,21 @@ class TaskReplayBuffer:
             t = self._tasks.pop(others[i])
             self.bytes -= t.x.nbytes + t.y.nbytes
 
+    def halve(self, floor: int) -> int:
+        """Evict half of what the buffer holds and keep its bound there (not below ``floor``): what
+        a worker short of memory does, so the memory is freed now and the buffer does not fill up
+        again. Returns the new bound.
+
+        >>> import numpy as np
+        >>> buf = TaskReplayBuffer(max_bytes=8_000, max_points_per_task=4)
+        >>> for i in range(300): buf.add(f"t{i}", np.zeros((4, 1), "f4"), np.zeros((4, 1), "f4"))
+        >>> buf.bytes, buf.halve(1_500), buf.bytes, buf.halve(1_500), buf.halve(1_500)
+        (8000, 4000, 4000, 2000, 1500)
+        """
+        self.max_bytes = max(int(floor), min(self.max_bytes, self.bytes) // 2)
+        self.evict_to(self.max_bytes)
+        return self.max_bytes
+
     def remove(self, task_id: str) -> None:
         """Take a task out (e.g. to hold it out as a probe); unknown ids are ignored."""
         t = self._tasks.pop(task_id, None)

@@ -247,6 +247,9 @@ class DiagnosisSettings:
     quarantine_s: float = setting(300.0, "how long a quarantined agent's experiences are refused, seconds")
     distil_factor: float = setting(0.5, "a distilled student's width relative to the champion's (the slow-inference "
                                         "remedy)", bound=Bound.UP_TO_ONE)
+    memory_mb: float = setting(0.0, "the worker's memory budget, MiB: the memory_pressure rule shrinks the replay buffers "
+                                    "when the resident memory of the worker and its update processes passes 80% of it "
+                                    "(0: the container's limit, else the machine's memory)")
 
 
 @dataclass(frozen=True)

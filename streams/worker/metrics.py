@@ -35,6 +35,9 @@ class WorkerMetrics:
         self.broker_unreachable = Gauge("metastream_broker_unreachable_seconds", "How long the broker has not answered (0: it answers)",
                                         registry=r)
         self.buffer_bound = Gauge("metastream_buffer_bound_bytes", "The replay buffers' byte bound (all models)", registry=r)
+        self.memory_used = Gauge("metastream_memory_used_bytes", "Resident memory of the worker and its update processes", registry=r)
+        self.memory_budget = Gauge("metastream_memory_budget_bytes", "The worker's memory budget (the memory_pressure rule's 100%)",
+                                   registry=r)
         self.champion_latency = Gauge("metastream_champion_p95_latency_ms", "p95 prediction latency agents report for the champion",
                                       ["model_id"], registry=r)
         self.score_trend = Gauge("metastream_score_trend", "Relative change of the champion's held-out error over its last updates",

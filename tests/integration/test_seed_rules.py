@@ -1,18 +1,21 @@
 """The seed's three self-diagnosis rules, each triggered on a real worker with its remedy seen to
-take effect: memory above 80% of the buffers' bound -> the buffers shrink to half (and the
-diagnosis clears); the champion's reported p95 latency above 50 ms -> a student distilled from it is
+take effect: the worker's resident memory above 80% of its budget -> the replay buffers give up
+half of what they hold, the memory falls back and the diagnosis clears; the champion's reported p95 latency above 50 ms -> a student distilled from it is
 published and, once agents are served it, the latency falls back (cleared); the champion's held-out
 error trending up by more than 5% -> a retrain runs on recent data, and once the error comes back the
 diagnosis clears."""
 
 import asyncio
+import json
 import threading
 import time
+
+import pytest
 
 from streams.client import ExperiencePublisher, ModelSubscriber
 from streams.kafka.topics import read_records
 from streams.records.wire import Cause, DecisionType
-from streams.simulation.fleet import SineFleet, publish_served_tasks, publish_tasks
+from streams.simulation.fleet import DigitFleet, SineFleet, publish_served_tasks, publish_tasks
 
 from .conftest import publish_rounds, publish_until, wait_for
 
@@ -25,29 +28,50 @@ def _about(bootstrap: str, kind: DecisionType, rule: str) -> list[dict]:
     return [e for e in _events(bootstrap) if e["event_type"] == kind and e["rule"] == rule]
 
 
-def test_memory_above_80_percent_shrinks_the_buffers(broker, worker_factory):
-    worker = worker_factory(METASTREAM_BUFFER_MB="0.5", METASTREAM_NEW_TASKS_TRIGGER="100000", METASTREAM_DIAGNOSE_EVERY_S="1").start()
-    fleet = SineFleet(seed=41)
+def test_memory_above_80_percent_of_the_budget_halves_the_buffers(broker, worker_factory):
+    """The budget is set so that 80% of it lies 120 MiB above what a worker of this machine holds at
+    rest (measured on a first one): the digit tasks it buffers cross it."""
+    env = dict(METASTREAM_MODELS=json.dumps({"digits": "digits"}), METASTREAM_BUFFER_MB="512",
+               METASTREAM_NEW_TASKS_TRIGGER="1000000", METASTREAM_DIAGNOSE_EVERY_S="1")
+    first = worker_factory(**env).start()
+    at_rest = _settled_memory(first)
+    first.stop()
+    budget_mb = (at_rest + 120 * 2**20) / 0.8 / 2**20
+    worker = worker_factory(**env, METASTREAM_MEMORY_MB=f"{budget_mb:.1f}").start()
+    _settled_memory(worker)
+    fleet = DigitFleet(seed=41)
 
-    def fuller() -> float:
-        asyncio.run(_publish(broker.bootstrap, fleet, 200))
-        m = worker.metrics()
-        return m.get("metastream_buffer_bytes", 0) / m.get("metastream_buffer_bound_bytes", 1) > 0.8 or bool(
-            _about(broker.bootstrap, DecisionType.DIAGNOSIS_MADE, "memory_pressure"))
+    def pressed() -> list[dict]:
+        asyncio.run(_publish_digits(broker.bootstrap, fleet, 200))  # 200 tasks: some 6 MiB buffered
+        return _about(broker.bootstrap, DecisionType.DIAGNOSIS_MADE, "memory_pressure")
 
-    wait_for(fuller, 120, "the buffers past 80% of their bound", interval=0.5)
-    made = wait_for(lambda: _about(broker.bootstrap, DecisionType.DIAGNOSIS_MADE, "memory_pressure"), 30, "memory_pressure")
+    made = wait_for(pressed, 240, "memory_pressure as the buffered digits fill the budget", interval=0.0)
     assert made[0]["figures"]["value"] > 0.8
-    taken = wait_for(lambda: _about(broker.bootstrap, DecisionType.REMEDIATION_TAKEN, "memory_pressure"), 30, "the shrink")
-    assert Cause(taken[0]["cause"]) is Cause.SHRINK and "MiB freed" in taken[0]["reason"]
-    assert taken[0]["figures"]["share_after"] <= 0.55  # at the remedy: what arrives after it fills the buffers again
+    taken = wait_for(lambda: _about(broker.bootstrap, DecisionType.REMEDIATION_TAKEN, "memory_pressure"), 30, "the remedy")
+    figures = taken[0]["figures"]
+    assert Cause(taken[0]["cause"]) is Cause.SHRINK and "MiB of tasks evicted" in taken[0]["reason"], taken[0]
+    assert figures["used_mb_after"] < figures["used_mb_before"] and figures["budget_mb"] == pytest.approx(budget_mb, abs=0.1), figures
+    assert figures["bound_after_digits"] < 256 * 2**20  # at most half of the 512 MiB bound: the buffer stays smaller
     cleared = wait_for(lambda: _about(broker.bootstrap, DecisionType.DIAGNOSIS_CLEARED, "memory_pressure"), 30, "the diagnosis cleared")
     assert cleared[0]["figures"]["value"] <= 0.8
+    wait_for(lambda: worker.metrics()["metastream_buffer_bound_bytes"] == figures["bound_after_digits"], 10, "the bound kept")
 
 
-async def _publish(bootstrap: str, fleet: SineFleet, tasks: int) -> None:
+def _settled_memory(worker) -> float:
+    """The worker's memory once its update processes have started (they import torch after the
+    worker is ready): two readings 3 s apart within 4 MiB of each other."""
+    readings = []
+
+    def settled():
+        readings.append(worker.metrics().get("metastream_memory_used_bytes", 0.0))
+        return len(readings) > 1 and abs(readings[-1] - readings[-2]) < 4 * 2**20 and readings[-1]
+
+    return wait_for(settled, 90, "the worker's memory to settle", interval=3.0)
+
+
+async def _publish_digits(bootstrap: str, fleet: DigitFleet, tasks: int) -> None:
     async with ExperiencePublisher(bootstrap, linger_ms=5) as pub:
-        await publish_tasks(pub, fleet, tasks * fleet.points_per_task)
+        await publish_tasks(pub, fleet, tasks * fleet.ways * fleet.per_class, "digits")
 
 
 class SlowUnlessDistilled(dict):

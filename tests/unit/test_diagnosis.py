@@ -96,23 +96,52 @@ def test_a_noisy_agent_s_buffered_tasks_leave_with_its_quarantine_and_a_replay_d
     assert purge.agent == "mallory" and purge.model_id == ""
 
 
-def test_shrinking_frees_buffer_memory():
-    settings = Settings.of(metrics_port=0, buffer_mb=1.0)
-    state = WorkerState.from_settings(settings)
-    buf = state.models["sine"].buffer
-    for i in range(5000):  # fills the 1 MiB bound
+def _fill(buf, n: int = 5000) -> None:
+    for i in range(n):  # 5,000 tasks of 40 points fill a 1 MiB bound
         buf.add(f"t{i}", np.zeros((40, 1), "f4"), np.zeros((40, 1), "f4"))
-    before = buf.bytes
-    engine = Diagnoser(load_rules())
-    signals, context = gather(state, settings)
-    fired = [d for d in engine.evaluate(signals, now=0.0, context=context) if d.rule.name == "memory_pressure"]
+
+
+def test_a_full_buffer_is_not_memory_pressure_a_worker_near_its_budget_is():
+    """A replay buffer at its bound is healthy (it evicts there); a worker whose resident memory
+    passes 80% of its budget is not, and the remedy evicts half of what the buffers hold, keeps
+    their bound there (down to a floor), and records the bounds where on the log a replay makes the
+    same."""
+    from streams.worker.recovery.log_replay import _apply, shrinks_from
+
+    roomy = Settings.of(metrics_port=0, buffer_mb=1.0, memory_mb=1e6)
+    state = WorkerState.from_settings(roomy)
+    _fill(state.models["sine"].buffer)
+    assert state.models["sine"].buffer.bytes > 0.8 * 2**20 and gather(state, roomy)[0][None]["memory_share"] < 0.8
+
+    tight = Settings.of(metrics_port=0, buffer_mb=1.0, memory_mb=1.0)  # far below what any Python process holds
+    signals, context = gather(state, tight)
+    fired = [d for d in Diagnoser(load_rules()).evaluate(signals, now=0.0, context=context) if d.rule.name == "memory_pressure"]
     assert fired and signals[None]["memory_share"] > 0.8
+    sent = []
 
     async def decide(record):
-        return None
+        from schemas import codec_for
 
-    asyncio.run(Remedies(state, settings, SimpleNamespace(), decide).act(fired[0]))
-    assert buf.bytes <= 0.5 * buf.max_bytes + 1000 < before and buf.max_bytes == 2**20
+        sent.append(codec_for("DecisionEvent").decode(codec_for("DecisionEvent").encode(record)))
+
+    buf = state.models["sine"].buffer
+    state.positions = {0: 120, 1: 75}
+    for _ in range(6):  # the floor: a sixteenth of METASTREAM_BUFFER_MB
+        asyncio.run(Remedies(state, tight, SimpleNamespace(), decide, WorkerMetrics()).act(fired[0]))
+    assert buf.max_bytes == 2**16 and buf.bytes <= 2**16
+    taken = [e for e in sent if e["event_type"] == DecisionType.REMEDIATION_TAKEN.value]
+    bounds = [e["figures"]["bound_after_sine"] for e in taken]
+    assert 2**19 - 320 <= bounds[0] <= 2**19 and bounds[3:] == [2**16] * 3  # half of the full buffer, ..., the floor
+    assert all(b == max(2**16, a // 2) for a, b in zip(bounds, bounds[1:]))
+    assert "at their floor" in taken[-1]["reason"] and "MiB budget" in taken[0]["reason"]
+    assert taken[0]["figures"]["budget_mb"] == 1.0 and taken[0]["figures"]["used_mb_after"] > 1.0
+
+    replayed = WorkerState.from_settings(tight)  # a restart replaying the log meets the shrinks where they were made
+    _fill(replayed.models["sine"].buffer)
+    shrinks = shrinks_from(sent)
+    assert [s.positions for s in shrinks[:1]] == [{0: 120, 1: 75}]
+    _apply(replayed, "sine", shrinks, {"sine": list(shrinks)})
+    assert replayed.models["sine"].buffer.max_bytes == 2**16 and replayed.models["sine"].buffer.digest() == buf.digest()
 
 
 def test_learning_is_stuck_only_while_the_drift_s_loss_stays_up():

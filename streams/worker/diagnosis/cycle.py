@@ -9,6 +9,7 @@ import time
 from streams.settings import Settings
 from streams.worker.diagnosis.broker_watch import BrokerWatch
 from streams.worker.diagnosis.engine import Diagnoser
+from streams.worker.diagnosis.memory import budget_bytes, used_bytes
 from streams.worker.diagnosis.remedies import Remedies
 from streams.worker.diagnosis.signals import gather
 from streams.worker.state import WorkerState
@@ -21,6 +22,9 @@ class DiagnosisCycle:
 
     async def run(self) -> None:
         signals, context = gather(self.state, self.settings)
+        if self.remedies.metrics is not None:  # what the memory rule reads, for a dashboard
+            self.remedies.metrics.memory_used.set(used_bytes())
+            self.remedies.metrics.memory_budget.set(budget_bytes(self.settings.diagnosis.memory_mb))
         if self.broker is not None:
             signals[None]["broker_unreachable_s"] = self.broker.unreachable_s()
         fired = self.diagnoser.evaluate(signals, time.monotonic(), context)

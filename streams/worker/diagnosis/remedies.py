@@ -6,7 +6,8 @@ bound; the quarantine the ingest path honours)."""
 from __future__ import annotations
 
 
-from streams.worker.recovery.log_replay import PURGED, RELEASE_MS, shrink_figures
+from streams.worker.diagnosis.memory import budget_bytes, release_freed, used_bytes
+from streams.worker.recovery.log_replay import BOUND_AFTER, PURGED, RELEASE_MS, shrink_figures
 from streams.records.wire import Cause, DecisionType, Decide, decision_record, now_ms
 from streams.settings import Settings
 from streams.worker.state import WorkerState
@@ -14,6 +15,7 @@ from streams.worker.state.health import Quarantine
 from streams.worker.diagnosis.engine import Cleared, Diagnosis
 from streams.worker.diagnosis.rules import Action, Signal
 
+FLOOR_SHARE = 1 / 16  # a buffer's bound is never halved below this share of METASTREAM_BUFFER_MB
 TRIGGER = {Signal.SCORE_TREND: Cause.SCORE_TREND, Signal.STUCK_S: Cause.STUCK}  # what an update a rule asks for answers
 CAUSE = {Action.SEARCH: Cause.SEARCH, Action.RETRAIN: Cause.RETRAIN, Action.DISTIL: Cause.DISTIL, Action.SHRINK: Cause.SHRINK,
          Action.QUARANTINE: Cause.QUARANTINE, Action.ALERT: Cause.ALERT}  # the cause a diagnosis and its remedy are logged with
@@ -61,15 +63,7 @@ class Remedies:
                 self.controller.request_distil(m, {"value": d.value})
             return f"a student at {self.settings.diagnosis.distil_factor:g}x width distilled for {', '.join(models)}"
         if action is Action.SHRINK:
-            freed = 0
-            figures.update(shrink_figures(self.state.positions))  # where on the log: a replay shrinks at the same point
-            for m in self.state.models.values():
-                before = m.buffer.bytes
-                m.buffer.evict_to(m.buffer.max_bytes // 2)
-                freed += before - m.buffer.bytes
-            bound = sum(m.buffer.max_bytes for m in self.state.models.values())
-            figures["share_after"] = sum(m.buffer.bytes for m in self.state.models.values()) / bound if bound else 0.0
-            return f"replay buffers evicted to half their bound (uniformly over tasks): {freed / 2**20:.1f} MiB freed"
+            return self._shrink(figures)
         if action is Action.QUARANTINE:
             agent = d.context.get(d.rule.context_agent)
             if not agent:
@@ -85,3 +79,24 @@ class Remedies:
             return (f"agent {agent} quarantined for {self.settings.diagnosis.quarantine_s:.0f}s: its experiences go to the dead-letter "
                     f"topic; its {figures[PURGED]:.0f} buffered tasks dropped")
         return "alert raised for a person"
+
+    def _shrink(self, figures: dict[str, float]) -> str:
+        """The memory rule's remedy: evict half of what every replay buffer holds and keep its bound
+        there (not below a floor), then hand the freed memory back; the figures say where on the log (a replay makes
+        the same bounds at the same point) and the memory before and after."""
+        floor = int(self.settings.ingest.buffer_mb * 2**20 * FLOOR_SHARE)
+        before, freed = used_bytes(), 0
+        figures.update(shrink_figures(self.state.positions))
+        for mid, m in self.state.models.items():
+            held = m.buffer.bytes
+            figures[f"{BOUND_AFTER}{mid}"] = float(m.buffer.halve(floor))
+            freed += held - m.buffer.bytes
+        release_freed()
+        after, budget = used_bytes(), budget_bytes(self.settings.diagnosis.memory_mb)
+        figures.update(used_mb_before=before / 2**20, used_mb_after=after / 2**20, budget_mb=budget / 2**20,
+                       share_after=after / budget)
+        bounds = sum(m.buffer.max_bytes for m in self.state.models.values())
+        floored = all(m.buffer.max_bytes <= floor for m in self.state.models.values())
+        return (f"replay buffers halved: {freed / 2**20:.1f} MiB of tasks evicted (uniformly), their bound now "
+                f"{bounds / 2**20:.1f} MiB in all; the worker holds {after / 2**20:.0f} MiB of its {budget / 2**20:.0f} MiB budget (was "
+                f"{before / 2**20:.0f})" + ("; the buffers are at their floor: give the worker more memory" if floored else ""))

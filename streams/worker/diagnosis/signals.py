@@ -1,6 +1,7 @@
 """The signals the diagnosis rules read, computed from the worker's state: per model (the score
 trend, the champion's reported p95 latency, how long learning has been stuck) and for the worker
-(buffer memory, dead letters per second and the agent that sent most of them, lag growth)."""
+(its memory against its budget, dead letters per second and the agent that sent most of them, lag
+growth)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 from typing import Any
 
 from streams.settings import Settings
+from streams.worker.diagnosis.memory import budget_bytes, used_bytes
 from streams.worker.state import WorkerState
 
 STUCK_STREAK = 3  # rejected candidates in a row before learning counts as stuck
@@ -25,11 +27,10 @@ def gather(state: WorkerState, settings: Settings) -> tuple[dict[str | None, dic
             # back (in a stable regime a converged champion rightly turns most candidates down)
             "stuck_s": now - m.last_published if m.rejected_streak >= STUCK_STREAK and m.drift.unanswered() else 0.0,
         }
-    bound = settings.ingest.buffer_mb * 2**20
     health = state.health
     agent, share, count = health.top_rejected_agent()
     noisy, high_share, tasks = health.loss_outlier()
-    signals[None] = {"memory_share": sum(m.buffer.bytes for m in state.models.values()) / max(bound, 1),
+    signals[None] = {"memory_share": used_bytes() / budget_bytes(settings.diagnosis.memory_mb),
                      "dlq_per_s": health.dlq_per_s(), "top_agent_rejected_share": share,
                      "lag_growth_per_s": health.lag_growth_per_s(), "agent_high_loss_share": high_share}
     context = {None: {"agent_id": agent or "", "top_agent_rejected_share_count": count,

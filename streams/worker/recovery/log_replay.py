@@ -12,7 +12,7 @@ rebuild`` rebuilds the buffer an update saw.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,19 +25,22 @@ from streams.kafka.topics import read_range, read_records
 
 SHRINK_AT = "at_partition_"  # figures of a shrink's (or quarantine's) RemediationTaken: the next offset per partition then
 PURGED = "purged_tasks"  # figure of a quarantine's RemediationTaken: the agent's buffered tasks it dropped (a replay drops them too)
+BOUND_AFTER = "bound_after_"  # figure of a shrink's RemediationTaken, per model id: the buffer's byte bound it set
 RELEASE_MS = "release_ms"  # figure of a quarantine's RemediationTaken: when it ends, on the messages' clock
 
 
 @dataclass(frozen=True)
 class Shrink:
-    """A buffer shrink (evict to half the bound) of ``model_id`` ("" for every model), made when
-    the worker stood at ``positions`` (partition -> next offset); with ``agent``, a quarantine's
-    purge of that agent's buffered tasks instead."""
+    """A buffer shrink of ``model_id`` ("" for every model), made when the worker stood at
+    ``positions`` (partition -> next offset): each buffer's bound set to ``bounds[model]`` and
+    evicted to it (shrinks recorded before the bounds were: evicted to half the bound, which
+    stayed); with ``agent``, a quarantine's purge of that agent's buffered tasks instead."""
 
     model_id: str
     positions: dict[int, int]
     at_ms: int
     agent: str = ""
+    bounds: dict[str, int] = field(default_factory=dict)
 
     def applies_to(self, model_id: str) -> bool:
         return self.model_id in ("", model_id)
@@ -61,8 +64,9 @@ def shrinks_from(events: list[dict[str, Any]]) -> list[Shrink]:
     for e in events:
         if e["event_type"] == DecisionType.REMEDIATION_TAKEN.value and e["cause"] == Cause.SHRINK.value:
             positions = positions_of(e["figures"])
+            bounds = {k[len(BOUND_AFTER):]: int(v) for k, v in e["figures"].items() if k.startswith(BOUND_AFTER)}
             if positions:
-                out.append(Shrink(e["model_id"], positions, e["timestamp_ms"]))
+                out.append(Shrink(e["model_id"], positions, e["timestamp_ms"], bounds=bounds))
         elif (e["event_type"] == DecisionType.REMEDIATION_TAKEN.value and e["cause"] == Cause.QUARANTINE.value
               and e.get("agent_id") and e["figures"].get(PURGED)):
             out.append(Shrink("", positions_of(e["figures"]), e["timestamp_ms"], e["agent_id"]))
@@ -141,5 +145,8 @@ def _apply(state: WorkerState, model_id: str, due: list[Shrink], pending: dict[s
         pending[model_id].remove(s)
         if model is not None and s.agent:
             model.purge_agent(s.agent)
+        elif model is not None and model_id in s.bounds:
+            model.buffer.max_bytes = s.bounds[model_id]
+            model.buffer.evict_to(model.buffer.max_bytes)
         elif model is not None:
             model.buffer.evict_to(model.buffer.max_bytes // 2)
