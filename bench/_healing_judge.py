@@ -7,7 +7,7 @@ only by the criterion of its kind below, checked on the log and on what the agen
 | noisy_agent | DiagnosisMade noisy_agent naming the injected agent | that agent is quarantined and no other agent was |
 | slow_version | RolledBack of the slow version, or DiagnosisMade slow_inference while it is champion | that version is no longer served |
 | bad_version | RolledBack of the bad version | that version is no longer served |
-| memory | DiagnosisMade memory_pressure | the replay buffers are under 80% of their bound |
+| memory | DiagnosisMade memory_pressure | the worker's memory (its update processes included) is under 80% of its budget again |
 | crash | WorkerRestarted (cause crash) from the restarted worker | the worker has read the whole log and counted every distinct accepted event id on it exactly once |
 | broker_pause | DiagnosisMade broker_unreachable | as for a crash |
 

@@ -24,11 +24,12 @@ WORKER_ENV = {"METASTREAM_NEW_TASKS_TRIGGER": "120", "METASTREAM_UPDATE_ITERATIO
 class System:
     """The embedded broker, one worker process (restartable), and the fleet driving them."""
 
-    def __init__(self, rate: float, model: str = "") -> None:
+    def __init__(self, rate: float, model: str = "", memory_mb: float = 0.0) -> None:
         from streams.kafka.broker import EmbeddedBroker, free_port
 
         self.broker = EmbeddedBroker().start()
         self.rate, self.model = rate, model  # model: the worker's METASTREAM_MODELS ("": what a worker serves unset)
+        self.memory_mb = memory_mb  # the worker's METASTREAM_MEMORY_MB (0: its default)
         self.metrics_port, self.web_port = free_port(), free_port()
         self.worker: subprocess.Popen | None = None
         self.loss_faults: dict[int, float] = {}
@@ -50,6 +51,8 @@ class System:
                    METASTREAM_WEB_PORT=str(self.web_port), PYTHONPATH=str(ROOT), **WORKER_ENV)
         if self.model:
             env["METASTREAM_MODELS"] = self.model
+        if self.memory_mb:
+            env["METASTREAM_MEMORY_MB"] = str(self.memory_mb)
         log = open(ROOT / "runs" / "self-heal-worker.log", "a") if (ROOT / "runs").is_dir() else subprocess.DEVNULL
         self.worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT,
                                        start_new_session=True)

@@ -15,11 +15,12 @@ worker (as systemd or Kubernetes would); nothing else it does after injecting a 
 | noisy_agent | a new agent sends random targets |
 | slow_version | the next version rolled out (the next canary) predicts 40 ms slower |
 | bad_version | the next version rolled out reports three times the loss |
-| memory | a burst of 30,000 one-point tasks fills the replay buffer |
+| memory | a burst of 30,000 one-point tasks fills the replay buffer (pressure only against a budget near the worker's memory: ``--memory-mb``) |
 | crash | SIGKILL of the worker (the bench restarts it) |
 | broker_pause | SIGSTOP of the broker for 8 s |
 
     python bench/self_heal.py [--repeats 3] [--kinds drift,bad_version,...] [--control-s 1200] [--model JSON] [--events DIR]
+                              [--memory-mb MiB]
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ async def resolved(system: System, kind: str, at_ms: int, ctx: dict, events: lis
         return system.tagged is not None and system.tagged not in (champion, canary)
     if kind == "memory":
         m = await asyncio.to_thread(system.metrics)
-        return m.get("metastream_buffer_bytes", 0) < 0.8 * m.get("metastream_buffer_bound_bytes", 1)
+        return m.get("metastream_memory_used_bytes", 0) < 0.8 * m.get("metastream_memory_budget_bytes", 1)
     ok, ctx["ledger"] = await counted_exactly_once(system, ledger)
     return ok
 
@@ -136,7 +137,7 @@ async def run(kinds: list[str], args, control: float | None = None) -> tuple[lis
     from streams.simulation.fleet import SineFleet
     from streams.settings import Settings
 
-    system = System(args.rate, args.model)
+    system = System(args.rate, args.model, args.memory_mb)
     try:
         await ensure_topics(system.broker.bootstrap, Settings().topics.configs(), 2)
         system.start_worker()
@@ -242,6 +243,8 @@ def main() -> None:
     ap.add_argument("--events", default="", help="a folder to write each run's decision events to, as JSON lines")
     ap.add_argument("--model", default="", help="the worker's METASTREAM_MODELS (default: what a worker serves unset), "
                     """e.g. '{"sine": {"preset": "sine", "mixture": true}}' to measure the drift fault with the mixture""")
+    ap.add_argument("--memory-mb", type=float, default=0.0, help="the worker's memory budget (METASTREAM_MEMORY_MB; 0: the "
+                    "machine's memory, against which the memory fault's burst is no pressure)")
     args = ap.parse_args()
     print_json(asyncio.run(main_async(args)))
 
