@@ -154,16 +154,20 @@ def pipeline_summary(weights: bytes, config: dict) -> list[dict]:
         return []
     from safetensors.numpy import load
 
-    arrays = load(weights)
-    n = len(arrays["0.mean"])
+    saved = load(weights)
+    # a plain model's standardiser is "0."; a mixture's components each carry one ("components.0.0.", ...),
+    # refitted on the same rows: the first component's stands for them
+    prefix = "0." if "0.mean" in saved else "components.0.0."
+    arrays = {k[len(prefix):]: v for k, v in saved.items() if k.startswith(prefix)}
+    n = len(arrays["mean"])
     names = config["task"].get("names") or [f"x{i}" for i in range(n)]
-    logged = arrays.get("0.log_cols", np.zeros(n))
-    keep = arrays.get("0.keep", np.ones(n))
-    importance = arrays.get("0.importance")
-    rows = [{"feature": name, "log": bool(logged[i]), "kept": bool(keep[i]), "mean": round(float(arrays["0.mean"][i]), 6),
-             "std": round(float(arrays["0.std"][i]), 6), "missing_indicator": bool(backbone.get("missing", True)),
+    logged = arrays.get("log_cols", np.zeros(n))
+    keep = arrays.get("keep", np.ones(n))
+    importance = arrays.get("importance")
+    rows = [{"feature": name, "log": bool(logged[i]), "kept": bool(keep[i]), "mean": round(float(arrays["mean"][i]), 6),
+             "std": round(float(arrays["std"][i]), 6), "missing_indicator": bool(backbone.get("missing", True)),
              "importance": None if importance is None else round(float(importance[i]), 4)} for i, name in enumerate(names)]
-    if "0.pairs" in arrays and float(arrays["0.pairs_set"]):
+    if "pairs" in arrays and float(arrays["pairs_set"]):
         rows += [{"feature": f"{names[a]} * {names[b]}", "log": False, "kept": True, "mean": 0.0, "std": 1.0,
-                  "missing_indicator": False, "importance": None} for a, b in arrays["0.pairs"].tolist()]
+                  "missing_indicator": False, "importance": None} for a, b in arrays["pairs"].tolist()]
     return rows
