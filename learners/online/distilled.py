@@ -40,9 +40,12 @@ def _relation(z: torch.Tensor) -> torch.Tensor:
 
 
 def distil_student(config: dict[str, Any], weights: bytes, buffer: TaskReplayBuffer, plan: UpdatePlan, guard: GuardPlan | None,
-                   seed: int, factor: float = 0.5, match_steps: int = 200,
+                   seed: int, factor: float = 0.5, match_steps: int = 2000, match_lr: float = 1e-3,
                    should_stop: Callable[[], bool] | None = None) -> tuple[GuardedProposal, dict[str, Any]] | None:
-    """``(proposal, student config)``, or ``None`` with too few tasks or when stopped."""
+    """``(proposal, student config)``, or ``None`` with too few tasks or when stopped. The student
+    starts from scratch, so it first matches the teacher for ``match_steps`` steps: with 200 a
+    half-width student of a well-trained sine champion scored 33-38 R^2 points on its era against
+    the champion's 71 (4 seeds); with 2,000 (about 2 s on a CPU core), 64-68 (3 seeds)."""
     teacher = OnlineMetaLearner(config, seed=seed)
     teacher.load_weights(weights)
     ready = buffer.tasks_with(teacher.points_per_task)
@@ -52,7 +55,7 @@ def distil_student(config: dict[str, Any], weights: bytes, buffer: TaskReplayBuf
     student_config = narrower(config, factor)
     student = OnlineMetaLearner(student_config, seed=seed)
     model, ref = student.champion.model, teacher.champion.model
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    opt = torch.optim.Adam(model.parameters(), lr=match_lr)
     gen = torch.Generator().manual_seed(seed)
     model.train()
     for _ in range(match_steps):
