@@ -63,6 +63,7 @@ def _decisions(bootstrap: str, since_ms: int) -> str:
     """The worker's decisions since ``since_ms``, one short line each (what a failure shows)."""
     return "decisions since the drift:\n" + "\n".join(
         f"{(e['timestamp_ms'] - since_ms) / 1000:6.1f}s {e['event_type']} v{e['version']} {e['cause']}: {e['reason'][:90]}"
+        + "".join(f" {k}={v:.3g}" for k, v in e["figures"].items() if k.startswith(("mixture_", "era_")))
         for e in asyncio.run(_read(bootstrap, "events")) if e["timestamp_ms"] >= since_ms)
 
 
