@@ -16,12 +16,16 @@ from typing import Sequence
 
 import numpy as np
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaTimeoutError
 
 from learners.errors import ConfigError
 from schemas import codec_for
 from schemas.experiences import check_ids, make_batch_record
 
 from streams.kafka.connection import principal
+
+
+RETRY_S = 1.0  # a lingering batch the broker did not take is sent again this much later
 
 
 class ExperiencePublisher:
@@ -41,6 +45,7 @@ class ExperiencePublisher:
         self._timers: dict[tuple[str, int | None, str], asyncio.TimerHandle] = {}
         self._lingering: set[asyncio.Task] = set()  # sends a linger timer started: flush waits for them
         self.sent_messages = 0
+        self.send_retries = 0  # lingering batches the broker did not take in time, kept and sent again
 
     def _as_principal(self, agent_id: str | None) -> str | None:
         """With SASL on, the agent id is the SASL user: another id is refused, none means that user."""
@@ -108,10 +113,21 @@ class ExperiencePublisher:
         task.add_done_callback(self._lingering.discard)
 
     async def _linger(self, key: tuple[str, int | None, str]) -> None:
+        """Send what lingered. No caller waits on this send, so rows the broker does not take in
+        time (it is paused or unreachable) go back to the front of their queue and the timer is
+        set again, a second later: dropping them here would lose them without a word; ``flush``
+        and ``publish`` raise to their caller instead."""
         self._timers.pop(key, None)
         rows = self._pending.pop(key, [])
-        if rows:
+        if not rows:
+            return
+        try:
             await self._send(key, rows)
+        except KafkaTimeoutError:
+            self.send_retries += 1
+            self._pending[key] = rows + self._pending.get(key, [])
+            if key not in self._timers and self._producer is not None:
+                self._timers[key] = asyncio.get_running_loop().call_later(RETRY_S, self._start_linger, key)
 
     async def flush(self) -> None:
         for key in list(self._pending):

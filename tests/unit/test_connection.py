@@ -53,3 +53,39 @@ def test_with_sasl_an_agent_publishes_as_its_principal_and_not_as_another(monkey
     pub = ExperiencePublisher("127.0.0.1:1")
     with pytest.raises(ConfigError, match="'mallory' cannot publish"):
         asyncio.run(pub.publish("sine", np.zeros((1, 1)), np.zeros((1, 1)), ["t"], agent_id="mallory"))
+
+
+def test_a_lingering_batch_the_broker_does_not_take_in_time_is_kept_and_sent_again(monkeypatch):
+    """A linger timer's send has no caller to raise to: a batch the broker did not take in time (a
+    paused broker) goes back to its queue and is sent a moment later, not dropped (a stub
+    producer stands in for the broker: one piece, on its own)."""
+    import asyncio
+
+    import numpy as np
+    from aiokafka.errors import KafkaTimeoutError
+
+    from schemas import codec_for
+    from schemas.experiences import id_columns
+    import streams.client.publisher as publisher
+
+    class PausedOnce:
+        def __init__(self):
+            self.sent, self.tries = [], 0
+
+        async def send(self, topic, value, key):
+            self.tries += 1
+            if self.tries == 1:
+                raise KafkaTimeoutError()
+            self.sent.append(codec_for("ExperienceBatch").decode(value))
+
+    monkeypatch.setattr(publisher, "RETRY_S", 0.01)
+
+    async def run():
+        pub = publisher.ExperiencePublisher("127.0.0.1:1", linger_ms=1)
+        pub._producer = PausedOnce()
+        ids = await pub.publish("sine", np.zeros((3, 1)), np.zeros((3, 1)), ["t"] * 3)
+        await asyncio.sleep(0.2)
+        return pub, ids
+
+    pub, ids = asyncio.run(run())
+    assert pub.send_retries == 1 and [id_columns(r)[0] for r in pub._producer.sent] == [ids]
