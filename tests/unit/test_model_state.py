@@ -67,3 +67,26 @@ def test_rebuild_skips_a_version_that_does_not_load(model):
     model.version = 2
     _learn_on_from(model)
     assert model.weights_version == 1 and model.version == 2  # numbering goes on from the newest
+
+
+def test_after_a_revert_the_guard_holds_candidates_to_the_champions_line_only(model):
+    """The self-healing run's trap: a rollback reverted the worker seven versions back, and every
+    era's best, taken over all versions ever published, was one the champion's line never reached:
+    the guard rejected every candidate for the rest of the run."""
+    from learners.online import EraScore
+    from streams.records.wire import Cause
+    from streams.worker.learning.jobs import build_job
+    from streams.settings import Settings
+
+    weights = model.learner.weights_bytes()
+    for version, parent, points in [(1, 0, 50.0), (2, 1, 60.0), (3, 2, 80.0), (4, 3, 85.0)]:
+        model.remember(version, weights, copy.deepcopy(model.learner.config))
+        model.guard.record(version, {0: EraScore.same(points)}, parent)
+    model.version, model.weights_version = 4, 4
+    settings = Settings.of(metrics_port=0)
+    assert build_job(model, settings, Cause.SCHEDULE, 1).guard.best[0].points == 85.0
+    assert model.load_version(2)  # v3 and v4 rolled back: the worker learns on from the champion v2
+    assert build_job(model, settings, Cause.SCHEDULE, 2).guard.best[0].points == 60.0
+    model.guard.record(5, {0: EraScore.same(58.0)}, parent=2)  # the first version after the revert
+    model.version = model.weights_version = 5
+    assert build_job(model, settings, Cause.SCHEDULE, 3).guard.best[0].points == 60.0

@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 
+from learners.online import EraScore
 from streams.settings import Settings
 
 
@@ -32,7 +33,7 @@ def _worked_state(settings):
         if model.drift.monitor.update(loss):
             model.drift.era += 1
     model.guard.probes.offer(0, np.zeros((10, 1), "f4"), np.ones((10, 1), "f4"), task_id="p0")
-    model.guard.record_best({0: 61.5})
+    model.guard.record(3, {0: EraScore.same(61.5)}, parent=2)
     model.new_tasks = 7
     state.positions = {0: 12, 1: 3}
     state.health.add_quarantine("flooder", Quarantine({0: 5}, time.time() * 1000 + 100_000))
@@ -55,7 +56,7 @@ def test_what_ingest_built_comes_back_whole(settings, tmp_path):
     assert b.buffer.digest() == a.buffer.digest() and b.buffer.num_tasks == 12
     assert (b.drift.era, b.drift.monitor.observations) == (a.drift.era, a.drift.monitor.observations) and b.drift.era >= 1
     assert b.dedup.counted == 120 and b.dedup.fresh(["e3-4", "new"]) == [1]
-    assert b.guard.best == {0: 61.5} and "p0" in b.guard.probes.ids and b.new_tasks == 7
+    assert b.guard.best_for(3) == {0: EraScore.same(61.5)} and b.guard.parents == {3: 2} and "p0" in b.guard.probes.ids and b.new_tasks == 7
     assert b.lineage.ranges() == a.lineage.ranges()
     assert fresh.positions == {0: 12, 1: 3} and snapshot.score_starts == {0: 40}
     assert fresh.health.quarantined("flooder", 0, 5) and not fresh.health.quarantined("flooder", 0, 4)

@@ -206,7 +206,8 @@ class UpdateController:
         await decide(DecisionType.SEARCH_STARTED if search else DecisionType.UPDATE_STARTED, trigger, trigger.value, figures)
         lineage = state.lineage.ranges()
         job = self.job(state, trigger, number, work)
-        recipe = recipe_of(job, trigger.value, state.weights_version, self.state.positions, now_ms(),
+        weights_from = state.weights_version  # the version the candidate is trained from: its parent
+        recipe = recipe_of(job, trigger.value, weights_from, self.state.positions, now_ms(),
                            self.settings.replay_settings())
         state.new_tasks = 0
         started = time.perf_counter()
@@ -226,7 +227,7 @@ class UpdateController:
             await decide(DecisionType.SEARCH_FINISHED, trigger, *search_summary(result))
         self._watch_trend(state, proposal, job.buffer.num_tasks_seen)
         await announce_recognised(state, job, proposal, decide)
-        state.guard.record_best(proposal.champion_era_scores)  # the champion is a published version
+        state.guard.record(weights_from, proposal.champion_era_scores)  # its parent, scored on today's probes
         if proposal.first_forgetting and await self._forgetting(model_id, proposal, decide):
             return None
         figs = gate_figures(state.learner.kind, proposal, seconds, number)
@@ -241,7 +242,7 @@ class UpdateController:
         if self.state.models.get(model_id) is not state:
             log.info("%s went to another worker while its update ran: the candidate is dropped", model_id)
             return None
-        await self._publish(state, trigger, proposal, figs, lineage, result, recipe)
+        await self._publish(state, trigger, proposal, figs, lineage, result, weights_from, recipe)
         await decide(DecisionType.VERSION_PUBLISHED, Cause.SEARCH if search else Cause.DISTIL if work is Work.DISTIL else trigger,
                      trigger.value, figs)
         await announce_retired(proposal, decide)
@@ -260,15 +261,17 @@ class UpdateController:
         state.trend.add(error, seen)
 
     async def _publish(self, state: ModelState, trigger: Cause, proposal: GuardedProposal, figs: dict, lineage: list,
-                       result: UpdateResult, recipe: Recipe | None = None) -> None:
-        parent = state.version or None
+                       result: UpdateResult, weights_from: int, recipe: Recipe | None = None) -> None:
+        """``weights_from``: the version the candidate was trained from (after a rollback, the
+        champion the worker reverted to, not the newest version)."""
+        parent = weights_from or None
         if result.config is not None:  # a search's winner: its config (rates, continual strengths) goes with it
             state.learner = OnlineMetaLearner(result.config)
         state.learner.load_weights(proposal.weights)
         state.version += 1
         state.weights_version = state.version
         metrics = {**figs, "trigger_drift": float(trigger is Cause.DRIFT)}
-        state.guard.record_best(proposal.era_scores)
+        state.guard.record(state.version, proposal.era_scores, weights_from)
         if state.drift.first_drift_ms is not None:
             metrics["drift_first_event_ms"] = float(state.drift.first_drift_ms)
             state.drift.first_drift_ms, state.drift.alarm_levels = None, None

@@ -58,7 +58,7 @@ def _load_versions(state: WorkerState, models: set[str], version_records: list[d
             continue  # never load what does not match its hash
         model.remember(rec["version"], rec["weights"], _config(rec))
         model.version = rec["version"]
-        model.guard.record_best(recorded_scores(rec))
+        model.guard.record(rec["version"], recorded_scores(rec), rec["parent_version"])
         model.cold_start_pending = False  # a published version: where it started was decided
         versions += 1
     return versions

@@ -1,5 +1,13 @@
-"""The forgetting guard's part of a model's state: held-out probe tasks per era, the best score
-each era had under a published version, and the era each buffered task came from."""
+"""The forgetting guard's part of a model's state: held-out probe tasks per era, every published
+version's era scores and the version it was trained from, and the era each buffered task came from.
+
+An era's best is taken over the *line* the worker learns on from: the version it holds and its
+ancestors. After a rollback the worker reverts to the champion, and the versions rolled back
+(or published after the champion and abandoned with them) are no longer its ancestors: their
+scores must not be a bar the new line is held to. When they were (a single ``best`` over every
+version ever published), a revert seven versions back left every era's best above what the
+champion's line could reach, and the guard rejected every candidate for the rest of the run.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +20,8 @@ from learners.online.guard import raise_best
 @dataclass
 class GuardState:
     probes: ProbeSet = field(default_factory=ProbeSet)
-    best: dict[int, EraScore] = field(default_factory=dict)  # the scores of each era's best published version
+    scores: dict[int, dict[int, EraScore]] = field(default_factory=dict)  # version -> its newest era scores
+    parents: dict[int, int | None] = field(default_factory=dict)  # version -> the version it was trained from
     task_era: dict[str, int] = field(default_factory=dict)  # era of each buffered task (pruned at each update)
     recognised_era: int = -1  # the last era a mixture's update judged a regime it knew (its event sent)
 
@@ -30,6 +39,41 @@ class GuardState:
         self.task_era = {t: self.task_era.get(t, era) for t in task_ids}
         return [t for t, e in self.task_era.items() if e < era]
 
-    def record_best(self, scores: dict[int, EraScore]) -> None:
-        """Scores of a published version: where it is an era's best (on the probes that select it)."""
-        self.best = raise_best(self.best, scores)
+    def record(self, version: int, scores: dict[int, EraScore], parent: int | None = None) -> None:
+        """A version's era scores (the newest measurement of an era wins: probes of the era being
+        learned still grow) and, the first time it is recorded with one, its parent."""
+        self.scores.setdefault(version, {}).update(scores)
+        if parent is not None:
+            self.parents[version] = parent
+        else:
+            self.parents.setdefault(version, None)
+
+    def line(self, version: int) -> list[int]:
+        """``version`` and its recorded ancestors, newest first (a cycle, from a corrupt log, ends it).
+
+        >>> g = GuardState()
+        >>> for v, p in [(1, None), (2, 1), (3, 2), (4, 2)]: g.record(v, {}, p)
+        >>> g.line(4), g.line(3)
+        ([4, 2, 1], [3, 2, 1])
+        """
+        out: list[int] = []
+        at: int | None = version
+        while at is not None and at in self.scores and at not in out:
+            out.append(at)
+            at = self.parents.get(at)
+        return out
+
+    def best_for(self, version: int) -> dict[int, EraScore]:
+        """Each era's best (highest ``select``) among ``version`` and its ancestors.
+
+        >>> g = GuardState()
+        >>> g.record(1, {0: EraScore.same(60.0)})
+        >>> g.record(2, {0: EraScore.same(75.0)}, parent=1)  # rolled back later
+        >>> g.record(3, {0: EraScore.same(62.0)}, parent=1)  # trained from the champion v1
+        >>> g.best_for(3)[0].points, g.best_for(2)[0].points
+        (62.0, 75.0)
+        """
+        best: dict[int, EraScore] = {}
+        for v in reversed(self.line(version)):
+            best = raise_best(best, self.scores[v])
+        return best
