@@ -119,7 +119,7 @@ def stream_year(schedule: list[int], seed: int, evals, config: dict | None = Non
         else:
             plan = UpdatePlan(s.update.iterations, s.update.meta_batch, s.update.heldout_tasks, s.update.recent, s.update.share)
         old = [t for t in buffer.task_ids() if task_era.get(t, era) < era]
-        guard = GuardPlan(probes, dict(best), s.guard.max_drop, distill, ewc, old, era)
+        guard = GuardPlan(probes, dict(best), s.guard.max_drop, distill, ewc, old, era, alpha=s.guard.alpha)
         proposal = propose_guarded(learner, buffer, plan, guard)
         if proposal is not None:
             iterations += plan.iterations * (2 if proposal.first_forgetting else 1)

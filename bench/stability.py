@@ -72,7 +72,8 @@ def run(seed: int, updates: int, guarded: bool, base: OnlineMetaLearner, pre: Ta
         guard = None
         if guarded:
             alive = set(buffer.task_ids())
-            guard = GuardPlan(probes, dict(best), s.guard.max_drop, distill, ewc, [t for t in old_ids if t in alive], 1)
+            guard = GuardPlan(probes, dict(best), s.guard.max_drop, distill, ewc, [t for t in old_ids if t in alive], 1,
+                              alpha=s.guard.alpha)
         proposal = propose_guarded(learner, buffer, plan, guard)
         if proposal is None or proposal.forgetting:
             continue

@@ -46,6 +46,7 @@ class GuardPlan:
     current_era: int
     parent: dict[int, EraScore] = field(default_factory=dict)  # the champion's era scores in its own config (set by a search,
     # whose candidates run in the winner's config: the champion scored in that one is not what was published)
+    alpha: float = 0.0  # > 0: a drop counts only beyond the probes' noise at this family-wise level (guard.forgotten)
 
 
 @dataclass
@@ -106,7 +107,7 @@ def propose_guarded(learner: OnlineMetaLearner, buffer: TaskReplayBuffer, plan: 
         best = raise_best(guard.best, champion)
         ignore = given_up(proposal)  # a mixture at its budget retired the only component that served them
         scores = era_scores(proposal.learner, probes)
-        forgot = forgotten(scores, guard.best, champion, guard.current_era, guard.max_drop, ignore)
+        forgot = forgotten(scores, guard.best, champion, guard.current_era, guard.max_drop, ignore, guard.alpha)
         figures.update(champion_era_scores=champion, best_era_scores=best, era_scores=scores)
         if forgot:
             figures["first_forgetting"] = forgot
@@ -118,7 +119,7 @@ def propose_guarded(learner: OnlineMetaLearner, buffer: TaskReplayBuffer, plan: 
                 return None
             figures["era_scores"] = era_scores(proposal.learner, probes)
             figures["forgetting"] = forgotten(figures["era_scores"], guard.best, champion, guard.current_era, guard.max_drop,
-                                              given_up(proposal))
+                                              given_up(proposal), guard.alpha)
     if proposal.mixture is not None:
         figures["mixture"] = proposal.mixture.as_dict()
     return GuardedProposal(learner.weights_bytes(proposal.learner), proposal.candidate_score, proposal.champion_score,

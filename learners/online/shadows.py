@@ -210,7 +210,7 @@ def judge_against_champion(champion: OnlineMetaLearner, learner: OnlineMetaLearn
         reference = era_scores(champion.champion, champion.probe_batches(guard.probes))
         best = raise_best(guard.best, reference)
         scores = era_scores(proposal.learner, learner.probe_batches(guard.probes))
-        forgot = forgotten(scores, guard.best, reference, guard.current_era, guard.max_drop)
+        forgot = forgotten(scores, guard.best, reference, guard.current_era, guard.max_drop, alpha=guard.alpha)
         figures = dict(champion_era_scores=reference, best_era_scores=best, era_scores=scores, first_forgetting=forgot,
                        forgetting=forgot)
     return GuardedProposal(learner.weights_bytes(proposal.learner), proposal.candidate_score, champion_score,

@@ -229,6 +229,33 @@ def test_an_era_s_best_picked_on_half_the_probes_is_not_inflated_by_many_version
     assert passed > 0.75 * 200
 
 
+def test_a_drop_within_the_probes_noise_is_not_forgetting_and_a_drop_beyond_it_is():
+    """Six eras of eight probes, each task's score moving by about 8 points between two versions
+    that are equally good: at a fixed 2-point allowance most candidates fail one era or another
+    (the soak's fifth incarnation published nothing); the paired test at a 5% family-wise level
+    passes them, and still catches a candidate that lost 10 points on every task of one era."""
+    from learners.online.guard import EraScore, forgotten
+
+    rng = np.random.default_rng(1)
+
+    def score(errors):
+        points = lambda e: 100 * (1 - e.sum() / len(e))  # every task's scale is 1
+        return EraScore(points(errors), points(errors[0::2]), points(errors[1::2]), tuple(errors), (1.0,) * len(errors))
+
+    fixed = noisy = caught = 0
+    for _ in range(200):
+        parent = {e: rng.uniform(0.2, 0.6, 8) for e in range(6)}
+        equal = {e: score(p + rng.normal(0, 0.08, 8)) for e, p in parent.items()}
+        worse = {**equal, 2: score(parent[2] + 0.10 + rng.normal(0, 0.02, 8))}
+        champion = {e: score(p) for e, p in parent.items()}
+        fixed += not forgotten(equal, champion, champion, current_era=6, max_drop=2.0)
+        noisy += not forgotten(equal, champion, champion, current_era=6, max_drop=2.0, alpha=0.05)
+        caught += 2 in forgotten(worse, champion, champion, current_era=6, max_drop=2.0, alpha=0.05)
+    assert fixed < 0.4 * 200 and noisy > 0.9 * 200 and caught > 0.95 * 200
+    nan = score(np.full(8, np.nan))
+    assert forgotten({0: nan}, {}, {0: score(parent[0])}, current_era=6, max_drop=2.0, alpha=0.05) == {0: float("inf")}
+
+
 def test_a_restarted_worker_reads_each_era_s_halves_and_falls_back_to_all_probes():
     from learners.online.guard import EraScore
     from streams.worker.recovery.rebuild import recorded_scores
