@@ -174,22 +174,46 @@ def forgotten(candidate: dict[int, EraScore], best: dict[int, EraScore], champio
     >>> forgotten({0: EraScore(66.0, 67.0, 65.0), 1: EraScore.same(42.0)}, best, champion, 1, 2.0, ignore=(0,))
     {1: 3.0}
     """
-    checked = {e: s for e, s in candidate.items() if e not in ignore}
-    tests = sum((e in champion) + (e < current_era and e in best) for e in checked)
-    level = alpha / max(tests, 1)
     drops: dict[int, float] = {}
-    for era, score in checked.items():
-        parent, top = champion.get(era), best.get(era) if era < current_era else None
-        found = []
-        if parent is not None:
-            found.append(_drop(score.points, parent.points, max_drop + drop_noise(score, parent, level)))
-        if top is not None:
-            noise = drop_noise(score, parent, level, slice(1, None, 2)) if parent is not None else 0.0
-            found.append(_drop(score.held, top.held, max_drop + noise))
+    for era, allow in allowances(candidate, best, champion, current_era, max_drop, ignore, alpha).items():
+        score, parent, top = candidate[era], champion.get(era), best.get(era) if era < current_era else None
+        found = [_drop(score.points, parent.points, allow.parent) if parent is not None else None,
+                 _drop(score.held, top.held, allow.best) if top is not None else None]
         found = [d for d in found if d is not None]
         if found:
             drops[era] = max(found)
     return dict(sorted(drops.items()))
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """Points an era may lose before the guard calls it forgotten: against the parent on all of
+    the era's probes, and against the era's best on the held half (``max_drop`` plus the noise)."""
+
+    parent: float
+    best: float
+
+
+def allowances(candidate: dict[int, EraScore], best: dict[int, EraScore], champion: dict[int, EraScore], current_era: int,
+               max_drop: float, ignore: tuple[int, ...] = (), alpha: float = 0.0) -> dict[int, Allowance]:
+    """Each checked era's :class:`Allowance` (see :func:`forgotten`): a version's record carries
+    them, so an audit can check the guard's promise from the records alone.
+
+    >>> allowances({0: EraScore.same(50.0)}, {}, {}, current_era=1, max_drop=2.0)
+    {0: Allowance(parent=2.0, best=2.0)}
+    """
+    checked = {e: s for e, s in candidate.items() if e not in ignore}
+    tests = sum((e in champion) + (e < current_era and e in best) for e in checked)
+    level = alpha / max(tests, 1)
+    out = {}
+    for era, score in checked.items():
+        parent = champion.get(era)
+        if parent is None:
+            out[era] = Allowance(max_drop, max_drop)
+        else:
+            out[era] = Allowance(max_drop + drop_noise(score, parent, level),
+                                 max_drop + drop_noise(score, parent, level, slice(1, None, 2)))
+    return out
 
 
 def _drop(score: float, reference: float, allowance: float) -> float | None:

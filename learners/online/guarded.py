@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .guard import EraScore, ProbeSet, era_scores, forgotten, raise_best
+from .guard import Allowance, EraScore, ProbeSet, allowances, era_scores, forgotten, raise_best
 from .learner import OnlineMetaLearner
 from .mixture_update import is_mixture, known_tasks
 from .replay import TaskReplayBuffer
@@ -64,12 +64,23 @@ class GuardedProposal:
     best_era_scores: dict[int, EraScore] = field(default_factory=dict)
     first_forgetting: dict[int, float] = field(default_factory=dict)
     forgetting: dict[int, float] = field(default_factory=dict)
+    allowances: dict[int, Allowance] = field(default_factory=dict)  # what each era of ``era_scores`` was allowed to lose
     mixture: dict[str, int | bool] | None = None  # a mixture's components after the update, spawned, merged
 
     @property
     def mixture_figures(self) -> dict[str, float]:
         """A mixture's components after the update, whether one was spawned, how many merged."""
         return {f"mixture_{k}": float(v) for k, v in (self.mixture or {}).items()}
+
+    @property
+    def allowance_figures(self) -> dict[str, float]:
+        """Points each era was allowed to lose (parent, all probes; best, held half): an audit checks
+        the guard's promise from a version's record with them."""
+        figures = {}
+        for era, allow in self.allowances.items():
+            figures[f"era_{era}_allowance_points"] = allow.best
+            figures[f"era_{era}_parent_allowance_points"] = allow.parent
+        return figures
 
     @property
     def remediated(self) -> bool:
@@ -120,6 +131,8 @@ def propose_guarded(learner: OnlineMetaLearner, buffer: TaskReplayBuffer, plan: 
             figures["era_scores"] = era_scores(proposal.learner, probes)
             figures["forgetting"] = forgotten(figures["era_scores"], guard.best, champion, guard.current_era, guard.max_drop,
                                               given_up(proposal), guard.alpha)
+        figures["allowances"] = allowances(figures["era_scores"], guard.best, champion, guard.current_era, guard.max_drop,
+                                           given_up(proposal), guard.alpha)
     if proposal.mixture is not None:
         figures["mixture"] = proposal.mixture.as_dict()
     return GuardedProposal(learner.weights_bytes(proposal.learner), proposal.candidate_score, proposal.champion_score,

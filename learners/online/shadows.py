@@ -33,7 +33,7 @@ from typing import Any, Callable
 
 from river import stats, utils
 
-from .guard import era_scores, forgotten, raise_best
+from .guard import allowances, era_scores, forgotten, raise_best
 from .guarded import GuardedProposal, GuardPlan, UpdatePlan
 from .learner import OnlineMetaLearner, Proposal
 from .replay import TaskReplayBuffer
@@ -212,7 +212,8 @@ def judge_against_champion(champion: OnlineMetaLearner, learner: OnlineMetaLearn
         scores = era_scores(proposal.learner, learner.probe_batches(guard.probes))
         forgot = forgotten(scores, guard.best, reference, guard.current_era, guard.max_drop, alpha=guard.alpha)
         figures = dict(champion_era_scores=reference, best_era_scores=best, era_scores=scores, first_forgetting=forgot,
-                       forgetting=forgot)
+                       forgetting=forgot, allowances=allowances(scores, guard.best, reference, guard.current_era,
+                                                                guard.max_drop, alpha=guard.alpha))
     return GuardedProposal(learner.weights_bytes(proposal.learner), proposal.candidate_score, champion_score,
                            proposal.train_tasks, proposal.heldout_tasks, **figures)
 

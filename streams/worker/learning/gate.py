@@ -15,6 +15,7 @@ def gate_figures(kind: str, proposal: GuardedProposal, seconds: float, number: i
             "update_seconds": seconds, "train_tasks": proposal.train_tasks, "heldout_tasks": proposal.heldout_tasks,
             "seed": float(number)}  # the update job's number seeds its random draws (the audit shows it)
     figs.update(proposal.mixture_figures)
+    figs.update(proposal.allowance_figures)
     return figs
 
 
