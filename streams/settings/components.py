@@ -168,8 +168,9 @@ class GuardSettings:
     enabled: bool = setting(True, "the forgetting guard; 0 turns it off (and distillation and EWC with it)", variable="GUARD")
     max_drop: float = setting(2.0, "points an old era may lose before a candidate is redone or rejected (the promise "
                                    "is 5 on fresh tasks; 3 are left for the probes' sampling error and reuse)")
-    alpha: float = setting(0.05, "a drop counts only when it exceeds max_drop beyond the probes' noise: the family-wise "
-                                 "one-sided level of that paired test over the eras checked (0: max_drop alone)",
+    alpha: float = setting(0.0, "0: a drop counts above max_drop (the promise holds). Above 0: only when it exceeds "
+                                "max_drop beyond the probes' noise, a paired test at this family-wise level over the eras "
+                                "checked (more candidates pass where eras have few probes, at the cost of the promise)",
                            variable="GUARD_ALPHA")
     probes: int = setting(64, "held-out probe tasks kept per era", bound=ONE)
     distill: float = setting(1.0, "weight of the step keeping a candidate close to its parent on old tasks", variable="DISTILL")

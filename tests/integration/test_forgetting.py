@@ -127,7 +127,8 @@ def test_old_tasks_stay_within_5_points_while_new_ones_are_learned(broker, worke
     for i, s in enumerate(old_scores):
         assert s >= max(old_scores[: i + 1]) - 5.0, [
             (m.version, "after" if m.created_at_ms > drift_ms else "before", round(f, 1),
-             [(e["era"], round(e["points"], 1)) for e in r["era_points"]], r["metrics"].get("trigger_search", 0))
+             [(e["era"], round(e["points"], 1)) for e in r["era_points"]], r["metrics"].get("trigger_search", 0),
+             {k: round(x, 1) for k, x in r["metrics"].items() if "allowance" in k}, r["parent_version"])
             for m, r, f in zip(loaded, versions, old_scores)]
     # while the new tasks are learned: the latest version beats the champion of the drift on them
     assert score_points(after[-1].learner, new) > score_points(before[-1].learner, new) + 2.0
