@@ -4,8 +4,8 @@ meta-initialisation or an embedding net), one per task regime, in the spirit of 
 weights hold every component (``components.0.``, ``components.1.``, ...) and the router's
 statistics, and ``adapt``/``predict`` route by themselves, so consumers do not change.
 
-Routing. Regression tasks go to the component that fits their own support best (adapt on one
-half, score on the other, both ways). Task *encodings* do not do it: under the meta-trained sine
+Routing. Regression tasks go to the component that fits their own support best (one adaptation
+step on one half, scored on the other, both ways). Task *encodings* do not do it: under the meta-trained sine
 model the gradient codes' cosine to the pre-drift regime's mean code was 0.45 at the median for new
 pre-drift tasks and 0.45 for drifted ones. A 1-shot classification support cannot be split that
 way (half of it holds half of the classes), so classification routes by where the support's inputs
@@ -14,9 +14,12 @@ Training routes by the query loss (the labels are known there).
 
 Spawning, recurrence, merging and the components' budget: ``regimes.py``.
 
-Routing cost. A regression task is first scored cheaply by every component (one adaptation step
-on half its support, scored on the other half), and only the ``route_candidates`` best are
-adapted in full: the full cost does not grow with the number of components.
+Routing cost. One step, not the full adaptation, on each half: on two sine regimes (seed 0, 200
+tasks each, a spawned second component) it routed 72% / 94% of tasks home against 71% / 92% for
+the full adaptation both ways, at a sixth of its time; a consumer's adaptation of a two-component
+version cost 3.2 times a plain model's with the full route. Training routes by the query loss:
+each task is scored cheaply by every component (the training steps), and only the
+``route_candidates`` best are adapted in full, so its cost does not grow with the components.
 
 >>> import torch
 >>> from learners import MAML, MLP
@@ -82,26 +85,19 @@ class MetaMixture(MetaLearner):
             c.optimizer = type(fresh)(c.model.parameters(), **fresh.defaults)
 
     # --- routing ------------------------------------------------------------------------------
-    def support_loss(self, component: MetaLearner, support_x: torch.Tensor, support_y: torch.Tensor) -> torch.Tensor:
-        """Per task: adapt on one half of the support, score on the other, and the other way round."""
+    def support_loss(self, component: MetaLearner, support_x: torch.Tensor, support_y: torch.Tensor,
+                     steps: int | None = 1) -> torch.Tensor:
+        """Per task: adapt on one half of the support (``steps``; ``None``: the full adaptation),
+        score on the other, and the other way round."""
         half = support_x.shape[1] // 2
         losses = []
         for fit, held in ((slice(0, half), slice(half, None)), (slice(half, None), slice(0, half))):
-            adapted = component.adapt_tasks(support_x[:, fit], support_y[:, fit])
+            adapted = component.adapt_tasks(support_x[:, fit], support_y[:, fit], steps)
             with torch.no_grad():
                 out = component.predict_tasks(adapted, support_x[:, held])
             score = task_score(component.kind, out, support_y[:, held])
             losses.append(score if component.kind == "regression" else 1.0 - score)
         return torch.stack(losses).mean(0)
-
-    def quick_support_loss(self, component: MetaLearner, support_x: torch.Tensor, support_y: torch.Tensor) -> torch.Tensor:
-        """Per task, cheaply: one adaptation step on the first half of the support, scored on the other."""
-        half = support_x.shape[1] // 2
-        adapted = component.adapt_tasks(support_x[:, :half], support_y[:, :half], 1)
-        with torch.no_grad():
-            out = component.predict_tasks(adapted, support_x[:, half:])
-        score = task_score(component.kind, out, support_y[:, half:])
-        return score if component.kind == "regression" else 1.0 - score
 
     def shortlisted(self, cheap: Callable[[MetaLearner], torch.Tensor],
                     full: Callable[[MetaLearner, torch.Tensor], torch.Tensor], tasks: int) -> torch.Tensor:
@@ -136,8 +132,7 @@ class MetaMixture(MetaLearner):
             return torch.zeros(len(support_x), dtype=torch.long)
         if self.kind == "classification":
             return self.input_distance(support_x).argmin(0)
-        return self.shortlisted(lambda c: self.quick_support_loss(c, support_x, support_y),
-                                lambda c, i: self.support_loss(c, support_x[i], support_y[i]), len(support_x)).argmin(0)
+        return torch.stack([self.support_loss(c, support_x, support_y) for c in self.components]).argmin(0)
 
     def component_loss(self, c: MetaLearner, batch: TaskBatch, steps: int | None = None, relative: bool = False) -> torch.Tensor:
         """``[tasks]``: one component's post-adaptation query loss (MSE or 1 - accuracy); ``relative``:

@@ -286,16 +286,21 @@ def test_at_its_budget_a_mixture_merges_the_closest_pair_or_retires_the_least_us
     assert len(mix.components) == 3 and mix.judge(_offset_tasks(20.0), {2: eras[2]}).component == 1  # renumbered
 
 
-def test_routing_adapts_only_the_shortlisted_components_in_full():
+def test_routing_from_the_support_takes_one_adaptation_step_per_half_and_component():
+    """A consumer of a two-component version paid 3.2 times a plain model's adaptation when routing
+    adapted every component in full on both halves of the support; one step routes as well."""
     mix = _distinct_mixture(4, route_candidates=2)
     tasks = _offset_tasks(20.0, n=6)
-    full_sizes = []
-    support_loss = mix.support_loss
+    steps = []
+    for c in mix.components:
+        adapt = c.adapt_tasks
 
-    def counted(component, sx, sy):
-        full_sizes.append(len(sx))
-        return support_loss(component, sx, sy)
+        def counted(sx, sy, n=None, adapt=adapt):
+            steps.append(n)
+            return adapt(sx, sy, n)
 
-    mix.support_loss = counted
+        c.adapt_tasks = counted
     assert mix.route(tasks.support_x, tasks.support_y).tolist() == [2] * 6
-    assert sum(full_sizes) == 2 * 6  # two full adaptations a task, not four
+    assert steps == [1] * 8  # two halves for each of four components, one step each
+    mix.adapt_tasks(tasks.support_x, tasks.support_y)
+    assert steps[8:] == [1] * 8 + [None]  # then the full adaptation by the one component routed to
