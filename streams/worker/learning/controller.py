@@ -206,9 +206,7 @@ class UpdateController:
         await decide(DecisionType.SEARCH_STARTED if search else DecisionType.UPDATE_STARTED, trigger, trigger.value, figures)
         lineage = state.lineage.ranges()
         job = self.job(state, trigger, number, work)
-        weights_from = state.weights_version  # the version the candidate is trained from: its parent
-        recipe = recipe_of(job, trigger.value, weights_from, self.state.positions, now_ms(),
-                           self.settings.replay_settings())
+        recipe = recipe_of(job, trigger.value, state.weights_version, self.state.positions, now_ms(), self.settings.replay_settings())
         state.new_tasks = 0
         started = time.perf_counter()
         result = await self.run_job(job)
@@ -227,7 +225,7 @@ class UpdateController:
             await decide(DecisionType.SEARCH_FINISHED, trigger, *search_summary(result))
         self._watch_trend(state, proposal, job.buffer.num_tasks_seen)
         await announce_recognised(state, job, proposal, decide)
-        state.guard.record(weights_from, proposal.champion_era_scores)  # its parent, scored on today's probes
+        state.guard.record(recipe.weights_from, proposal.champion_era_scores)  # its parent, scored on today's probes
         if proposal.first_forgetting and await self._forgetting(model_id, proposal, decide):
             return None
         figs = gate_figures(state.learner.kind, proposal, seconds, number)
@@ -242,7 +240,7 @@ class UpdateController:
         if self.state.models.get(model_id) is not state:
             log.info("%s went to another worker while its update ran: the candidate is dropped", model_id)
             return None
-        await self._publish(state, trigger, proposal, figs, lineage, result, weights_from, recipe)
+        await self._publish(state, trigger, proposal, figs, lineage, result, recipe)
         await decide(DecisionType.VERSION_PUBLISHED, Cause.SEARCH if search else Cause.DISTIL if work is Work.DISTIL else trigger,
                      trigger.value, figs)
         await announce_retired(proposal, decide)
@@ -261,9 +259,8 @@ class UpdateController:
         state.trend.add(error, seen)
 
     async def _publish(self, state: ModelState, trigger: Cause, proposal: GuardedProposal, figs: dict, lineage: list,
-                       result: UpdateResult, weights_from: int, recipe: Recipe | None = None) -> None:
-        """``weights_from``: the version the candidate was trained from (after a rollback, the
-        champion the worker reverted to, not the newest version)."""
+                       result: UpdateResult, recipe: Recipe) -> None:
+        weights_from = recipe.weights_from  # what the candidate was trained from (after a rollback, the champion)
         parent = weights_from or None
         if result.config is not None:  # a search's winner: its config (rates, continual strengths) goes with it
             state.learner = OnlineMetaLearner(result.config)
@@ -279,7 +276,7 @@ class UpdateController:
         state.rejected_streak, state.last_published = 0, time.monotonic()
         await self.send(self.settings.topics.models, state.model_id.encode(), model_version(
             state.model_id, state.version, parent, state.learner.config["algo"], proposal.weights, state.learner.config,
-            metrics, lineage, era_points=proposal.era_scores, signer=self.signer, recipe=recipe.to_json() if recipe else "",
+            metrics, lineage, era_points=proposal.era_scores, signer=self.signer, recipe=recipe.to_json(),
             stage=RolloutStage.PRODUCTION if self.rollouts is None else RolloutStage.CANDIDATE))
         self.metrics.published.labels(state.model_id).inc()
         self.metrics.champion_version.labels(state.model_id).set(state.version)
