@@ -49,6 +49,9 @@ def _drifted_worker(broker, worker_factory, **env):
                          drifted=False, tries=30), "three versions before the drift"
     publish_until(broker.bootstrap, fleet, "sine", lambda: worker.metrics().get("metastream_era", 0) >= 1, drifted=True, tries=30)
     wait_for(lambda: worker.metrics().get("metastream_era", 0) >= 1, 60, "a drift alarm (era 1)")
+    # tasks of the new era: an alarm raised by the last round's tasks leaves era 1 without a probe
+    publish_until(broker.bootstrap, fleet, "sine", lambda: any(k.startswith("metastream_guard_probes") and 'era="1"' in k
+                                                               for k in worker.metrics()), drifted=True, tries=10, rounds=1)
     before = wait_for(lambda: _settled(worker, broker.bootstrap), 60, "the worker to settle")
     assert before["metastream_drift_observations"] > 100, before
     assert any(k.startswith("metastream_guard_probes") and 'era="1"' in k for k in before), before
