@@ -10,7 +10,7 @@ from typing import Any
 from learners.errors import ConfigError
 from learners.transfer.mixture_options import mixture_options
 
-from streams.catalog.presets import PARAMETRISED, model_presets
+from streams.catalog.presets import PARAMETRISED, model_presets, served
 
 
 def model_folder(path: str) -> dict[str, Any] | None:
@@ -36,16 +36,19 @@ def parametrised_preset(mid: str, cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def with_mixture(mid: str, cfg: dict[str, Any], presets: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """A preset named in an object, with its arguments and an optional ``"mixture"``: ``{"preset":
-    "sine", "mixture": true}`` serves a mixture of meta-models (``learners/transfer/mixture.py``)."""
+    """A preset named in an object, with its arguments and an optional ``"mixture"``: a preset
+    serves a mixture of meta-models (``learners/transfer/mixture.py``) unless ``"mixture": false``;
+    an object (``{"max_components": 2}``) sets its options."""
     args = {k: v for k, v in cfg.items() if k != "mixture"}
     made = presets[cfg["preset"]] if len(args) == 1 and cfg["preset"] in presets else parametrised_preset(mid, args)
-    return {**made, "mixture": cfg["mixture"]} if "mixture" in cfg else made
+    return served({**made, "mixture": cfg["mixture"]} if "mixture" in cfg else made)
 
 
 def parse_models(text: str) -> dict[str, dict[str, Any]]:
     """``METASTREAM_MODELS``: a JSON object of model id -> learner config, a preset's name, or the
-    path of a model folder (the worker then starts from its weights)."""
+    path of a model folder (the worker then starts from its weights). A preset is served as a
+    mixture of meta-models unless it says ``"mixture": false`` (:func:`served`); a full config or a
+    model folder is served as written."""
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -60,7 +63,7 @@ def parse_models(text: str) -> dict[str, dict[str, Any]]:
             if cfg not in presets and folder is None:
                 raise ConfigError(f"model {mid!r}: {cfg!r} is neither a preset ({', '.join(presets)}) nor a model folder "
                                   "(config.json and model.safetensors, as meta-train, tune and nas write)")
-            cfg = presets[cfg] if folder is None else folder
+            cfg = served(presets[cfg]) if folder is None else folder
         elif isinstance(cfg, dict) and "preset" in cfg:
             cfg = with_mixture(mid, cfg, presets)
         if not isinstance(cfg, dict) or not {"algo", "task", "backbone"} <= set(cfg):

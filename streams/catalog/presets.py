@@ -65,6 +65,19 @@ PRESETS = {"sine": sine_model, "digits": digits_model}
 PARAMETRISED = {"tabular": tabular_model}  # presets that need arguments: {"preset": "tabular", "features": 18}
 
 
+def served(config: dict[str, Any]) -> dict[str, Any]:
+    """A preset's config as a worker serves it: a mixture of meta-models (a component per regime,
+    ``learners/transfer/mixture.py``) unless it says ``"mixture": false``. While a stream stays in
+    one regime the mixture has one component, which trains, guards and publishes exactly as one
+    model does (the same bytes); a drift to a new regime spawns a component, and a regime that
+    comes back is routed to the component that learned it.
+
+    >>> served(sine_model())["mixture"], served({**sine_model(), "mixture": False})["mixture"]
+    (True, False)
+    """
+    return {**config, "mixture": config.get("mixture", True)}
+
+
 def missing_ok(config: dict[str, Any]) -> bool:
     """Whether a model takes missing feature values (NaN): its backbone imputes them."""
     return config.get("backbone", {}).get("name") == "tabular"

@@ -24,8 +24,9 @@ def demo_cmd(seconds: float = typer.Option(100.0, help="How long the fleet publi
              seed: int = typer.Option(0),
              task: DemoTask = typer.Option(DemoTask("sine"), help="sine: regression, the frequency doubles at the drift; "
                                            "digits: 5-way 1-shot MNIST digits (../shared/data), the images turn a quarter."),
-             mixture: bool = typer.Option(False, help="Serve a mixture of meta-models: a component per regime, spawned at "
-                                          "the drift, each task routed to the one that fits it."),
+             mixture: bool = typer.Option(True, "--mixture/--one-model", help="Serve a mixture of meta-models (the default: "
+                                          "a component per regime, spawned at the drift, each task routed to the one that "
+                                          "fits it) or one model."),
              json_out: bool = typer.Option(False, "--json", help="Print the summary as one JSON object on stdout.")) -> None:
     """Embedded broker, a worker, and a simulated fleet of agents with a drift injected midway:
     watch the drift get caught and a new version restore post-drift quality (about 2 minutes)."""

@@ -14,7 +14,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from streams.catalog.presets import sine_model
+from streams.catalog.presets import served, sine_model
 from streams.kafka.retention import forever, kept_for
 from streams.settings.checks import Bound
 from streams.worker.rollout.policy import RolloutRules
@@ -286,8 +286,9 @@ class CatalogSettings:
     """The models the worker serves from the start, and the policy for model ids it was not told about."""
 
     PREFIX: ClassVar[str] = ""
-    models: dict[str, dict[str, Any]] = setting({"sine": sine_model()}, "JSON: model id -> learner config, a "
-                                                "preset's name (sine, digits) or a model folder")
+    models: dict[str, dict[str, Any]] = setting({"sine": served(sine_model())}, "JSON: model id -> learner config, a "
+                                                "preset's name (sine, digits; served as a mixture of meta-models unless "
+                                                "{\"preset\": \"sine\", \"mixture\": false}) or a model folder")
     new_models: str = setting("", "JSON list of {\"pattern\": \"reviewer-*\", \"model\": preset, folder or config}: "
                                   "adopt unknown model ids that match, from the most similar model; empty: they are "
                                   "dead-lettered")

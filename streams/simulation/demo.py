@@ -121,7 +121,7 @@ def render(s: DemoState, duration: float) -> Table:
 
 
 async def run_demo(duration: float = 100.0, drift_at: float = 0.45, rate: float = 1000.0, seed: int = 0,
-                   task: str = "sine", console: Console | None = None, mixture: bool = False) -> DemoState:
+                   task: str = "sine", console: Console | None = None, mixture: bool = True) -> DemoState:
     if task not in METRIC:
         raise ValueError(f"unknown demo task {task!r}; choose from {', '.join(METRIC)}")
     s = DemoState(task=task)
@@ -132,10 +132,8 @@ async def run_demo(duration: float = 100.0, drift_at: float = 0.45, rate: float 
         s.status_url = f"http://127.0.0.1:{web}/status"
         env = dict(os.environ, METASTREAM_KAFKA=broker.bootstrap, METASTREAM_METRICS_PORT=str(port), METASTREAM_WEB_PORT=str(web),
                    METASTREAM_NEW_TASKS_TRIGGER=os.environ.get("METASTREAM_NEW_TASKS_TRIGGER", "150"))
-        if mixture:  # a mixture of meta-models: a component per regime (learners/transfer/mixture.py)
-            env["METASTREAM_MODELS"] = f'{{"{task}": {{"preset": "{task}", "mixture": true}}}}'
-        elif task != "sine":
-            env["METASTREAM_MODELS"] = f'{{"{task}": "{task}"}}'
+        # the preset, as a mixture of meta-models (a component per regime: the default) or as one model
+        env["METASTREAM_MODELS"] = f'{{"{task}": {{"preset": "{task}", "mixture": {"true" if mixture else "false"}}}}}'
         worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         fleet = SineFleet(seed=seed) if task == "sine" else DigitFleet(seed=seed)

@@ -1,5 +1,6 @@
 """Task encodings on real data, and the incremental clustering on two known regimes."""
 
+import json
 import numpy as np
 import pytest
 import torch
@@ -210,6 +211,24 @@ def test_mixture_options_say_what_is_wrong():
     assert parse_models('{"s": {"preset": "sine", "mixture": true}}')["s"]["mixture"] is True
     with pytest.raises(ConfigError, match="model 's': mixture"):
         parse_models('{"s": {"preset": "sine", "mixture": {"max_components": 99}}}')
+
+
+def test_presets_are_served_as_mixtures_unless_a_config_says_otherwise():
+    from learners.registry import build_learner
+    from learners.transfer.mixture import MetaMixture
+    from streams.catalog.model_configs import parse_models
+    from streams.catalog.new_model_policy import NewModelPolicy
+    from streams.settings import Settings
+
+    models = parse_models('{"a": "sine", "b": "digits", "c": {"preset": "tabular", "features": 3}, '
+                          '"d": {"preset": "sine", "mixture": false}, "e": {"preset": "digits", "mixture": {"max_components": 2}}}')
+    assert [models[m]["mixture"] for m in "abcde"] == [True, True, True, False, {"max_components": 2}]
+    assert isinstance(build_learner(models["a"]), MetaMixture) and not isinstance(build_learner(models["d"]), MetaMixture)
+    assert Settings.of().catalog.models["sine"]["mixture"] is True  # what a worker serves unset
+    policy = NewModelPolicy.parse('[{"pattern": "reviewer-*", "model": {"preset": "tabular", "features": 3}}]')
+    assert policy.config_for("reviewer-1")["mixture"] is True  # new agent types too
+    written = {**models["d"], "mixture": None}  # a full config is served as written
+    assert "mixture" not in parse_models(json.dumps({"f": {k: v for k, v in written.items() if k != "mixture"}}))["f"]
 
 
 def test_input_statistics_put_rotated_digit_tasks_in_another_cluster():
