@@ -227,7 +227,7 @@ class RolloutSettings:
                                              "significant harm advances, whatever the point estimate", bound=ONE)
     evidence_timeout_s: float = setting(_RULES.evidence_timeout_s, "a stage with fewer observations after this many "
                                                                    "seconds advances: the gate's verdict stands")
-    latency_ratio: float = setting(_RULES.latency_ratio, "roll back when the canary's p95 prediction latency exceeds "
+    latency_ratio: float = setting(_RULES.latency_ratio, "roll back when the canary's median prediction latency exceeds "
                                                          "the champion's this many times")
     error_margin: float = setting(_RULES.error_margin, "roll back when the canary's error rate exceeds the champion's "
                                                        "by this much", bound=Bound.UP_TO_ONE)

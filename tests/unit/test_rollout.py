@@ -63,6 +63,29 @@ def test_guardrails_roll_back_a_slow_or_failing_canary():
     assert failing.move is Move.ROLLBACK and failing.cause is Cause.ERROR_GUARDRAIL
 
 
+def test_a_canary_s_slowest_task_on_a_busy_machine_is_not_a_slow_version():
+    """Agents report one latency for each point of a task, so a canary's 300 rows are 15 tasks: its
+    p95 was its slowest task (a moment the machine was busy), held against the champion's p95 over
+    thousands of rows, and canaries as fast as the champion were rolled back. Medians compare like
+    with like; a version slower on every prediction is still caught."""
+    rng = np.random.default_rng(3)
+
+    def tasks(n_tasks, typical, busy=0):
+        per_task = rng.normal(typical, 0.1 * typical, n_tasks).clip(0.1)
+        per_task[:busy] = 20.0  # tasks run while the update processes took the cores
+        v = VersionStats()
+        v.record(np.ones(20 * n_tasks, "f4"), np.repeat(per_task, 20).astype("f4"))
+        return v
+
+    champion = tasks(200, 1.0, busy=4)  # 2% of its tasks busy: under its p95
+    busy_canary = tasks(15, 1.3, busy=1)  # one of 15 tasks busy: its p95 is that task
+    assert busy_canary.p95_latency() > 1.5 * champion.p95_latency() + 10
+    verdict = judge(champion, busy_canary, RULES, stage=0, stage_rows=300, stage_age_s=3)
+    assert verdict.cause is not Cause.LATENCY_GUARDRAIL
+    slow = judge(champion, tasks(15, 41.0), RULES, stage=0, stage_rows=300, stage_age_s=3)  # the bench's +40 ms
+    assert slow.move is Move.ROLLBACK and slow.cause is Cause.LATENCY_GUARDRAIL
+
+
 def test_the_confidence_sequence_holds_under_continuous_monitoring():
     """Equal versions, looked at after every 20 rows up to 4,000: the interval excludes the truth
     (0) in far fewer than alpha of the runs, where a t-test re-run at every look would not."""

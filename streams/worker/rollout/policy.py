@@ -4,7 +4,7 @@ it is tested on its own.
 
 - **Roll back** when the canary is significantly worse (the always-valid interval for
   ``canary - champion`` mean loss lies above 0, or that of the mean log-loss while the mean loss
-  is not lower: each at ``alpha / 2``), or breaks a guardrail: its p95 prediction latency
+  is not lower: each at ``alpha / 2``), or breaks a guardrail: its median prediction latency
   above ``latency_ratio`` times the champion's, or its error rate (non-finite losses) more than
   ``error_margin`` above the champion's; or when the worker's own paired evidence (``heldout.py``:
   both versions scored on the same fresh tasks, whoever reports) shows it worse by more than
@@ -103,10 +103,10 @@ def judge(champion: VersionStats | None, canary: VersionStats | None, rules: Rol
         if canary.error_rate > champion.error_rate + rules.error_margin:
             return Verdict(Move.ROLLBACK, Cause.ERROR_GUARDRAIL, figures,
                            f"canary error rate {canary.error_rate:.1%} against the champion's {champion.error_rate:.1%}")
-        lat_c, lat_k = canary.p95_latency(), champion.p95_latency()
+        lat_c, lat_k = canary.median_latency(), champion.median_latency()
         if lat_c == lat_c and lat_k == lat_k and lat_c > rules.latency_ratio * lat_k and lat_c - lat_k > rules.latency_floor_ms:
             return Verdict(Move.ROLLBACK, Cause.LATENCY_GUARDRAIL, figures,
-                           f"canary p95 latency {lat_c:.1f} ms against the champion's {lat_k:.1f} ms")
+                           f"canary median latency {lat_c:.1f} ms against the champion's {lat_k:.1f} ms")
     if result.low > 0:
         return Verdict(Move.ROLLBACK, Cause.SEQUENTIAL_TEST, figures,
                        f"canary worse: mean loss {canary.losses.mean:.4g} against {champion.losses.mean:.4g} "
