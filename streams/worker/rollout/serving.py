@@ -58,7 +58,7 @@ class VersionStats:
         few hundred rows (an agent reports one latency for every point of a task, so a few tasks make
         them) is its slowest task or two on a busy machine, against the champion's true p95 over
         thousands: canaries were rolled back at 17-22 ms against 1.4-6.5 ms where the one task cost
-        1.3-1.7 times the other measured alone (a mixture's extra component)."""
+        1.65-2.1 times the other measured alone (a mixture's extra components)."""
         return float(np.median(np.asarray(self.latencies))) if self.latencies else float("nan")
 
     def sparkline(self) -> list[float]:
