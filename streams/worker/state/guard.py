@@ -42,7 +42,9 @@ class GuardState:
     def record(self, version: int, scores: dict[int, EraScore], parent: int | None = None) -> None:
         """A version's era scores (the newest measurement of an era wins: probes of the era being
         learned still grow) and, the first time it is recorded with one, its parent."""
-        self.scores.setdefault(version, {}).update(scores)
+        # the three scores only: the per-probe errors a fresh measurement carries are for comparing a
+        # candidate with its parent in the update, and kept for every version they would grow the state
+        self.scores.setdefault(version, {}).update({e: EraScore(s.points, s.select, s.held) for e, s in scores.items()})
         if parent is not None:
             self.parents[version] = parent
         else:
