@@ -150,7 +150,8 @@ def raise_best(best: dict[int, EraScore], scores: dict[int, EraScore]) -> dict[i
 
 
 def forgotten(candidate: dict[int, EraScore], best: dict[int, EraScore], champion: dict[int, EraScore], current_era: int,
-              max_drop: float, ignore: tuple[int, ...] = (), alpha: float = 0.0) -> dict[int, float]:
+              max_drop: float, ignore: tuple[int, ...] = (), alpha: float = 0.0,
+              allowed: dict[int, "Allowance"] | None = None) -> dict[int, float]:
     """Eras the candidate forgot, ``{era: drop}`` (the larger drop where both checks fail): more than
     ``max_drop`` below its parent, the champion, on all of the era's probes (no choice among versions
     inflates a parent's score, so every probe counts); and, an old era, more than ``max_drop`` below
@@ -178,7 +179,9 @@ def forgotten(candidate: dict[int, EraScore], best: dict[int, EraScore], champio
     {1: 3.0}
     """
     drops: dict[int, float] = {}
-    for era, allow in allowances(candidate, best, champion, current_era, max_drop, ignore, alpha).items():
+    if allowed is None:  # ``allowed``: the :func:`allowances` of these arguments, when the caller has them
+        allowed = allowances(candidate, best, champion, current_era, max_drop, ignore, alpha)
+    for era, allow in allowed.items():
         score, parent, top = candidate[era], champion.get(era), best.get(era) if era < current_era else None
         found = [_drop(score.points, parent.points, allow.parent) if parent is not None else None,
                  _drop(score.held, top.held, allow.best) if top is not None else None]

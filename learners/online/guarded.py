@@ -129,10 +129,11 @@ def propose_guarded(learner: OnlineMetaLearner, buffer: TaskReplayBuffer, plan: 
             if proposal is None:
                 return None
             figures["era_scores"] = era_scores(proposal.learner, probes)
-            figures["forgetting"] = forgotten(figures["era_scores"], guard.best, champion, guard.current_era, guard.max_drop,
-                                              given_up(proposal), guard.alpha)
         figures["allowances"] = allowances(figures["era_scores"], guard.best, champion, guard.current_era, guard.max_drop,
                                            given_up(proposal), guard.alpha)
+        if forgot:
+            figures["forgetting"] = forgotten(figures["era_scores"], guard.best, champion, guard.current_era, guard.max_drop,
+                                              allowed=figures["allowances"])
     if proposal.mixture is not None:
         figures["mixture"] = proposal.mixture.as_dict()
     return GuardedProposal(learner.weights_bytes(proposal.learner), proposal.candidate_score, proposal.champion_score,
