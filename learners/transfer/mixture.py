@@ -4,20 +4,23 @@ meta-initialisation or an embedding net), one per task regime, in the spirit of 
 weights hold every component (``components.0.``, ``components.1.``, ...) and the router's
 statistics, and ``adapt``/``predict`` route by themselves, so consumers do not change.
 
-Routing. Regression tasks go to the component that fits their own support best (one adaptation
-step on one half, scored on the other, both ways). Task *encodings* do not do it: under the meta-trained sine
+Routing. Regression tasks go to the component that fits their own support best after one
+adaptation step on it. Task *encodings* do not do it: under the meta-trained sine
 model the gradient codes' cosine to the pre-drift regime's mean code was 0.45 at the median for new
-pre-drift tasks and 0.45 for drifted ones. A 1-shot classification support cannot be split that
-way (half of it holds half of the classes), so classification routes by where the support's inputs
+pre-drift tasks and 0.45 for drifted ones. A 1-shot classification support cannot be split
+(half of it holds half of the classes), so classification routes by where the support's inputs
 lie: the component whose training inputs' running mean is nearest, in units of their spread.
 Training routes by the query loss (the labels are known there).
 
 Spawning, recurrence, merging and the components' budget: ``regimes.py``.
 
-Routing cost. One step, not the full adaptation, on each half: on two sine regimes (seed 0, 200
-tasks each, a spawned second component) it routed 72% / 94% of tasks home against 71% / 92% for
-the full adaptation both ways, at a sixth of its time; a consumer's adaptation of a two-component
-version cost 3.2 times a plain model's with the full route. Training routes by the query loss:
+Routing cost and accuracy. One step on the whole support, scored on the support. A held-out
+score (one step on one half, scored on the other, both ways) routed worse where it matters: right
+after a spawn, the young component took a third of the old regime's tasks, and the mixture lost
+3.1 points on the old regime against its first component alone (mean of 8 seeds, range -6.3 to
++1.1; the forgetting guard then rejected every candidate), where the whole-support fit gains 0.4
+(-1.6 to +1.9) and costs half the steps. It routes the new regime's tasks a little worse
+(4.2 points lower there, still 25 above the pre-drift version). Training routes by the query loss:
 each task is scored cheaply by every component (the training steps), and only the
 ``route_candidates`` best are adapted in full, so its cost does not grow with the components.
 
@@ -87,17 +90,12 @@ class MetaMixture(MetaLearner):
     # --- routing ------------------------------------------------------------------------------
     def support_loss(self, component: MetaLearner, support_x: torch.Tensor, support_y: torch.Tensor,
                      steps: int | None = 1) -> torch.Tensor:
-        """Per task: adapt on one half of the support (``steps``; ``None``: the full adaptation),
-        score on the other, and the other way round."""
-        half = support_x.shape[1] // 2
-        losses = []
-        for fit, held in ((slice(0, half), slice(half, None)), (slice(half, None), slice(0, half))):
-            adapted = component.adapt_tasks(support_x[:, fit], support_y[:, fit], steps)
-            with torch.no_grad():
-                out = component.predict_tasks(adapted, support_x[:, held])
-            score = task_score(component.kind, out, support_y[:, held])
-            losses.append(score if component.kind == "regression" else 1.0 - score)
-        return torch.stack(losses).mean(0)
+        """Per task: how well ``component`` fits the support after ``steps`` adaptation steps on it
+        (``None``: the full adaptation): MSE, or 1 - accuracy."""
+        adapted = component.adapt_tasks(support_x, support_y, steps)
+        with torch.no_grad():
+            score = task_score(component.kind, component.predict_tasks(adapted, support_x), support_y)
+        return score if component.kind == "regression" else 1.0 - score
 
     def shortlisted(self, cheap: Callable[[MetaLearner], torch.Tensor],
                     full: Callable[[MetaLearner, torch.Tensor], torch.Tensor], tasks: int) -> torch.Tensor:

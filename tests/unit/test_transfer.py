@@ -305,9 +305,10 @@ def test_at_its_budget_a_mixture_merges_the_closest_pair_or_retires_the_least_us
     assert len(mix.components) == 3 and mix.judge(_offset_tasks(20.0), {2: eras[2]}).component == 1  # renumbered
 
 
-def test_routing_from_the_support_takes_one_adaptation_step_per_half_and_component():
+def test_routing_from_the_support_takes_one_adaptation_step_per_component():
     """A consumer of a two-component version paid 3.2 times a plain model's adaptation when routing
-    adapted every component in full on both halves of the support; one step routes as well."""
+    adapted every component in full on both halves of the support; one step on the whole support
+    routes as well (and keeps the old regime's tasks home more often: ``mixture.py``)."""
     mix = _distinct_mixture(4, route_candidates=2)
     tasks = _offset_tasks(20.0, n=6)
     steps = []
@@ -320,6 +321,6 @@ def test_routing_from_the_support_takes_one_adaptation_step_per_half_and_compone
 
         c.adapt_tasks = counted
     assert mix.route(tasks.support_x, tasks.support_y).tolist() == [2] * 6
-    assert steps == [1] * 8  # two halves for each of four components, one step each
+    assert steps == [1] * 4  # one step for each of four components
     mix.adapt_tasks(tasks.support_x, tasks.support_y)
-    assert steps[8:] == [1] * 8 + [None]  # then the full adaptation by the one component routed to
+    assert steps[4:] == [1] * 4 + [None]  # then the full adaptation by the one component routed to
