@@ -47,6 +47,7 @@ class GuardPlan:
     parent: dict[int, EraScore] = field(default_factory=dict)  # the champion's era scores in its own config (set by a search,
     # whose candidates run in the winner's config: the champion scored in that one is not what was published)
     alpha: float = 0.0  # > 0: a drop counts only beyond the probes' noise at this family-wise level (guard.forgotten)
+    folded: tuple[int, ...] = ()  # eras judged a regime an earlier era had: checked on that era's probes, not their own
 
 
 @dataclass
@@ -116,7 +117,8 @@ def propose_guarded(learner: OnlineMetaLearner, buffer: TaskReplayBuffer, plan: 
     if guard is not None:
         champion = {**era_scores(learner.champion, probes), **guard.parent}
         best = raise_best(guard.best, champion)
-        ignore = given_up(proposal)  # a mixture at its budget retired the only component that served them
+        ignore = given_up(proposal) + tuple(guard.folded)  # given up: a mixture at its budget retired the only
+        # component that served them; folded: their regime is checked on an earlier era's probes
         scores = era_scores(proposal.learner, probes)
         forgot = forgotten(scores, guard.best, champion, guard.current_era, guard.max_drop, ignore, guard.alpha)
         figures.update(champion_era_scores=champion, best_era_scores=best, era_scores=scores)
@@ -130,7 +132,7 @@ def propose_guarded(learner: OnlineMetaLearner, buffer: TaskReplayBuffer, plan: 
                 return None
             figures["era_scores"] = era_scores(proposal.learner, probes)
         figures["allowances"] = allowances(figures["era_scores"], guard.best, champion, guard.current_era, guard.max_drop,
-                                           given_up(proposal), guard.alpha)
+                                           given_up(proposal) + tuple(guard.folded), guard.alpha)
         if forgot:
             figures["forgetting"] = forgotten(figures["era_scores"], guard.best, champion, guard.current_era, guard.max_drop,
                                               allowed=figures["allowances"])

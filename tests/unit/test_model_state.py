@@ -90,3 +90,20 @@ def test_after_a_revert_the_guard_holds_candidates_to_the_champions_line_only(mo
     model.guard.record(5, {0: EraScore.same(58.0)}, parent=2)  # the first version after the revert
     model.version = model.weights_version = 5
     assert build_job(model, settings, Cause.SCHEDULE, 3).guard.best[0].points == 60.0
+
+
+def test_an_era_judged_a_known_regime_is_folded_into_the_update_jobs_and_their_recipes(model):
+    from learners.online import EraScore
+    from streams.records.wire import Cause
+    from streams.settings import Settings
+    from streams.worker.learning.jobs import build_job
+    from streams.worker.learning.recipe import Recipe, recipe_of
+
+    model.guard.record(1, {0: EraScore.same(60.0)})
+    model.version = model.weights_version = 1
+    model.drift.era = 3
+    assert model.guard.fold(2, 0) and model.guard.fold(3, 2) and model.guard.folded == {2: 0, 3: 0}
+    job = build_job(model, Settings.of(metrics_port=0), Cause.SCHEDULE, 1)
+    assert job.guard.folded == (2, 3)
+    recipe = Recipe.from_json(recipe_of(job, "schedule", 1, {0: 1}, 5, {}).to_json())
+    assert recipe.job_for(job.weights, job.buffer, job.guard.probes, [], 3).guard.folded == (2, 3)  # a rebuild folds the same

@@ -287,6 +287,25 @@ def test_a_guarded_update_that_forgets_is_redone_and_reported_by_era():
     assert clean.first_forgetting == {} and clean.forgetting == {} and clean.weights
 
 
+def test_an_era_folded_into_an_earlier_one_is_not_checked_on_its_own_probes():
+    """A recurring regime's eras each held their own probes to their own allowance: learning the
+    regime better on one era's probes looked like forgetting it on another's. An era a mixture
+    judged a known regime is checked on the earlier era's probes only."""
+    from learners.online import EraScore, propose_guarded
+
+    buf = _buffer(40)
+    probes = ProbeSet(per_era=16, every=1)
+    for era, tid in enumerate(buf.task_ids()[:32]):
+        probes.offer(era // 16, *buf.arrays(tid))  # eras 0 and 1: the same regime
+    learner = OnlineMetaLearner(_sine_config(), seed=0)
+    plan = UpdatePlan(iterations=10, meta_batch=8, heldout=8, recent=16, recent_share=1.0)
+    unreachable = {1: EraScore.same(1000.0)}  # era 1's best: no candidate reaches it
+    checked = propose_guarded(learner, buf, plan, GuardPlan(probes, unreachable, 0.5, 0.0, 0.0, [], current_era=2))
+    assert set(checked.forgetting) == {1}
+    folded = propose_guarded(learner, buf, plan, GuardPlan(probes, unreachable, 0.5, 0.0, 0.0, [], current_era=2, folded=(1,)))
+    assert folded.forgetting == {} and set(folded.allowances) == {0}  # era 0, its regime's first era, still checked
+
+
 def test_a_drift_alarm_says_the_level_before_and_after_the_change():
     rng = np.random.default_rng(1)
     monitor = DriftMonitor("adwin")

@@ -51,7 +51,8 @@ def build_job(state: ModelState, s: Settings, trigger: Cause, number: int, work:
         # copies of what ingest goes on changing: the job is pickled for the update process by a
         # feeder thread some time after it is submitted, and must be the job the recipe describes
         guard = GuardPlan(copy.deepcopy(state.guard.probes), state.guard.best_for(state.weights_version), terms.max_drop, terms.distill, terms.ewc,
-                          state.guard.old_tasks(snapshot.task_ids(), state.drift.era), state.drift.era, alpha=terms.alpha)
+                          state.guard.old_tasks(snapshot.task_ids(), state.drift.era), state.drift.era, alpha=terms.alpha,
+                          folded=tuple(sorted(state.guard.folded)))
     shadow = None
     if work in (Work.SHADOW, Work.CHALLENGE):
         pool = state.shadows

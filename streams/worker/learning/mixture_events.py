@@ -66,11 +66,13 @@ def routed(component: int, previous: int, share: float, window: int, era: int) -
 
 async def announce_recognised(state: ModelState, job, proposal: GuardedProposal, decide) -> None:
     """A mixture's update that judged its era's tasks a regime it already serves: the drift is
-    answered by routing (``RegimeRecognised``, once an era), whether or not the candidate passes."""
+    answered by routing, and the era is folded into the earlier one (the guard checks the regime
+    there: ``GuardState.fold``), whether or not the candidate passes: the judgement is of the tasks,
+    and spawns nothing. ``RegimeRecognised`` says so once an era; a restart folds again from it."""
     era = job.guard.current_era if job.guard is not None else None
-    report = recognition(proposal.mixture or {}, era) if era is not None and era > state.guard.recognised_era else None
-    if report is not None:
-        state.guard.recognised_era = era
+    report = recognition(proposal.mixture or {}, era) if era is not None else None
+    if report is not None and state.guard.fold(era, int(report.figures["like_era"])):
+        state.guard.recognised_era = max(state.guard.recognised_era, era)
         await decide(DecisionType.REGIME_RECOGNISED, Cause.RECURRENCE, report.reason, report.figures)
 
 

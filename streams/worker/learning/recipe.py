@@ -72,7 +72,8 @@ class Recipe:
             g = self.guard
             best = {e: EraScore(*s) for e, s in g["best"].items()}  # [points, select, held]
             guard = GuardPlan(probes, best, g["max_drop"], g["distill"], g["ewc"], old_tasks, era,
-                              alpha=g.get("alpha", 0.0))  # a recipe from before the noise-aware test: max_drop alone
+                              alpha=g.get("alpha", 0.0),  # a recipe from before the noise-aware test: max_drop alone
+                              folded=tuple(int(e) for e in g.get("folded", [])))
         search = None
         if self.search is not None:
             search = SearchRequest({name: spec for name, spec in self.search["space"]}, self.search["trials"],
@@ -88,6 +89,7 @@ def recipe_of(job: UpdateJob, trigger: str, weights_from: int, positions: dict[i
     if job.guard is not None:
         g = job.guard
         guard = {"max_drop": g.max_drop, "distill": g.distill, "ewc": g.ewc, "era": g.current_era, "alpha": g.alpha,
+                 "folded": list(g.folded),
                  "best": {e: [s.points, s.select, s.held] for e, s in g.best.items()}}
     search = None
     if job.search is not None:

@@ -94,7 +94,10 @@ async def rebuild_state(state: WorkerState, ingestor: Ingestor, settings: Settin
         if model is not None:
             model.aliases.apply(event)
             if event["event_type"] == DecisionType.REGIME_RECOGNISED.value:  # that era's drift is answered: once
-                model.guard.recognised_era = max(model.guard.recognised_era, int(event["figures"].get("era", -1)))
+                figures = event["figures"]
+                model.guard.recognised_era = max(model.guard.recognised_era, int(figures.get("era", -1)))
+                if "like_era" in figures:  # an update's judgement: the era's regime is checked on the earlier era's probes
+                    model.guard.fold(int(figures["era"]), int(figures["like_era"]))
     versions = _load_versions(state, models, version_records)
     for model in (state.models[m] for m in models):
         _learn_on_from(model)

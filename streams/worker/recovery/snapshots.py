@@ -42,7 +42,7 @@ from streams.kafka.topics import read_range
 
 log = logging.getLogger("metastream.snapshots")
 
-FORMAT = 2  # raised whenever the pickled state's classes change shape: an older snapshot is then not used
+FORMAT = 3  # raised whenever the pickled state's classes change shape: an older snapshot is then not used
 PARTS = ("buffer", "drift", "guard", "dedup", "lineage", "trend", "new_tasks")  # what ingest builds, per model
 
 

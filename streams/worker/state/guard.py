@@ -7,6 +7,12 @@ ancestors. After a rollback the worker reverts to the champion, and the versions
 scores must not be a bar the new line is held to. When they were (a single ``best`` over every
 version ever published), a revert seven versions back left every era's best above what the
 champion's line could reach, and the guard rejected every candidate for the rest of the run.
+
+An era a mixture's update judged a regime an earlier era had (``fold``) is not checked on its
+own: its regime is checked on the earlier era's probes. Each era of a recurring regime held its
+own 64 probes to its own 2-point allowance, so a candidate that learned the regime better on one
+era's probes looked as if it forgot it on another's (the same regime, sampled apart), and with
+every return the checks multiplied: in the soak, past three eras nearly every candidate failed one.
 """
 
 from __future__ import annotations
@@ -24,6 +30,20 @@ class GuardState:
     parents: dict[int, int | None] = field(default_factory=dict)  # version -> the version it was trained from
     task_era: dict[str, int] = field(default_factory=dict)  # era of each buffered task (pruned at each update)
     recognised_era: int = -1  # the last era a mixture's update judged a regime it knew (its event sent)
+    folded: dict[int, int] = field(default_factory=dict)  # era -> the earlier era whose regime it is (a mixture's judgement)
+
+    def fold(self, era: int, like: int) -> bool:
+        """Era ``era``'s tasks are era ``like``'s regime: check them there (on the era ``like`` itself
+        folded into, if it was). False when ``era`` was folded already, or ``like`` is not earlier.
+
+        >>> g = GuardState()
+        >>> g.fold(2, 0), g.fold(4, 2), g.fold(4, 1), g.fold(1, 3), g.folded
+        (True, True, False, False, {2: 0, 4: 0})
+        """
+        if era in self.folded or like >= era:
+            return False
+        self.folded[era] = self.folded.get(like, like)
+        return True
 
     def note_task(self, task_id: str, era: int) -> None:
         self.task_era.setdefault(task_id, era)
