@@ -116,12 +116,16 @@ def propose_guarded(learner: OnlineMetaLearner, buffer: TaskReplayBuffer, plan: 
     figures: dict = {}
     if guard is not None:
         champion = {**era_scores(learner.champion, probes), **guard.parent}
-        best = raise_best(guard.best, champion)
-        ignore = given_up(proposal) + tuple(guard.folded)  # given up: a mixture at its budget retired the only
-        # component that served them; folded: their regime is checked on an earlier era's probes
+
+        def allowed(proposal, scores):  # eras not checked: given up (a mixture at its budget retired the only
+            # component that served them) and folded (their regime is checked on an earlier era's probes)
+            return allowances(scores, guard.best, champion, guard.current_era, guard.max_drop,
+                              given_up(proposal) + tuple(guard.folded), guard.alpha)
+
         scores = era_scores(proposal.learner, probes)
-        forgot = forgotten(scores, guard.best, champion, guard.current_era, guard.max_drop, ignore, guard.alpha)
-        figures.update(champion_era_scores=champion, best_era_scores=best, era_scores=scores)
+        figures.update(champion_era_scores=champion, best_era_scores=raise_best(guard.best, champion), era_scores=scores,
+                       allowances=allowed(proposal, scores))
+        forgot = forgotten(scores, guard.best, champion, guard.current_era, guard.max_drop, allowed=figures["allowances"])
         if forgot:
             figures["first_forgetting"] = forgot
             if should_stop is not None and should_stop():
@@ -131,9 +135,7 @@ def propose_guarded(learner: OnlineMetaLearner, buffer: TaskReplayBuffer, plan: 
             if proposal is None:
                 return None
             figures["era_scores"] = era_scores(proposal.learner, probes)
-        figures["allowances"] = allowances(figures["era_scores"], guard.best, champion, guard.current_era, guard.max_drop,
-                                           given_up(proposal) + tuple(guard.folded), guard.alpha)
-        if forgot:
+            figures["allowances"] = allowed(proposal, figures["era_scores"])
             figures["forgetting"] = forgotten(figures["era_scores"], guard.best, champion, guard.current_era, guard.max_drop,
                                               allowed=figures["allowances"])
     if proposal.mixture is not None:
