@@ -34,7 +34,7 @@ def stream_updates(config: dict, weights: bytes | None, sample_task, evaluate, u
             tid, x, y = sample_task()
             buffer.add(tid, x, y)
         proposal = learner.propose(buffer, iterations, 16, heldout=8, recent=64, recent_share=0.5)
-        if proposal is not None and learner.better(proposal.candidate_score, proposal.champion_score, 0.05):
+        if proposal is not None and learner.passes_gate(proposal, 0.05):
             learner.promote(proposal)
         accs.append(evaluate(learner.champion))
     return accs, learner.weights_bytes()

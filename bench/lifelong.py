@@ -123,8 +123,7 @@ def stream_year(schedule: list[int], seed: int, evals, config: dict | None = Non
         proposal = propose_guarded(learner, buffer, plan, guard)
         if proposal is not None:
             iterations += plan.iterations * (2 if proposal.first_forgetting else 1)
-        if proposal is not None and not proposal.forgetting and learner.better(proposal.candidate_score,
-                                                                                proposal.champion_score, s.update.margin):
+        if proposal is not None and not proposal.forgetting and learner.passes_gate(proposal, s.update.margin):
             learner.load_weights(proposal.weights)
             best = raise_best(best, proposal.era_scores)
             note_verdict(proposal.mixture, family, home, verdicts)

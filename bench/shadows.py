@@ -87,7 +87,7 @@ def run(stream: str, tasks: int, seed: int, single: dict | None) -> dict:
                         shadow = pool.shadows[challenge.name]
                         proposal = propose_challenger(champion.config, champion.weights_bytes(), shadow.learner.config,
                                                       shadow.learner.weights_bytes(), buffer, PLAN, None, seed + job)
-                        if proposal is not None and champion.better(proposal.candidate_score, proposal.champion_score, MARGIN):
+                        if proposal is not None and champion.passes_gate(proposal, MARGIN):
                             winner = OnlineMetaLearner(shadow.learner.config, seed=seed)
                             winner.load_weights(proposal.weights)
                             pool.swap(challenge.name, champion)
@@ -99,7 +99,7 @@ def run(stream: str, tasks: int, seed: int, single: dict | None) -> dict:
             new, job = 0, job + 1
             proposal = champion.propose(buffer, PLAN.iterations, PLAN.meta_batch, PLAN.heldout, PLAN.recent, PLAN.recent_share)
             updates["champion"] += 1
-            if proposal is not None and champion.better(proposal.candidate_score, proposal.champion_score, MARGIN):
+            if proposal is not None and champion.passes_gate(proposal, MARGIN):
                 champion.promote(proposal)
             if pool is not None:  # the worker follows each routine update with one shadow's
                 job += 1

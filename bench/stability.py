@@ -77,7 +77,7 @@ def run(seed: int, updates: int, guarded: bool, base: OnlineMetaLearner, pre: Ta
         proposal = propose_guarded(learner, buffer, plan, guard)
         if proposal is None or proposal.forgetting:
             continue
-        if learner.better(proposal.candidate_score, proposal.champion_score, s.update.margin):
+        if learner.passes_gate(proposal, s.update.margin):
             learner.load_weights(proposal.weights)
             best = raise_best(best, proposal.era_scores)
     return learner

@@ -16,7 +16,8 @@ import torch.nn.functional as F
 
 from ..registry import merge
 from .guarded import GuardedProposal, GuardPlan, UpdatePlan
-from .learner import OnlineMetaLearner, heldout_split
+from .heldout import heldout_split
+from .learner import OnlineMetaLearner
 from .shadows import judge_against_champion
 from .replay import TaskReplayBuffer
 

@@ -67,6 +67,8 @@ class GuardedProposal:
     forgetting: dict[int, float] = field(default_factory=dict)
     allowances: dict[int, Allowance] = field(default_factory=dict)  # what each era of ``era_scores`` was allowed to lose
     mixture: dict[str, int | bool] | None = None  # a mixture's components after the update, spawned, merged
+    candidate_loss: float = float("nan")  # mean per-task held-out loss (``OnlineMetaLearner.task_losses``): what the gate judges
+    champion_loss: float = float("nan")
 
     @property
     def mixture_figures(self) -> dict[str, float]:
@@ -141,4 +143,5 @@ def propose_guarded(learner: OnlineMetaLearner, buffer: TaskReplayBuffer, plan: 
     if proposal.mixture is not None:
         figures["mixture"] = proposal.mixture.as_dict()
     return GuardedProposal(learner.weights_bytes(proposal.learner), proposal.candidate_score, proposal.champion_score,
-                           proposal.train_tasks, proposal.heldout_tasks, **figures)
+                           proposal.train_tasks, proposal.heldout_tasks, **figures, candidate_loss=proposal.candidate_loss,
+                           champion_loss=proposal.champion_loss)

@@ -25,7 +25,8 @@ from ..search.space import SearchSpace
 from ..search.spaces import apply_params
 from .guard import era_scores
 from .guarded import GuardedProposal, GuardPlan, UpdatePlan, propose_guarded
-from .learner import OnlineMetaLearner, heldout_split
+from .heldout import heldout_split
+from .learner import OnlineMetaLearner
 from .replay import TaskReplayBuffer
 
 

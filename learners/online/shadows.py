@@ -204,7 +204,7 @@ def judge_against_champion(champion: OnlineMetaLearner, learner: OnlineMetaLearn
     scored on the candidate's held-out tasks, split the same way, and the candidate's era scores
     checked by the forgetting guard against the champion's. No remedy is tried: a candidate of
     another config that forgets is rejected."""
-    champion_score = champion.score(champion.champion, proposal.held_batch)
+    champ = champion.task_scores(champion.champion, proposal.held_batch)
     figures: dict = {}
     if guard is not None:
         reference = era_scores(champion.champion, champion.probe_batches(guard.probes))
@@ -214,8 +214,9 @@ def judge_against_champion(champion: OnlineMetaLearner, learner: OnlineMetaLearn
         figures = dict(champion_era_scores=reference, best_era_scores=best, era_scores=scores, first_forgetting=forgot,
                        forgetting=forgot, allowances=allowances(scores, guard.best, reference, guard.current_era,
                                                                 guard.max_drop, alpha=guard.alpha))
-    return GuardedProposal(learner.weights_bytes(proposal.learner), proposal.candidate_score, champion_score,
-                           proposal.train_tasks, proposal.heldout_tasks, **figures)
+    return GuardedProposal(learner.weights_bytes(proposal.learner), proposal.candidate_score, float(champ.mean()),
+                           proposal.train_tasks, proposal.heldout_tasks, **figures, candidate_loss=proposal.candidate_loss,
+                           champion_loss=float(champion.task_losses(champ, proposal.held_batch).mean()))
 
 
 def _train(config: dict[str, Any], weights: bytes, buffer: TaskReplayBuffer, plan: UpdatePlan, seed: int,
@@ -245,5 +246,5 @@ def train_shadow(config: dict[str, Any], weights: bytes, buffer: TaskReplayBuffe
     learner, proposal = _train(config, weights, buffer, plan, seed, should_stop)
     if proposal is None:
         return None
-    keep = learner.better(proposal.candidate_score, proposal.champion_score, 0.0)
+    keep = learner.passes_gate(proposal, 0.0)
     return (learner.weights_bytes(proposal.learner) if keep else weights), proposal.candidate_score, proposal.champion_score

@@ -152,7 +152,8 @@ class UpdateSettings:
     drift_retries: int = setting(3, "a drift update (or a distilled student) whose candidate is rejected is run "
                                     "again, on the tasks that came since, up to this many times (0: the next routine "
                                     "update answers the drift)")
-    heldout_tasks: int = setting(16, "newest tasks held out to judge candidate against champion", bound=ONE)
+    heldout_tasks: int = setting(64, "newest tasks held out to judge candidate against champion (a young buffer: a "
+                                 "quarter of its tasks, at least 16)", bound=ONE)
     margin: float = setting(0.05, "a candidate is published unless worse than the champion by more than this "
                                   "(regression: relative MSE; classification: absolute accuracy)", bound=Bound.UP_TO_ONE)
     min_gap_s: float = setting(0.2, "routine updates of one model start at least this far apart, seconds",

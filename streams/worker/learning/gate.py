@@ -13,19 +13,22 @@ def gate_figures(kind: str, proposal: GuardedProposal, seconds: float, number: i
     score_name = "mse" if kind == "regression" else "accuracy"
     figs = {f"candidate_{score_name}": proposal.candidate_score, f"champion_{score_name}": proposal.champion_score,
             "update_seconds": seconds, "train_tasks": proposal.train_tasks, "heldout_tasks": proposal.heldout_tasks,
-            "seed": float(number)}  # the update job's number seeds its random draws (the audit shows it)
+            "seed": float(number),  # the update job's number seeds its random draws (the audit shows it)
+            "candidate_loss": proposal.candidate_loss, "champion_loss": proposal.champion_loss}  # what the gate judged
     figs.update(proposal.mixture_figures)
     figs.update(proposal.allowance_figures)
     return figs
 
 
 def gate_rejection(learner: OnlineMetaLearner, proposal: GuardedProposal, margin: float) -> str | None:
-    """Why the candidate is rejected, or ``None`` when it passes: it may be worse than the champion
-    by at most ``margin`` (relative MSE for regression, accuracy points for classification)."""
-    if learner.better(proposal.candidate_score, proposal.champion_score, margin):
+    """Why the candidate is rejected, or ``None`` when it passes: its mean per-task held-out loss
+    may be worse than the champion's by at most ``margin`` (a share of it for regression, accuracy
+    points for classification; ``learners/online/heldout.py``)."""
+    if learner.passes_gate(proposal, margin):
         return None
     worse = f"{margin:.0%}" if learner.kind == "regression" else f"{100 * margin:g} accuracy points"
-    return f"candidate worse than champion by more than {worse}"
+    return (f"candidate worse than champion by more than {worse}: mean held-out loss {proposal.candidate_loss:.4g} "
+            f"against {proposal.champion_loss:.4g} on {proposal.heldout_tasks} tasks")
 
 
 def search_summary(result: UpdateResult) -> tuple[str, dict[str, float]]:
