@@ -7,6 +7,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,7 +30,9 @@ class System:
 
         self.broker = EmbeddedBroker().start()
         self.rate, self.model = rate, model  # model: the worker's METASTREAM_MODELS ("": what a worker serves unset)
-        self.memory_mb = memory_mb  # the worker's METASTREAM_MEMORY_MB (0: its default)
+        self.memory_mb = memory_mb  # the worker's METASTREAM_MEMORY_MB (0: the limit file below)
+        self.limit_file = Path(tempfile.mkdtemp(prefix="metastream-limit-")) / "memory.max"  # as a container's cgroup file
+        self.set_limit(None)
         self.metrics_port, self.web_port = free_port(), free_port()
         self.worker: subprocess.Popen | None = None
         self.loss_faults: dict[int, float] = {}
@@ -53,9 +56,14 @@ class System:
             env["METASTREAM_MODELS"] = self.model
         if self.memory_mb:
             env["METASTREAM_MEMORY_MB"] = str(self.memory_mb)
+        env["METASTREAM_MEMORY_LIMIT_FILE"] = str(self.limit_file)
         log = open(ROOT / "runs" / "self-heal-worker.log", "a") if (ROOT / "runs").is_dir() else subprocess.DEVNULL
         self.worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT,
                                        start_new_session=True)
+
+    def set_limit(self, limit_bytes: int | None) -> None:
+        """The worker's memory limit, changed in place as a container's is resized (``None``: none)."""
+        self.limit_file.write_text("max\n" if limit_bytes is None else f"{int(limit_bytes)}\n")
 
     async def wait_ready(self, timeout: float = 120) -> None:
         from streams.worker.metrics import scrape
@@ -66,6 +74,15 @@ class System:
                 return
             await asyncio.sleep(0.5)
         raise TimeoutError("the worker did not get ready")
+
+    async def wait_metric(self, name: str, at_least: float, timeout: float) -> bool:
+        """Wait until the worker's gauge ``name`` is at least ``at_least``; False after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if (await asyncio.to_thread(self.metrics)).get(name, 0.0) >= at_least:
+                return True
+            await asyncio.sleep(1.0)
+        return False
 
     def metrics(self) -> dict[str, float]:
         from streams.worker.metrics import scrape

@@ -15,7 +15,7 @@ worker (as systemd or Kubernetes would); nothing else it does after injecting a 
 | noisy_agent | a new agent sends random targets |
 | slow_version | the next version rolled out (the next canary) predicts 40 ms slower |
 | bad_version | the next version rolled out reports three times the loss |
-| memory | a burst of 30,000 one-point tasks fills the replay buffer (pressure only against a budget near the worker's memory: ``--memory-mb``) |
+| memory | the worker's memory limit (a cgroup-style file it reads at every diagnosis, as a container resized in place) is lowered until what it holds is 85% of it, and a burst of 30,000 one-point tasks fills the replay buffer; the limit is lifted when the episode ends, and the next starts once the worker runs all its update processes again (``--memory-mb`` instead: a fixed budget, no cut) |
 | crash | SIGKILL of the worker (the bench restarts it) |
 | broker_pause | SIGSTOP of the broker for 8 s |
 
@@ -41,6 +41,7 @@ from _healing_judge import LogLedger, counted_exactly_once, detection, drift_ans
 from _healing_system import System  # noqa: E402
 from _table import print_json, print_table  # noqa: E402
 
+HELD_SHARE = 0.85  # the memory fault lowers the worker's limit until what it holds is this share of it (the rule's bound: 0.8)
 KINDS = ("noisy_agent", "slow_version", "bad_version", "memory", "crash", "broker_pause", "drift")  # drift last: it stays
 
 
@@ -59,6 +60,9 @@ async def inject(system: System, kind: str, k: int, ctx: dict) -> None:
     elif kind == "memory":
         from streams.simulation.fleet import SineFleet
 
+        if not system.memory_mb:
+            used = (await asyncio.to_thread(system.metrics)).get("metastream_memory_used_bytes", 0.0)
+            system.set_limit(int(used / HELD_SHARE))
         burst = SineFleet(seed=500 + k, points_per_task=1)
         for _ in range(30000):
             tid, x, y = burst.sample_task()
@@ -94,6 +98,8 @@ async def resolved(system: System, kind: str, at_ms: int, ctx: dict, events: lis
 
 
 async def episode(system: System, kind: str, k: int, args, ledger: LogLedger) -> dict:
+    if kind == "memory":  # from a worker whole again: the last episode's remedy may have given an update process back
+        await system.wait_metric("metastream_update_processes", 2.0, timeout=150.0)
     base_loss, base_lat = system.level(10.0)
     at_ms = int(time.time() * 1000)
     print(f"{kind} #{k + 1}: before the fault loss {base_loss:.3f}, p95 latency {base_lat:.2f} ms", flush=True)
@@ -119,6 +125,7 @@ async def episode(system: System, kind: str, k: int, args, ledger: LogLedger) ->
             break
         await asyncio.sleep(1.0)
     system.noisy.clear()
+    system.set_limit(None)
     system.slow_faults.pop(system.tagged, None)  # an injection ends with its episode: the next starts clean
     system.loss_faults.pop(system.tagged, None)
     system.bad_next = None
@@ -243,8 +250,8 @@ def main() -> None:
     ap.add_argument("--events", default="", help="a folder to write each run's decision events to, as JSON lines")
     ap.add_argument("--model", default="", help="the worker's METASTREAM_MODELS (default: what a worker serves unset), "
                     """e.g. '{"sine": {"preset": "sine", "mixture": true}}' to measure the drift fault with the mixture""")
-    ap.add_argument("--memory-mb", type=float, default=0.0, help="the worker's memory budget (METASTREAM_MEMORY_MB; 0: the "
-                    "machine's memory, against which the memory fault's burst is no pressure)")
+    ap.add_argument("--memory-mb", type=float, default=0.0, help="a fixed memory budget for the worker (METASTREAM_MEMORY_MB; "
+                    "0: none, the memory fault cuts the worker's limit file instead)")
     args = ap.parse_args()
     print_json(asyncio.run(main_async(args)))
 

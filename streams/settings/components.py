@@ -255,6 +255,10 @@ class DiagnosisSettings:
     memory_mb: float = setting(0.0, "the worker's memory budget, MiB: the memory_pressure rule shrinks the replay buffers "
                                     "when the resident memory of the worker and its update processes passes 80% of it "
                                     "(0: the container's limit, else the machine's memory)")
+    memory_limit_file: str = setting("", "a file that holds the worker's memory limit in bytes, as cgroup's memory.max "
+                                         "does (a number, or 'max': none), read at every diagnosis, so a limit changed in "
+                                         "place is honoured (empty: the container's cgroup files); METASTREAM_MEMORY_MB "
+                                         "goes first when set")
 
 
 @dataclass(frozen=True)

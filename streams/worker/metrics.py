@@ -38,6 +38,8 @@ class WorkerMetrics:
         self.memory_used = Gauge("metastream_memory_used_bytes", "Resident memory of the worker and its update processes", registry=r)
         self.memory_budget = Gauge("metastream_memory_budget_bytes", "The worker's memory budget (the memory_pressure rule's 100%)",
                                    registry=r)
+        self.update_processes = Gauge("metastream_update_processes", "Update processes the worker runs (fewer under memory "
+                                      "pressure)", registry=r)
         self.champion_latency = Gauge("metastream_champion_p95_latency_ms", "p95 prediction latency agents report for the champion",
                                       ["model_id"], registry=r)
         self.score_trend = Gauge("metastream_score_trend", "Relative change of the champion's held-out error over its last updates",

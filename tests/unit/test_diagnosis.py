@@ -144,6 +144,59 @@ def test_a_full_buffer_is_not_memory_pressure_a_worker_near_its_budget_is():
     assert replayed.models["sine"].buffer.max_bytes == 2**16 and replayed.models["sine"].buffer.digest() == buf.digest()
 
 
+class _Pool:
+    """What the memory remedy needs of the update pool (``streams/worker/learning/pool.py``)."""
+
+    def __init__(self) -> None:
+        self.configured = self.size = 2
+        self.warmed = 0
+
+    def resize(self, processes: int) -> bool:
+        processes, before = max(1, processes), self.size
+        self.size = processes
+        return processes != before
+
+    def warm(self) -> list:
+        self.warmed += 1
+        return []
+
+
+def test_memory_still_above_its_bound_after_the_buffers_gives_back_an_update_process_until_there_is_room():
+    """Halving a buffer gives back megabytes; an update process holds hundreds. With the buffers
+    halved and memory still above the bound, one of the two is given back (never the last); it is
+    taken back only after the worker with one more process has stayed under 70% of its budget for
+    a minute, so a limit that is still tight does not make it flap."""
+    sent = []
+
+    async def decide(record):
+        sent.append(record)
+
+    state = WorkerState.from_settings(Settings.of(metrics_port=0, buffer_mb=1.0))
+    _fill(state.models["sine"].buffer)
+    tight = Settings.of(metrics_port=0, buffer_mb=1.0, memory_mb=1.0)
+    signals, context = gather(state, tight)
+    fired = [d for d in Diagnoser(load_rules()).evaluate(signals, now=0.0, context=context) if d.rule.name == "memory_pressure"]
+    pool = _Pool()
+    remedies = Remedies(state, tight, SimpleNamespace(pool=pool), decide, WorkerMetrics())
+    asyncio.run(remedies.act(fired[0]))
+    assert pool.size == 1 and "one update process given back (1 left" in sent[-1]["reason"]
+    assert sent[-1]["figures"]["update_processes"] == 1.0
+    asyncio.run(remedies.act(fired[0]))
+    assert pool.size == 1 and "given back" not in sent[-1]["reason"]  # the last one stays
+    asyncio.run(remedies.regrow(now=0.0))
+    asyncio.run(remedies.regrow(now=100.0))
+    assert pool.size == 1  # no room under the tight budget
+
+    roomy = Remedies(state, Settings.of(metrics_port=0, buffer_mb=1.0, memory_mb=1e6), SimpleNamespace(pool=pool), decide)
+    before = len(sent)
+    asyncio.run(roomy.regrow(now=0.0))
+    asyncio.run(roomy.regrow(now=30.0))
+    assert pool.size == 1 and len(sent) == before  # room, but not for a minute yet
+    asyncio.run(roomy.regrow(now=61.0))
+    assert pool.size == 2 and pool.warmed == 1
+    assert sent[-1]["event_type"] == DecisionType.REMEDIATION_TAKEN.value and "back to 2 update processes" in sent[-1]["reason"]
+
+
 def test_learning_is_stuck_only_while_the_drift_s_loss_stays_up():
     """Rejected candidates after a drift alarm are a stuck learner only while the loss has not come
     back: a false alarm in a stationary stream (the loss at its old level, no version needed) fired

@@ -24,7 +24,11 @@ class DiagnosisCycle:
         signals, context = gather(self.state, self.settings)
         if self.remedies.metrics is not None:  # what the memory rule reads, for a dashboard
             self.remedies.metrics.memory_used.set(used_bytes())
-            self.remedies.metrics.memory_budget.set(budget_bytes(self.settings.diagnosis.memory_mb))
+            own = self.settings.diagnosis
+            self.remedies.metrics.memory_budget.set(budget_bytes(own.memory_mb, own.memory_limit_file))
+            pool = getattr(self.remedies.controller, "pool", None)
+            if pool is not None:
+                self.remedies.metrics.update_processes.set(pool.size)
         if self.broker is not None:
             signals[None]["broker_unreachable_s"] = self.broker.unreachable_s()
         fired = self.diagnoser.evaluate(signals, time.monotonic(), context)
@@ -33,3 +37,4 @@ class DiagnosisCycle:
             await self.remedies.act(diagnosis)
         for cleared in self.diagnoser.take_cleared():
             await self.remedies.cleared(cleared)
+        await self.remedies.regrow(time.monotonic())

@@ -42,9 +42,14 @@ def used_bytes() -> int:
     return resident_bytes() + sum(resident_bytes(child.pid) for child in multiprocessing.active_children())
 
 
-def container_limit() -> int | None:
-    """The container's memory limit (cgroup v2 or v1), ``None`` when there is none."""
-    for path in CGROUP_LIMITS:
+def largest_child_bytes() -> int:
+    """Resident memory of the largest process this one started (an update process): what one more would take."""
+    return max((resident_bytes(child.pid) for child in multiprocessing.active_children()), default=0)
+
+
+def container_limit(paths: tuple[Path, ...] = CGROUP_LIMITS) -> int | None:
+    """The container's memory limit (cgroup v2 or v1, or the files in ``paths``), ``None`` when there is none."""
+    for path in paths:
         try:
             text = path.read_text().strip()
         except OSError:
@@ -54,11 +59,20 @@ def container_limit() -> int | None:
     return None
 
 
-def budget_bytes(memory_mb: float) -> int:
-    """``memory_mb`` MiB when set (> 0), else the container's limit, else the machine's memory."""
+def budget_bytes(memory_mb: float, limit_file: str = "") -> int:
+    """``memory_mb`` MiB when set (> 0), else the limit in ``limit_file`` (read now: a limit changed
+    in place counts at once), else the container's, else the machine's memory.
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".max") as f:
+    ...     _ = f.write("1073741824"); f.flush()
+    ...     budget_bytes(0.0, f.name) == 2**30, budget_bytes(256.0, f.name) == 256 * 2**20
+    (True, True)
+    """
     if memory_mb > 0:
         return int(memory_mb * 2**20)
-    return container_limit() or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    limit = container_limit((Path(limit_file),) if limit_file else CGROUP_LIMITS)
+    return limit or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def release_freed() -> None:

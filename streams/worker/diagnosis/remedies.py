@@ -6,7 +6,7 @@ bound; the quarantine the ingest path honours)."""
 from __future__ import annotations
 
 
-from streams.worker.diagnosis.memory import budget_bytes, release_freed, used_bytes
+from streams.worker.diagnosis.memory import budget_bytes, largest_child_bytes, release_freed, used_bytes
 from streams.worker.recovery.log_replay import BOUND_AFTER, PURGED, RELEASE_MS, shrink_figures
 from streams.records.wire import Cause, DecisionType, Decide, decision_record, now_ms
 from streams.settings import Settings
@@ -15,6 +15,8 @@ from streams.worker.state.health import Quarantine
 from streams.worker.diagnosis.engine import Cleared, Diagnosis
 from streams.worker.diagnosis.rules import Action, Signal
 
+PRESSURE = 0.8  # the memory rule's bound (its own, when it has one): above it after the buffers are halved, an update process is given back
+ROOM, ROOM_S = 0.7, 60.0  # ... and taken back once the worker with one more stays under this share for this long
 FLOOR_SHARE = 1 / 16  # a buffer's bound is never halved below this share of METASTREAM_BUFFER_MB
 TRIGGER = {Signal.SCORE_TREND: Cause.SCORE_TREND, Signal.STUCK_S: Cause.STUCK}  # what an update a rule asks for answers
 CAUSE = {Action.SEARCH: Cause.SEARCH, Action.RETRAIN: Cause.RETRAIN, Action.DISTIL: Cause.DISTIL, Action.SHRINK: Cause.SHRINK,
@@ -24,6 +26,7 @@ CAUSE = {Action.SEARCH: Cause.SEARCH, Action.RETRAIN: Cause.RETRAIN, Action.DIST
 class Remedies:
     def __init__(self, state: WorkerState, settings: Settings, controller, decide: Decide, metrics=None) -> None:
         self.state, self.settings, self.controller, self.decide, self.metrics = state, settings, controller, decide, metrics
+        self._roomy_since: float | None = None  # since when there has been room to take back an update process
 
     async def act(self, d: Diagnosis) -> None:
         action = d.rule.action
@@ -92,11 +95,44 @@ class Remedies:
             figures[f"{BOUND_AFTER}{mid}"] = float(m.buffer.halve(floor))
             freed += held - m.buffer.bytes
         release_freed()
-        after, budget = used_bytes(), budget_bytes(self.settings.diagnosis.memory_mb)
+        after, budget = used_bytes(), self._budget()
         figures.update(used_mb_before=before / 2**20, used_mb_after=after / 2**20, budget_mb=budget / 2**20,
                        share_after=after / budget)
         bounds = sum(m.buffer.max_bytes for m in self.state.models.values())
         floored = all(m.buffer.max_bytes <= floor for m in self.state.models.values())
+        pool = getattr(self.controller, "pool", None)
+        bound = figures.get("bound", PRESSURE)
+        gave = after > bound * budget and pool is not None and pool.resize(pool.size - 1)
+        if pool is not None:
+            figures["update_processes"] = float(pool.size)
         return (f"replay buffers halved: {freed / 2**20:.1f} MiB of tasks evicted (uniformly), their bound now "
                 f"{bounds / 2**20:.1f} MiB in all; the worker holds {after / 2**20:.0f} MiB of its {budget / 2**20:.0f} MiB budget (was "
-                f"{before / 2**20:.0f})" + ("; the buffers are at their floor: give the worker more memory" if floored else ""))
+                f"{before / 2**20:.0f})" + (f"; still above {bound:.0%}: one update process given back ({pool.size} left; it "
+                                            "exits when its job ends)" if gave else "")
+                + ("; the buffers are at their floor: give the worker more memory" if floored and not gave else ""))
+
+    def _budget(self) -> int:
+        return budget_bytes(self.settings.diagnosis.memory_mb, self.settings.diagnosis.memory_limit_file)
+
+    async def regrow(self, now: float) -> None:
+        """Take back an update process the memory remedy gave back, once the worker plus one more
+        process (as large as the biggest now) has stayed under ``ROOM`` of the budget for
+        ``ROOM_S`` seconds: a limit that is still tight keeps it given back, without flapping."""
+        pool = getattr(self.controller, "pool", None)
+        if pool is None or pool.size >= pool.configured:
+            self._roomy_since = None
+            return
+        used, budget, one = used_bytes(), self._budget(), largest_child_bytes()
+        if (used + one) >= ROOM * budget:
+            self._roomy_since = None
+            return
+        self._roomy_since = self._roomy_since if self._roomy_since is not None else now
+        if now - self._roomy_since < ROOM_S:
+            return
+        pool.resize(pool.configured)
+        pool.warm()
+        self._roomy_since = None
+        await self.decide(decision_record(DecisionType.REMEDIATION_TAKEN, Cause.SHRINK, "", (
+            f"memory has room again ({used / 2**20:.0f} MiB of {budget / 2**20:.0f}, {one / 2**20:.0f} MiB more for a process): "
+            f"back to {pool.size} update processes"), {"used_mb": used / 2**20, "budget_mb": budget / 2**20,
+                                                       "update_processes": float(pool.size)}, rule="memory_pressure"))

@@ -30,7 +30,7 @@ def gather(state: WorkerState, settings: Settings) -> tuple[dict[str | None, dic
     health = state.health
     agent, share, count = health.top_rejected_agent()
     noisy, high_share, tasks = health.loss_outlier()
-    signals[None] = {"memory_share": used_bytes() / budget_bytes(settings.diagnosis.memory_mb),
+    signals[None] = {"memory_share": used_bytes() / budget_bytes(settings.diagnosis.memory_mb, settings.diagnosis.memory_limit_file),
                      "dlq_per_s": health.dlq_per_s(), "top_agent_rejected_share": share,
                      "lag_growth_per_s": health.lag_growth_per_s(), "agent_high_loss_share": high_share}
     context = {None: {"agent_id": agent or "", "top_agent_rejected_share_count": count,

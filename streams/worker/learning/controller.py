@@ -1,5 +1,5 @@
 """The learn step of a worker: on a trigger, run an incremental meta-update off the event loop
-(in a separate process, ``update_process.py``, so ingest never stalls), score candidate against
+(in an update process, ``pool.py``, so ingest never stalls), score candidate against
 champion on held-out buffered tasks, then publish a new ModelVersion or reject it, with a decision
 event either way.
 
@@ -29,7 +29,8 @@ from streams.worker.learning.forgetting import forgetting_report
 from streams.worker.learning.mixture_events import announce_recognised, announce_retired, announce_routed
 from streams.worker.learning.gate import gate_figures, gate_rejection, search_summary
 from streams.worker.learning.jobs import build_job, precedence
-from streams.worker.learning.process import Outcome, UpdateJob, UpdateResult, Work, run_update, update_executor, warm_up
+from streams.worker.learning.pool import UpdatePool
+from streams.worker.learning.process import Outcome, UpdateJob, UpdateResult, Work
 
 log = logging.getLogger("metastream.learning")
 
@@ -44,9 +45,7 @@ class UpdateController:
         # updates run in separate processes: ingest never stalls, and torch.func (not thread-safe) stays in one thread
         context = multiprocessing.get_context("spawn")
         self._abort = context.Value("q", -1, lock=False)  # job number the update process must abandon
-        # two processes: a drift update starts at once in the second while a pre-empted routine
-        # update winds down in the first (it stops at its next iteration)
-        self._executor = update_executor(2, self._abort)
+        self.pool = UpdatePool(2, self._abort)  # two processes, one under memory pressure (pool.py says why)
         self._updates, self._last, self.tasks = 0, {}, set()
         self._busy: dict[str, int] = {}  # model id -> updates of it in flight (2 only while one is pre-empted)
         self._running: dict[str, tuple[Cause, int]] = {}  # model id -> (trigger, job number) of the update that counts
@@ -64,8 +63,8 @@ class UpdateController:
             state.shadows.switch_back(rolled_back, state.learner.config)
 
     def warm_up(self) -> list:
-        """Start both update processes now (importing torch there takes seconds); their futures."""
-        return [self._executor.submit(warm_up, 1.0) for _ in range(2)]
+        """Start the update processes now (importing torch there takes seconds); their futures."""
+        return self.pool.warm()
 
     async def on_ingest(self, result: IngestResult) -> None:
         """What an ingested batch asks for: on a drift alarm a ``DriftDetected`` event (the loss
@@ -250,7 +249,7 @@ class UpdateController:
 
     async def run_job(self, job: UpdateJob) -> UpdateResult:
         """Run an update job in an update process."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, run_update, job)
+        return await self.pool.run(job)
 
     def _watch_trend(self, state: ModelState, proposal: GuardedProposal, seen: int) -> None:
         """The champion's held-out error joins the trend (accuracy_trend's signal); ``seen``: the job's
@@ -297,4 +296,4 @@ class UpdateController:
         self.state.models[model_id].rejected_streak += 1
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self.pool.close()
