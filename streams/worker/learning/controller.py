@@ -15,7 +15,6 @@ import time
 from typing import Awaitable, Callable, Mapping
 
 from learners.online import GuardedProposal, OnlineMetaLearner
-from learners.registry import task_kind
 
 from streams.worker.ingest import IngestResult
 from streams.worker.metrics import WorkerMetrics
@@ -252,10 +251,9 @@ class UpdateController:
         return await self.pool.run(job)
 
     def _watch_trend(self, state: ModelState, proposal: GuardedProposal, seen: int) -> None:
-        """The champion's held-out error joins the trend (accuracy_trend's signal); ``seen``: the job's
-        buffer's tasks ever seen (a measurement with half its held-out tasks new is a new one)."""
-        error = proposal.champion_score if task_kind(state.learner.config) == "regression" else 1.0 - proposal.champion_score
-        state.trend.add(error, seen)
+        """The champion's held-out loss (the gate's: relative MSE, error rate) joins accuracy_trend's
+        signal; ``seen``: the job's buffer's tasks ever seen (half its held-out tasks new: a new measurement)."""
+        state.trend.add(proposal.champion_loss, seen)
 
     async def _publish(self, state: ModelState, trigger: Cause, proposal: GuardedProposal, figs: dict, lineage: list,
                        result: UpdateResult, recipe: Recipe) -> None:
