@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from ..registry import merge
 from .guarded import GuardedProposal, GuardPlan, UpdatePlan
-from .heldout import heldout_split
+from .heldout import held_out_count, heldout_split
 from .learner import OnlineMetaLearner
 from .shadows import judge_against_champion
 from .replay import TaskReplayBuffer
@@ -50,7 +50,7 @@ def distil_student(config: dict[str, Any], weights: bytes, buffer: TaskReplayBuf
     teacher = OnlineMetaLearner(config, seed=seed)
     teacher.load_weights(weights)
     ready = buffer.tasks_with(teacher.points_per_task)
-    if len(ready) < plan.heldout + 2:
+    if len(ready) < held_out_count(len(ready), plan.heldout) + 2:
         return None
     _, train = heldout_split(ready, plan.heldout)
     student_config = narrower(config, factor)

@@ -25,7 +25,7 @@ from ..search.space import SearchSpace
 from ..search.spaces import apply_params
 from .guard import era_scores
 from .guarded import GuardedProposal, GuardPlan, UpdatePlan, propose_guarded
-from .heldout import heldout_split
+from .heldout import held_out_count, heldout_split
 from .learner import OnlineMetaLearner
 from .replay import TaskReplayBuffer
 
@@ -77,7 +77,7 @@ def search_guarded(config: dict[str, Any], weights: bytes, buffer: TaskReplayBuf
     started = time.perf_counter()
     champion = OnlineMetaLearner(config, seed=seed)
     ready = buffer.tasks_with(champion.points_per_task)
-    if len(ready) < 2 * (plan.heldout + 2):
+    if len(ready) < 2 * (held_out_count(len(ready), plan.heldout) + 2):  # the gate's tasks, and as many again for the trials
         return None
     held, _ = heldout_split(ready, plan.heldout)
     inner = buffer.snapshot()
