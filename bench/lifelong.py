@@ -50,6 +50,7 @@ from _table import machine, print_json, print_table  # noqa: E402
 
 from learners.online import GuardPlan, OnlineMetaLearner, ProbeSet, TaskReplayBuffer, UpdatePlan, propose_guarded  # noqa: E402
 from learners.online.guard import raise_best  # noqa: E402
+from learners.online.heldout import era_heldout  # noqa: E402
 from streams.simulation.fleet import SineFleet  # noqa: E402
 from streams.catalog.presets import sine_model  # noqa: E402
 from streams.settings import Settings  # noqa: E402
@@ -113,12 +114,13 @@ def stream_year(schedule: list[int], seed: int, evals, config: dict | None = Non
             if not probes.offer(era, x, y, task_id=tid):
                 buffer.add(tid, x, y)
                 task_era[tid] = era
+        old = [t for t in buffer.task_ids() if task_era.get(t, era) < era]
+        heldout = era_heldout(s.update.heldout_tasks, buffer.num_tasks - len(old))  # as a worker holds out
         if changed:
-            plan = UpdatePlan(s.update.drift_iterations, s.update.meta_batch, s.update.heldout_tasks, s.update.drift_recent,
+            plan = UpdatePlan(s.update.drift_iterations, s.update.meta_batch, heldout, s.update.drift_recent,
                               s.update.drift_share)
         else:
-            plan = UpdatePlan(s.update.iterations, s.update.meta_batch, s.update.heldout_tasks, s.update.recent, s.update.share)
-        old = [t for t in buffer.task_ids() if task_era.get(t, era) < era]
+            plan = UpdatePlan(s.update.iterations, s.update.meta_batch, heldout, s.update.recent, s.update.share)
         guard = GuardPlan(probes, dict(best), s.guard.max_drop, distill, ewc, old, era, alpha=s.guard.alpha)
         proposal = propose_guarded(learner, buffer, plan, guard)
         if proposal is not None:

@@ -36,6 +36,7 @@ from online_guard import fresh_tasks  # noqa: E402
 
 from learners.online import GuardPlan, OnlineMetaLearner, ProbeSet, TaskReplayBuffer, UpdatePlan, era_scores, propose_guarded  # noqa: E402
 from learners.online.guard import raise_best  # noqa: E402
+from learners.online.heldout import era_heldout  # noqa: E402
 from learners.transfer.mixture import MetaMixture  # noqa: E402
 from learners.transfer.mixture_options import mixture_options  # noqa: E402
 from streams.simulation.fleet import SineFleet  # noqa: E402
@@ -64,11 +65,12 @@ def run(seed: int, updates: int, guarded: bool, base: OnlineMetaLearner, pre: Ta
     for k in range(updates):
         for _ in range(PER_UPDATE):
             buffer.add(*fleet.sample_task(True))
+        heldout = era_heldout(s.update.heldout_tasks, buffer.num_tasks - len(set(old_ids) & set(buffer.task_ids())))  # as a worker
         if k == 0:
-            plan = UpdatePlan(s.update.drift_iterations, s.update.meta_batch, s.update.heldout_tasks, s.update.drift_recent,
+            plan = UpdatePlan(s.update.drift_iterations, s.update.meta_batch, heldout, s.update.drift_recent,
                               s.update.drift_share)
         else:
-            plan = UpdatePlan(s.update.iterations, s.update.meta_batch, s.update.heldout_tasks, s.update.recent, s.update.share)
+            plan = UpdatePlan(s.update.iterations, s.update.meta_batch, heldout, s.update.recent, s.update.share)
         guard = None
         if guarded:
             alive = set(buffer.task_ids())

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 
 from learners.online import GuardPlan, UpdatePlan
+from learners.online.heldout import era_heldout
 from learners.search.spaces import search_space
 
 from streams.records.wire import Cause
@@ -38,10 +39,12 @@ def build_job(state: ModelState, s: Settings, trigger: Cause, number: int, work:
     """What the update process needs: the champion, a snapshot of the buffer, the plan and the guard."""
     snapshot = state.buffer.snapshot()
     own = s.update_for(state.learner.config)  # the model's own update settings over the worker's
+    era_tasks = snapshot.num_tasks - len(state.guard.old_tasks(snapshot.task_ids(), state.drift.era))
+    heldout = era_heldout(own.heldout_tasks, era_tasks)  # the gate judges on the current era's tasks
     if trigger is Cause.DRIFT:
-        plan = UpdatePlan(own.drift_iterations, own.meta_batch, own.heldout_tasks, own.drift_recent, own.drift_share)
+        plan = UpdatePlan(own.drift_iterations, own.meta_batch, heldout, own.drift_recent, own.drift_share)
     else:
-        plan = UpdatePlan(own.iterations, own.meta_batch, own.heldout_tasks, own.recent, own.share)
+        plan = UpdatePlan(own.iterations, own.meta_batch, heldout, own.recent, own.share)
     guard = None
     own_share = state.learner.config.get("continual", {}).get("recent_share")
     if own_share is not None and trigger is not Cause.DRIFT:  # a searched config's replay share
