@@ -60,7 +60,7 @@ def passes_gate(kind: str, proposal: Any, margin: float) -> bool:
     as ``OnlineMetaLearner.task_losses`` makes it: relative MSE, error rate) not above the
     champion's by more than ``margin`` (for regression a share of the champion's loss, for
     classification accuracy points). The per-task loss, not the raw mean MSE, which one or two
-    large-amplitude sine tasks decide. A proposal made without the losses is judged on its scores.
+    large-amplitude sine tasks decide.
 
     >>> from types import SimpleNamespace as P
     >>> passes_gate("regression", P(candidate_loss=0.104, champion_loss=0.1), 0.05)
@@ -71,10 +71,6 @@ def passes_gate(kind: str, proposal: Any, margin: float) -> bool:
     True
     """
     cand, champ = proposal.candidate_loss, proposal.champion_loss
-    if cand != cand or champ != champ:
-        cand, champ = proposal.candidate_score, proposal.champion_score
-        if kind != "regression":
-            cand, champ = 1.0 - cand, 1.0 - champ
     if kind == "regression":
         return cand <= champ * (1 + margin)
     return cand <= champ + margin

@@ -195,13 +195,6 @@ class OnlineMetaLearner:
         proposal.champion_loss = float(self.task_losses(champ, batch).mean())
         return proposal
 
-    def better(self, candidate: float, champion: float, margin: float) -> bool:
-        """Not worse by more than ``margin``: for regression relative to the champion's MSE (lower is
-        better), for classification in absolute accuracy (a fraction; higher is better)."""
-        if self.kind == "regression":
-            return candidate <= champion * (1 + margin)
-        return candidate >= champion - margin
-
     def propose(self, buffer: TaskReplayBuffer, iterations: int, meta_batch: int, heldout: int = 16,
                 recent: int = 64, recent_share: float = 0.5, should_stop: Callable[[], bool] | None = None,
                 distill: float = 0.0, distill_tasks: list[str] | None = None, ewc: float = 0.0,

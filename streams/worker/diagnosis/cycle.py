@@ -9,7 +9,7 @@ import time
 from streams.settings import Settings
 from streams.worker.diagnosis.broker_watch import BrokerWatch
 from streams.worker.diagnosis.engine import Diagnoser
-from streams.worker.diagnosis.memory import budget_bytes, used_bytes
+from streams.worker.diagnosis.memory import used_bytes, worker_budget
 from streams.worker.diagnosis.remedies import Remedies
 from streams.worker.diagnosis.signals import gather
 from streams.worker.state import WorkerState
@@ -24,8 +24,7 @@ class DiagnosisCycle:
         signals, context = gather(self.state, self.settings)
         if self.remedies.metrics is not None:  # what the memory rule reads, for a dashboard
             self.remedies.metrics.memory_used.set(used_bytes())
-            own = self.settings.diagnosis
-            self.remedies.metrics.memory_budget.set(budget_bytes(own.memory_mb, own.memory_limit_file))
+            self.remedies.metrics.memory_budget.set(worker_budget(self.settings.diagnosis))
             pool = getattr(self.remedies.controller, "pool", None)
             if pool is not None:
                 self.remedies.metrics.update_processes.set(pool.size)

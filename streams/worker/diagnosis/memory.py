@@ -75,6 +75,11 @@ def budget_bytes(memory_mb: float, limit_file: str = "") -> int:
     return limit or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
+def worker_budget(diagnosis) -> int:
+    """The budget the worker's diagnosis settings give (``METASTREAM_MEMORY_MB``, its limit file, ...)."""
+    return budget_bytes(diagnosis.memory_mb, diagnosis.memory_limit_file)
+
+
 def release_freed() -> None:
     """Hand memory freed by an eviction back to the system: collect cycles, then ask glibc's
     allocator to return free pages (without it an evicted buffer's memory stays resident)."""

@@ -6,7 +6,7 @@ bound; the quarantine the ingest path honours)."""
 from __future__ import annotations
 
 
-from streams.worker.diagnosis.memory import budget_bytes, largest_child_bytes, release_freed, used_bytes
+from streams.worker.diagnosis.memory import largest_child_bytes, release_freed, used_bytes, worker_budget
 from streams.worker.recovery.log_replay import BOUND_AFTER, PURGED, RELEASE_MS, shrink_figures
 from streams.records.wire import Cause, DecisionType, Decide, decision_record, now_ms
 from streams.settings import Settings
@@ -15,7 +15,6 @@ from streams.worker.state.health import Quarantine
 from streams.worker.diagnosis.engine import Cleared, Diagnosis
 from streams.worker.diagnosis.rules import Action, Signal
 
-PRESSURE = 0.8  # the memory rule's bound (its own, when it has one): above it after the buffers are halved, an update process is given back
 ROOM, ROOM_S = 0.7, 60.0  # ... and taken back once the worker with one more stays under this share for this long
 FLOOR_SHARE = 1 / 16  # a buffer's bound is never halved below this share of METASTREAM_BUFFER_MB
 TRIGGER = {Signal.SCORE_TREND: Cause.SCORE_TREND, Signal.STUCK_S: Cause.STUCK}  # what an update a rule asks for answers
@@ -95,13 +94,13 @@ class Remedies:
             figures[f"{BOUND_AFTER}{mid}"] = float(m.buffer.halve(floor))
             freed += held - m.buffer.bytes
         release_freed()
-        after, budget = used_bytes(), self._budget()
+        after, budget = used_bytes(), worker_budget(self.settings.diagnosis)
         figures.update(used_mb_before=before / 2**20, used_mb_after=after / 2**20, budget_mb=budget / 2**20,
                        share_after=after / budget)
         bounds = sum(m.buffer.max_bytes for m in self.state.models.values())
         floored = all(m.buffer.max_bytes <= floor for m in self.state.models.values())
         pool = getattr(self.controller, "pool", None)
-        bound = figures.get("bound", PRESSURE)
+        bound = figures["bound"]  # the memory rule's: still above it after the buffers are halved, an update process goes
         gave = after > bound * budget and pool is not None and pool.resize(pool.size - 1)
         if pool is not None:
             figures["update_processes"] = float(pool.size)
@@ -111,9 +110,6 @@ class Remedies:
                                             "exits when its job ends)" if gave else "")
                 + ("; the buffers are at their floor: give the worker more memory" if floored and not gave else ""))
 
-    def _budget(self) -> int:
-        return budget_bytes(self.settings.diagnosis.memory_mb, self.settings.diagnosis.memory_limit_file)
-
     async def regrow(self, now: float) -> None:
         """Take back an update process the memory remedy gave back, once the worker plus one more
         process (as large as the biggest now) has stayed under ``ROOM`` of the budget for
@@ -122,7 +118,7 @@ class Remedies:
         if pool is None or pool.size >= pool.configured:
             self._roomy_since = None
             return
-        used, budget, one = used_bytes(), self._budget(), largest_child_bytes()
+        used, budget, one = used_bytes(), worker_budget(self.settings.diagnosis), largest_child_bytes()
         if (used + one) >= ROOM * budget:
             self._roomy_since = None
             return

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from streams.settings import Settings
-from streams.worker.diagnosis.memory import budget_bytes, used_bytes
+from streams.worker.diagnosis.memory import used_bytes, worker_budget
 from streams.worker.state import WorkerState
 
 STUCK_STREAK = 3  # rejected candidates in a row before learning counts as stuck
@@ -30,7 +30,7 @@ def gather(state: WorkerState, settings: Settings) -> tuple[dict[str | None, dic
     health = state.health
     agent, share, count = health.top_rejected_agent()
     noisy, high_share, tasks = health.loss_outlier()
-    signals[None] = {"memory_share": used_bytes() / budget_bytes(settings.diagnosis.memory_mb, settings.diagnosis.memory_limit_file),
+    signals[None] = {"memory_share": used_bytes() / worker_budget(settings.diagnosis),
                      "dlq_per_s": health.dlq_per_s(), "top_agent_rejected_share": share,
                      "lag_growth_per_s": health.lag_growth_per_s(), "agent_high_loss_share": high_share}
     context = {None: {"agent_id": agent or "", "top_agent_rejected_share_count": count,

@@ -39,8 +39,8 @@ def build_job(state: ModelState, s: Settings, trigger: Cause, number: int, work:
     """What the update process needs: the champion, a snapshot of the buffer, the plan and the guard."""
     snapshot = state.buffer.snapshot()
     own = s.update_for(state.learner.config)  # the model's own update settings over the worker's
-    era_tasks = snapshot.num_tasks - len(state.guard.old_tasks(snapshot.task_ids(), state.drift.era))
-    heldout = era_heldout(own.heldout_tasks, era_tasks)  # the gate judges on the current era's tasks
+    old = state.guard.old_tasks(snapshot.task_ids(), state.drift.era)
+    heldout = era_heldout(own.heldout_tasks, snapshot.num_tasks - len(old))  # the gate judges on the current era's tasks
     if trigger is Cause.DRIFT:
         plan = UpdatePlan(own.drift_iterations, own.meta_batch, heldout, own.drift_recent, own.drift_share)
     else:
@@ -54,7 +54,7 @@ def build_job(state: ModelState, s: Settings, trigger: Cause, number: int, work:
         # copies of what ingest goes on changing: the job is pickled for the update process by a
         # feeder thread some time after it is submitted, and must be the job the recipe describes
         guard = GuardPlan(copy.deepcopy(state.guard.probes), state.guard.best_for(state.weights_version), terms.max_drop, terms.distill, terms.ewc,
-                          state.guard.old_tasks(snapshot.task_ids(), state.drift.era), state.drift.era, alpha=terms.alpha,
+                          old, state.drift.era, alpha=terms.alpha,
                           folded=tuple(sorted(state.guard.folded)))
     shadow = None
     if work in (Work.SHADOW, Work.CHALLENGE):
